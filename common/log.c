@@ -1,0 +1,149 @@
+/*
+ * log.c - stderr logging with a level threshold. Each message is formatted into one
+ * buffer and written with a single write(2), so lines from threads never interleave.
+ */
+#include "log.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *log_prog = "gbatch";
+static _Atomic int log_level = GB_LOG_INFO;
+static atomic_flag log_env_read = ATOMIC_FLAG_INIT;
+
+static const char *const level_names[] = { "debug", "info", "warn", "error", "off" };
+
+int
+log_parse_level(const char *text, enum gb_log_level *out)
+{
+	for (int i = GB_LOG_DEBUG; i <= GB_LOG_OFF; i++) {
+		if (strcmp(text, level_names[i]) == 0) {
+			*out = (enum gb_log_level)i;
+			return 0;
+		}
+	}
+	if (strcmp(text, "warning") == 0) {
+		*out = GB_LOG_WARN;
+		return 0;
+	}
+	return -1;
+}
+
+static void
+log_read_env(void)
+{
+	if (atomic_flag_test_and_set(&log_env_read))
+		return;
+	const char *env = getenv("GBATCH_LOG_LEVEL");
+	enum gb_log_level lvl;
+	if (env == NULL || *env == '\0')
+		return;
+	if (log_parse_level(env, &lvl) == 0)
+		atomic_store(&log_level, (int)lvl);
+	else
+		log_warnx("ignoring GBATCH_LOG_LEVEL=\"%s\": use debug, info, warn, error or off", env);
+}
+
+void
+log_init(const char *progname)
+{
+	if (progname != NULL) {
+		const char *slash = strrchr(progname, '/');
+		log_prog = slash != NULL ? slash + 1 : progname;
+	}
+	log_read_env();
+}
+
+void
+log_set_level(enum gb_log_level level)
+{
+	atomic_flag_test_and_set(&log_env_read);
+	atomic_store(&log_level, (int)level);
+}
+
+enum gb_log_level
+log_get_level(void)
+{
+	log_read_env();
+	return (enum gb_log_level)atomic_load(&log_level);
+}
+
+static void
+log_emit(enum gb_log_level lvl, int errnum, const char *fmt, va_list ap)
+{
+	char buf[2048];
+	int n;
+	size_t len;
+
+	if ((int)lvl < (int)log_get_level())
+		return;
+	n = snprintf(buf, sizeof(buf), "%s: %s: ", log_prog, level_names[lvl]);
+	len = n < 0 ? 0 : (size_t)n;
+	if (len < sizeof(buf)) {
+		n = vsnprintf(buf + len, sizeof(buf) - len, fmt, ap);
+		len += n < 0 ? 0 : (size_t)n;
+	}
+	if (errnum != 0 && len < sizeof(buf)) {
+		n = snprintf(buf + len, sizeof(buf) - len, ": %s", strerror(errnum));
+		len += n < 0 ? 0 : (size_t)n;
+	}
+	if (len > sizeof(buf) - 2)
+		len = sizeof(buf) - 2;
+	buf[len++] = '\n';
+	/* One write per line; a short or failed write to stderr has nowhere to be reported. */
+	ssize_t w = write(STDERR_FILENO, buf, len);
+	(void)w;
+}
+
+#define LOG_BODY(lvl, errnum)                    \
+	do {                                     \
+		va_list ap;                      \
+		va_start(ap, fmt);               \
+		log_emit((lvl), (errnum), fmt, ap); \
+		va_end(ap);                      \
+	} while (0)
+
+void
+log_debug(const char *fmt, ...)
+{
+	LOG_BODY(GB_LOG_DEBUG, 0);
+}
+
+void
+log_info(const char *fmt, ...)
+{
+	LOG_BODY(GB_LOG_INFO, 0);
+}
+
+void
+log_warn(const char *fmt, ...)
+{
+	int saved = errno;
+	LOG_BODY(GB_LOG_WARN, saved);
+	errno = saved;
+}
+
+void
+log_warnx(const char *fmt, ...)
+{
+	LOG_BODY(GB_LOG_WARN, 0);
+}
+
+void
+fatal(const char *fmt, ...)
+{
+	int saved = errno;
+	LOG_BODY(GB_LOG_ERROR, saved);
+	exit(1);
+}
+
+void
+fatalx(const char *fmt, ...)
+{
+	LOG_BODY(GB_LOG_ERROR, 0);
+	exit(1);
+}

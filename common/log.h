@@ -1,0 +1,39 @@
+/*
+ * log.h - the tiny logging layer shared by every gbatch program and libgbatch.
+ * Messages go to stderr as "prog: level: text"; the level comes from GBATCH_LOG_LEVEL
+ * (debug, info, warn, error, off; default info). The _warn variants append strerror(errno).
+ */
+#ifndef GBATCH_COMMON_LOG_H
+#define GBATCH_COMMON_LOG_H
+
+#include <stdarg.h>
+
+enum gb_log_level {
+	GB_LOG_DEBUG = 0,
+	GB_LOG_INFO = 1,
+	GB_LOG_WARN = 2,
+	GB_LOG_ERROR = 3,
+	GB_LOG_OFF = 4,
+};
+
+#define GB_PRINTF(f, a) __attribute__((format(printf, f, a)))
+
+/* Sets the program name shown before every message (not copied: pass a literal or argv[0])
+ * and reads GBATCH_LOG_LEVEL. An unknown level warns once and keeps the default. Safe to skip. */
+void log_init(const char *progname);
+/* Overrides the level read from the environment. */
+void log_set_level(enum gb_log_level level);
+enum gb_log_level log_get_level(void);
+/* Parses "debug", "info", "warn", "error" or "off"; returns -1 for anything else. */
+int log_parse_level(const char *text, enum gb_log_level *out);
+
+void log_debug(const char *fmt, ...) GB_PRINTF(1, 2);
+void log_info(const char *fmt, ...) GB_PRINTF(1, 2);
+/* log_warn appends ": strerror(errno)"; log_warnx does not. */
+void log_warn(const char *fmt, ...) GB_PRINTF(1, 2);
+void log_warnx(const char *fmt, ...) GB_PRINTF(1, 2);
+/* Log at error level (always shown unless the level is off) and exit(1). */
+void fatal(const char *fmt, ...) GB_PRINTF(1, 2) __attribute__((noreturn));
+void fatalx(const char *fmt, ...) GB_PRINTF(1, 2) __attribute__((noreturn));
+
+#endif
