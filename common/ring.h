@@ -1,0 +1,123 @@
+/*
+ * ring.h - the shared-memory many-to-one telemetry ring (internal API, not installed).
+ * Producers (the processor's threads, gbatch-emit) claim and commit records without ever
+ * waiting; one consumer (the collector) reads them in order. Modelled on Aeron's
+ * many-to-one ring buffer. The byte layout is private to ring_layout.h.
+ */
+#ifndef GBATCH_COMMON_RING_H
+#define GBATCH_COMMON_RING_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct gb_ring gb_ring;
+
+/* Status of ring calls: negative is an error or a drop, as in Varnish's VSL. */
+typedef enum gb_ring_status {
+	GB_RING_OK = 0,
+	GB_RING_FULL = -1,      /* claim: not enough free space; the record was dropped and counted */
+	GB_RING_TOO_BIG = -2,   /* claim: longer than the ring's max record size; dropped and counted */
+	GB_RING_INVALID = -3,   /* open: bad name, or a segment that failed validation (message says why) */
+	GB_RING_NOT_FOUND = -4, /* open with no_create: no such segment */
+	GB_RING_BUSY = -5,      /* open_consumer: another consumer holds the ring */
+	GB_RING_SYSERR = -6,    /* open: a system call failed (message has strerror) */
+} gb_ring_status;
+
+/* Record types. 0 is the ring's own padding and never reaches a handler. */
+#define GB_RING_TYPE_PADDING 0
+#define GB_RING_TYPE_TELEMETRY 1
+
+#define GB_RING_DEFAULT_NAME "default"
+#define GB_RING_DEFAULT_CAPACITY (4u << 20)
+#define GB_RING_MIN_CAPACITY (64u << 10)
+#define GB_RING_MAX_CAPACITY (1u << 30)
+#define GB_RING_DEFAULT_UNBLOCK_NS (2ull * 1000000000ull)
+
+typedef struct gb_ring_opts {
+	uint64_t capacity;           /* data bytes if this open creates the segment: a power of two
+	                                in [64 KiB, 1 GiB]; 0 = 4 MiB. Ignored when attaching. */
+	unsigned mode;               /* creation mode, 0600 (0 means 0600) or 0660 */
+	int64_t trusted_uid;         /* attaching also accepts segments owned by this uid; -1 = none */
+	uint64_t unblock_timeout_ns; /* consumer: pad over a stuck record after this; 0 = 2 s */
+	bool no_create;              /* attach only; GB_RING_NOT_FOUND when the segment is absent */
+} gb_ring_opts;
+
+/* Fills o with the defaults above (trusted_uid -1). */
+void gb__ring_opts_init(gb_ring_opts *o);
+
+/* Checks a ring name: [A-Za-z0-9_-]{1,64} names /dev/shm/gbatch.<name>; a value containing
+ * '/' is a file path (a tmpfs mounted elsewhere). Returns 0, or -1 with err naming the name. */
+int gb__ring_name_check(const char *name, char *err, size_t errlen);
+
+/* Opens ring `name` (NULL: $GBATCH_RING, else "default") as a producer, creating it if absent
+ * (unless o->no_create), attaching and validating it otherwise, and takes a producer slot.
+ * On success *out is set and GB_RING_OK returned; otherwise a negative status and err says
+ * why, naming the ring. o may be NULL for defaults. */
+int gb__ring_open_producer(gb_ring **out, const char *name, const gb_ring_opts *o,
+    char *err, size_t errlen);
+
+/* Opens ring `name` as its one consumer (flock LOCK_EX|LOCK_NB): GB_RING_BUSY when another
+ * consumer holds it. Creates the segment if absent unless o->no_create. */
+int gb__ring_open_consumer(gb_ring **out, const char *name, const gb_ring_opts *o,
+    char *err, size_t errlen);
+
+/* Producer: marks its slot detached. Consumer: releases the lock. Unmaps; never unlinks. */
+void gb__ring_close(gb_ring *r);
+
+/* Removes the segment's name (shm_unlink or unlink for a path). 0, or -1 with err. */
+int gb__ring_unlink(const char *name, char *err, size_t errlen);
+
+/* ---- producer side: no syscall on this path, except FUTEX_WAKE when the consumer sleeps ---- */
+
+typedef struct gb_ring_claim {
+	uint8_t *data; /* where to write len payload bytes */
+	size_t len;
+	uint64_t pos;  /* ring position of the record header: private to the ring */
+} gb_ring_claim;
+
+/* Reserves len payload bytes for one record of type (not 0). Never blocks. Returns GB_RING_OK
+ * and fills c, or GB_RING_FULL / GB_RING_TOO_BIG after counting the drop. Every OK claim must
+ * be followed by exactly one commit or abort from the same process. */
+int gb__ring_claim(gb_ring *r, uint16_t type, size_t len, gb_ring_claim *c);
+/* Publishes a claimed record to the consumer (release store of its length). */
+void gb__ring_commit(gb_ring *r, gb_ring_claim *c);
+/* Gives a claimed record back: it becomes padding the consumer skips (not counted as dropped). */
+void gb__ring_abort(gb_ring *r, gb_ring_claim *c);
+/* claim + copy + commit. Returns the claim's status. */
+int gb__ring_write(gb_ring *r, uint16_t type, const void *payload, size_t len);
+/* Refreshes this producer's heartbeat (a relaxed store of a coarse clock). Call at least
+ * every second while attached; the shm reporter runs a thread for it. */
+void gb__ring_heartbeat(gb_ring *r);
+
+/* ---- consumer side ---- */
+
+/* Called once per committed record, in ring order. payload points into the shared segment:
+ * another process wrote it, so it is untrusted and valid only during the call. */
+typedef void (*gb_ring_handler)(void *ctx, uint16_t type, const uint8_t *payload, size_t len);
+
+/* Reads at most max_records committed records, calling h on each, then zeroes their bytes and
+ * releases them to the producers. Also pads over a record stuck uncommitted for longer than
+ * the unblock timeout. Returns the number of records handed to h. */
+size_t gb__ring_read(gb_ring *r, gb_ring_handler h, void *ctx, size_t max_records);
+
+/* Sleeps until a producer commits or timeout_ns passes (futex on the segment). */
+void gb__ring_wait(gb_ring *r, uint64_t timeout_ns);
+
+typedef struct gb_ring_stats {
+	uint64_t capacity, max_record;
+	uint64_t head, tail;        /* consumer and claim positions; lag = tail - head */
+	uint64_t dropped_records, dropped_bytes;
+	uint64_t unblocked_records; /* torn records padded over by the consumer */
+	uint64_t invalid_records;   /* corrupt headers skipped by the consumer */
+	unsigned producers_live;    /* attached with a fresh heartbeat */
+	unsigned producers_ever;    /* attaches since the segment was created */
+} gb_ring_stats;
+
+/* A snapshot of the counters (relaxed loads). Either side may call it. */
+void gb__ring_stats(gb_ring *r, gb_ring_stats *s);
+
+/* The name the ring was opened with (the resolved default when NULL was given). */
+const char *gb__ring_name(const gb_ring *r);
+
+#endif

@@ -1,0 +1,130 @@
+/*
+ * gbatch/telemetry.h - time every step of a batch job through a telemetry context with
+ * pluggable, duck-typed reporters (the C face of gemini-batch's TelemetryContext).
+ *
+ * A context holds any number of reporters. Scopes nest per thread and join their names with
+ * dots ("batch.total_processing.batch.attempt"); every timing and metric carries its depth,
+ * its parent scope (NULL at top level), a call count and the caller's key/value metadata.
+ * When telemetry is off every call goes to one shared no-op context and costs next to nothing.
+ */
+#ifndef GBATCH_TELEMETRY_H
+#define GBATCH_TELEMETRY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifndef GB_API
+#define GB_API __attribute__((visibility("default")))
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* One metadata pair. Both strings are borrowed for the duration of the call. */
+typedef struct gb_kv {
+	const char *key;
+	const char *value;
+} gb_kv;
+
+/* What a reporter receives beside the scope name and the value. Valid only during the call. */
+typedef struct gb_tele_meta {
+	int depth;                /* 0 at top level */
+	const char *parent_scope; /* full path of the enclosing scope; NULL at top level */
+	unsigned call_count;      /* how many times this scope path has been recorded, this one included */
+	const char *metric_type;  /* "counter" (gb_tele_count), "gauge" (gb_tele_gauge), else NULL */
+	const gb_kv *extra;       /* the caller's metadata, in the order given */
+	size_t n_extra;
+} gb_tele_meta;
+
+/* A reporter: "duck typed", so either callback may be NULL. A non-zero return is a failure:
+ * logged once per reporter, never passed on to the caller, and the other reporters still run.
+ * Callbacks may be called from any thread that records telemetry. */
+typedef struct gb_reporter {
+	void *self;
+	int (*record_timing)(void *self, const char *scope, double seconds, const gb_tele_meta *m);
+	int (*record_metric)(void *self, const char *scope, double value, const gb_tele_meta *m);
+} gb_reporter;
+
+typedef struct gb_tele gb_tele;
+
+/* A scope in progress; lives on the caller's stack. Fields are private. */
+typedef struct gb_scope {
+	gb_tele *tele;     /* NULL when the context is off or the scope has ended */
+	uint64_t start_ns; /* monotonic clock at begin */
+	unsigned depth;    /* stack depth at begin, to catch out-of-order ends */
+	int once;          /* GB_SCOPE's loop control */
+} gb_scope;
+
+#define GB_TELE_ENABLE 0x1u  /* on, whatever the environment says */
+#define GB_TELE_DISABLE 0x2u /* off, whatever the environment says */
+
+/* Creates a context over n reporters (the array is copied; each reporter's self is borrowed and
+ * must outlive the context). Without flags it is on when GEMINI_TELEMETRY=1 or DEBUG=1 (read
+ * once per process); otherwise it returns the shared no-op context. NULL only when out of memory. */
+GB_API gb_tele *gb_tele_new(const gb_reporter *reporters, size_t n, unsigned flags);
+/* Frees a context (a no-op for the shared no-op context and NULL). Scopes still open on other
+ * threads must have ended. */
+GB_API void gb_tele_free(gb_tele *t);
+/* 1 when t records anything, 0 for the no-op context. */
+GB_API int gb_tele_enabled(const gb_tele *t);
+
+/* Starts scope `name` (borrowed during the call) nested in this thread's current scope, with n
+ * metadata pairs (copied) that its timing will carry. */
+GB_API gb_scope gb_tele_begin(gb_tele *t, const char *name, const gb_kv *meta, size_t n);
+/* Ends s and reports its duration in seconds to every reporter. Ending a scope that is not the
+ * innermost one of this thread is a usage error: logged, and the scopes inside it are closed
+ * unreported; never a crash. Ending twice is harmless. */
+GB_API void gb_tele_end(gb_tele *t, gb_scope *s);
+
+/* Reports a value under "<current scope path>.<name>" (or name at top level) to every
+ * reporter's record_metric: plain metric (metric_type NULL), counter increment and gauge level. */
+GB_API void gb_tele_metric(gb_tele *t, const char *name, double v, const gb_kv *meta, size_t n);
+GB_API void gb_tele_count(gb_tele *t, const char *name, double inc, const gb_kv *meta, size_t n);
+GB_API void gb_tele_gauge(gb_tele *t, const char *name, double v, const gb_kv *meta, size_t n);
+
+/* Ends the scope when the block it guards is left in any way (the cleanup attribute):
+ *     GB_SCOPE(t, "batch.api_call") { ... return x; ... }                                  */
+GB_API void gb__tele_scope_cleanup(gb_scope *s);
+#define GB__CAT2(a, b) a##b
+#define GB__CAT(a, b) GB__CAT2(a, b)
+#define GB_SCOPE(t, name)                                                              \
+	for (gb_scope GB__CAT(gb__scope_, __LINE__)                                        \
+	         __attribute__((cleanup(gb__tele_scope_cleanup))) = gb_tele_begin((t), (name), NULL, 0); \
+	     GB__CAT(gb__scope_, __LINE__).once == 0; GB__CAT(gb__scope_, __LINE__).once = 1)
+
+/* ---- built-in reporters ---- */
+
+/* Prints each record in the seed's format to out (borrowed):
+ *   [TIMING] <two spaces per depth>scope: duration=0.1234s (depth=1, parent_scope=..., ...)
+ *   [METRIC] scope: value (metric_type=counter, ...)                                        */
+GB_API gb_reporter gb_console_reporter(FILE *out);
+
+/* Keeps up to max_entries_per_scope values per scope path in memory (0 = 1000) and renders the
+ * seed's hierarchical report: per scope calls, average and total; per metric count and total.
+ * Thread-safe. */
+typedef struct gb_simple_reporter gb_simple_reporter;
+GB_API gb_simple_reporter *gb_simple_reporter_new(size_t max_entries_per_scope);
+GB_API gb_reporter gb_simple_reporter_as_reporter(gb_simple_reporter *r);
+/* The report as a NUL-terminated string the caller frees; NULL when out of memory. */
+GB_API char *gb_simple_reporter_report(const gb_simple_reporter *r);
+GB_API void gb_simple_reporter_free(gb_simple_reporter *r);
+
+/* Writes every record into the shared-memory ring `ring` (NULL: $GBATCH_RING, else "default")
+ * for gbatch-collector. Never NULL but when out of memory: a ring that cannot be opened warns
+ * once and its records are counted as dropped. Recording never blocks. */
+typedef struct gb_shm_reporter gb_shm_reporter;
+GB_API gb_shm_reporter *gb_shm_reporter_open(const char *ring);
+GB_API gb_reporter gb_shm_reporter_as_reporter(gb_shm_reporter *r);
+/* Records given to the reporter and records it could not write (ring full or not open). */
+GB_API uint64_t gb_shm_reporter_written(const gb_shm_reporter *r);
+GB_API uint64_t gb_shm_reporter_dropped(const gb_shm_reporter *r);
+/* Marks this producer detached and frees r. */
+GB_API void gb_shm_reporter_close(gb_shm_reporter *r);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
