@@ -89,10 +89,11 @@ GB_API void gb_tele_gauge(gb_tele *t, const char *name, double v, const gb_kv *m
 GB_API void gb__tele_scope_cleanup(gb_scope *s);
 #define GB__CAT2(a, b) a##b
 #define GB__CAT(a, b) GB__CAT2(a, b)
-#define GB_SCOPE(t, name)                                                              \
-	for (gb_scope GB__CAT(gb__scope_, __LINE__)                                        \
-	         __attribute__((cleanup(gb__tele_scope_cleanup))) = gb_tele_begin((t), (name), NULL, 0); \
-	     GB__CAT(gb__scope_, __LINE__).once == 0; GB__CAT(gb__scope_, __LINE__).once = 1)
+#define GB__SCOPE_AS(v, t, name)                                                         \
+	for (gb_scope v __attribute__((cleanup(gb__tele_scope_cleanup))) =                   \
+	         gb_tele_begin((t), (name), NULL, 0);                                        \
+	     v.once == 0; v.once = 1)
+#define GB_SCOPE(t, name) GB__SCOPE_AS(GB__CAT(gb__scope_, __COUNTER__), t, name)
 
 /* ---- built-in reporters ---- */
 
