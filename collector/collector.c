@@ -194,6 +194,7 @@ static void
 finish(gb_collector *c)
 {
 	uint64_t end = gb__clock_mono_ns() + FINAL_DRAIN_NS;
+	gb_statsd_stats st = { 0 };
 
 	/* producers may still be writing: drain until a pass finds nothing, within a deadline */
 	while (drain_once(c) > 0 && gb__clock_mono_ns() < end)
@@ -204,9 +205,14 @@ finish(gb_collector *c)
 	flush_sinks(c);
 	if (c->console != NULL)
 		gb__console_summary(c->console);
-	log_info("drained: %llu records read, %llu invalid",
+	if (c->statsd != NULL)
+		gb__statsd_get_stats(c->statsd, &st);
+	log_info("drained: %llu records read, %llu invalid; statsd: %llu packets sent, "
+	    "send_errors %llu, values_rejected %llu",
 	    (unsigned long long)c->d.records_read,
-	    (unsigned long long)(c->d.records_invalid + c->d.ring_invalid));
+	    (unsigned long long)(c->d.records_invalid + c->d.ring_invalid),
+	    (unsigned long long)st.packets_sent, (unsigned long long)st.send_errors,
+	    (unsigned long long)st.values_rejected);
 }
 
 int
