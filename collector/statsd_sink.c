@@ -2,7 +2,8 @@
  * statsd_sink.c - DogStatsD formatting, sanitising, packing and sending. Every byte of a name,
  * key or value comes from another process, so each is mapped through a whitelist before it is
  * written, and every write into the line is bounded by the datagram limit. Sending never
- * blocks: the socket is non-blocking and a failed datagram is counted and forgotten.
+ * blocks: the socket is non-blocking, full datagrams leave in batches through sendmmsg, and a
+ * failed datagram is counted and forgotten.
  */
 #include "statsd_sink.h"
 
@@ -22,6 +23,7 @@
 #include "clock.h"
 
 #define RECONNECT_NS (500ull * GB_NS_PER_MS)
+#define GB_STATSD_QUEUE 16 /* full datagrams sent together by one sendmmsg */
 #define MAX_DROP_TAGS 32
 
 struct gb_statsd_sink {
@@ -47,8 +49,10 @@ struct gb_statsd_sink {
 	gb_taglim *lim;
 	gb_statsd_stats st;
 
-	size_t plen;
-	char pkt[GB_STATSD_UNIX_MAX];
+	size_t plen;                 /* bytes in pkt[nq], the datagram being filled */
+	size_t nq;                   /* full datagrams waiting in pkt[0, nq) */
+	size_t qlen[GB_STATSD_QUEUE];
+	char pkt[GB_STATSD_QUEUE][GB_STATSD_UNIX_MAX];
 	char line[GB_STATSD_UNIX_MAX];
 };
 
@@ -535,51 +539,94 @@ gb__statsd_free(gb_statsd_sink *s)
 	free(s);
 }
 
-static int
-socket_send(gb_statsd_sink *s, const char *buf, size_t len)
+/* A unixgram peer that went away (agent restarted) needs a new connect; for UDP an error is
+ * transient (ICMP port unreachable, full buffers) and the socket stays. */
+static void
+send_failed(gb_statsd_sink *s, int err)
 {
-	if (s->fd < 0) {
-		if (gb__clock_mono_ns() < s->next_connect_ns)
-			return -1;
-		connect_socket(s);
-		if (s->fd < 0)
-			return -1;
-	}
-	if (send(s->fd, buf, len, MSG_NOSIGNAL) == (ssize_t)len)
-		return 0;
-	/* A unixgram peer that went away (agent restarted) needs a new connect; for UDP the
-	 * error is transient (ICMP port unreachable, full buffers) and the socket stays. */
-	if (s->target.kind == GB_STATSD_UNIXGRAM && errno != EAGAIN && errno != EWOULDBLOCK &&
-	    errno != ENOBUFS) {
+	s->st.send_errors++;
+	if (s->target.kind == GB_STATSD_UNIXGRAM && err != EAGAIN && err != EWOULDBLOCK &&
+	    err != ENOBUFS) {
 		close_socket(s);
 		s->next_connect_ns = 0;
 	}
-	return -1;
+}
+
+/* Sends the queued datagrams with as few sendmmsg calls as the errors allow. */
+static void
+socket_send_queue(gb_statsd_sink *s)
+{
+	struct mmsghdr m[GB_STATSD_QUEUE];
+	struct iovec iov[GB_STATSD_QUEUE];
+	size_t i = 0;
+
+	for (size_t k = 0; k < s->nq; k++) {
+		iov[k] = (struct iovec){ .iov_base = s->pkt[k], .iov_len = s->qlen[k] };
+		m[k] = (struct mmsghdr){ .msg_hdr = { .msg_iov = &iov[k], .msg_iovlen = 1 } };
+	}
+	while (i < s->nq) {
+		int n;
+
+		if (s->fd < 0 && gb__clock_mono_ns() >= s->next_connect_ns)
+			connect_socket(s);
+		if (s->fd < 0) {
+			s->st.send_errors += s->nq - i;
+			return;
+		}
+		n = sendmmsg(s->fd, m + i, (unsigned)(s->nq - i), MSG_NOSIGNAL);
+		if (n <= 0) { /* the datagram at i failed: count it, go on with the next */
+			send_failed(s, errno);
+			i++;
+			continue;
+		}
+		for (size_t k = i; k < i + (size_t)n; k++) {
+			s->st.packets_sent++;
+			s->st.bytes_sent += s->qlen[k];
+		}
+		i += (size_t)n;
+	}
+}
+
+static void
+send_queue(gb_statsd_sink *s)
+{
+	if (s->has_target) {
+		socket_send_queue(s);
+	} else {
+		for (size_t k = 0; k < s->nq; k++) {
+			if (s->send(s->send_ctx, s->pkt[k], s->qlen[k]) == 0) {
+				s->st.packets_sent++;
+				s->st.bytes_sent += s->qlen[k];
+			} else {
+				s->st.send_errors++;
+			}
+		}
+	}
+	s->nq = 0;
 }
 
 void
 gb__statsd_flush(gb_statsd_sink *s)
 {
-	int rc;
-
-	if (s->plen == 0)
-		return;
-	rc = s->has_target ? socket_send(s, s->pkt, s->plen) : s->send(s->send_ctx, s->pkt, s->plen);
-	if (rc == 0) {
-		s->st.packets_sent++;
-		s->st.bytes_sent += s->plen;
-	} else {
-		s->st.send_errors++;
+	if (s->plen > 0) {
+		s->qlen[s->nq++] = s->plen;
+		s->plen = 0;
 	}
-	s->plen = 0;
+	if (s->nq > 0)
+		send_queue(s);
 }
 
+/* Appends a line to the current datagram; a full datagram is queued, a full queue sent. */
 static void
 pack(gb_statsd_sink *s, const char *line, size_t len)
 {
-	if (s->plen + len > s->max)
-		gb__statsd_flush(s);
-	memcpy(s->pkt + s->plen, line, len);
+	if (s->plen + len > s->max) {
+		s->qlen[s->nq++] = s->plen;
+		s->plen = 0;
+		if (s->nq == GB_STATSD_QUEUE)
+			send_queue(s);
+	}
+	memcpy(s->pkt[s->nq] + s->plen, line, len);
 	s->plen += len;
 	s->st.lines++;
 }
