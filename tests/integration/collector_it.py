@@ -441,6 +441,81 @@ class Lifecycle(CollectorCase):
         self.assertIn(ring, r.stderr.decode())
         self.assertEqual(self.stop(c), 0)
 
+    def test_idle_collector_sleeps(self):
+        ring = self.ring()
+        c = self.collector(ring, "--statsd", "off")
+        wait_until(lambda: os.path.exists("/dev/shm/gbatch." + ring), 10, "the ring segment")
+
+        def cpu_ticks():
+            with open("/proc/%d/stat" % c.pid) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            return int(fields[11]) + int(fields[12])  # utime + stime
+        before = cpu_ticks()
+        time.sleep(2.0)  # a measurement window, not a wait for a condition
+        used = (cpu_ticks() - before) / os.sysconf("SC_CLK_TCK")
+        self.assertLess(used, 0.04, "idle collector used %.3f s of CPU in 2 s" % used)
+        self.assertEqual(self.stop(c), 0)
+
+    def test_drops_in_the_ring_are_reported(self):
+        rv = Receiver(self)
+        ring = self.ring()
+        c = self.collector(ring, "--statsd", "udp://127.0.0.1:%d" % rv.port)
+        wait_until(lambda: os.path.exists("/dev/shm/gbatch." + ring), 10, "the ring segment")
+        time.sleep(0.2)
+        c.send_signal(signal.SIGSTOP)  # the collector stops reading: the ring fills up
+        try:
+            r = self.write(ring, "--count", "200000", "--kind", "counter", "--scope", "flood",
+                           check=False)
+        finally:
+            c.send_signal(signal.SIGCONT)
+        m = re.match(r"written (\d+) dropped (\d+)", r.stdout.decode())
+        written, dropped = int(m.group(1)), int(m.group(2))
+        self.assertGreater(dropped, 0)
+        self.assertEqual(self.stop(c), 0)
+        wait_until(lambda: rv.sum_of("gbatch.flood") == written, 5, "every record that fit")
+        self.assertEqual(rv.sum_of("gbatch.collector.records_dropped"), dropped)
+        self.assertEqual(rv.sum_of("gbatch.collector.records_read"), written)
+        self.assertIn("gbatch.collector.records_dropped:%d|c|#ring:%s" % (dropped, ring.lower()),
+                      rv.lines())
+
+    def test_self_metrics_every_10s(self):
+        rv = Receiver(self)
+        ring = self.ring()
+        c = self.collector(ring, "--statsd", "udp://127.0.0.1:%d" % rv.port)
+        self.write(ring, "--count", "3", "--kind", "counter", "--scope", "x")
+        wait_until(lambda: rv.sum_of("gbatch.collector.records_read") == 3, 20,
+                   "the periodic self-report")
+        names = {l.split(":", 1)[0] for l in rv.lines() if l.startswith("gbatch.collector.")}
+        self.assertEqual(names, {"gbatch.collector." + n for n in (
+            "records_read", "records_invalid", "packets_sent", "bytes_sent", "send_errors",
+            "values_rejected", "tags_dropped", "tag_values_capped", "records_dropped",
+            "records_unblocked", "ring_lag_bytes")})
+        self.assertIsNone(c.poll())
+        self.assertEqual(self.stop(c), 0)
+
+    def test_summary_is_the_default_on_a_terminal(self):
+        import pty
+        ring = self.ring()
+        master, slave = pty.openpty()
+        e = {k: v for k, v in os.environ.items() if not k.startswith("DD_")}
+        c = self.spawn([COLLECTOR, "--ring", ring, "--statsd", "off"], stdout=slave, env=e)
+        os.close(slave)
+        self.write(ring, "--kind", "timing", "--scope", "tty.step", "--value", "0.25")
+        time.sleep(0.2)
+        self.assertEqual(self.stop(c), 0)
+        out = b""
+        while True:
+            try:
+                d = os.read(master, 65536)
+            except OSError:
+                break
+            if not d:
+                break
+            out += d
+        os.close(master)
+        self.assertIn(b"=== gbatch telemetry summary ===", out)
+        self.assertIn(b"tty.step: calls=1", out)
+
     def test_invalid_payloads_are_counted(self):
         ring = self.ring()
         c = self.collector(ring, "--statsd", "off")
