@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <linux/futex.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -250,16 +251,80 @@ gb__rl_check(const void *seg, size_t size, char *why, size_t whylen)
 
 /* ---- create and attach ---- */
 
-static void
-ring_map_set(gb_ring *r, void *map, size_t len)
+/*
+ * One mapping per segment per process: a producer and a consumer opened in the same
+ * process (an embedded collector, the tests) share it, which also lets ThreadSanitizer
+ * see their synchronisation. Keyed by device and inode, counted, under a mutex.
+ */
+struct mapping {
+	struct mapping *next;
+	dev_t dev;
+	ino_t ino;
+	void *map;
+	size_t len;
+	unsigned refs;
+};
+
+static pthread_mutex_t mappings_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct mapping *mappings;
+
+/* Adopts map for r, or the process's existing mapping of the same segment (then map is
+ * unmapped). Returns 0, or -1 when out of memory (map is unmapped). */
+static int
+ring_map_set(gb_ring *r, int fd, void *map, size_t len)
 {
-	r->map = map;
+	struct mapping *m;
+	struct stat st;
+
+	if (fstat(fd, &st) == -1) {
+		munmap(map, len);
+		return -1;
+	}
+	pthread_mutex_lock(&mappings_lock);
+	for (m = mappings; m != NULL; m = m->next)
+		if (m->dev == st.st_dev && m->ino == st.st_ino && m->len == len)
+			break;
+	if (m != NULL) {
+		m->refs++;
+		munmap(map, len);
+	} else if ((m = calloc(1, sizeof(*m))) != NULL) {
+		*m = (struct mapping){ mappings, st.st_dev, st.st_ino, map, len, 1 };
+		mappings = m;
+	}
+	pthread_mutex_unlock(&mappings_lock);
+	if (m == NULL) {
+		munmap(map, len);
+		return -1;
+	}
+	r->map = m->map;
 	r->map_len = len;
-	r->hdr = map;
+	r->hdr = m->map;
 	r->data = r->map + GB_RL_HEADER_SIZE;
 	r->capacity = r->hdr->capacity;
 	r->mask = r->capacity - 1;
 	r->max_record = r->hdr->max_record;
+	return 0;
+}
+
+static void
+ring_unmap(gb_ring *r)
+{
+	struct mapping **mp, *m;
+
+	pthread_mutex_lock(&mappings_lock);
+	for (mp = &mappings; (m = *mp) != NULL; mp = &m->next)
+		if (m->map == (void *)r->map)
+			break;
+	assert(m != NULL);
+	if (--m->refs == 0)
+		*mp = m->next;
+	else
+		m = NULL;
+	pthread_mutex_unlock(&mappings_lock);
+	if (m != NULL) {
+		munmap(m->map, m->len);
+		free(m);
+	}
 }
 
 /* The creator's side: size, initialise, publish the magic last. */
@@ -289,7 +354,10 @@ ring_init(gb_ring *r, int fd, const gb_ring_opts *o, char *err, size_t errlen)
 	h->max_record = gb__rl_max_record(o->capacity);
 	h->created_ns = gb__clock_real_ns();
 	atomic_store_explicit(&h->magic, magic_value(), memory_order_release);
-	ring_map_set(r, map, len);
+	if (ring_map_set(r, fd, map, len) == -1) {
+		seterr(err, errlen, "ring \"%s\": out of memory", r->name);
+		return GB_RING_SYSERR;
+	}
 	return GB_RING_OK;
 }
 
@@ -369,7 +437,10 @@ ring_attach(gb_ring *r, int fd, const gb_ring_opts *o, char *err, size_t errlen)
 			else
 				snprintf(why, sizeof(why), "segment is not initialised (no magic)");
 			if (rc == 0) {
-				ring_map_set(r, map, len);
+				if (ring_map_set(r, fd, map, len) == -1) {
+					seterr(err, errlen, "ring \"%s\": out of memory", r->name);
+					return GB_RING_SYSERR;
+				}
 				return GB_RING_OK;
 			}
 			munmap(map, len);
@@ -519,14 +590,16 @@ gb__ring_open_consumer(gb_ring **out, const char *name, const gb_ring_opts *o,
 		return rc;
 	r = *out;
 	if (flock(r->fd, LOCK_EX | LOCK_NB) == -1) {
-		if (errno == EWOULDBLOCK)
+		int e = errno;
+
+		if (e == EWOULDBLOCK)
 			seterr(err, errlen, "ring \"%s\": another consumer (pid %u in its "
 			    "namespace) is already reading it", r->name,
 			    atomic_load_explicit(&r->hdr->consumer_pid, memory_order_relaxed));
 		else
-			seterr(err, errlen, "ring \"%s\": flock: %s", r->name, strerror(errno));
-		rc = errno == EWOULDBLOCK ? GB_RING_BUSY : GB_RING_SYSERR;
-		munmap(r->map, r->map_len);
+			seterr(err, errlen, "ring \"%s\": flock: %s", r->name, strerror(e));
+		rc = e == EWOULDBLOCK ? GB_RING_BUSY : GB_RING_SYSERR;
+		ring_unmap(r);
 		close(r->fd);
 		free(r);
 		*out = NULL;
@@ -554,7 +627,7 @@ gb__ring_close(gb_ring *r)
 		atomic_store_explicit(&p->state, GB_RL_SLOT_DETACHED, memory_order_relaxed);
 		atomic_store_explicit(&p->heartbeat_ns, 0, memory_order_release);
 	}
-	munmap(r->map, r->map_len);
+	ring_unmap(r);
 	close(r->fd);
 	free(r);
 }
