@@ -1,7 +1,8 @@
 /*
  * ring_procs.c - the ring across real processes: producers and consumers are forked
  * children or the parent, never threads of one process, as in production.
- *   ring_procs stress [records-per-thread]  4 producer processes x 2 threads vs a consumer
+ *   ring_procs stress [records-per-thread [ring-bytes]]
+ *                                            4 producer processes x 2 threads vs a consumer
  *   ring_procs kill                          a producer SIGKILLed between claim and commit
  *   ring_procs restart                       the consumer stops mid-stream, a new one resumes
  * Exits 0 when every check holds, 1 with a message naming the failed check otherwise.
@@ -172,9 +173,9 @@ stress_child(int proc, uint64_t n, int out)
 }
 
 static int
-stress(uint64_t n)
+stress(uint64_t n, uint64_t capacity)
 {
-	gb_ring *c = open_ring(true, 1u << 20, 10 * GB_NS_PER_SEC);
+	gb_ring *c = open_ring(true, capacity, 10 * GB_NS_PER_SEC);
 	struct tally t = { 0 };
 	gb_ring_stats st;
 	uint64_t ok[THREADS], written_ok = 0, deadline, tail_gaps = 0;
@@ -411,7 +412,8 @@ main(int argc, char **argv)
 	main_pid = getpid();
 	atexit(remove_ring);
 	if (strcmp(argv[1], "stress") == 0)
-		rc = stress(argc > 2 ? strtoull(argv[2], NULL, 10) : 100000);
+		rc = stress(argc > 2 ? strtoull(argv[2], NULL, 10) : 100000,
+		    argc > 3 ? strtoull(argv[3], NULL, 10) : 1u << 20);
 	else if (strcmp(argv[1], "kill") == 0)
 		rc = kill_test();
 	else if (strcmp(argv[1], "restart") == 0)
