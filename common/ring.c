@@ -890,6 +890,14 @@ maybe_unblock(gb_ring *r, uint64_t tail, uint64_t word)
 	return unblock_unwritten(r, tail);
 }
 
+/* True when head and tail are positions a healthy ring can have. */
+static bool
+positions_ok(const gb_ring *r, uint64_t tail)
+{
+	return !(r->head & (GB_RL_ALIGN - 1)) && !(tail & (GB_RL_ALIGN - 1)) &&
+	    tail >= r->head && tail - r->head <= r->capacity;
+}
+
 /* True when a committed header at head describes a record that fits. */
 static bool
 record_valid(const gb_ring *r, uint64_t tail, int32_t len)
@@ -913,8 +921,7 @@ gb__ring_read(gb_ring *r, gb_ring_handler h, void *ctx, size_t max_records)
 	atomic_store_explicit(&hd->consumer_heartbeat_ns, gb__clock_real_coarse_ns(),
 	    memory_order_relaxed);
 	tail = atomic_load_explicit(&hd->tail, memory_order_acquire);
-	if ((r->head & (GB_RL_ALIGN - 1)) || (tail & (GB_RL_ALIGN - 1)) || tail < r->head ||
-	    tail - r->head > r->capacity) {
+	if (!positions_ok(r, tail)) {
 		reset_positions(r, tail);
 		return 0;
 	}
@@ -943,8 +950,11 @@ gb__ring_read(gb_ring *r, gb_ring_handler h, void *ctx, size_t max_records)
 		memset(r->data + off + GB_RL_REC_HEADER, 0, stride - GB_RL_REC_HEADER);
 		atomic_store_explicit(word_at(r, off), 0, memory_order_relaxed);
 		r->head += stride;
-		if (r->head == tail)
+		if (r->head == tail) {
 			tail = atomic_load_explicit(&hd->tail, memory_order_acquire);
+			if (!positions_ok(r, tail))
+				break; /* the next read resets */
+		}
 	}
 	if (r->head != start) {
 		uint64_t hc;
@@ -970,6 +980,8 @@ gb__ring_wait(gb_ring *r, uint64_t timeout_ns)
 	assert(r->consumer);
 	atomic_store_explicit(&hd->consumer_heartbeat_ns, gb__clock_real_coarse_ns(),
 	    memory_order_relaxed);
+	if (r->head & (GB_RL_ALIGN - 1))
+		return; /* a corrupt head from the segment: the next read resets it */
 	seen = atomic_load_explicit(&hd->futex_word, memory_order_seq_cst);
 	atomic_store_explicit(&hd->sleeping, 1, memory_order_seq_cst);
 	word = atomic_load_explicit(word_at(r, r->head & r->mask), memory_order_seq_cst);

@@ -56,8 +56,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	o.no_create = true;
 	o.unblock_timeout_ns = 1;
 	if (gb__ring_open_consumer(&r, path, &o, why, sizeof(why)) == GB_RING_OK) {
-		for (i = 0; i < 8; i++)
+		for (i = 0; i < 8; i++) {
+			gb__ring_wait(r, 0);
 			gb__ring_read(r, touch, NULL, 64);
+		}
 		gb__ring_close(r);
 	}
 	unlink(path);

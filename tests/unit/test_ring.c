@@ -499,6 +499,50 @@ START_TEST(path_ring)
 }
 END_TEST
 
+START_TEST(name_from_environment)
+{
+	gb_ring_opts o = small_opts();
+	gb_ring *r;
+	char err[512] = "";
+
+	ck_assert_int_eq(setenv("GBATCH_RING", ring_name, 1), 0);
+	ck_assert_int_eq(gb__ring_open_producer(&r, NULL, &o, err, sizeof(err)), GB_RING_OK);
+	ck_assert_str_eq(gb__ring_name(r), ring_name);
+	ck_assert_int_eq(access(ring_file, F_OK), 0);
+	gb__ring_close(r);
+}
+END_TEST
+
+/* A segment whose head and tail lines were overwritten: the consumer counts it, starts
+ * again at a sane position, and the ring carries records afterwards. */
+START_TEST(corrupt_positions_reset)
+{
+	gb_ring_opts o = small_opts();
+	gb_ring *p = producer(&o), *c;
+	struct seen s = { 0 };
+	gb_ring_stats st;
+	int fd;
+
+	ck_assert_int_eq(write_seq(p, 0, 8), GB_RING_OK);
+	fd = open(ring_file, O_RDWR);
+	ck_assert_int_ge(fd, 0);
+	put_u64(fd, offsetof(gb_rl_header, head), 3);
+	put_u64(fd, offsetof(gb_rl_header, tail), 5 * SMALL + 13);
+	close(fd);
+	c = consumer(&o);
+	gb__ring_wait(c, 1);
+	ck_assert_uint_eq(gb__ring_read(c, on_seq, &s, 10), 0);
+	gb__ring_stats(c, &st);
+	ck_assert_uint_eq(st.invalid_records, 1);
+	ck_assert_uint_eq(st.head, 5 * SMALL + 16);
+	ck_assert_uint_eq(st.tail, st.head);
+	ck_assert_int_eq(write_seq(p, 0, 8), GB_RING_OK);
+	ck_assert_uint_eq(gb__ring_read(c, on_seq, &s, 10), 1);
+	gb__ring_close(p);
+	gb__ring_close(c);
+}
+END_TEST
+
 START_TEST(half_created_segment_refused_after_wait)
 {
 	char err[512] = "";
@@ -943,6 +987,8 @@ ring_suite(void)
 	tcase_add_test(tc, mode_0660_accepted_when_configured);
 	tcase_add_test(tc, symlink_refused);
 	tcase_add_test(tc, path_ring);
+	tcase_add_test(tc, name_from_environment);
+	tcase_add_test(tc, corrupt_positions_reset);
 	tcase_add_test(tc, half_created_segment_refused_after_wait);
 	tcase_add_test(tc, attach_waits_for_creator);
 	tcase_add_test(tc, consumer_restart_resumes);
