@@ -268,8 +268,9 @@ struct mapping {
 static pthread_mutex_t mappings_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct mapping *mappings;
 
-/* Adopts map for r, or the process's existing mapping of the same segment (then map is
- * unmapped). Returns 0, or -1 when out of memory (map is unmapped). */
+/* Adopts map, len bytes of a validated segment (len = header + a power-of-two capacity),
+ * for r, or the process's existing mapping of the same segment (then map is unmapped).
+ * Returns 0, or -1 when out of memory (map is unmapped). */
 static int
 ring_map_set(gb_ring *r, int fd, void *map, size_t len)
 {
@@ -300,9 +301,10 @@ ring_map_set(gb_ring *r, int fd, void *map, size_t len)
 	r->map_len = len;
 	r->hdr = m->map;
 	r->data = r->map + GB_RL_HEADER_SIZE;
-	r->capacity = r->hdr->capacity;
+	/* from the validated size, not from bytes the other side could change since */
+	r->capacity = len - GB_RL_HEADER_SIZE;
 	r->mask = r->capacity - 1;
-	r->max_record = r->hdr->max_record;
+	r->max_record = gb__rl_max_record(r->capacity);
 	return 0;
 }
 
