@@ -933,6 +933,11 @@ gb__ring_read(gb_ring *r, gb_ring_handler h, void *ctx, size_t max_records)
 		off = r->head & r->mask;
 		word = atomic_load_explicit(word_at(r, off), memory_order_acquire);
 		len = gb__rl_length(word);
+		if (len == 0 && word != 0) {
+			/* producers write the whole word at once: type without length is noise */
+			skip_to(r, tail);
+			break;
+		}
 		if (len <= 0) {
 			if (maybe_unblock(r, tail, word))
 				continue;
