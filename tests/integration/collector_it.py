@@ -498,7 +498,8 @@ class Lifecycle(CollectorCase):
         ring = self.ring()
         master, slave = pty.openpty()
         e = {k: v for k, v in os.environ.items() if not k.startswith("DD_")}
-        c = self.spawn([COLLECTOR, "--ring", ring, "--statsd", "off"], stdout=slave, env=e)
+        c = self.spawn([COLLECTOR, "--ring", ring, "--statsd", "off"], stdout=slave,
+                       stderr=subprocess.DEVNULL, env=e)
         os.close(slave)
         self.write(ring, "--kind", "timing", "--scope", "tty.step", "--value", "0.25")
         time.sleep(0.2)
