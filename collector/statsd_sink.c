@@ -24,6 +24,21 @@
 
 #define RECONNECT_NS (500ull * GB_NS_PER_MS)
 #define GB_STATSD_QUEUE 16 /* full datagrams sent together by one sendmmsg */
+
+/* Records from one call site repeat the same scope and metadata: the sanitised name and tags
+ * of the last record seen per slot are kept, keyed by the raw bytes they were made from, so a
+ * hit skips sanitising, the cardinality cap and the tag budget. Direct-mapped and bounded. */
+#define CACHE_SLOTS 1024
+#define CACHE_KEY_MAX 256
+#define CACHE_TEXT_MAX 512
+
+struct line_cache {
+	uint64_t hash;
+	uint16_t key_len, name_len, tags_len;
+	uint16_t tags_dropped, values_capped; /* what making this entry cost, counted per hit */
+	char key[CACHE_KEY_MAX];
+	char text[CACHE_TEXT_MAX];            /* the name, then the tags */
+};
 #define MAX_DROP_TAGS 32
 
 struct gb_statsd_sink {
@@ -48,6 +63,8 @@ struct gb_statsd_sink {
 	gb_agg *agg;
 	gb_taglim *lim;
 	gb_statsd_stats st;
+	uint64_t capped_on_hits; /* values the cap replaced, counted again on cache hits */
+	struct line_cache *cache; /* CACHE_SLOTS entries */
 
 	size_t plen;                 /* bytes in pkt[nq], the datagram being filled */
 	size_t nq;                   /* full datagrams waiting in pkt[0, nq) */
@@ -493,7 +510,8 @@ gb__statsd_new(const gb_statsd_config *cfg, char *err, size_t errlen)
 		goto fail;
 	s->agg = gb__agg_new();
 	s->lim = gb__taglim_new(cfg->max_tag_values);
-	if (s->agg == NULL || s->lim == NULL) {
+	s->cache = calloc(CACHE_SLOTS, sizeof(*s->cache));
+	if (s->agg == NULL || s->lim == NULL || s->cache == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -536,6 +554,7 @@ gb__statsd_free(gb_statsd_sink *s)
 	close_socket(s);
 	gb__agg_free(s->agg);
 	gb__taglim_free(s->lim);
+	free(s->cache);
 	free(s);
 }
 
@@ -724,20 +743,108 @@ emit_line(gb_statsd_sink *s, const char *name, size_t nl, double v, const char *
 	pack(s, p, n);
 }
 
+static size_t
+put_key(char *key, size_t n, const void *p, size_t len)
+{
+	if (n + len > CACHE_KEY_MAX)
+		return CACHE_KEY_MAX + 1;
+	memcpy(key + n, p, len);
+	return n + len;
+}
+
+/* The bytes a record's name and tags are made from: depth, parent length and every string
+ * with its length. Returns the length, or more than CACHE_KEY_MAX when it does not fit. */
+static size_t
+cache_key(const gb_record *r, char *key)
+{
+	uint16_t hdr[4] = { r->depth, (uint16_t)r->parent_len, (uint16_t)r->n_meta,
+		(uint16_t)r->scope_len };
+	size_t n;
+
+	if (r->scope_len > CACHE_KEY_MAX || r->parent_len > CACHE_KEY_MAX)
+		return CACHE_KEY_MAX + 1;
+	n = put_key(key, 0, hdr, sizeof(hdr));
+	n = put_key(key, n, r->scope, r->scope_len);
+	for (size_t i = 0; i < r->n_meta && n <= CACHE_KEY_MAX; i++) {
+		uint16_t l[2] = { (uint16_t)r->meta[i].key_len, (uint16_t)r->meta[i].value_len };
+
+		if (r->meta[i].key_len > CACHE_KEY_MAX || r->meta[i].value_len > CACHE_KEY_MAX)
+			return CACHE_KEY_MAX + 1;
+		n = put_key(key, n, l, sizeof(l));
+		n = put_key(key, n, r->meta[i].key, r->meta[i].key_len);
+		n = put_key(key, n, r->meta[i].value, r->meta[i].value_len);
+	}
+	return n;
+}
+
+static uint64_t
+hash_key(const char *p, size_t n)
+{
+	uint64_t h = 0x9e3779b97f4a7c15ull ^ n, w;
+
+	for (; n >= 8; p += 8, n -= 8) {
+		memcpy(&w, p, 8);
+		h = (h ^ w) * 0xff51afd7ed558ccdull;
+		h ^= h >> 29;
+	}
+	w = 0;
+	memcpy(&w, p, n);
+	h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
+	return h ^ (h >> 32);
+}
+
+/* The slow path: sanitises r's name into name and its tags (cap and budget applied) into tags. */
+static void
+make_line_parts(gb_statsd_sink *s, const gb_record *r, char *name, size_t *nl, char *tags,
+    size_t *tl)
+{
+	*nl = gb__statsd_name(name, s->prefix, s->prefix_len, r->scope, r->scope_len);
+	*tl = record_tags(s, r, tags, tag_room(s, *nl));
+}
+
 void
 gb__statsd_record(gb_statsd_sink *s, const gb_record *r)
 {
 	char name[GB_STATSD_NAME_MAX + 1];
 	char tags[GB_STATSD_UNIX_MAX];
-	size_t nl, tl;
+	char key[CACHE_KEY_MAX];
+	const char *np = name, *tp = tags;
+	size_t nl, tl, kl;
 	double v = r->value;
 
 	if (!isfinite(v) || (r->kind == GB_REC_TIMING && v < 0)) {
 		s->st.values_rejected++;
 		return;
 	}
-	nl = gb__statsd_name(name, s->prefix, s->prefix_len, r->scope, r->scope_len);
-	tl = record_tags(s, r, tags, tag_room(s, nl));
+	kl = cache_key(r, key);
+	if (kl <= CACHE_KEY_MAX) {
+		uint64_t h = hash_key(key, kl);
+		struct line_cache *e = &s->cache[h & (CACHE_SLOTS - 1)];
+
+		if (e->key_len == kl && e->hash == h && memcmp(e->key, key, kl) == 0) {
+			np = e->text;
+			nl = e->name_len;
+			tp = e->text + nl;
+			tl = e->tags_len;
+			s->st.tags_dropped += e->tags_dropped;
+			s->capped_on_hits += e->values_capped;
+		} else {
+			uint64_t dropped = s->st.tags_dropped, capped = gb__taglim_capped(s->lim);
+
+			make_line_parts(s, r, name, &nl, tags, &tl);
+			if (nl + tl <= CACHE_TEXT_MAX) {
+				*e = (struct line_cache){ .hash = h, .key_len = (uint16_t)kl,
+					.name_len = (uint16_t)nl, .tags_len = (uint16_t)tl,
+					.tags_dropped = (uint16_t)(s->st.tags_dropped - dropped),
+					.values_capped = (uint16_t)(gb__taglim_capped(s->lim) - capped) };
+				memcpy(e->key, key, kl);
+				memcpy(e->text, name, nl);
+				memcpy(e->text + nl, tags, tl);
+			}
+		}
+	} else {
+		make_line_parts(s, r, name, &nl, tags, &tl);
+	}
 	switch (r->kind) {
 	case GB_REC_TIMING:
 		v *= 1000.0;
@@ -745,14 +852,14 @@ gb__statsd_record(gb_statsd_sink *s, const gb_record *r)
 			s->st.values_rejected++;
 			return;
 		}
-		emit_line(s, name, nl, v, "ms", tags, tl);
+		emit_line(s, np, nl, v, "ms", tp, tl);
 		break;
 	case GB_REC_COUNTER:
-		if (gb__agg_add(s->agg, name, nl, tags, tl, GB_AGG_COUNTER, v) < 0)
+		if (gb__agg_add(s->agg, np, nl, tp, tl, GB_AGG_COUNTER, v) < 0)
 			s->st.fold_errors++;
 		break;
 	default:
-		if (gb__agg_add(s->agg, name, nl, tags, tl, GB_AGG_GAUGE, v) < 0)
+		if (gb__agg_add(s->agg, np, nl, tp, tl, GB_AGG_GAUGE, v) < 0)
 			s->st.fold_errors++;
 		break;
 	}
@@ -813,5 +920,5 @@ void
 gb__statsd_get_stats(const gb_statsd_sink *s, gb_statsd_stats *out)
 {
 	*out = s->st;
-	out->tag_values_capped = gb__taglim_capped(s->lim);
+	out->tag_values_capped = gb__taglim_capped(s->lim) + s->capped_on_hits;
 }

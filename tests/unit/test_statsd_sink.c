@@ -572,6 +572,51 @@ START_TEST(decoded_records_give_valid_lines)
 }
 END_TEST
 
+/* The name/tags cache must give what the slow path gives, and keep records apart that differ
+ * in depth, parent or metadata only. */
+START_TEST(cached_lines_match_and_stay_apart)
+{
+	struct capture *c = capture_new(GB_STATSD_UNIX_MAX);
+	gb_statsd_sink *s = sink_for(c, NULL);
+	const gb_rec_kv m1[] = { { "k", 1, "a", 1 } }, m2[] = { { "k", 1, "b", 1 } };
+	static char long_scope[600];
+	gb_statsd_stats st;
+
+	memset(long_scope, 'x', sizeof(long_scope) - 1);
+	for (int round = 0; round < 3; round++) {
+		gb_record r = rec(GB_REC_TIMING, "a.b", 1, 0.001);
+
+		gb__statsd_record(s, &r);
+		r.depth = 2;
+		gb__statsd_record(s, &r);
+		r.parent_len = 0;
+		gb__statsd_record(s, &r);
+		r.meta = m1;
+		r.n_meta = 1;
+		gb__statsd_record(s, &r);
+		r.meta = m2;
+		gb__statsd_record(s, &r);
+		r = rec(GB_REC_TIMING, long_scope, 0, 0.001); /* too long to be cached */
+		gb__statsd_record(s, &r);
+	}
+	gb__statsd_flush(s);
+	const char *one =
+	    "gbatch.a.b:1|ms|#depth:1,parent_scope:a\n"
+	    "gbatch.a.b:1|ms|#depth:2,parent_scope:a\n"
+	    "gbatch.a.b:1|ms|#depth:2\n"
+	    "gbatch.a.b:1|ms|#depth:2,k:a\n"
+	    "gbatch.a.b:1|ms|#depth:2,k:b\n";
+	size_t ol = strlen(one), line = 7 + 193 + strlen(":1|ms|#depth:0\n");
+	ck_assert_uint_eq(c->len, 3 * (ol + line));
+	for (int round = 0; round < 3; round++)
+		ck_assert(memcmp(c->buf + round * (ol + line), one, ol) == 0);
+	gb__statsd_get_stats(s, &st);
+	ck_assert_uint_eq(st.lines, 18);
+	gb__statsd_free(s);
+	capture_free(c);
+}
+END_TEST
+
 START_TEST(send_errors_are_counted)
 {
 	struct capture *c = capture_new(GB_STATSD_UDP_MAX);
@@ -800,6 +845,7 @@ statsd_suite(void)
 	tcase_add_test(tc, hostile_input_gives_only_valid_lines_udp);
 	tcase_add_test(tc, hostile_input_gives_only_valid_lines_unixgram);
 	tcase_add_test(tc, decoded_records_give_valid_lines);
+	tcase_add_test(tc, cached_lines_match_and_stay_apart);
 	tcase_add_test(tc, send_errors_are_counted);
 	suite_add_tcase(s, tc);
 
