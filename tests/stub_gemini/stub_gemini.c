@@ -123,8 +123,9 @@ usage(FILE *out)
 	    "  --port N       port on 127.0.0.1 (default 0: pick a free one); prints\n"
 	    "                 \"listening on 127.0.0.1:PORT\" on stdout once ready\n"
 	    "  --latency DUR  delay before every response (e.g. 200ms; default 0)\n"
-	    "  --log FILE     one JSON line per request: mono_ms, real_ms, path, model, questions,\n"
-	    "                 json, status, fault, key_ok (never the key itself)\n"
+	    "  --log FILE     one JSON line per request: n, mono_ms and real_ms (at arrival), path,\n"
+	    "                 model, questions, json, status, fault, key_ok (never the key itself)\n"
+	    "                 and the usageMetadata returned\n"
 	    "  --api-key KEY  the key expected in x-goog-api-key (default $STUB_GEMINI_API_KEY,\n"
 	    "                 else \"" DEFAULT_KEY "\"); missing: 401, wrong: 403\n"
 	    "  --fault SPEC   applied to the next COUNT matching requests (default 1; 0 = all),\n"
@@ -574,8 +575,9 @@ success_json(const struct ask *a, enum fault_kind k, long cached)
 
 static void
 log_request(const char *path, const struct ask *a, int status, enum fault_kind k, bool key_ok,
-    uint64_t mono_ns, uint64_t real_ns)
+    uint64_t mono_ns, uint64_t real_ns, const json_t *body)
 {
+	const json_t *usage = json_object_get(body, "usageMetadata");
 	json_t *line;
 	char *s;
 
@@ -587,6 +589,8 @@ log_request(const char *path, const struct ask *a, int status, enum fault_kind k
 	    "real_ms", (json_int_t)(real_ns / GB_NS_PER_MS), "path", path,
 	    "model", a->model, "questions", (json_int_t)a->nq, "json", a->json, "status", status,
 	    "fault", fault_names[k], "key_ok", key_ok);
+	if (usage != NULL)
+		json_object_set(line, "usage", (json_t *)(uintptr_t)usage);
 	s = json_dumps(line, JSON_COMPACT);
 	if (s != NULL) {
 		fprintf(stub.log, "%s\n", s);
@@ -698,7 +702,8 @@ serve(struct MHD_Connection *c, const char *url, struct conn *cn)
 	stall(stub.latency_ns + (f.kind == F_SLOW ? f.delay_ns : 0));
 	pthread_mutex_lock(&stub.lock);
 	stub.request_no++;
-	log_request(url, &a, status, f.kind, key_ok, mono_ns, real_ns);
+	log_request(url, &a, status, f.kind, key_ok, mono_ns, real_ns,
+	    f.kind == F_MALFORMED ? NULL : body);
 	pthread_mutex_unlock(&stub.lock);
 	if (f.kind == F_MALFORMED) {
 		json_decref(body);
