@@ -900,9 +900,9 @@ efficiency_json(const gb_result *r)
 		    "meets_target", "comparison_available", 0);
 	ratio = (double)r->indiv.total / (double)r->batch.total;
 	time_eff = r->batch.time > 0 ? r->indiv.time / r->batch.time : 0;
-	return json_pack("{s:f, s:f, s:b, s:b, s:f}", "token_efficiency_ratio", ratio,
+	return json_pack("{s:f, s:f, s:b, s:b}", "token_efficiency_ratio", ratio,
 	    "time_efficiency", time_eff, "meets_target", ratio >= GB_TARGET_TOKEN_EFFICIENCY,
-	    "comparison_available", 1, "target", GB_TARGET_TOKEN_EFFICIENCY);
+	    "comparison_available", 1);
 }
 
 char *

@@ -156,10 +156,15 @@ telemetry_open(const char *kind)
 			fatalx("out of memory");
 		rep = gb_simple_reporter_as_reporter(t.simple);
 	} else {
+#ifdef GBATCH_HAVE_SHM_REPORTER
 		const char *ring = kind[3] == ':' ? kind + 4 : NULL;
 		if ((t.shm = gb_shm_reporter_open(ring)) == NULL)
 			fatalx("out of memory");
 		rep = gb_shm_reporter_as_reporter(t.shm);
+#else
+		usage_error("--telemetry %s: this build has no shared-memory ring; use console, simple "
+		    "or off", kind);
+#endif
 	}
 	if ((t.tele = gb_tele_new(&rep, 1, GB_TELE_ENABLE)) == NULL)
 		fatalx("out of memory");
@@ -177,8 +182,10 @@ telemetry_close(struct telemetry *t)
 		free(report);
 		gb_simple_reporter_free(t->simple);
 	}
+#ifdef GBATCH_HAVE_SHM_REPORTER
 	if (t->shm != NULL)
 		gb_shm_reporter_close(t->shm);
+#endif
 }
 
 static bool
@@ -230,7 +237,11 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *questions_path = NULL, *schema_path = NULL, *output = NULL;
+#ifdef GBATCH_HAVE_SHM_REPORTER
 	const char *telemetry_kind = "shm";
+#else
+	const char *telemetry_kind = "off";
+#endif
 	char err[512], *qtext, *schema = NULL, **questions, *json;
 	gb_processor_opts o;
 	gb_process_opts po = { 0 };
@@ -332,8 +343,10 @@ main(int argc, char **argv)
 
 	tele = telemetry_open(telemetry_kind);
 	o.tele = tele.tele;
-	if ((p = gb_processor_new(&o, err, sizeof(err))) == NULL)
+	if ((p = gb_processor_new(&o, err, sizeof(err))) == NULL) {
+		telemetry_close(&tele);
 		usage_error("%s", err);
+	}
 	status = gb_processor_process_questions(p, content, n_content, (const char *const *)questions,
 	    nq, &po, &r, err, sizeof(err));
 	if (status != 0) {

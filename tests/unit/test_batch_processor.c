@@ -2,6 +2,7 @@
  * answers in order, fallback, count repair, per-answer reasons, compare figures checked against
  * the usage the stand-in logged, fatal quota, schema, and the telemetry scopes and metrics. */
 #include <check.h>
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
