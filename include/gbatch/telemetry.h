@@ -97,13 +97,21 @@ GB_API void gb__tele_scope_cleanup(gb_scope *s);
 
 /* ---- built-in reporters ---- */
 
-/* Prints each record in the seed's format to out (borrowed):
- *   [TIMING] <two spaces per depth>scope: duration=0.1234s (depth=1, parent_scope=..., ...)
- *   [METRIC] scope: value (metric_type=counter, ...)                                        */
+/* Prints each record in the seed's format to out (borrowed), one line each:
+ *   [TIMING] <two spaces per depth>SCOPE: duration=S.SSSSs (depth=D[, parent_scope=P], call_count=N[, K=V]...)
+ *   [METRIC] SCOPE: VALUE ([metric_type=T, ]depth=D[, parent_scope=P], call_count=N[, K=V]...)
+ * parent_scope is left out at top level, metric_type for plain metrics; VALUE is %.15g; K=V
+ * are the caller's metadata in order. A failed write makes the callback return -1. */
 GB_API gb_reporter gb_console_reporter(FILE *out);
 
-/* Keeps up to max_entries_per_scope values per scope path in memory (0 = 1000) and renders the
- * seed's hierarchical report: per scope calls, average and total; per metric count and total.
+/* Keeps up to max_entries_per_scope values per scope path in memory (0 = 1000; the most recent
+ * ones) and renders the seed's hierarchical report over them, each scope right before the
+ * scopes nested in it and indented two spaces per depth:
+ *   === Telemetry Report ===
+ *   Timings:
+ *     SCOPE: calls=N, avg=S.SSSSs, total=S.SSSSs
+ *   Metrics:
+ *     SCOPE: count=N, total=V
  * Thread-safe. */
 typedef struct gb_simple_reporter gb_simple_reporter;
 GB_API gb_simple_reporter *gb_simple_reporter_new(size_t max_entries_per_scope);

@@ -1,0 +1,539 @@
+/*
+ * telemetry.c - the telemetry context: per-thread scope stacks, call counts, fan-out to reporters.
+ * A disabled context is one shared static no-op object, so a scope on it is a pointer compare
+ * and nothing else: no clock read, no thread-local lookup.
+ */
+#include <gbatch/telemetry.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "log.h"
+
+struct gb_tele {
+	gb_reporter *reps;
+	size_t n_reps;
+	atomic_bool *failed;  /* per reporter: a failure has been logged */
+	uint64_t gen;         /* tells this context from a later one at the same address */
+	pthread_mutex_t lock; /* guards the call-count table */
+	struct count_slot *counts;
+	size_t counts_cap, counts_used;
+};
+
+/* One scope path and how often it has been recorded (open addressing, power-of-two size). */
+struct count_slot {
+	uint64_t hash;
+	char *path;
+	unsigned count;
+};
+
+/* An open scope. Its full path and metadata live in the stack's string buffer:
+ * "path\0key\0value\0key\0value\0..." starting at path_off. */
+struct frame {
+	uint64_t start_ns;
+	size_t path_off;
+	size_t n_kv;
+};
+
+/* One thread's scopes on one context. */
+struct stack {
+	const gb_tele *tele;
+	uint64_t gen;
+	struct frame *frames;
+	unsigned depth, frames_cap;
+	char *buf;
+	size_t len, buf_cap;
+	uint64_t last_ns; /* start times are made strictly increasing: they identify frames */
+};
+
+/* Everything a thread keeps: one stack per context it has used. */
+struct thread_state {
+	struct stack *stacks;
+	size_t n, cap;
+};
+
+static gb_tele noop;
+static _Atomic uint64_t next_gen = 1;
+static _Atomic int env_enabled = -1;
+static pthread_once_t key_once = PTHREAD_ONCE_INIT;
+static pthread_key_t key;
+static _Thread_local struct thread_state *tls;
+
+#define META_INLINE 16
+
+static bool
+env_is_one(const char *name)
+{
+	const char *v = getenv(name);
+	return v != NULL && strcmp(v, "1") == 0;
+}
+
+/* GEMINI_TELEMETRY=1 or DEBUG=1, read on first use only. */
+static bool
+enabled_by_env(void)
+{
+	int e = atomic_load_explicit(&env_enabled, memory_order_relaxed);
+	if (e < 0) {
+		e = env_is_one("GEMINI_TELEMETRY") || env_is_one("DEBUG");
+		atomic_store_explicit(&env_enabled, e, memory_order_relaxed);
+	}
+	return e == 1;
+}
+
+gb_tele *
+gb_tele_new(const gb_reporter *reporters, size_t n, unsigned flags)
+{
+	gb_tele *t;
+
+	if (flags & GB_TELE_DISABLE)
+		return &noop;
+	if (!(flags & GB_TELE_ENABLE) && !enabled_by_env())
+		return &noop;
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return NULL;
+	t->reps = calloc(n ? n : 1, sizeof(*t->reps));
+	t->failed = calloc(n ? n : 1, sizeof(*t->failed));
+	t->counts_cap = 64;
+	t->counts = calloc(t->counts_cap, sizeof(*t->counts));
+	if (t->reps == NULL || t->failed == NULL || t->counts == NULL) {
+		free(t->reps);
+		free(t->failed);
+		free(t->counts);
+		free(t);
+		return NULL;
+	}
+	if (n > 0)
+		memcpy(t->reps, reporters, n * sizeof(*reporters));
+	t->n_reps = n;
+	for (size_t i = 0; i < n; i++)
+		atomic_init(&t->failed[i], false);
+	t->gen = atomic_fetch_add(&next_gen, 1);
+	pthread_mutex_init(&t->lock, NULL);
+	return t;
+}
+
+static struct stack *find_stack(const gb_tele *t);
+
+void
+gb_tele_free(gb_tele *t)
+{
+	struct stack *st;
+
+	if (t == NULL || t == &noop)
+		return;
+	/* This thread's stack for t becomes free for reuse; other threads' stacks are empty
+	 * by contract, and a later context at this address has another gen. */
+	if ((st = find_stack(t)) != NULL) {
+		st->depth = 0;
+		st->len = 0;
+		st->tele = NULL;
+	}
+	for (size_t i = 0; i < t->counts_cap; i++)
+		free(t->counts[i].path);
+	free(t->counts);
+	pthread_mutex_destroy(&t->lock);
+	free(t->failed);
+	free(t->reps);
+	free(t);
+}
+
+int
+gb_tele_enabled(const gb_tele *t)
+{
+	return t != NULL && t != &noop;
+}
+
+/* ---- per-thread state ---- */
+
+static void
+thread_state_free(void *p)
+{
+	struct thread_state *ts = p;
+
+	for (size_t i = 0; i < ts->n; i++) {
+		free(ts->stacks[i].frames);
+		free(ts->stacks[i].buf);
+	}
+	free(ts->stacks);
+	free(ts);
+}
+
+static void
+key_create(void)
+{
+	if (pthread_key_create(&key, thread_state_free) != 0)
+		fatalx("telemetry: cannot create the thread-local key");
+}
+
+static struct thread_state *
+thread_state(void)
+{
+	if (tls != NULL)
+		return tls;
+	pthread_once(&key_once, key_create);
+	if ((tls = calloc(1, sizeof(*tls))) == NULL)
+		return NULL;
+	pthread_setspecific(key, tls);
+	return tls;
+}
+
+/* This thread's stack for t, or NULL when it has none. */
+static struct stack *
+find_stack(const gb_tele *t)
+{
+	struct thread_state *ts = tls;
+
+	if (ts == NULL)
+		return NULL;
+	for (size_t i = 0; i < ts->n; i++) {
+		if (ts->stacks[i].tele == t && ts->stacks[i].gen == t->gen)
+			return &ts->stacks[i];
+	}
+	return NULL;
+}
+
+/* This thread's stack for t, taking an empty one (of any context) or adding one. */
+static struct stack *
+get_stack(const gb_tele *t)
+{
+	struct thread_state *ts;
+	struct stack *st;
+
+	if ((st = find_stack(t)) != NULL)
+		return st;
+	if ((ts = thread_state()) == NULL)
+		return NULL;
+	for (size_t i = 0; i < ts->n; i++) {
+		if (ts->stacks[i].depth == 0) {
+			st = &ts->stacks[i];
+			break;
+		}
+	}
+	if (st == NULL) {
+		if (ts->n == ts->cap) {
+			size_t cap = ts->cap ? ts->cap * 2 : 4;
+			struct stack *s = realloc(ts->stacks, cap * sizeof(*s));
+			if (s == NULL)
+				return NULL;
+			ts->stacks = s;
+			ts->cap = cap;
+		}
+		st = &ts->stacks[ts->n++];
+		memset(st, 0, sizeof(*st));
+	}
+	st->tele = t;
+	st->gen = t->gen;
+	st->len = 0;
+	return st;
+}
+
+static bool
+buf_reserve(struct stack *st, size_t more)
+{
+	size_t cap = st->buf_cap ? st->buf_cap : 256;
+	char *b;
+
+	if (st->len + more <= st->buf_cap)
+		return true;
+	while (cap < st->len + more)
+		cap *= 2;
+	if ((b = realloc(st->buf, cap)) == NULL)
+		return false;
+	st->buf = b;
+	st->buf_cap = cap;
+	return true;
+}
+
+static void
+buf_put(struct stack *st, const char *s)
+{
+	size_t l = strlen(s) + 1;
+
+	memcpy(st->buf + st->len, s, l);
+	st->len += l;
+}
+
+/* Writes "<path of the innermost scope>.<name>" (or name) at the end of the buffer without
+ * keeping it, and returns its offset; (size_t)-1 when out of memory. */
+static size_t
+compose_path(struct stack *st, const char *name)
+{
+	size_t nl = strlen(name), off = st->len;
+
+	if (st->depth == 0) {
+		if (!buf_reserve(st, nl + 1))
+			return (size_t)-1;
+		memcpy(st->buf + off, name, nl + 1);
+		return off;
+	}
+	size_t parent_off = st->frames[st->depth - 1].path_off;
+	size_t pl = strlen(st->buf + parent_off);
+	if (!buf_reserve(st, pl + 1 + nl + 1))
+		return (size_t)-1;
+	memcpy(st->buf + off, st->buf + parent_off, pl);
+	st->buf[off + pl] = '.';
+	memcpy(st->buf + off + pl + 1, name, nl + 1);
+	return off;
+}
+
+/* ---- call counts ---- */
+
+static uint64_t
+hash_str(const char *s)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return h;
+}
+
+static bool
+counts_grow(gb_tele *t)
+{
+	size_t cap = t->counts_cap * 2;
+	struct count_slot *c = calloc(cap, sizeof(*c));
+
+	if (c == NULL)
+		return false;
+	for (size_t i = 0; i < t->counts_cap; i++) {
+		if (t->counts[i].path == NULL)
+			continue;
+		size_t j = t->counts[i].hash & (cap - 1);
+		while (c[j].path != NULL)
+			j = (j + 1) & (cap - 1);
+		c[j] = t->counts[i];
+	}
+	free(t->counts);
+	t->counts = c;
+	t->counts_cap = cap;
+	return true;
+}
+
+/* Counts one more record of path and returns the new count (0 when out of memory). */
+static unsigned
+count_bump(gb_tele *t, const char *path)
+{
+	uint64_t h = hash_str(path);
+	unsigned n = 0;
+
+	pthread_mutex_lock(&t->lock);
+	if (2 * (t->counts_used + 1) > t->counts_cap && !counts_grow(t))
+		goto out;
+	size_t j = h & (t->counts_cap - 1);
+	while (t->counts[j].path != NULL &&
+	    (t->counts[j].hash != h || strcmp(t->counts[j].path, path) != 0))
+		j = (j + 1) & (t->counts_cap - 1);
+	if (t->counts[j].path == NULL) {
+		if ((t->counts[j].path = strdup(path)) == NULL)
+			goto out;
+		t->counts[j].hash = h;
+		t->counts_used++;
+	}
+	n = ++t->counts[j].count;
+out:
+	pthread_mutex_unlock(&t->lock);
+	return n;
+}
+
+/* ---- fan-out ---- */
+
+static void
+reporter_failed(gb_tele *t, size_t i, const char *what, const char *scope)
+{
+	if (!atomic_exchange(&t->failed[i], true))
+		log_warnx("telemetry: reporter %zu failed to record %s \"%s\"; "
+		    "its later failures are not logged", i, what, scope);
+}
+
+static void
+report_timing(gb_tele *t, const char *scope, double seconds, const gb_tele_meta *m)
+{
+	for (size_t i = 0; i < t->n_reps; i++) {
+		const gb_reporter *r = &t->reps[i];
+		if (r->record_timing != NULL && r->record_timing(r->self, scope, seconds, m) != 0)
+			reporter_failed(t, i, "timing", scope);
+	}
+}
+
+static void
+report_metric(gb_tele *t, const char *scope, double value, const gb_tele_meta *m)
+{
+	for (size_t i = 0; i < t->n_reps; i++) {
+		const gb_reporter *r = &t->reps[i];
+		if (r->record_metric != NULL && r->record_metric(r->self, scope, value, m) != 0)
+			reporter_failed(t, i, "metric", scope);
+	}
+}
+
+/* ---- scopes ---- */
+
+gb_scope
+gb_tele_begin(gb_tele *t, const char *name, const gb_kv *meta, size_t n)
+{
+	gb_scope s = { 0 };
+	struct stack *st;
+	size_t need = 0, off;
+
+	if (t == &noop || t == NULL)
+		return s;
+	if ((st = get_stack(t)) == NULL)
+		goto oom;
+	if (st->depth == st->frames_cap) {
+		unsigned cap = st->frames_cap ? st->frames_cap * 2 : 8;
+		struct frame *f = realloc(st->frames, cap * sizeof(*f));
+		if (f == NULL)
+			goto oom;
+		st->frames = f;
+		st->frames_cap = cap;
+	}
+	if ((off = compose_path(st, name)) == (size_t)-1)
+		goto oom;
+	st->len = off + strlen(st->buf + off) + 1;
+	for (size_t i = 0; i < n; i++)
+		need += strlen(meta[i].key) + strlen(meta[i].value) + 2;
+	if (!buf_reserve(st, need)) {
+		st->len = off;
+		goto oom;
+	}
+	for (size_t i = 0; i < n; i++) {
+		buf_put(st, meta[i].key);
+		buf_put(st, meta[i].value);
+	}
+	uint64_t now = gb__clock_mono_ns();
+	if (now <= st->last_ns)
+		now = st->last_ns + 1;
+	st->last_ns = now;
+	st->frames[st->depth] = (struct frame){ .start_ns = now, .path_off = off, .n_kv = n };
+	s.tele = t;
+	s.start_ns = now;
+	s.depth = st->depth++;
+	return s;
+oom:
+	log_warnx("telemetry: out of memory; scope \"%s\" is not recorded", name);
+	return s;
+}
+
+/* Reports frame i of st (the innermost one) and pops it. */
+static void
+end_frame(gb_tele *t, struct stack *st, unsigned i, uint64_t now)
+{
+	struct frame *f = &st->frames[i];
+	gb_kv inline_kv[META_INLINE], *kv = inline_kv;
+	const char *path = st->buf + f->path_off;
+	const char *p;
+
+	if (f->n_kv > META_INLINE && (kv = malloc(f->n_kv * sizeof(*kv))) == NULL) {
+		log_warnx("telemetry: out of memory; timing of \"%s\" is not recorded", path);
+		goto pop;
+	}
+	p = path + strlen(path) + 1;
+	for (size_t k = 0; k < f->n_kv; k++) {
+		kv[k].key = p;
+		p += strlen(p) + 1;
+		kv[k].value = p;
+		p += strlen(p) + 1;
+	}
+	gb_tele_meta m = {
+		.depth = (int)i,
+		.parent_scope = i > 0 ? st->buf + st->frames[i - 1].path_off : NULL,
+		.call_count = count_bump(t, path),
+		.metric_type = NULL,
+		.extra = kv,
+		.n_extra = f->n_kv,
+	};
+	report_timing(t, path, (double)(now - f->start_ns) / 1e9, &m);
+	if (kv != inline_kv)
+		free(kv);
+pop:
+	st->len = f->path_off;
+	st->depth = i;
+}
+
+void
+gb_tele_end(gb_tele *t, gb_scope *s)
+{
+	struct stack *st;
+	uint64_t now;
+
+	if (s == NULL || s->tele == NULL)
+		return;
+	now = gb__clock_mono_ns();
+	if (t != s->tele) {
+		log_warnx("telemetry: usage error: scope ended on another context than it began on");
+		t = s->tele;
+	}
+	s->tele = NULL;
+	st = find_stack(t);
+	if (st == NULL || s->depth >= st->depth || st->frames[s->depth].start_ns != s->start_ns) {
+		/* Already closed by an out-of-order end (logged then), or ended on another thread. */
+		if (st == NULL)
+			log_warnx("telemetry: usage error: scope ended on a thread it did not begin on");
+		return;
+	}
+	if (s->depth + 1 != st->depth) {
+		log_warnx("telemetry: usage error: scope \"%s\" ended before its inner scope \"%s\"; "
+		    "%u inner scope(s) closed unreported", st->buf + st->frames[s->depth].path_off,
+		    st->buf + st->frames[st->depth - 1].path_off, st->depth - s->depth - 1);
+		st->depth = s->depth + 1;
+	}
+	end_frame(t, st, s->depth, now);
+}
+
+void
+gb__tele_scope_cleanup(gb_scope *s)
+{
+	if (s->tele != NULL)
+		gb_tele_end(s->tele, s);
+}
+
+/* ---- metrics ---- */
+
+static void
+record(gb_tele *t, const char *name, double v, const gb_kv *meta, size_t n, const char *type)
+{
+	struct stack *st = find_stack(t);
+	gb_tele_meta m = { .metric_type = type, .extra = meta, .n_extra = n };
+	const char *path = name;
+	size_t off;
+
+	if (st != NULL && st->depth > 0) {
+		if ((off = compose_path(st, name)) == (size_t)-1) {
+			log_warnx("telemetry: out of memory; metric \"%s\" is not recorded", name);
+			return;
+		}
+		path = st->buf + off;
+		m.depth = (int)st->depth;
+		m.parent_scope = st->buf + st->frames[st->depth - 1].path_off;
+	}
+	m.call_count = count_bump(t, path);
+	report_metric(t, path, v, &m);
+}
+
+void
+gb_tele_metric(gb_tele *t, const char *name, double v, const gb_kv *meta, size_t n)
+{
+	if (t == &noop || t == NULL)
+		return;
+	record(t, name, v, meta, n, NULL);
+}
+
+void
+gb_tele_count(gb_tele *t, const char *name, double inc, const gb_kv *meta, size_t n)
+{
+	if (t == &noop || t == NULL)
+		return;
+	record(t, name, inc, meta, n, "counter");
+}
+
+void
+gb_tele_gauge(gb_tele *t, const char *name, double v, const gb_kv *meta, size_t n)
+{
+	if (t == &noop || t == NULL)
+		return;
+	record(t, name, v, meta, n, "gauge");
+}

@@ -1,0 +1,560 @@
+/* test_telemetry.c - the telemetry context against the seed's semantics: scope paths, depth,
+ * parent_scope, call_count, metric_type, metadata order, GB_SCOPE exits, usage errors,
+ * per-thread and per-context stacks, reporter fan-out and failures, the no-op context. */
+#include <check.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tele_recorder.h"
+
+static struct recorder rc;
+static gb_tele *t;
+
+static void
+setup(void)
+{
+	recorder_init(&rc);
+	gb_reporter r = recorder_reporter(&rc);
+	t = gb_tele_new(&r, 1, GB_TELE_ENABLE);
+	ck_assert_ptr_nonnull(t);
+	ck_assert_int_eq(gb_tele_enabled(t), 1);
+}
+
+static void
+teardown(void)
+{
+	gb_tele_free(t);
+	recorder_fini(&rc);
+}
+
+/* stderr captured into a temporary file between capture_begin and capture_end. */
+static int saved_stderr = -1;
+static FILE *capture_file;
+
+static void
+capture_begin(void)
+{
+	capture_file = tmpfile();
+	ck_assert_ptr_nonnull(capture_file);
+	saved_stderr = dup(STDERR_FILENO);
+	dup2(fileno(capture_file), STDERR_FILENO);
+}
+
+static const char *
+capture_end(void)
+{
+	static char out[8192];
+	size_t n;
+
+	dup2(saved_stderr, STDERR_FILENO);
+	close(saved_stderr);
+	rewind(capture_file);
+	n = fread(out, 1, sizeof(out) - 1, capture_file);
+	out[n] = '\0';
+	fclose(capture_file);
+	return out;
+}
+
+static size_t
+count_lines(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s; s++)
+		n += *s == '\n';
+	return n;
+}
+
+static void
+assert_rec(size_t i, char kind, const char *scope, int depth, const char *parent, unsigned cc,
+    const char *type, const char *extra)
+{
+	ck_assert_uint_gt(rc.n, i);
+	const struct rec *r = &rc.r[i];
+	ck_assert_int_eq(r->kind, kind);
+	ck_assert_str_eq(r->scope, scope);
+	ck_assert_int_eq(r->depth, depth);
+	ck_assert_int_eq(r->has_parent, parent != NULL);
+	ck_assert_str_eq(r->parent, parent ? parent : "");
+	ck_assert_uint_eq(r->call_count, cc);
+	ck_assert_str_eq(r->type, type ? type : "");
+	ck_assert_str_eq(r->extra, extra);
+}
+
+START_TEST(paths_join_with_dots)
+{
+	gb_scope a = gb_tele_begin(t, "batch.total_processing", NULL, 0);
+	gb_scope b = gb_tele_begin(t, "batch.attempt", NULL, 0);
+	gb_scope c = gb_tele_begin(t, "client.api_call", NULL, 0);
+	gb_tele_end(t, &c);
+	gb_tele_end(t, &b);
+	gb_tele_end(t, &a);
+
+	ck_assert_uint_eq(rc.n, 3);
+	assert_rec(0, 't', "batch.total_processing.batch.attempt.client.api_call", 2,
+	    "batch.total_processing.batch.attempt", 1, NULL, "");
+	assert_rec(1, 't', "batch.total_processing.batch.attempt", 1, "batch.total_processing", 1,
+	    NULL, "");
+	assert_rec(2, 't', "batch.total_processing", 0, NULL, 1, NULL, "");
+	ck_assert(rc.r[2].value >= rc.r[1].value && rc.r[1].value >= rc.r[0].value);
+	ck_assert(rc.r[0].value >= 0.0 && rc.r[2].value < 10.0);
+}
+END_TEST
+
+START_TEST(call_count_per_full_path)
+{
+	for (int i = 0; i < 3; i++) {
+		GB_SCOPE(t, "a") {
+			GB_SCOPE(t, "b") {}
+		}
+	}
+	GB_SCOPE(t, "b") {}
+
+	ck_assert_uint_eq(rc.n, 7);
+	for (unsigned i = 0; i < 3; i++) {
+		assert_rec(2 * i, 't', "a.b", 1, "a", i + 1, NULL, "");
+		assert_rec(2 * i + 1, 't', "a", 0, NULL, i + 1, NULL, "");
+	}
+	assert_rec(6, 't', "b", 0, NULL, 1, NULL, "");
+}
+END_TEST
+
+START_TEST(metric_types_and_paths)
+{
+	gb_tele_metric(t, "top", 1.5, NULL, 0);
+	GB_SCOPE(t, "s") {
+		GB_SCOPE(t, "u") {
+			gb_tele_count(t, "calls", 2, NULL, 0);
+			gb_tele_count(t, "calls", 3, NULL, 0);
+		}
+		gb_tele_gauge(t, "level", 0.25, NULL, 0);
+		gb_tele_metric(t, "plain", -4, NULL, 0);
+	}
+
+	ck_assert_uint_eq(rc.n, 7);
+	assert_rec(0, 'm', "top", 0, NULL, 1, NULL, "");
+	ck_assert_double_eq(rc.r[0].value, 1.5);
+	assert_rec(1, 'm', "s.u.calls", 2, "s.u", 1, "counter", "");
+	assert_rec(2, 'm', "s.u.calls", 2, "s.u", 2, "counter", "");
+	ck_assert_double_eq(rc.r[2].value, 3);
+	assert_rec(3, 't', "s.u", 1, "s", 1, NULL, "");
+	assert_rec(4, 'm', "s.level", 1, "s", 1, "gauge", "");
+	ck_assert_double_eq(rc.r[4].value, 0.25);
+	assert_rec(5, 'm', "s.plain", 1, "s", 1, NULL, "");
+	ck_assert_double_eq(rc.r[5].value, -4);
+	assert_rec(6, 't', "s", 0, NULL, 1, NULL, "");
+}
+END_TEST
+
+START_TEST(metadata_in_given_order)
+{
+	const gb_kv scope_meta[] = { { "zeta", "1" }, { "alpha", "two" }, { "mid", "" } };
+	const gb_kv metric_meta[] = { { "q", "9" }, { "b", "x=y" } };
+	char key[8] = "k", val[8] = "v";
+	const gb_kv borrowed[] = { { key, val } };
+
+	gb_scope s = gb_tele_begin(t, "s", scope_meta, 3);
+	gb_scope inner = gb_tele_begin(t, "in", borrowed, 1);
+	strcpy(key, "XX"); /* begin copies the metadata: later changes do not show */
+	strcpy(val, "YY");
+	gb_tele_metric(t, "m", 1, metric_meta, 2);
+	gb_tele_end(t, &inner);
+	gb_tele_end(t, &s);
+
+	assert_rec(0, 'm', "s.in.m", 2, "s.in", 1, NULL, "q=9,b=x=y");
+	assert_rec(1, 't', "s.in", 1, "s", 1, NULL, "k=v");
+	assert_rec(2, 't', "s", 0, NULL, 1, NULL, "zeta=1,alpha=two,mid=");
+}
+END_TEST
+
+START_TEST(many_metadata_pairs)
+{
+	gb_kv meta[40];
+	char keys[40][8], vals[40][8];
+
+	for (int i = 0; i < 40; i++) {
+		snprintf(keys[i], sizeof(keys[i]), "k%d", i);
+		snprintf(vals[i], sizeof(vals[i]), "%d", i);
+		meta[i] = (gb_kv){ keys[i], vals[i] };
+	}
+	gb_scope s = gb_tele_begin(t, "wide", meta, 40);
+	gb_tele_end(t, &s);
+	ck_assert_uint_eq(rc.n, 1);
+	ck_assert(strncmp(rc.r[0].extra, "k0=0,k1=1,k2=2,", 15) == 0);
+}
+END_TEST
+
+static int
+leave_by_return(gb_tele *tt)
+{
+	GB_SCOPE(tt, "ret") {
+		GB_SCOPE(tt, "inner") {
+			return 7;
+		}
+	}
+	return 0;
+}
+
+START_TEST(gb_scope_ends_on_every_exit)
+{
+	int after_block = 0;
+
+	ck_assert_int_eq(leave_by_return(t), 7);
+	/* GB_SCOPE is itself a one-pass loop: break leaves the guarded block (ending the scope)
+	 * and carries on after it, in the same iteration of the enclosing loop. */
+	for (int i = 0; i < 3; i++) {
+		GB_SCOPE(t, "loop") {
+			if (i == 1)
+				break;
+			gb_tele_count(t, "not_after_break", 1, NULL, 0);
+		}
+		after_block++;
+	}
+	GB_SCOPE(t, "jump") {
+		goto out;
+	}
+out:
+	GB_SCOPE(t, "after") {}
+
+	ck_assert_int_eq(after_block, 3);
+	ck_assert_uint_eq(rc.n, 9);
+	assert_rec(0, 't', "ret.inner", 1, "ret", 1, NULL, "");
+	assert_rec(1, 't', "ret", 0, NULL, 1, NULL, "");
+	assert_rec(2, 'm', "loop.not_after_break", 1, "loop", 1, "counter", "");
+	assert_rec(3, 't', "loop", 0, NULL, 1, NULL, "");
+	assert_rec(4, 't', "loop", 0, NULL, 2, NULL, "");
+	assert_rec(5, 'm', "loop.not_after_break", 1, "loop", 2, "counter", "");
+	assert_rec(6, 't', "loop", 0, NULL, 3, NULL, "");
+	assert_rec(7, 't', "jump", 0, NULL, 1, NULL, "");
+	assert_rec(8, 't', "after", 0, NULL, 1, NULL, "");
+}
+END_TEST
+
+START_TEST(out_of_order_end_is_a_logged_usage_error)
+{
+	capture_begin();
+	gb_scope a = gb_tele_begin(t, "a", NULL, 0);
+	gb_scope b = gb_tele_begin(t, "b", NULL, 0);
+	gb_scope c = gb_tele_begin(t, "c", NULL, 0);
+	gb_tele_end(t, &a); /* closes c and b unreported */
+	gb_tele_end(t, &b);
+	gb_tele_end(t, &c);
+	gb_tele_end(t, &a); /* twice: harmless */
+	gb_scope d = gb_tele_begin(t, "d", NULL, 0);
+	gb_tele_end(t, &d);
+	const char *err = capture_end();
+
+	ck_assert_uint_eq(rc.n, 2);
+	assert_rec(0, 't', "a", 0, NULL, 1, NULL, "");
+	assert_rec(1, 't', "d", 0, NULL, 1, NULL, "");
+	ck_assert_uint_eq(count_lines(err), 1);
+	ck_assert_ptr_nonnull(strstr(err, "usage error: scope \"a\" ended before its inner scope "
+	                                  "\"a.b.c\"; 2 inner scope(s) closed unreported"));
+}
+END_TEST
+
+START_TEST(out_of_order_end_does_not_confuse_a_later_scope)
+{
+	capture_begin();
+	gb_scope a = gb_tele_begin(t, "a", NULL, 0);
+	gb_scope b = gb_tele_begin(t, "b", NULL, 0);
+	gb_tele_end(t, &a);
+	gb_scope a2 = gb_tele_begin(t, "a2", NULL, 0);
+	gb_scope c = gb_tele_begin(t, "c", NULL, 0); /* same stack slot as b had */
+	gb_tele_end(t, &b);                         /* must not end c */
+	gb_tele_end(t, &c);
+	gb_tele_end(t, &a2);
+	capture_end();
+
+	ck_assert_uint_eq(rc.n, 3);
+	assert_rec(0, 't', "a", 0, NULL, 1, NULL, "");
+	assert_rec(1, 't', "a2.c", 1, "a2", 1, NULL, "");
+	assert_rec(2, 't', "a2", 0, NULL, 1, NULL, "");
+}
+END_TEST
+
+START_TEST(two_contexts_on_one_thread_do_not_mix)
+{
+	struct recorder rc2;
+	recorder_init(&rc2);
+	gb_reporter r2 = recorder_reporter(&rc2);
+	gb_tele *t2 = gb_tele_new(&r2, 1, GB_TELE_ENABLE);
+
+	gb_scope a = gb_tele_begin(t, "one", NULL, 0);
+	gb_scope b = gb_tele_begin(t2, "two", NULL, 0);
+	gb_tele_count(t, "n", 1, NULL, 0);
+	gb_tele_count(t2, "n", 1, NULL, 0);
+	gb_tele_end(t, &a);
+	gb_tele_end(t2, &b);
+
+	ck_assert_uint_eq(rc.n, 2);
+	assert_rec(0, 'm', "one.n", 1, "one", 1, "counter", "");
+	assert_rec(1, 't', "one", 0, NULL, 1, NULL, "");
+	ck_assert_uint_eq(rc2.n, 2);
+	ck_assert_str_eq(rc2.r[0].scope, "two.n");
+	ck_assert_str_eq(rc2.r[1].scope, "two");
+	gb_tele_free(t2);
+	recorder_fini(&rc2);
+}
+END_TEST
+
+START_TEST(context_freed_with_open_scope_leaves_no_trace)
+{
+	struct recorder rc2;
+	recorder_init(&rc2);
+	gb_reporter r2 = recorder_reporter(&rc2);
+
+	gb_tele *t2 = gb_tele_new(&r2, 1, GB_TELE_ENABLE);
+	gb_scope open = gb_tele_begin(t2, "left.open", NULL, 0);
+	(void)open;
+	gb_tele_free(t2);
+	t2 = gb_tele_new(&r2, 1, GB_TELE_ENABLE); /* may reuse the address */
+	GB_SCOPE(t2, "fresh") {}
+	gb_tele_free(t2);
+	ck_assert_uint_eq(rc2.n, 1);
+	ck_assert_str_eq(rc2.r[0].scope, "fresh");
+	ck_assert_int_eq(rc2.r[0].depth, 0);
+	ck_assert_int_eq(rc2.r[0].has_parent, 0);
+	ck_assert_uint_eq(rc2.r[0].call_count, 1);
+	recorder_fini(&rc2);
+}
+END_TEST
+
+/* ---- threads ---- */
+
+#define ROUNDS 200
+static pthread_barrier_t barrier;
+
+static void *
+thread_body(void *arg)
+{
+	const char *name = arg;
+
+	for (int i = 0; i < ROUNDS; i++) {
+		gb_scope outer = gb_tele_begin(t, name, NULL, 0);
+		pthread_barrier_wait(&barrier); /* both threads now have an open outer scope */
+		gb_scope inner = gb_tele_begin(t, "inner", NULL, 0);
+		pthread_barrier_wait(&barrier);
+		gb_tele_count(t, "n", 1, NULL, 0);
+		gb_tele_end(t, &inner);
+		pthread_barrier_wait(&barrier);
+		gb_tele_end(t, &outer);
+	}
+	return NULL;
+}
+
+START_TEST(threads_have_their_own_stacks)
+{
+	pthread_t a, b;
+	size_t seen_inner[2] = { 0, 0 };
+
+	pthread_barrier_init(&barrier, NULL, 2);
+	pthread_create(&a, NULL, thread_body, (void *)(uintptr_t) "ta");
+	pthread_create(&b, NULL, thread_body, (void *)(uintptr_t) "tb");
+	pthread_join(a, NULL);
+	pthread_join(b, NULL);
+	pthread_barrier_destroy(&barrier);
+
+	ck_assert_uint_eq(rc.n, 6 * ROUNDS);
+	for (size_t i = 0; i < rc.n; i++) {
+		const struct rec *r = &rc.r[i];
+		const char *owner = strncmp(r->scope, "ta", 2) == 0 ? "ta" : "tb";
+		ck_assert(strncmp(r->scope, owner, 2) == 0);
+		if (strcmp(r->scope + 2, ".inner") == 0) {
+			ck_assert_int_eq(r->depth, 1);
+			ck_assert_str_eq(r->parent, owner);
+			seen_inner[owner[1] == 'b']++;
+		} else if (strcmp(r->scope + 2, ".inner.n") == 0) {
+			ck_assert_int_eq(r->depth, 2);
+		} else {
+			ck_assert_str_eq(r->scope, owner);
+			ck_assert_int_eq(r->depth, 0);
+		}
+	}
+	ck_assert_uint_eq(seen_inner[0], ROUNDS);
+	ck_assert_uint_eq(seen_inner[1], ROUNDS);
+}
+END_TEST
+
+/* ---- reporters ---- */
+
+START_TEST(every_reporter_receives_everything)
+{
+	struct recorder r1, r2;
+	recorder_init(&r1);
+	recorder_init(&r2);
+	gb_reporter reps[] = { recorder_reporter(&r1), recorder_reporter(&r2) };
+	gb_tele *tt = gb_tele_new(reps, 2, GB_TELE_ENABLE);
+
+	GB_SCOPE(tt, "x") {
+		gb_tele_gauge(tt, "g", 1, NULL, 0);
+	}
+	gb_tele_free(tt);
+	ck_assert_uint_eq(r1.n, 2);
+	ck_assert_uint_eq(r2.n, 2);
+	for (size_t i = 0; i < 2; i++) {
+		ck_assert_str_eq(r1.r[i].scope, r2.r[i].scope);
+		ck_assert_int_eq(r1.r[i].kind, r2.r[i].kind);
+	}
+	ck_assert_str_eq(r1.r[0].scope, "x.g");
+	recorder_fini(&r1);
+	recorder_fini(&r2);
+}
+END_TEST
+
+START_TEST(reporter_with_one_callback)
+{
+	struct recorder only_m, only_t;
+	recorder_init(&only_m);
+	recorder_init(&only_t);
+	gb_reporter reps[] = {
+		{ .self = &only_m, .record_metric = recorder_metric },
+		{ .self = &only_t, .record_timing = recorder_timing },
+	};
+	gb_tele *tt = gb_tele_new(reps, 2, GB_TELE_ENABLE);
+
+	GB_SCOPE(tt, "x") {
+		gb_tele_count(tt, "c", 1, NULL, 0);
+	}
+	gb_tele_free(tt);
+	ck_assert_uint_eq(only_m.n, 1);
+	ck_assert_str_eq(only_m.r[0].scope, "x.c");
+	ck_assert_uint_eq(only_t.n, 1);
+	ck_assert_str_eq(only_t.r[0].scope, "x");
+	recorder_fini(&only_m);
+	recorder_fini(&only_t);
+}
+END_TEST
+
+START_TEST(failing_reporter_logged_once_others_unaffected)
+{
+	struct recorder bad, good;
+	recorder_init(&bad);
+	recorder_init(&good);
+	bad.fail = 1;
+	gb_reporter reps[] = { recorder_reporter(&bad), recorder_reporter(&good) };
+	gb_tele *tt = gb_tele_new(reps, 2, GB_TELE_ENABLE);
+
+	capture_begin();
+	for (int i = 0; i < 5; i++) {
+		GB_SCOPE(tt, "op") {
+			gb_tele_count(tt, "n", 1, NULL, 0);
+		}
+	}
+	const char *err = capture_end();
+	gb_tele_free(tt);
+
+	ck_assert_uint_eq(good.n, 10);
+	ck_assert_uint_eq(bad.n, 10); /* still called every time */
+	ck_assert_uint_eq(count_lines(err), 1);
+	ck_assert_ptr_nonnull(strstr(err, "reporter 0 failed to record metric \"op.n\""));
+	recorder_fini(&bad);
+	recorder_fini(&good);
+}
+END_TEST
+
+/* ---- the no-op context ---- */
+
+START_TEST(disabled_context_does_nothing)
+{
+	struct recorder r1;
+	recorder_init(&r1);
+	gb_reporter rep = recorder_reporter(&r1);
+	gb_tele *off = gb_tele_new(&rep, 1, GB_TELE_DISABLE);
+	gb_tele *off2 = gb_tele_new(NULL, 0, GB_TELE_DISABLE | GB_TELE_ENABLE);
+
+	ck_assert_ptr_eq(off, off2);
+	ck_assert_int_eq(gb_tele_enabled(off), 0);
+	ck_assert_int_eq(gb_tele_enabled(NULL), 0);
+	gb_scope s = gb_tele_begin(off, "x", NULL, 0);
+	ck_assert_ptr_null(s.tele);
+	gb_tele_count(off, "c", 1, NULL, 0);
+	gb_tele_gauge(off, "g", 1, NULL, 0);
+	gb_tele_metric(off, "m", 1, NULL, 0);
+	gb_tele_end(off, &s);
+	GB_SCOPE(off, "y") {
+		gb_tele_metric(off, "m", 1, NULL, 0);
+	}
+	gb_tele_free(off);
+	gb_tele_free(off2);
+	ck_assert_uint_eq(r1.n, 0);
+	recorder_fini(&r1);
+}
+END_TEST
+
+/* Runs in a child: sets the environment, makes a context, then changes the environment and
+ * makes another; exits with 10 * first enabled + second enabled. */
+static int
+env_child(const char *var, const char *value, unsigned flags)
+{
+	pid_t pid = fork();
+	int status;
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		unsetenv("GEMINI_TELEMETRY");
+		unsetenv("DEBUG");
+		if (var != NULL)
+			setenv(var, value, 1);
+		gb_tele *a = gb_tele_new(NULL, 0, flags);
+		if (var != NULL)
+			unsetenv(var);
+		else
+			setenv("GEMINI_TELEMETRY", "1", 1);
+		gb_tele *b = gb_tele_new(NULL, 0, flags);
+		int code = 10 * gb_tele_enabled(a) + gb_tele_enabled(b);
+		gb_tele_free(a);
+		gb_tele_free(b);
+		_exit(code);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status));
+	return WEXITSTATUS(status);
+}
+
+START_TEST(environment_read_once)
+{
+	ck_assert_int_eq(env_child("GEMINI_TELEMETRY", "1", 0), 11);
+	ck_assert_int_eq(env_child("DEBUG", "1", 0), 11);
+	ck_assert_int_eq(env_child(NULL, NULL, 0), 0);
+	ck_assert_int_eq(env_child("GEMINI_TELEMETRY", "0", 0), 0);
+	ck_assert_int_eq(env_child("GEMINI_TELEMETRY", "yes", 0), 0);
+	ck_assert_int_eq(env_child("GEMINI_TELEMETRY", "1", GB_TELE_DISABLE), 0);
+	ck_assert_int_eq(env_child(NULL, NULL, GB_TELE_ENABLE), 11);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("telemetry");
+	TCase *tc = tcase_create("core");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, paths_join_with_dots);
+	tcase_add_test(tc, call_count_per_full_path);
+	tcase_add_test(tc, metric_types_and_paths);
+	tcase_add_test(tc, metadata_in_given_order);
+	tcase_add_test(tc, many_metadata_pairs);
+	tcase_add_test(tc, gb_scope_ends_on_every_exit);
+	tcase_add_test(tc, out_of_order_end_is_a_logged_usage_error);
+	tcase_add_test(tc, out_of_order_end_does_not_confuse_a_later_scope);
+	tcase_add_test(tc, two_contexts_on_one_thread_do_not_mix);
+	tcase_add_test(tc, context_freed_with_open_scope_leaves_no_trace);
+	tcase_add_test(tc, threads_have_their_own_stacks);
+	tcase_add_test(tc, every_reporter_receives_everything);
+	tcase_add_test(tc, reporter_with_one_callback);
+	tcase_add_test(tc, failing_reporter_logged_once_others_unaffected);
+	tcase_add_test(tc, disabled_context_does_nothing);
+	tcase_add_test(tc, environment_read_once);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
