@@ -569,8 +569,11 @@ take_batch(struct run *run, const gb__gemini_result *res, bool *missing, const c
 	free(clean);
 	if (!json_is_array(arr)) {
 		*error_type = arr == NULL ? "invalid_json" : "not_an_array";
-		if (asprintf(&r->batch_error, "the batched answer is %s",
-		    arr == NULL ? "not valid JSON" : "not a JSON array") < 0)
+		if (asprintf(&r->batch_error, "the batched answer is %s%s%s%s",
+		    arr == NULL ? "not valid JSON" : "not a JSON array",
+		    strcmp(res->finish_reason, "STOP") != 0 ? " (finishReason " : "",
+		    strcmp(res->finish_reason, "STOP") != 0 ? res->finish_reason : "",
+		    strcmp(res->finish_reason, "STOP") != 0 ? ")" : "") < 0)
 			r->batch_error = NULL;
 		json_decref(arr);
 		return BATCH_FAILED;

@@ -128,6 +128,13 @@ expect_in plain out "1. [batch] Answer to question 1: "
 expect_in plain err "Telemetry Report"
 expect_in plain err "client.api_call_with_retry"
 
+# Content that is not text goes inline with its MIME type (the stand-in bills 258 tokens each).
+printf '\x89PNG\r\n\x1a\n-not-really-an-image' >"$work/figure.png"
+run inline --telemetry off --output "$work/inline.json" --questions "$q" "$c" "$work/figure.png"
+expect_rc inline 0
+json "$work/inline.json" "r['metrics']['batch']['prompt_tokens'] > 258 + $(wc -c <"$c") // 4"
+json "$work/inline.json" "r['batch']['outcome'] == 'complete'"
+
 # JSON on stdout without --output; console telemetry on stderr; compare mode.
 run compare --telemetry console --compare --questions "$q" "$c"
 expect_rc compare 0
