@@ -23,6 +23,12 @@
 #define MAX_INLINE_BYTES (15u << 20)
 #define MAX_FILE_BYTES (64u << 20)
 
+#ifdef GBATCH_HAVE_SHM_REPORTER
+#define DEFAULT_TELEMETRY "shm"
+#else
+#define DEFAULT_TELEMETRY "off"
+#endif
+
 struct telemetry {
 	gb_tele *tele;
 	gb_simple_reporter *simple;
@@ -45,9 +51,9 @@ usage(FILE *out)
 	    "                     efficiency (target ratio %.2f)\n"
 	    "  --schema FILE      JSON schema every answer must follow (responseSchema)\n"
 	    "  --system TEXT      system instruction\n"
-	    "  --telemetry KIND   shm[:RING] (default; the ring gbatch-collector drains, RING default\n"
+	    "  --telemetry KIND   shm[:RING] (the ring gbatch-collector drains, RING default\n"
 	    "                     $GBATCH_RING or \"default\"), console (records on stderr),\n"
-	    "                     simple (a summary on stderr at the end) or off\n"
+	    "                     simple (a summary on stderr at the end) or off; default %s\n"
 	    "  --output FILE      write the JSON result to FILE (stdout then gets one line per answer)\n"
 	    "  --timeout DUR      per HTTP attempt (default 120s)\n"
 	    "  --max-attempts N   HTTP attempts per call, retries included (default 5)\n"
@@ -55,7 +61,7 @@ usage(FILE *out)
 	    "Content files are text, or sent inline by extension: .pdf, .png, .jpg, .jpeg, .webp,\n"
 	    ".gif, .heic, .heif. The key comes from GEMINI_API_KEY and is never printed.\n"
 	    "Exit status: 0 every question answered, 1 some failed, 2 usage error.\n",
-	    GB_TARGET_TOKEN_EFFICIENCY);
+	    GB_TARGET_TOKEN_EFFICIENCY, DEFAULT_TELEMETRY);
 }
 
 static void
@@ -237,11 +243,7 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *questions_path = NULL, *schema_path = NULL, *output = NULL;
-#ifdef GBATCH_HAVE_SHM_REPORTER
-	const char *telemetry_kind = "shm";
-#else
-	const char *telemetry_kind = "off";
-#endif
+	const char *telemetry_kind = DEFAULT_TELEMETRY;
 	char err[512], *qtext, *schema = NULL, **questions, *json;
 	gb_processor_opts o;
 	gb_process_opts po = { 0 };
