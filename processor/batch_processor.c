@@ -556,7 +556,6 @@ take_batch(struct run *run, const gb__gemini_result *res, bool *missing, const c
 	char reason[160], *clean;
 	json_t *arr;
 	size_t i, got = 0, n;
-	json_error_t jerr;
 
 	if (no_text_reason(res, reason, sizeof(reason)) != NULL) {
 		*error_type = res->block_reason[0] != '\0' ? "blocked" : "no_text";
@@ -565,7 +564,7 @@ take_batch(struct run *run, const gb__gemini_result *res, bool *missing, const c
 	}
 	if ((clean = strip_fences(res->text)) == NULL)
 		return BATCH_FAILED;
-	arr = json_loads(clean, 0, &jerr);
+	arr = json_loads(clean, JSON_DECODE_ANY, NULL);
 	free(clean);
 	if (!json_is_array(arr)) {
 		*error_type = arr == NULL ? "invalid_json" : "not_an_array";
