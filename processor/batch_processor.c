@@ -497,9 +497,14 @@ ask_one(struct run *run, size_t i, struct answer *a, struct method *m)
 		if (no_text_reason(&res, reason, sizeof(reason)) != NULL) {
 			set_error(a, reason);
 		} else if (run->schema == NULL) {
-			free(a->text);
-			a->text = strdup(res.text);
-			a->source = "individual";
+			size_t n = strlen(res.text);
+			json_t *v;
+			while (n > 0 && strchr(" \t\r\n", res.text[n - 1]) != NULL)
+				res.text[--n] = '\0';
+			v = json_string(res.text);
+			if (v == NULL || !take_value(a, v, NULL, "individual"))
+				set_error(a, "out of memory");
+			json_decref(v);
 		} else {
 			json_t *v = (clean = strip_fences(res.text)) != NULL ?
 			    json_loads(clean, JSON_DECODE_ANY, NULL) : NULL;
