@@ -126,7 +126,8 @@ GB_API void gb_simple_reporter_free(gb_simple_reporter *r);
 typedef struct gb_shm_reporter gb_shm_reporter;
 GB_API gb_shm_reporter *gb_shm_reporter_open(const char *ring);
 GB_API gb_reporter gb_shm_reporter_as_reporter(gb_shm_reporter *r);
-/* Records given to the reporter and records it could not write (ring full or not open). */
+/* Records written into the ring, and records it could not write (ring full or not open);
+ * their sum is every record the reporter was given. */
 GB_API uint64_t gb_shm_reporter_written(const gb_shm_reporter *r);
 GB_API uint64_t gb_shm_reporter_dropped(const gb_shm_reporter *r);
 /* Marks this producer detached and frees r. */
