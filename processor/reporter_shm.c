@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -16,6 +17,7 @@
 #include "clock.h"
 #include "log.h"
 #include "record.h"
+#include "reporter_shm.h"
 #include "ring.h"
 
 #define HEARTBEAT_NS (250 * GB_NS_PER_MS)
@@ -153,20 +155,26 @@ heartbeat_main(void *arg)
 	return NULL;
 }
 
-gb_shm_reporter *
-gb_shm_reporter_open(const char *ring)
+/* Opens ring (creating it unless no_create) and starts the heartbeat thread. Returns NULL with
+ * err filled when the ring cannot be opened; *oom tells running out of memory apart. */
+static gb_shm_reporter *
+shm_open_ring(const char *ring, bool no_create, char *err, size_t errlen, bool *oom)
 {
 	gb_shm_reporter *r = calloc(1, sizeof(*r));
 	pthread_condattr_t ca;
-	char err[256];
+	gb_ring_opts o;
 
-	if (r == NULL)
+	*oom = r == NULL;
+	if (r == NULL) {
+		snprintf(err, errlen, "out of memory");
 		return NULL;
+	}
 	pthread_once(&atfork_once, install_atfork);
-	if (gb__ring_open_producer(&r->ring, ring, NULL, err, sizeof(err)) != GB_RING_OK) {
-		log_warnx("telemetry: %s; its records are counted as dropped", err);
-		r->ring = NULL;
-		return r;
+	gb__ring_opts_init(&o);
+	o.no_create = no_create;
+	if (gb__ring_open_producer(&r->ring, ring, &o, err, errlen) != GB_RING_OK) {
+		free(r);
+		return NULL;
 	}
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_condattr_init(&ca);
@@ -179,6 +187,27 @@ gb_shm_reporter_open(const char *ring)
 		r->stop = true;
 	}
 	return r;
+}
+
+gb_shm_reporter *
+gb_shm_reporter_open(const char *ring)
+{
+	gb_shm_reporter *r;
+	char err[256];
+	bool oom;
+
+	if ((r = shm_open_ring(ring, false, err, sizeof(err), &oom)) != NULL || oom)
+		return r;
+	log_warnx("telemetry: %s; its records are counted as dropped", err);
+	return calloc(1, sizeof(*r));
+}
+
+gb_shm_reporter *
+gb__shm_reporter_attach(const char *ring, char *err, size_t errlen)
+{
+	bool oom;
+
+	return shm_open_ring(ring, true, err, errlen, &oom);
 }
 
 gb_reporter

@@ -2,6 +2,7 @@
  * gb__ring_read -> gb__rec_decode keeps every field (truncation flags included); a ring that
  * cannot be opened warns once and counts drops; a full ring drops and counts; close detaches. */
 #include <check.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,29 @@ static struct got got[64];
 static size_t n_got;
 static char ring_name[64];
 static gb_ring *consumer;
+
+/* Rings are named after the runner's pid; a test that fails before its own cleanup leaves its
+ * ring behind, so the runner removes every ring of this run once the tests are done. */
+static pid_t runner_pid;
+
+static void
+remove_run_rings(void)
+{
+	char prefix[64], path[512];
+	DIR *d = opendir("/dev/shm");
+	struct dirent *e;
+
+	if (d == NULL)
+		return;
+	snprintf(prefix, sizeof(prefix), "gbatch.tele-test-%d-", (int)runner_pid);
+	while ((e = readdir(d)) != NULL) {
+		if (strncmp(e->d_name, prefix, strlen(prefix)) == 0) {
+			snprintf(path, sizeof(path), "/dev/shm/%s", e->d_name);
+			unlink(path);
+		}
+	}
+	closedir(d);
+}
 
 static void
 handler(void *ctx, uint16_t type, const uint8_t *payload, size_t len)
@@ -56,7 +80,8 @@ open_consumer(uint64_t capacity)
 	gb_ring_opts o;
 	char err[256];
 
-	snprintf(ring_name, sizeof(ring_name), "tele-test-%d-%d", (int)getpid(), seq++);
+	snprintf(ring_name, sizeof(ring_name), "tele-test-%d-%d-%d", (int)runner_pid,
+	    (int)getpid(), seq++);
 	gb__ring_opts_init(&o);
 	o.capacity = capacity;
 	ck_assert_msg(gb__ring_open_consumer(&consumer, ring_name, &o, err, sizeof(err)) == GB_RING_OK,
@@ -277,7 +302,9 @@ main(void)
 	tcase_add_test(tc, unopenable_ring_warns_once_and_counts);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
+	runner_pid = getpid();
 	srunner_run_all(sr, CK_NORMAL);
+	remove_run_rings();
 	int failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
 	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
