@@ -2,6 +2,7 @@
  * gb__ring_read -> gb__rec_decode keeps every field (truncation flags included); a ring that
  * cannot be opened warns once and counts drops; a full ring drops and counts; close detaches. */
 #include <check.h>
+#include <pthread.h>
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -289,6 +290,61 @@ START_TEST(unopenable_ring_warns_once_and_counts)
 }
 END_TEST
 
+#define WRITERS 4
+#define PER_WRITER 200
+static gb_tele *shared;
+
+static void *
+writer(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < PER_WRITER; i++) {
+		GB_SCOPE(shared, "work") {
+			gb_tele_count(shared, "items", 1, NULL, 0);
+		}
+	}
+	return NULL;
+}
+
+static size_t counted[2];
+
+static void
+count_handler(void *ctx, uint16_t type, const uint8_t *payload, size_t len)
+{
+	gb_rec_kv kv[GB_REC_MAX_META];
+	gb_record r;
+
+	(void)ctx;
+	(void)type;
+	ck_assert_int_eq(gb__rec_decode(payload, len, &r, kv), 0);
+	counted[r.kind == GB_REC_COUNTER]++;
+}
+
+START_TEST(threads_write_concurrently)
+{
+	pthread_t th[WRITERS];
+
+	open_consumer(0);
+	gb_shm_reporter *sr = gb_shm_reporter_open(ring_name);
+	gb_reporter rep = gb_shm_reporter_as_reporter(sr);
+	shared = gb_tele_new(&rep, 1, GB_TELE_ENABLE);
+	for (int i = 0; i < WRITERS; i++)
+		pthread_create(&th[i], NULL, writer, NULL);
+	for (int i = 0; i < WRITERS; i++)
+		pthread_join(th[i], NULL);
+	gb_tele_free(shared);
+
+	ck_assert_uint_eq(gb_shm_reporter_written(sr), 2 * WRITERS * PER_WRITER);
+	ck_assert_uint_eq(gb_shm_reporter_dropped(sr), 0);
+	while (gb__ring_read(consumer, count_handler, NULL, 1000) > 0)
+		;
+	ck_assert_uint_eq(counted[0], WRITERS * PER_WRITER);
+	ck_assert_uint_eq(counted[1], WRITERS * PER_WRITER);
+	gb_shm_reporter_close(sr);
+	close_consumer();
+}
+END_TEST
+
 int
 main(void)
 {
@@ -300,6 +356,7 @@ main(void)
 	tcase_add_test(tc, full_ring_drops_and_counts);
 	tcase_add_test(tc, heartbeat_while_open_detached_on_close);
 	tcase_add_test(tc, unopenable_ring_warns_once_and_counts);
+	tcase_add_test(tc, threads_write_concurrently);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	runner_pid = getpid();
