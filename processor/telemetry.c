@@ -56,7 +56,8 @@ struct thread_state {
 	size_t n, cap;
 };
 
-static gb_tele noop;
+/* The shared no-op context: only its address matters (telemetry.h compares it inline). */
+gb_tele gb__tele_noop;
 static _Atomic uint64_t next_gen = 1;
 static _Atomic int env_enabled = -1;
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
@@ -90,9 +91,9 @@ gb_tele_new(const gb_reporter *reporters, size_t n, unsigned flags)
 	gb_tele *t;
 
 	if (flags & GB_TELE_DISABLE)
-		return &noop;
+		return &gb__tele_noop;
 	if (!(flags & GB_TELE_ENABLE) && !enabled_by_env())
-		return &noop;
+		return &gb__tele_noop;
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		return NULL;
 	t->reps = calloc(n ? n : 1, sizeof(*t->reps));
@@ -123,7 +124,7 @@ gb_tele_free(gb_tele *t)
 {
 	struct stack *st;
 
-	if (t == NULL || t == &noop)
+	if (t == NULL || t == &gb__tele_noop)
 		return;
 	/* This thread's stack for t becomes free for reuse; other threads' stacks are empty
 	 * by contract, and a later context at this address has another gen. */
@@ -144,7 +145,7 @@ gb_tele_free(gb_tele *t)
 int
 gb_tele_enabled(const gb_tele *t)
 {
-	return t != NULL && t != &noop;
+	return t != NULL && t != &gb__tele_noop;
 }
 
 /* ---- per-thread state ---- */
@@ -379,7 +380,7 @@ gb_tele_begin(gb_tele *t, const char *name, const gb_kv *meta, size_t n)
 	struct stack *st;
 	size_t need = 0, off;
 
-	if (t == &noop || t == NULL)
+	if (t == &gb__tele_noop || t == NULL)
 		return s;
 	if ((st = get_stack(t)) == NULL)
 		goto oom;
@@ -517,7 +518,7 @@ record(gb_tele *t, const char *name, double v, const gb_kv *meta, size_t n, cons
 void
 gb_tele_metric(gb_tele *t, const char *name, double v, const gb_kv *meta, size_t n)
 {
-	if (t == &noop || t == NULL)
+	if (t == &gb__tele_noop || t == NULL)
 		return;
 	record(t, name, v, meta, n, NULL);
 }
@@ -525,7 +526,7 @@ gb_tele_metric(gb_tele *t, const char *name, double v, const gb_kv *meta, size_t
 void
 gb_tele_count(gb_tele *t, const char *name, double inc, const gb_kv *meta, size_t n)
 {
-	if (t == &noop || t == NULL)
+	if (t == &gb__tele_noop || t == NULL)
 		return;
 	record(t, name, inc, meta, n, "counter");
 }
@@ -533,7 +534,7 @@ gb_tele_count(gb_tele *t, const char *name, double inc, const gb_kv *meta, size_
 void
 gb_tele_gauge(gb_tele *t, const char *name, double v, const gb_kv *meta, size_t n)
 {
-	if (t == &noop || t == NULL)
+	if (t == &gb__tele_noop || t == NULL)
 		return;
 	record(t, name, v, meta, n, "gauge");
 }
