@@ -161,6 +161,7 @@ thread_state_free(void *p)
 	}
 	free(ts->stacks);
 	free(ts);
+	tls = NULL; /* a later destructor of this thread may record again: start afresh */
 }
 
 static void
