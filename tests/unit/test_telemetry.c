@@ -479,6 +479,9 @@ START_TEST(disabled_context_does_nothing)
 	GB_SCOPE(off, "y") {
 		gb_tele_metric(off, "m", 1, NULL, 0);
 	}
+	GB_SCOPE(NULL, "z") {
+		gb_tele_count(NULL, "c", 1, NULL, 0);
+	}
 	gb_tele_free(off);
 	gb_tele_free(off2);
 	ck_assert_uint_eq(r1.n, 0);
