@@ -37,7 +37,8 @@ typedef enum gb_ring_status {
 typedef struct gb_ring_opts {
 	uint64_t capacity;           /* data bytes if this open creates the segment: a power of two
 	                                in [64 KiB, 1 GiB]; 0 = 4 MiB. Ignored when attaching. */
-	unsigned mode;               /* creation mode, 0600 (0 means 0600) or 0660 */
+	unsigned mode;               /* creation mode, 0600 (0 means 0600) or 0660; attaching
+	                                refuses a group-writable segment unless this is 0660 */
 	int64_t trusted_uid;         /* attaching also accepts segments owned by this uid; -1 = none */
 	uint64_t unblock_timeout_ns; /* consumer: pad over a stuck record after this; 0 = 2 s */
 	bool no_create;              /* attach only; GB_RING_NOT_FOUND when the segment is absent */

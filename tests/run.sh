@@ -5,13 +5,15 @@
 #   normal  RelWithDebInfo build with -Werror, every test
 #   asan    the same under AddressSanitizer + UndefinedBehaviorSanitizer
 #   tsan    the tests labelled "tsan" (the ring and the threaded code) under ThreadSanitizer
+#   fuzz    clang + libFuzzer (with ASan+UBSan): each fuzz target runs briefly from its seed
+#           corpus (GBATCH_FUZZ_SECONDS, default 20)
 # GBATCH_TEST_STAGES="normal asan" picks stages; GBATCH_BUILD_ROOT moves the build trees
 # (default build/ in the source tree). Exits non-zero on any failure.
 set -euo pipefail
 
 src=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build_root=${GBATCH_BUILD_ROOT:-$src/build}
-stages=${GBATCH_TEST_STAGES:-normal asan tsan}
+stages=${GBATCH_TEST_STAGES:-normal asan tsan fuzz}
 jobs=$(nproc 2>/dev/null || echo 2)
 
 "$src/deploy/install-deps.sh" test
@@ -27,6 +29,7 @@ run_stage() {
 		{ tail -60 "$build_root/$name.build.log"; return 1; }
 	local -a filter=()
 	[ "$name" = tsan ] && filter=(-L tsan)
+	[ "$name" = fuzz ] && filter=(-L fuzz)
 	ctest --test-dir "$dir" --output-on-failure -j "$jobs" "${filter[@]}"
 }
 
@@ -37,8 +40,10 @@ for stage in $stages; do
 	asan) ASAN_OPTIONS=detect_leaks=1 run_stage asan -DGBATCH_SANITIZE=address,undefined \
 		-DCMAKE_C_COMPILER=clang ;;
 	tsan) run_stage tsan -DGBATCH_SANITIZE=thread -DCMAKE_C_COMPILER=clang ;;
+	fuzz) run_stage fuzz -DGBATCH_FUZZ=ON -DGBATCH_SANITIZE=address,undefined \
+		-DGBATCH_FUZZ_SECONDS="${GBATCH_FUZZ_SECONDS:-20}" -DCMAKE_C_COMPILER=clang ;;
 	*)
-		echo "run.sh: unknown stage \"$stage\" in GBATCH_TEST_STAGES (use normal, asan, tsan)" >&2
+		echo "run.sh: unknown stage \"$stage\" in GBATCH_TEST_STAGES (use normal, asan, tsan, fuzz)" >&2
 		exit 2
 		;;
 	esac

@@ -1,0 +1,1035 @@
+/*
+ * ring.c - the shared-memory many-to-one telemetry ring: segment creation and validation,
+ * the producers' lock-free claim/commit (Aeron's many-to-one ring buffer) and the one
+ * consumer's read loop with its futex sleep and its recovery from dead producers and
+ * corrupt bytes. The byte layout is in ring_layout.h.
+ */
+#include "ring.h"
+#include "ring_layout.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <linux/futex.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clock.h"
+
+#define NAME_MAX_LEN 64
+#define SHM_PREFIX "/gbatch."
+#define ATTACH_WAIT_NS (1000ull * GB_NS_PER_MS) /* for a creator still initialising */
+#define ATTACH_NAP_NS (2ull * GB_NS_PER_MS)
+#define OPEN_ATTEMPTS 4                          /* create/attach races with unlinkers */
+#define CLAIM_ATTEMPTS 256                       /* CAS failures before a claim gives up */
+
+struct gb_ring {
+	char name[4096];          /* as given, or the resolved default */
+	char shm_name[sizeof(SHM_PREFIX) + NAME_MAX_LEN];
+	bool is_path;
+	bool consumer;
+	int fd;
+	uint8_t *map;
+	size_t map_len;
+	gb_rl_header *hdr;
+	uint8_t *data;
+	/* copies of the validated identity: never re-read from the segment */
+	uint64_t capacity, mask, max_record;
+	int slot;                 /* producer slot, or -1 when the table was full */
+	/* consumer only */
+	uint64_t head;
+	uint64_t unblock_ns;
+	bool stuck;
+	uint64_t stuck_pos, stuck_since;
+};
+
+static void
+seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static uint64_t
+align8(uint64_t n)
+{
+	return (n + (GB_RL_ALIGN - 1)) & ~(uint64_t)(GB_RL_ALIGN - 1);
+}
+
+static _Atomic uint64_t *
+word_at(const gb_ring *r, uint64_t off)
+{
+	return (_Atomic uint64_t *)(void *)(r->data + off);
+}
+
+static void
+nap(uint64_t ns)
+{
+	struct timespec ts = { .tv_sec = (time_t)(ns / GB_NS_PER_SEC),
+		.tv_nsec = (long)(ns % GB_NS_PER_SEC) };
+
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+}
+
+static uint64_t
+magic_value(void)
+{
+	uint64_t m;
+
+	memcpy(&m, GB_RL_MAGIC, sizeof(m));
+	return m;
+}
+
+static bool
+is_pow2(uint64_t n)
+{
+	return n != 0 && (n & (n - 1)) == 0;
+}
+
+/* ---- names ---- */
+
+void
+gb__ring_opts_init(gb_ring_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->capacity = GB_RING_DEFAULT_CAPACITY;
+	o->mode = 0600;
+	o->trusted_uid = -1;
+	o->unblock_timeout_ns = GB_RING_DEFAULT_UNBLOCK_NS;
+}
+
+int
+gb__ring_name_check(const char *name, char *err, size_t errlen)
+{
+	size_t i, n;
+
+	if (name == NULL) {
+		seterr(err, errlen, "ring name missing");
+		return -1;
+	}
+	n = strlen(name);
+	if (strchr(name, '/') != NULL) {
+		if (n >= sizeof(((gb_ring *)0)->name)) {
+			seterr(err, errlen, "ring path \"%.64s...\" is too long", name);
+			return -1;
+		}
+		if (name[n - 1] == '/') {
+			seterr(err, errlen, "ring path \"%s\" names a directory, not a file", name);
+			return -1;
+		}
+		return 0;
+	}
+	if (n == 0 || n > NAME_MAX_LEN) {
+		seterr(err, errlen, "ring name \"%.80s\" must be 1 to %d characters of "
+		    "[A-Za-z0-9_-] (or a path containing '/')", name, NAME_MAX_LEN);
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)name[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '_' || c == '-')) {
+			seterr(err, errlen, "ring name \"%s\" has a character outside "
+			    "[A-Za-z0-9_-] at offset %zu (a path must contain '/')", name, i);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static const char *
+resolve_name(const char *name)
+{
+	if (name != NULL)
+		return name;
+	name = getenv("GBATCH_RING");
+	if (name != NULL && name[0] != '\0')
+		return name;
+	return GB_RING_DEFAULT_NAME;
+}
+
+/* Fills r's names. Returns 0, or -1 with err. */
+static int
+ring_names(gb_ring *r, const char *name, char *err, size_t errlen)
+{
+	if (gb__ring_name_check(name, err, errlen) == -1)
+		return -1;
+	memcpy(r->name, name, strlen(name) + 1);
+	r->is_path = strchr(name, '/') != NULL;
+	if (!r->is_path)
+		snprintf(r->shm_name, sizeof(r->shm_name), "%s%s", SHM_PREFIX, name);
+	return 0;
+}
+
+/* open(2)/shm_open(3) of the ring's name: -1/errno. */
+static int
+ring_open_fd(const gb_ring *r, int flags, mode_t mode)
+{
+	flags |= O_RDWR | O_NOFOLLOW | O_CLOEXEC;
+	if (r->is_path)
+		return open(r->name, flags, mode);
+	return shm_open(r->shm_name, flags, mode);
+}
+
+static int
+ring_unlink_name(const gb_ring *r)
+{
+	return r->is_path ? unlink(r->name) : shm_unlink(r->shm_name);
+}
+
+/* ---- the identity check (also the fuzz target) ---- */
+
+int
+gb__rl_check(const void *seg, size_t size, char *why, size_t whylen)
+{
+	const uint8_t *p = seg;
+	uint64_t magic, cap, maxrec;
+	uint16_t major, minor;
+	uint32_t hsize;
+
+	if (size < GB_RL_HEADER_SIZE) {
+		seterr(why, whylen, "segment is %zu bytes, smaller than its %u-byte header",
+		    size, GB_RL_HEADER_SIZE);
+		return 1;
+	}
+	memcpy(&magic, p + offsetof(gb_rl_header, magic), sizeof(magic));
+	if (magic == 0) {
+		seterr(why, whylen, "segment is not initialised (no magic)");
+		return 1;
+	}
+	if (magic != magic_value()) {
+		seterr(why, whylen, "not a gbatch ring (bad magic)");
+		return -1;
+	}
+	memcpy(&major, p + offsetof(gb_rl_header, version_major), sizeof(major));
+	memcpy(&minor, p + offsetof(gb_rl_header, version_minor), sizeof(minor));
+	memcpy(&hsize, p + offsetof(gb_rl_header, header_size), sizeof(hsize));
+	memcpy(&cap, p + offsetof(gb_rl_header, capacity), sizeof(cap));
+	memcpy(&maxrec, p + offsetof(gb_rl_header, max_record), sizeof(maxrec));
+	if (major != GB_RL_VERSION_MAJOR) {
+		seterr(why, whylen, "layout version %u.%u, this program reads version %d.x",
+		    major, minor, GB_RL_VERSION_MAJOR);
+		return -1;
+	}
+	if (hsize != GB_RL_HEADER_SIZE) {
+		seterr(why, whylen, "header size %u, expected %u", hsize, GB_RL_HEADER_SIZE);
+		return -1;
+	}
+	if (!is_pow2(cap) || cap < GB_RING_MIN_CAPACITY || cap > GB_RING_MAX_CAPACITY) {
+		seterr(why, whylen, "capacity %llu is not a power of two in [%u, %u]",
+		    (unsigned long long)cap, GB_RING_MIN_CAPACITY, GB_RING_MAX_CAPACITY);
+		return -1;
+	}
+	if (maxrec != gb__rl_max_record(cap)) {
+		seterr(why, whylen, "max record size %llu, expected %llu for capacity %llu",
+		    (unsigned long long)maxrec, (unsigned long long)gb__rl_max_record(cap),
+		    (unsigned long long)cap);
+		return -1;
+	}
+	if (size != GB_RL_HEADER_SIZE + cap) {
+		seterr(why, whylen, "segment is %zu bytes but its header says %llu",
+		    size, (unsigned long long)(GB_RL_HEADER_SIZE + cap));
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- create and attach ---- */
+
+/*
+ * One mapping per segment per process: a producer and a consumer opened in the same
+ * process (an embedded collector, the tests) share it, which also lets ThreadSanitizer
+ * see their synchronisation. Keyed by device and inode, counted, under a mutex.
+ */
+struct mapping {
+	struct mapping *next;
+	dev_t dev;
+	ino_t ino;
+	void *map;
+	size_t len;
+	unsigned refs;
+};
+
+static pthread_mutex_t mappings_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct mapping *mappings;
+
+/* Adopts map, len bytes of a validated segment (len = header + a power-of-two capacity),
+ * for r, or the process's existing mapping of the same segment (then map is unmapped).
+ * Returns 0, or -1 when out of memory (map is unmapped). */
+static int
+ring_map_set(gb_ring *r, int fd, void *map, size_t len)
+{
+	struct mapping *m;
+	struct stat st;
+
+	if (fstat(fd, &st) == -1) {
+		munmap(map, len);
+		return -1;
+	}
+	pthread_mutex_lock(&mappings_lock);
+	for (m = mappings; m != NULL; m = m->next)
+		if (m->dev == st.st_dev && m->ino == st.st_ino && m->len == len)
+			break;
+	if (m != NULL) {
+		m->refs++;
+		munmap(map, len);
+	} else if ((m = calloc(1, sizeof(*m))) != NULL) {
+		*m = (struct mapping){ mappings, st.st_dev, st.st_ino, map, len, 1 };
+		mappings = m;
+	}
+	pthread_mutex_unlock(&mappings_lock);
+	if (m == NULL) {
+		munmap(map, len);
+		return -1;
+	}
+	r->map = m->map;
+	r->map_len = len;
+	r->hdr = m->map;
+	r->data = r->map + GB_RL_HEADER_SIZE;
+	/* from the validated size, not from bytes the other side could change since */
+	r->capacity = len - GB_RL_HEADER_SIZE;
+	r->mask = r->capacity - 1;
+	r->max_record = gb__rl_max_record(r->capacity);
+	return 0;
+}
+
+static void
+ring_unmap(gb_ring *r)
+{
+	struct mapping **mp, *m;
+
+	pthread_mutex_lock(&mappings_lock);
+	for (mp = &mappings; (m = *mp) != NULL; mp = &m->next)
+		if (m->map == (void *)r->map)
+			break;
+	assert(m != NULL);
+	if (--m->refs == 0)
+		*mp = m->next;
+	else
+		m = NULL;
+	pthread_mutex_unlock(&mappings_lock);
+	if (m != NULL) {
+		munmap(m->map, m->len);
+		free(m);
+	}
+}
+
+/* The creator's side: size, initialise, publish the magic last. */
+static int
+ring_init(gb_ring *r, int fd, const gb_ring_opts *o, char *err, size_t errlen)
+{
+	size_t len = GB_RL_HEADER_SIZE + o->capacity;
+	gb_rl_header *h;
+	void *map;
+
+	if (fchmod(fd, o->mode) == -1 || ftruncate(fd, (off_t)len) == -1) {
+		seterr(err, errlen, "ring \"%s\": cannot size the new segment: %s",
+		    r->name, strerror(errno));
+		return GB_RING_SYSERR;
+	}
+	map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED) {
+		seterr(err, errlen, "ring \"%s\": cannot map the new segment: %s",
+		    r->name, strerror(errno));
+		return GB_RING_SYSERR;
+	}
+	h = map;
+	h->version_major = GB_RL_VERSION_MAJOR;
+	h->version_minor = GB_RL_VERSION_MINOR;
+	h->header_size = GB_RL_HEADER_SIZE;
+	h->capacity = o->capacity;
+	h->max_record = gb__rl_max_record(o->capacity);
+	h->created_ns = gb__clock_real_ns();
+	atomic_store_explicit(&h->magic, magic_value(), memory_order_release);
+	if (ring_map_set(r, fd, map, len) == -1) {
+		seterr(err, errlen, "ring \"%s\": out of memory", r->name);
+		return GB_RING_SYSERR;
+	}
+	return GB_RING_OK;
+}
+
+/* Ownership and permission checks on an opened segment. */
+static int
+ring_check_stat(const gb_ring *r, const struct stat *st, const gb_ring_opts *o,
+    char *err, size_t errlen)
+{
+	uid_t euid = geteuid();
+
+	if (!S_ISREG(st->st_mode)) {
+		seterr(err, errlen, "ring \"%s\": refused: not a regular file", r->name);
+		return GB_RING_INVALID;
+	}
+	if (st->st_uid != euid && (o->trusted_uid < 0 || (uid_t)o->trusted_uid != st->st_uid)) {
+		seterr(err, errlen, "ring \"%s\": refused: owned by uid %u, not by this "
+		    "process's uid %u nor a trusted uid", r->name, (unsigned)st->st_uid,
+		    (unsigned)euid);
+		return GB_RING_INVALID;
+	}
+	if (st->st_mode & S_IWOTH) {
+		seterr(err, errlen, "ring \"%s\": refused: writable by others (mode %04o)",
+		    r->name, (unsigned)(st->st_mode & 07777));
+		return GB_RING_INVALID;
+	}
+	if ((st->st_mode & S_IWGRP) && !(o->mode & S_IWGRP)) {
+		seterr(err, errlen, "ring \"%s\": refused: writable by its group (mode %04o) "
+		    "while this side expects mode %04o", r->name,
+		    (unsigned)(st->st_mode & 07777), o->mode);
+		return GB_RING_INVALID;
+	}
+	if (st->st_nlink != 1) {
+		seterr(err, errlen, "ring \"%s\": refused: %lu hard links to the segment "
+		    "(expected 1)", r->name, (unsigned long)st->st_nlink);
+		return GB_RING_INVALID;
+	}
+	return GB_RING_OK;
+}
+
+/* The attaching side: validate, waiting a bounded time for a creator to finish. */
+static int
+ring_attach(gb_ring *r, int fd, const gb_ring_opts *o, char *err, size_t errlen)
+{
+	uint64_t deadline = gb__clock_mono_ns() + ATTACH_WAIT_NS;
+	char why[256];
+	struct stat st;
+	void *map;
+	size_t len;
+	int rc;
+
+	for (;;) {
+		if (fstat(fd, &st) == -1) {
+			seterr(err, errlen, "ring \"%s\": fstat: %s", r->name, strerror(errno));
+			return GB_RING_SYSERR;
+		}
+		if ((rc = ring_check_stat(r, &st, o, err, errlen)) != GB_RING_OK)
+			return rc;
+		if (st.st_size < 0 || (uint64_t)st.st_size > GB_RL_HEADER_SIZE +
+		    (uint64_t)GB_RING_MAX_CAPACITY) {
+			seterr(err, errlen, "ring \"%s\": refused: segment size %lld is out of "
+			    "range", r->name, (long long)st.st_size);
+			return GB_RING_INVALID;
+		}
+		len = (size_t)st.st_size;
+		rc = 1;
+		snprintf(why, sizeof(why), "segment is empty");
+		if (len >= GB_RL_HEADER_SIZE) {
+			map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+			if (map == MAP_FAILED) {
+				seterr(err, errlen, "ring \"%s\": mmap: %s", r->name,
+				    strerror(errno));
+				return GB_RING_SYSERR;
+			}
+			if (atomic_load_explicit(&((gb_rl_header *)map)->magic,
+			    memory_order_acquire) != 0)
+				rc = gb__rl_check(map, len, why, sizeof(why));
+			else
+				snprintf(why, sizeof(why), "segment is not initialised (no magic)");
+			if (rc == 0) {
+				if (ring_map_set(r, fd, map, len) == -1) {
+					seterr(err, errlen, "ring \"%s\": out of memory", r->name);
+					return GB_RING_SYSERR;
+				}
+				return GB_RING_OK;
+			}
+			munmap(map, len);
+		}
+		if (rc < 0 || gb__clock_mono_ns() >= deadline) {
+			seterr(err, errlen, "ring \"%s\": refused: %s%s", r->name, why,
+			    rc > 0 ? " after waiting 1 s for its creator (remove it if stale)" : "");
+			return GB_RING_INVALID;
+		}
+		nap(ATTACH_NAP_NS);
+	}
+}
+
+static int
+ring_open(gb_ring **out, const char *name, const gb_ring_opts *oin, bool consumer,
+    char *err, size_t errlen)
+{
+	gb_ring_opts o;
+	gb_ring *r;
+	int fd = -1, rc = GB_RING_SYSERR, attempt;
+
+	*out = NULL;
+	if (oin != NULL)
+		o = *oin;
+	else
+		gb__ring_opts_init(&o);
+	if (o.capacity == 0)
+		o.capacity = GB_RING_DEFAULT_CAPACITY;
+	if (o.mode == 0)
+		o.mode = 0600;
+	if (o.unblock_timeout_ns == 0)
+		o.unblock_timeout_ns = GB_RING_DEFAULT_UNBLOCK_NS;
+	name = resolve_name(name);
+	if (!is_pow2(o.capacity) || o.capacity < GB_RING_MIN_CAPACITY ||
+	    o.capacity > GB_RING_MAX_CAPACITY) {
+		seterr(err, errlen, "ring \"%s\": capacity %llu is not a power of two in "
+		    "[64 KiB, 1 GiB]", name, (unsigned long long)o.capacity);
+		return GB_RING_INVALID;
+	}
+	if (o.mode != 0600 && o.mode != 0660) {
+		seterr(err, errlen, "ring \"%s\": mode %04o is neither 0600 nor 0660", name,
+		    o.mode);
+		return GB_RING_INVALID;
+	}
+	if ((r = calloc(1, sizeof(*r))) == NULL) {
+		seterr(err, errlen, "ring \"%s\": out of memory", name);
+		return GB_RING_SYSERR;
+	}
+	r->fd = -1;
+	r->slot = -1;
+	r->consumer = consumer;
+	r->unblock_ns = o.unblock_timeout_ns;
+	if (ring_names(r, name, err, errlen) == -1) {
+		free(r);
+		return GB_RING_INVALID;
+	}
+	for (attempt = 0; attempt < OPEN_ATTEMPTS; attempt++) {
+		if ((fd = ring_open_fd(r, 0, 0)) >= 0) {
+			rc = ring_attach(r, fd, &o, err, errlen);
+			break;
+		}
+		if (errno == ENOENT && o.no_create) {
+			seterr(err, errlen, "ring \"%s\": no such segment", r->name);
+			rc = GB_RING_NOT_FOUND;
+			break;
+		}
+		if (errno == ENOENT) {
+			if ((fd = ring_open_fd(r, O_CREAT | O_EXCL, o.mode)) >= 0) {
+				rc = ring_init(r, fd, &o, err, errlen);
+				if (rc != GB_RING_OK)
+					ring_unlink_name(r);
+				break;
+			}
+			if (errno == EEXIST)
+				continue;
+		}
+		if (errno == ELOOP) {
+			seterr(err, errlen, "ring \"%s\": refused: the segment is a symbolic link",
+			    r->name);
+			rc = GB_RING_INVALID;
+		} else {
+			seterr(err, errlen, "ring \"%s\": cannot open the segment: %s", r->name,
+			    strerror(errno));
+			rc = GB_RING_SYSERR;
+		}
+		break;
+	}
+	if (attempt == OPEN_ATTEMPTS) {
+		seterr(err, errlen, "ring \"%s\": the segment keeps appearing and vanishing",
+		    r->name);
+		rc = GB_RING_SYSERR;
+	}
+	if (rc != GB_RING_OK) {
+		if (fd >= 0)
+			close(fd);
+		free(r);
+		return rc;
+	}
+	r->fd = fd;
+	*out = r;
+	return GB_RING_OK;
+}
+
+/* Takes a free, detached or dead producer slot; the heartbeat word is the lock. */
+static void
+producer_attach(gb_ring *r)
+{
+	uint64_t now = gb__clock_real_coarse_ns();
+	unsigned i;
+
+	atomic_fetch_add_explicit(&r->hdr->producers_ever, 1, memory_order_relaxed);
+	for (i = 0; i < GB_RL_PRODUCERS; i++) {
+		gb_rl_producer *p = &r->hdr->producers[i];
+		uint64_t hb = atomic_load_explicit(&p->heartbeat_ns, memory_order_relaxed);
+
+		if (hb != 0 && !(hb < now && now - hb > GB_RL_PRODUCER_STALE_NS))
+			continue;
+		if (!atomic_compare_exchange_strong_explicit(&p->heartbeat_ns, &hb, now,
+		    memory_order_acq_rel, memory_order_relaxed))
+			continue;
+		atomic_store_explicit(&p->pid, (uint32_t)getpid(), memory_order_relaxed);
+		atomic_store_explicit(&p->state, GB_RL_SLOT_ATTACHED, memory_order_release);
+		r->slot = (int)i;
+		return;
+	}
+}
+
+int
+gb__ring_open_producer(gb_ring **out, const char *name, const gb_ring_opts *o,
+    char *err, size_t errlen)
+{
+	int rc = ring_open(out, name, o, false, err, errlen);
+
+	if (rc == GB_RING_OK)
+		producer_attach(*out);
+	return rc;
+}
+
+int
+gb__ring_open_consumer(gb_ring **out, const char *name, const gb_ring_opts *o,
+    char *err, size_t errlen)
+{
+	gb_ring *r;
+	int rc = ring_open(out, name, o, true, err, errlen);
+
+	if (rc != GB_RING_OK)
+		return rc;
+	r = *out;
+	if (flock(r->fd, LOCK_EX | LOCK_NB) == -1) {
+		int e = errno;
+
+		if (e == EWOULDBLOCK)
+			seterr(err, errlen, "ring \"%s\": another consumer (pid %u in its "
+			    "namespace) is already reading it", r->name,
+			    atomic_load_explicit(&r->hdr->consumer_pid, memory_order_relaxed));
+		else
+			seterr(err, errlen, "ring \"%s\": flock: %s", r->name, strerror(e));
+		rc = e == EWOULDBLOCK ? GB_RING_BUSY : GB_RING_SYSERR;
+		ring_unmap(r);
+		close(r->fd);
+		free(r);
+		*out = NULL;
+		return rc;
+	}
+	r->head = atomic_load_explicit(&r->hdr->head, memory_order_acquire);
+	atomic_store_explicit(&r->hdr->consumer_pid, (uint32_t)getpid(), memory_order_relaxed);
+	atomic_store_explicit(&r->hdr->consumer_heartbeat_ns, gb__clock_real_coarse_ns(),
+	    memory_order_relaxed);
+	atomic_store_explicit(&r->hdr->sleeping, 0, memory_order_seq_cst);
+	return GB_RING_OK;
+}
+
+void
+gb__ring_close(gb_ring *r)
+{
+	if (r == NULL)
+		return;
+	if (r->consumer) {
+		atomic_store_explicit(&r->hdr->sleeping, 0, memory_order_seq_cst);
+		atomic_store_explicit(&r->hdr->consumer_pid, 0, memory_order_relaxed);
+	} else if (r->slot >= 0) {
+		gb_rl_producer *p = &r->hdr->producers[r->slot];
+
+		atomic_store_explicit(&p->state, GB_RL_SLOT_DETACHED, memory_order_relaxed);
+		atomic_store_explicit(&p->heartbeat_ns, 0, memory_order_release);
+	}
+	ring_unmap(r);
+	close(r->fd);
+	free(r);
+}
+
+int
+gb__ring_unlink(const char *name, char *err, size_t errlen)
+{
+	gb_ring r;
+
+	name = resolve_name(name);
+	if (ring_names(&r, name, err, errlen) == -1)
+		return -1;
+	if (ring_unlink_name(&r) == -1) {
+		seterr(err, errlen, "ring \"%s\": cannot remove the segment: %s", name,
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- producer side ---- */
+
+static int
+drop(gb_ring *r, size_t len, int status)
+{
+	atomic_fetch_add_explicit(&r->hdr->dropped_records, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&r->hdr->dropped_bytes, len, memory_order_relaxed);
+	return status;
+}
+
+/* True when `need` bytes fit between tail and head (false on nonsense positions). */
+static bool
+fits(const gb_ring *r, uint64_t head, uint64_t tail, uint64_t need)
+{
+	uint64_t used = tail - head;
+
+	return tail >= head && used <= r->capacity && need <= r->capacity - used;
+}
+
+int
+gb__ring_claim(gb_ring *r, uint16_t type, size_t len, gb_ring_claim *c)
+{
+	gb_rl_header *h = r->hdr;
+	uint64_t head, tail, off, pad = 0, stride, to_end;
+	int attempt;
+
+	assert(type != GB_RING_TYPE_PADDING);
+	if (len > r->max_record)
+		return drop(r, len, GB_RING_TOO_BIG);
+	stride = align8(GB_RL_REC_HEADER + len);
+	head = atomic_load_explicit(&h->head_cache, memory_order_acquire);
+	tail = atomic_load_explicit(&h->tail, memory_order_relaxed);
+	for (attempt = 0; attempt < CLAIM_ATTEMPTS; attempt++) {
+		if (tail & (GB_RL_ALIGN - 1))
+			return drop(r, len, GB_RING_FULL);
+		off = tail & r->mask;
+		to_end = r->capacity - off;
+		pad = stride > to_end ? to_end : 0;
+		if (!fits(r, head, tail, pad + stride)) {
+			head = atomic_load_explicit(&h->head, memory_order_acquire);
+			if (!fits(r, head, tail, pad + stride))
+				return drop(r, len, GB_RING_FULL);
+			atomic_store_explicit(&h->head_cache, head, memory_order_release);
+		}
+		if (atomic_compare_exchange_weak_explicit(&h->tail, &tail, tail + pad + stride,
+		    memory_order_acq_rel, memory_order_relaxed))
+			break;
+	}
+	if (attempt == CLAIM_ATTEMPTS)
+		return drop(r, len, GB_RING_FULL);
+	off = tail & r->mask;
+	if (pad != 0) {
+		atomic_store_explicit(word_at(r, off), gb__rl_word((int32_t)pad,
+		    GB_RING_TYPE_PADDING, 0), memory_order_release);
+		off = 0;
+	}
+	atomic_store_explicit(word_at(r, off), gb__rl_word(-(int32_t)(GB_RL_REC_HEADER + len),
+	    type, 0), memory_order_relaxed);
+	c->data = r->data + off + GB_RL_REC_HEADER;
+	c->len = len;
+	c->pos = tail + pad;
+	return GB_RING_OK;
+}
+
+/* futex(2) on the segment's wake word: shared between processes, so no PRIVATE flag. */
+static long
+futex(_Atomic uint32_t *word, int op, uint32_t val, const struct timespec *ts)
+{
+	return syscall(SYS_futex, (uint32_t *)(uintptr_t)word, op, val, ts, NULL, 0);
+}
+
+static void
+wake_consumer(gb_ring *r)
+{
+	atomic_fetch_add_explicit(&r->hdr->futex_word, 1, memory_order_seq_cst);
+	futex(&r->hdr->futex_word, FUTEX_WAKE, 1, NULL);
+}
+
+/* Flips a claimed header to committed (type kept) or to padding. The CAS fails only when
+ * the consumer already padded over a claim stuck past the unblock timeout. */
+static bool
+publish(gb_ring *r, gb_ring_claim *c, bool padding)
+{
+	_Atomic uint64_t *w = word_at(r, c->pos & r->mask);
+	int32_t len = (int32_t)(GB_RL_REC_HEADER + c->len);
+	uint64_t old = atomic_load_explicit(w, memory_order_relaxed);
+
+	if (gb__rl_length(old) != -len)
+		return false;
+	return atomic_compare_exchange_strong_explicit(w, &old,
+	    gb__rl_word(len, padding ? GB_RING_TYPE_PADDING : gb__rl_type(old), 0),
+	    memory_order_seq_cst, memory_order_relaxed);
+}
+
+void
+gb__ring_commit(gb_ring *r, gb_ring_claim *c)
+{
+	if (publish(r, c, false) &&
+	    atomic_load_explicit(&r->hdr->sleeping, memory_order_seq_cst) != 0)
+		wake_consumer(r);
+}
+
+void
+gb__ring_abort(gb_ring *r, gb_ring_claim *c)
+{
+	publish(r, c, true);
+}
+
+int
+gb__ring_write(gb_ring *r, uint16_t type, const void *payload, size_t len)
+{
+	gb_ring_claim c;
+	int rc = gb__ring_claim(r, type, len, &c);
+
+	if (rc != GB_RING_OK)
+		return rc;
+	memcpy(c.data, payload, len);
+	gb__ring_commit(r, &c);
+	return GB_RING_OK;
+}
+
+void
+gb__ring_heartbeat(gb_ring *r)
+{
+	if (r->slot >= 0)
+		atomic_store_explicit(&r->hdr->producers[r->slot].heartbeat_ns,
+		    gb__clock_real_coarse_ns(), memory_order_relaxed);
+}
+
+/* ---- consumer side ---- */
+
+/* Zeroes n bytes of the data area from ring position pos, across the wrap if needed. */
+static void
+zero_span(gb_ring *r, uint64_t pos, uint64_t n)
+{
+	uint64_t off = pos & r->mask, first;
+
+	if (n > r->capacity)
+		n = r->capacity;
+	first = n < r->capacity - off ? n : r->capacity - off;
+	memset(r->data + off, 0, first);
+	memset(r->data, 0, n - first);
+}
+
+static void
+count_invalid(gb_ring *r)
+{
+	atomic_fetch_add_explicit(&r->hdr->invalid_records, 1, memory_order_relaxed);
+}
+
+/* Corrupt bytes at head: drop everything claimed so far and go on from tail. */
+static void
+skip_to(gb_ring *r, uint64_t tail)
+{
+	count_invalid(r);
+	zero_span(r, r->head, tail - r->head);
+	r->head = tail;
+}
+
+/* head or tail make no sense (misaligned, tail behind head, more than a ring apart):
+ * the segment's header was overwritten. Restart the data area at tail. Returns false
+ * when tail moved meanwhile (try again on the next read). */
+static bool
+reset_positions(gb_ring *r, uint64_t tail)
+{
+	uint64_t fixed = align8(tail);
+
+	if (fixed != tail && !atomic_compare_exchange_strong_explicit(&r->hdr->tail, &tail,
+	    fixed, memory_order_acq_rel, memory_order_relaxed))
+		return false;
+	count_invalid(r);
+	memset(r->data, 0, r->capacity);
+	r->head = fixed;
+	atomic_store_explicit(&r->hdr->head, fixed, memory_order_release);
+	atomic_store_explicit(&r->hdr->head_cache, fixed, memory_order_release);
+	return true;
+}
+
+/* A stuck claim, length < 0 in its header: make it padding of the same length. */
+static bool
+unblock_claimed(gb_ring *r, uint64_t tail, uint64_t word)
+{
+	uint64_t off = r->head & r->mask, len = (uint64_t)-(int64_t)gb__rl_length(word);
+	uint64_t stride = align8(len);
+
+	if (len < GB_RL_REC_HEADER || len - GB_RL_REC_HEADER > r->max_record ||
+	    stride > r->capacity - off || stride > tail - r->head) {
+		skip_to(r, tail);
+		return true;
+	}
+	if (atomic_compare_exchange_strong_explicit(word_at(r, off), &word,
+	    gb__rl_word((int32_t)len, GB_RING_TYPE_PADDING, 0), memory_order_acq_rel,
+	    memory_order_relaxed))
+		atomic_fetch_add_explicit(&r->hdr->unblocked_records, 1, memory_order_relaxed);
+	return true;
+}
+
+/* A claim whose producer died before writing its header: all zero up to the next
+ * header. Find that header and pad up to it (in two records if it wraps). */
+static bool
+unblock_unwritten(gb_ring *r, uint64_t tail)
+{
+	uint64_t off = r->head & r->mask, gap, first, zero = 0;
+
+	for (gap = GB_RL_ALIGN; gap < tail - r->head; gap += GB_RL_ALIGN)
+		if (atomic_load_explicit(word_at(r, (r->head + gap) & r->mask),
+		    memory_order_acquire) != 0)
+			break;
+	if (gap >= tail - r->head)
+		return false;
+	first = gap < r->capacity - off ? gap : r->capacity - off;
+	if (!atomic_compare_exchange_strong_explicit(word_at(r, off), &zero,
+	    gb__rl_word((int32_t)first, GB_RING_TYPE_PADDING, 0), memory_order_acq_rel,
+	    memory_order_relaxed))
+		return true;
+	if (first < gap)
+		atomic_store_explicit(word_at(r, 0), gb__rl_word((int32_t)(gap - first),
+		    GB_RING_TYPE_PADDING, 0), memory_order_release);
+	atomic_fetch_add_explicit(&r->hdr->unblocked_records, 1, memory_order_relaxed);
+	return true;
+}
+
+/* head sits on a record not yet committed. Returns true when it was padded over (or
+ * skipped) and the read loop should look again. */
+static bool
+maybe_unblock(gb_ring *r, uint64_t tail, uint64_t word)
+{
+	uint64_t now = gb__clock_mono_ns();
+
+	if (!r->stuck || r->stuck_pos != r->head) {
+		r->stuck = true;
+		r->stuck_pos = r->head;
+		r->stuck_since = now;
+		return false;
+	}
+	if (now - r->stuck_since < r->unblock_ns)
+		return false;
+	if (gb__rl_length(word) < 0)
+		return unblock_claimed(r, tail, word);
+	return unblock_unwritten(r, tail);
+}
+
+/* True when head and tail are positions a healthy ring can have. */
+static bool
+positions_ok(const gb_ring *r, uint64_t tail)
+{
+	return !(r->head & (GB_RL_ALIGN - 1)) && !(tail & (GB_RL_ALIGN - 1)) &&
+	    tail >= r->head && tail - r->head <= r->capacity;
+}
+
+/* True when a committed header at head describes a record that fits. */
+static bool
+record_valid(const gb_ring *r, uint64_t tail, int32_t len)
+{
+	uint64_t off = r->head & r->mask, stride = align8((uint64_t)len);
+
+	return (uint64_t)len >= GB_RL_REC_HEADER &&
+	    (uint64_t)len - GB_RL_REC_HEADER <= r->max_record &&
+	    stride <= r->capacity - off && stride <= tail - r->head;
+}
+
+size_t
+gb__ring_read(gb_ring *r, gb_ring_handler h, void *ctx, size_t max_records)
+{
+	gb_rl_header *hd = r->hdr;
+	uint64_t tail, start = r->head, word, off, stride, budget;
+	size_t n = 0;
+	int32_t len;
+
+	assert(r->consumer);
+	atomic_store_explicit(&hd->consumer_heartbeat_ns, gb__clock_real_coarse_ns(),
+	    memory_order_relaxed);
+	tail = atomic_load_explicit(&hd->tail, memory_order_acquire);
+	if (!positions_ok(r, tail)) {
+		reset_positions(r, tail);
+		return 0;
+	}
+	/* padding counts against the budget too, so one call stays bounded */
+	budget = max_records + 64;
+	while (n < max_records && budget-- > 0 && r->head != tail) {
+		off = r->head & r->mask;
+		word = atomic_load_explicit(word_at(r, off), memory_order_acquire);
+		len = gb__rl_length(word);
+		if (len == 0 && word != 0) {
+			/* producers write the whole word at once: type without length is noise */
+			skip_to(r, tail);
+			break;
+		}
+		if (len <= 0) {
+			if (maybe_unblock(r, tail, word))
+				continue;
+			break;
+		}
+		if (!record_valid(r, tail, len)) {
+			skip_to(r, tail);
+			break;
+		}
+		stride = align8((uint64_t)len);
+		if (gb__rl_type(word) != GB_RING_TYPE_PADDING) {
+			if (h != NULL)
+				h(ctx, gb__rl_type(word), r->data + off + GB_RL_REC_HEADER,
+				    (size_t)len - GB_RL_REC_HEADER);
+			n++;
+		}
+		memset(r->data + off + GB_RL_REC_HEADER, 0, stride - GB_RL_REC_HEADER);
+		atomic_store_explicit(word_at(r, off), 0, memory_order_relaxed);
+		r->head += stride;
+		if (r->head == tail) {
+			tail = atomic_load_explicit(&hd->tail, memory_order_acquire);
+			if (!positions_ok(r, tail))
+				break; /* the next read resets */
+		}
+	}
+	if (r->head != start) {
+		uint64_t hc;
+
+		r->stuck = false;
+		atomic_store_explicit(&hd->head, r->head, memory_order_release);
+		hc = atomic_load_explicit(&hd->head_cache, memory_order_relaxed);
+		if (hc > r->head)
+			atomic_store_explicit(&hd->head_cache, r->head, memory_order_release);
+	}
+	return n;
+}
+
+void
+gb__ring_wait(gb_ring *r, uint64_t timeout_ns)
+{
+	gb_rl_header *hd = r->hdr;
+	struct timespec ts = { .tv_sec = (time_t)(timeout_ns / GB_NS_PER_SEC),
+		.tv_nsec = (long)(timeout_ns % GB_NS_PER_SEC) };
+	uint32_t seen;
+	uint64_t word;
+
+	assert(r->consumer);
+	atomic_store_explicit(&hd->consumer_heartbeat_ns, gb__clock_real_coarse_ns(),
+	    memory_order_relaxed);
+	if (r->head & (GB_RL_ALIGN - 1))
+		return; /* a corrupt head from the segment: the next read resets it */
+	seen = atomic_load_explicit(&hd->futex_word, memory_order_seq_cst);
+	atomic_store_explicit(&hd->sleeping, 1, memory_order_seq_cst);
+	word = atomic_load_explicit(word_at(r, r->head & r->mask), memory_order_seq_cst);
+	if (gb__rl_length(word) <= 0 && timeout_ns > 0)
+		futex(&hd->futex_word, FUTEX_WAIT, seen, &ts);
+	atomic_store_explicit(&hd->sleeping, 0, memory_order_seq_cst);
+}
+
+/* ---- both sides ---- */
+
+void
+gb__ring_stats(gb_ring *r, gb_ring_stats *s)
+{
+	gb_rl_header *h = r->hdr;
+	uint64_t now = gb__clock_real_coarse_ns();
+	unsigned i;
+
+	memset(s, 0, sizeof(*s));
+	s->capacity = r->capacity;
+	s->max_record = r->max_record;
+	s->head = atomic_load_explicit(&h->head, memory_order_relaxed);
+	s->tail = atomic_load_explicit(&h->tail, memory_order_relaxed);
+	s->dropped_records = atomic_load_explicit(&h->dropped_records, memory_order_relaxed);
+	s->dropped_bytes = atomic_load_explicit(&h->dropped_bytes, memory_order_relaxed);
+	s->unblocked_records = atomic_load_explicit(&h->unblocked_records,
+	    memory_order_relaxed);
+	s->invalid_records = atomic_load_explicit(&h->invalid_records, memory_order_relaxed);
+	s->producers_ever = (unsigned)atomic_load_explicit(&h->producers_ever,
+	    memory_order_relaxed);
+	for (i = 0; i < GB_RL_PRODUCERS; i++) {
+		gb_rl_producer *p = &h->producers[i];
+		uint64_t hb = atomic_load_explicit(&p->heartbeat_ns, memory_order_relaxed);
+
+		if (atomic_load_explicit(&p->state, memory_order_relaxed) == GB_RL_SLOT_ATTACHED &&
+		    hb != 0 && (hb >= now || now - hb <= GB_RL_PRODUCER_STALE_NS))
+			s->producers_live++;
+	}
+}
+
+const char *
+gb__ring_name(const gb_ring *r)
+{
+	return r->name;
+}

@@ -1,0 +1,270 @@
+/*
+ * ring_bench.c - what one telemetry record costs a producer in the ring, against what an
+ * in-process StatsD client pays for the same event (one sendto of a DogStatsD line on
+ * loopback), and how fast a consumer in another process drains the ring.
+ * A program, not a test: prints a table of medians over several rounds, then one JSON line.
+ *   ring_bench [rounds]
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "ring.h"
+
+#define RING_CAPACITY (16u << 20)
+#define PAYLOAD 64               /* about a counter record: fixed fields and a short scope */
+#define ROUND_RECORDS 100000u
+#define ROUND_SENDS 20000u
+#define STATSD_LINE "gbatch.batch.api_call:1|c|#depth:1\n"
+
+static char ring_name[64];
+
+static void
+die(const char *what, const char *detail)
+{
+	fprintf(stderr, "ring_bench: %s: %s\n", what, detail);
+	gb__ring_unlink(ring_name, NULL, 0);
+	exit(1);
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+static double
+median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static gb_ring *
+open_ring(bool consumer)
+{
+	gb_ring_opts o;
+	gb_ring *r = NULL;
+	char err[512];
+
+	gb__ring_opts_init(&o);
+	o.capacity = RING_CAPACITY;
+	if ((consumer ? gb__ring_open_consumer(&r, ring_name, &o, err, sizeof(err)) :
+	    gb__ring_open_producer(&r, ring_name, &o, err, sizeof(err))) != GB_RING_OK)
+		die("open", err);
+	return r;
+}
+
+static void
+discard(void *ctx, uint16_t type, const uint8_t *p, size_t len)
+{
+	(void)type;
+	(void)len;
+	*(uint64_t *)ctx += p[0];
+}
+
+static void
+drain(gb_ring *c)
+{
+	uint64_t sum = 0;
+
+	while (gb__ring_read(c, discard, &sum, 65536) > 0)
+		;
+}
+
+/* ---- producers ---- */
+
+struct writer {
+	gb_ring *r;
+	unsigned n;
+	unsigned failed;
+};
+
+static void *
+write_records(void *arg)
+{
+	struct writer *w = arg;
+	uint8_t payload[PAYLOAD];
+	unsigned i;
+
+	memset(payload, 'x', sizeof(payload));
+	for (i = 0; i < w->n; i++) {
+		payload[0] = (uint8_t)i;
+		if (gb__ring_write(w->r, GB_RING_TYPE_TELEMETRY, payload, sizeof(payload)) != GB_RING_OK)
+			w->failed++;
+	}
+	return NULL;
+}
+
+/* ns per record with `threads` producer threads sharing ROUND_RECORDS records, each
+ * round into an empty ring; per thread: the wall time over the records each one wrote. */
+static double
+bench_producers(gb_ring *p, gb_ring *c, int threads, int rounds)
+{
+	double *ns = calloc((size_t)rounds, sizeof(double));
+	struct writer w[2];
+	pthread_t t[2];
+	uint64_t t0;
+	int k, i;
+
+	for (k = 0; k < rounds; k++) {
+		drain(c);
+		t0 = gb__clock_mono_ns();
+		for (i = 0; i < threads; i++) {
+			w[i] = (struct writer){ p, ROUND_RECORDS / (unsigned)threads, 0 };
+			if (threads == 1)
+				write_records(&w[i]);
+			else
+				pthread_create(&t[i], NULL, write_records, &w[i]);
+		}
+		for (i = 0; threads > 1 && i < threads; i++)
+			pthread_join(t[i], NULL);
+		ns[k] = (double)(gb__clock_mono_ns() - t0) / (ROUND_RECORDS / (unsigned)threads);
+		for (i = 0; i < threads; i++)
+			if (w[i].failed)
+				die("producer", "the ring filled up during a round");
+	}
+	drain(c);
+	double m = median(ns, rounds);
+	free(ns);
+	return m;
+}
+
+/* ---- the baseline: one DogStatsD datagram per record ---- */
+
+static double
+bench_sendto(int rounds)
+{
+	double *ns = calloc((size_t)rounds, sizeof(double));
+	struct sockaddr_in addr = { .sin_family = AF_INET };
+	socklen_t alen = sizeof(addr);
+	char buf[2048];
+	int rx, tx, k;
+	unsigned i;
+	uint64_t t0;
+
+	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	rx = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+	tx = socket(AF_INET, SOCK_DGRAM, 0);
+	if (rx == -1 || tx == -1 || bind(rx, (struct sockaddr *)&addr, sizeof(addr)) == -1 ||
+	    getsockname(rx, (struct sockaddr *)&addr, &alen) == -1)
+		die("udp socket", strerror(errno));
+	for (k = 0; k < rounds; k++) {
+		while (recv(rx, buf, sizeof(buf), 0) > 0)
+			;
+		t0 = gb__clock_mono_ns();
+		for (i = 0; i < ROUND_SENDS; i++)
+			if (sendto(tx, STATSD_LINE, sizeof(STATSD_LINE) - 1, 0,
+			    (struct sockaddr *)&addr, sizeof(addr)) == -1 && errno != ENOBUFS &&
+			    errno != EAGAIN)
+				die("sendto", strerror(errno));
+		ns[k] = (double)(gb__clock_mono_ns() - t0) / ROUND_SENDS;
+	}
+	close(rx);
+	close(tx);
+	double m = median(ns, rounds);
+	free(ns);
+	return m;
+}
+
+/* ---- the consumer in its own process ---- */
+
+/* The child fills the ring whenever asked and answers with how many records it wrote. */
+static void
+filler(int cmd, int reply)
+{
+	gb_ring *p = open_ring(false);
+	uint8_t payload[PAYLOAD];
+	uint64_t n;
+	char c;
+
+	memset(payload, 'y', sizeof(payload));
+	while (read(cmd, &c, 1) == 1) {
+		for (n = 0; gb__ring_write(p, GB_RING_TYPE_TELEMETRY, payload, sizeof(payload)) ==
+		    GB_RING_OK; n++)
+			;
+		if (write(reply, &n, sizeof(n)) != sizeof(n))
+			break;
+	}
+	gb__ring_close(p);
+	_exit(0);
+}
+
+static double
+bench_drain(gb_ring *c, int rounds)
+{
+	double *rate = calloc((size_t)rounds, sizeof(double));
+	int cmd[2], reply[2], k, status;
+	uint64_t n, got, sum = 0, t0;
+	pid_t pid;
+
+	if (pipe(cmd) == -1 || pipe(reply) == -1)
+		die("pipe", strerror(errno));
+	if ((pid = fork()) == 0) {
+		close(cmd[1]);
+		close(reply[0]);
+		filler(cmd[0], reply[1]);
+	}
+	close(cmd[0]);
+	close(reply[1]);
+	drain(c);
+	for (k = 0; k < rounds; k++) {
+		if (write(cmd[1], "f", 1) != 1 || read(reply[0], &n, sizeof(n)) != sizeof(n))
+			die("filler", "no answer");
+		t0 = gb__clock_mono_ns();
+		for (got = 0; got < n;)
+			got += gb__ring_read(c, discard, &sum, 4096);
+		rate[k] = (double)n / ((double)(gb__clock_mono_ns() - t0) / 1e9);
+	}
+	close(cmd[1]);
+	waitpid(pid, &status, 0);
+	close(reply[0]);
+	double m = median(rate, rounds);
+	free(rate);
+	return m;
+}
+
+int
+main(int argc, char **argv)
+{
+	int rounds = argc > 1 ? atoi(argv[1]) : 15;
+	double one, two, udp, rate;
+	gb_ring *p, *c;
+
+	if (rounds < 1)
+		rounds = 15;
+	snprintf(ring_name, sizeof(ring_name), "bench-%d", (int)getpid());
+	c = open_ring(true);
+	p = open_ring(false);
+	one = bench_producers(p, c, 1, rounds);
+	two = bench_producers(p, c, 2, rounds);
+	udp = bench_sendto(rounds);
+	rate = bench_drain(c, rounds);
+	gb__ring_close(p);
+	gb__ring_close(c);
+	gb__ring_unlink(ring_name, NULL, 0);
+
+	printf("ring_bench: %d-byte payloads, %u MiB ring, median of %d rounds\n", PAYLOAD,
+	    RING_CAPACITY >> 20, rounds);
+	printf("  %-44s %10.1f ns/record\n", "ring, one producer thread", one);
+	printf("  %-44s %10.1f ns/record per thread\n", "ring, two producer threads", two);
+	printf("  %-44s %10.1f ns/record\n", "ring, two producer threads, all records", two / 2);
+	printf("  %-44s %10.1f ns/record\n", "baseline: DogStatsD line, sendto on loopback", udp);
+	printf("  %-44s %10.1f x\n", "baseline / ring (one thread)", udp / one);
+	printf("  %-44s %10.2f M records/s\n", "consumer in another process, drain", rate / 1e6);
+	printf("{\"bench\":\"ring\",\"payload_bytes\":%d,\"rounds\":%d,\"ring_1thread_ns\":%.1f,"
+	    "\"ring_2threads_ns_per_thread\":%.1f,\"ring_2threads_ns_all\":%.1f,\"sendto_ns\":%.1f,"
+	    "\"sendto_over_ring\":%.1f,\"drain_records_per_s\":%.0f}\n", PAYLOAD, rounds, one, two,
+	    two / 2, udp, udp / one, rate);
+	return 0;
+}
