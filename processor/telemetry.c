@@ -171,11 +171,17 @@ thread_state_free(void *p)
 	tls = NULL; /* a later destructor of this thread may record again: start afresh */
 }
 
+static bool key_ok;
+
+/* Without a key a thread's state could not be freed at its exit: telemetry then records
+ * nothing (a library never exits its caller's process). */
 static void
 key_create(void)
 {
-	if (pthread_key_create(&key, thread_state_free) != 0)
-		fatalx("telemetry: cannot create the thread-local key");
+	if (pthread_key_create(&key, thread_state_free) == 0)
+		key_ok = true;
+	else
+		log_warnx("telemetry: cannot create a thread-local key; scopes are not recorded");
 }
 
 static struct thread_state *
@@ -184,7 +190,7 @@ thread_state(void)
 	if (tls != NULL)
 		return tls;
 	pthread_once(&key_once, key_create);
-	if ((tls = calloc(1, sizeof(*tls))) == NULL)
+	if (!key_ok || (tls = calloc(1, sizeof(*tls))) == NULL)
 		return NULL;
 	pthread_setspecific(key, tls);
 	return tls;
