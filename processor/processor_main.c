@@ -23,12 +23,6 @@
 #define MAX_INLINE_BYTES (15u << 20)
 #define MAX_FILE_BYTES (64u << 20)
 
-#ifdef GBATCH_HAVE_SHM_REPORTER
-#define DEFAULT_TELEMETRY "shm"
-#else
-#define DEFAULT_TELEMETRY "off"
-#endif
-
 struct telemetry {
 	gb_tele *tele;
 	gb_simple_reporter *simple;
@@ -51,9 +45,9 @@ usage(FILE *out)
 	    "                     efficiency (target ratio %.2f)\n"
 	    "  --schema FILE      JSON schema every answer must follow (responseSchema)\n"
 	    "  --system TEXT      system instruction\n"
-	    "  --telemetry KIND   shm[:RING] (the ring gbatch-collector drains, RING default\n"
-	    "                     $GBATCH_RING or \"default\"), console (records on stderr),\n"
-	    "                     simple (a summary on stderr at the end) or off; default %s\n"
+	    "  --telemetry KIND   shm[:RING] (default: the ring gbatch-collector drains, RING\n"
+	    "                     default $GBATCH_RING or \"default\"), console (records on\n"
+	    "                     stderr), simple (a summary on stderr at the end) or off\n"
 	    "  --output FILE      write the JSON result to FILE (stdout then gets one line per answer)\n"
 	    "  --timeout DUR      per HTTP attempt (default 120s)\n"
 	    "  --max-attempts N   HTTP attempts per call, retries included (default 5)\n"
@@ -61,7 +55,7 @@ usage(FILE *out)
 	    "Content files are text, or sent inline by extension: .pdf, .png, .jpg, .jpeg, .webp,\n"
 	    ".gif, .heic, .heif. The key comes from GEMINI_API_KEY and is never printed.\n"
 	    "Exit status: 0 every question answered, 1 some failed, 2 usage error.\n",
-	    GB_TARGET_TOKEN_EFFICIENCY, DEFAULT_TELEMETRY);
+	    GB_TARGET_TOKEN_EFFICIENCY);
 }
 
 static void
@@ -162,15 +156,10 @@ telemetry_open(const char *kind)
 			fatalx("out of memory");
 		rep = gb_simple_reporter_as_reporter(t.simple);
 	} else {
-#ifdef GBATCH_HAVE_SHM_REPORTER
 		const char *ring = kind[3] == ':' ? kind + 4 : NULL;
 		if ((t.shm = gb_shm_reporter_open(ring)) == NULL)
 			fatalx("out of memory");
 		rep = gb_shm_reporter_as_reporter(t.shm);
-#else
-		usage_error("--telemetry %s: this build has no shared-memory ring; use console, simple "
-		    "or off", kind);
-#endif
 	}
 	if ((t.tele = gb_tele_new(&rep, 1, GB_TELE_ENABLE)) == NULL)
 		fatalx("out of memory");
@@ -188,10 +177,8 @@ telemetry_close(struct telemetry *t)
 		free(report);
 		gb_simple_reporter_free(t->simple);
 	}
-#ifdef GBATCH_HAVE_SHM_REPORTER
 	if (t->shm != NULL)
 		gb_shm_reporter_close(t->shm);
-#endif
 }
 
 static bool
@@ -243,7 +230,7 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *questions_path = NULL, *schema_path = NULL, *output = NULL;
-	const char *telemetry_kind = DEFAULT_TELEMETRY;
+	const char *telemetry_kind = "shm";
 	char err[512], *qtext, *schema = NULL, **questions, *json;
 	gb_processor_opts o;
 	gb_process_opts po = { 0 };
