@@ -1,5 +1,6 @@
 /*
- * console_sink.c - console lines and the summary report. Scopes are folded into a small hash
+ * console_sink.c - console lines and the summary report. The lines match the in-process console
+ * reporter's (processor/reporter_console.c) field for field. Scopes are folded into a small hash
  * table of per-scope figures (calls, total, max, the last N values for p50/p95); the tree is
  * only built when a report is printed. Producer bytes are escaped: a scope name must not be
  * able to drive the terminal.
@@ -110,8 +111,7 @@ put_meta(FILE *f, const gb_record *r, const char *metric_type)
 		fputs(", parent_scope=", f);
 		put_escaped(f, r->scope, r->parent_len);
 	}
-	if (r->call_count > 0)
-		fprintf(f, ", call_count=%u", (unsigned)r->call_count);
+	fprintf(f, ", call_count=%u", (unsigned)r->call_count);
 	for (size_t i = 0; i < r->n_meta; i++) {
 		fputs(", ", f);
 		put_escaped(f, r->meta[i].key, r->meta[i].key_len);

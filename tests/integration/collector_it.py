@@ -4,7 +4,7 @@ ring (ring-write), a real StatsD daemon (the npm `statsd`, read back through its
 port), our strict DogStatsD receiver (dogstatsd-recv) for UDP and unixgram, signals, console
 output line by line, and the command line's refusals.
 
-Run by ctest with GBATCH_COLLECTOR, GBATCH_RING_WRITE, GBATCH_DSD_RECV (binaries) and
+Run by ctest with GBATCH_COLLECTOR, GBATCH_RING_WRITE, GBATCH_DSD_RECV, GBATCH_EMIT (binaries) and
 GBATCH_STATSD_DIR (the npm install made by tests/run.sh) in the environment.
 """
 import os
@@ -21,6 +21,7 @@ import unittest
 COLLECTOR = os.environ.get("GBATCH_COLLECTOR", "")
 RING_WRITE = os.environ.get("GBATCH_RING_WRITE", "")
 DSD_RECV = os.environ.get("GBATCH_DSD_RECV", "")
+EMIT = os.environ.get("GBATCH_EMIT", "")
 STATSD_DIR = os.environ.get("GBATCH_STATSD_DIR", "")
 
 _seq = [0]
@@ -256,6 +257,32 @@ class StatsdEndToEnd(CollectorCase):
         self.assertEqual(sd.counters().get("gbatch.collector.send_errors"), 0)
         self.assertEqual(sd.bad_lines(), 0)
 
+    def test_records_from_gbatch_emit_arrive_at_statsd(self):
+        """gbatch-emit writes through the telemetry API and the shm reporter."""
+        self.assertTrue(os.access(EMIT, os.X_OK), "GBATCH_EMIT=%r is not a program" % EMIT)
+        sd = Statsd(self)
+        ring = self.ring()
+        c = self.collector(ring, "--statsd", "udp://127.0.0.1:%d" % sd.port,
+                           "--flush-interval", "100ms")
+        # gbatch-emit attaches only: the collector creates the ring
+        wait_until(lambda: os.path.exists("/dev/shm/gbatch." + ring), 10, "the ring segment")
+        lines = ["count pipeline.files 1 --meta stage=download"] * 40
+        lines += ["timing pipeline.download 0.5 --meta stage=download"] * 7
+        lines += ["gauge pipeline.queue 12"]
+        r = subprocess.run([EMIT, "--ring", ring, "--strict", "--stdin"],
+                           input="\n".join(lines).encode(), capture_output=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        wait_until(lambda: sd.counters().get("gbatch.pipeline.files;depth=0;stage=download") == 40,
+                   15, "the emitted counter")
+        wait_until(lambda: sd.timers().get("gbatch.pipeline.download;depth=0;stage=download",
+                                           (0,))[0] == 7, 15, "the emitted timings")
+        self.assertEqual(set(sd.timers()["gbatch.pipeline.download;depth=0;stage=download"][1]),
+                         {500.0})
+        wait_until(lambda: "'gbatch.pipeline.queue;depth=0': 12" in sd.cmd("gauges"), 15,
+                   "the emitted gauge")
+        self.assertEqual(self.stop(c), 0)
+        self.assertEqual(sd.bad_lines(), 0)
+
     def test_everything_written_before_sigterm_arrives_before_exit(self):
         sd = Statsd(self)
         ring = self.ring()
@@ -388,10 +415,10 @@ class Console(CollectorCase):
         wait_until(lambda: self.text(self.c_out).count("\n") == 3, 10, "three console lines")
         self.assertEqual(self.stop(c), 0)
         self.assertEqual(self.text(self.c_out).splitlines(), [
-            "[TIMING] batch.total_processing: duration=1.5000s (depth=0)",
+            "[TIMING] batch.total_processing: duration=1.5000s (depth=0, call_count=0)",
             "[TIMING]   batch.total_processing.attempt: duration=0.1234s (depth=1, "
-            "parent_scope=batch.total_processing, question_count=5)",
-            "[METRIC] tokens: 42 (metric_type=counter, depth=0)",
+            "parent_scope=batch.total_processing, call_count=0, question_count=5)",
+            "[METRIC] tokens: 42 (metric_type=counter, depth=0, call_count=0)",
         ])
 
     def test_summary_on_sigusr1_and_at_exit(self):

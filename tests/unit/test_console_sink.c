@@ -74,12 +74,12 @@ START_TEST(lines_in_the_seed_format)
 	gb__console_record(c, &r);
 	gb__console_flush(c);
 	ck_assert_str_eq(buf,
-	    "[TIMING] batch.total_processing: duration=1.2346s (depth=0)\n"
+	    "[TIMING] batch.total_processing: duration=1.2346s (depth=0, call_count=0)\n"
 	    "[TIMING]   batch.total_processing.batch.attempt: duration=0.1234s (depth=1, "
 	    "parent_scope=batch.total_processing, call_count=3, question_count=5, model=flash)\n"
-	    "[METRIC] api.calls: 42 (metric_type=counter, depth=0)\n"
-	    "[METRIC] inflight: 2.5 (metric_type=gauge, depth=0)\n"
-	    "[METRIC] batch.x.tokens: 0.25 (depth=1, parent_scope=batch.x)\n");
+	    "[METRIC] api.calls: 42 (metric_type=counter, depth=0, call_count=0)\n"
+	    "[METRIC] inflight: 2.5 (metric_type=gauge, depth=0, call_count=0)\n"
+	    "[METRIC] batch.x.tokens: 0.25 (depth=1, parent_scope=batch.x, call_count=0)\n");
 	gb__console_free(c);
 }
 END_TEST
@@ -95,7 +95,7 @@ START_TEST(lines_escape_terminal_bytes)
 	gb__console_record(c, &r);
 	gb__console_flush(c);
 	ck_assert_str_eq(buf,
-	    "[METRIC] a\\x0ab\\x1b[31m\\x5c: 1 (depth=0, k\\x0a=\\x1b]0;title\\x07)\n");
+	    "[METRIC] a\\x0ab\\x1b[31m\\x5c: 1 (depth=0, call_count=0, k\\x0a=\\x1b]0;title\\x07)\n");
 	gb__console_free(c);
 }
 END_TEST

@@ -86,8 +86,8 @@ START_TEST(valid_records_reach_both_sinks)
 	ck_assert_uint_eq(fx.d.records_read, 2);
 	ck_assert_uint_eq(fx.d.records_invalid, 0);
 	ck_assert_str_eq(sent, "gbatch.step:500|ms|#depth:0\ngbatch.hits:2|c|#depth:0\n");
-	ck_assert_str_eq(fx.out, "[TIMING] step: duration=0.5000s (depth=0)\n"
-	    "[METRIC] hits: 2 (metric_type=counter, depth=0)\n");
+	ck_assert_str_eq(fx.out, "[TIMING] step: duration=0.5000s (depth=0, call_count=0)\n"
+	    "[METRIC] hits: 2 (metric_type=counter, depth=0, call_count=0)\n");
 	fixture_fini(&fx);
 }
 END_TEST
