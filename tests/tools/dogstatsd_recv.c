@@ -2,7 +2,9 @@
  * dogstatsd_recv.c - a test DogStatsD receiver: binds a UDP port or a unixgram path, checks
  * every datagram with the strict checker, and appends what it got to a file the tests read:
  * each valid line as is, each invalid one as "!INVALID <why>: <line>", and a summary line
- * "#dgram <bytes> <lines>" per datagram. Runs until SIGTERM.
+ * "#dgram <bytes> <lines>" per datagram. Runs until SIGTERM. Datagrams the kernel dropped
+ * because this receiver fell behind (SO_RXQ_OVFL) are reported as "#overflow <total>", so a
+ * test can tell its own receiver's losses from the collector's.
  *
  *   dogstatsd-recv (--udp PORT | --unix PATH) --out FILE [--max BYTES]
  * With --udp 0 it prints the port it bound ("port N") on stdout.
@@ -16,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -82,23 +85,42 @@ main(int argc, char **argv)
 		}
 		printf("ready\n");
 	}
-	int rcv = 8 << 20;
-	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
+	int rcv = 8 << 20, on = 1;
+	/* FORCE passes rmem_max when privileged; otherwise the plain request is capped by it */
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof(rcv)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
+	setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &on, sizeof(on));
 	fflush(stdout);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_term;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	uint32_t overflow = 0;
 	while (!stop) {
-		ssize_t n = recv(fd, buf, sizeof(buf), 0);
+		union { struct cmsghdr h; char b[CMSG_SPACE(sizeof(uint32_t))]; } ctl;
+		struct iovec iov = { buf, sizeof(buf) };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &ctl,
+			.msg_controllen = sizeof(ctl) };
+		ssize_t n = recvmsg(fd, &mh, 0);
 		const char *why = "";
 		size_t start = 0, lines = 0;
+		struct cmsghdr *cm;
 
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			perror("dogstatsd-recv: recv");
 			return 1;
+		}
+		for (cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm)) {
+			uint32_t total;
+
+			if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SO_RXQ_OVFL)
+				continue;
+			memcpy(&total, CMSG_DATA(cm), sizeof(total));
+			if (total != overflow)
+				fprintf(f, "#overflow %u\n", total);
+			overflow = total;
 		}
 		if ((size_t)n > max)
 			fprintf(f, "!INVALID datagram of %zd bytes over %zu\n", n, max);

@@ -5,10 +5,16 @@
  *
  *   ring-write --ring NAME [--count N] [--kind timing|counter|gauge|metric] [--scope S]
  *              [--parent-len N] [--depth N] [--value V] [--meta K=V]... [--garbage N]
- *              [--hold DUR]
+ *              [--seq START] [--rate N] [--dropped-out FILE] [--torn] [--hold DUR]
+ * --seq adds a metadata pair seq=START+i to record i, so a receiver can account for every
+ * record; --rate writes at most N records a second (in 1 ms bursts); --dropped-out lists the
+ * seq (or index) of every record the ring refused; --torn claims one more record after the
+ * others and never commits it (as if killed between claim and commit), holding it until killed.
  * Prints "written N dropped M" and exits 0 when every record went in, 1 otherwise.
  */
 #include <getopt.h>
+#include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +45,21 @@ hold(gb_ring *r, uint64_t ns)
 	}
 }
 
+/* Sleeps until record i is due at rate records a second from start, heartbeating. */
+static void
+pace(gb_ring *r, uint64_t start, uint64_t i, uint64_t rate)
+{
+	uint64_t due = start + i * GB_NS_PER_SEC / rate, now = gb__clock_mono_ns();
+
+	gb__ring_heartbeat(r);
+	if (due > now) {
+		struct timespec ts = { (time_t)((due - now) / GB_NS_PER_SEC),
+			(long)((due - now) % GB_NS_PER_SEC) };
+
+		nanosleep(&ts, NULL);
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -48,14 +69,19 @@ main(int argc, char **argv)
 		{ "parent-len", required_argument, NULL, 'p' },
 		{ "depth", required_argument, NULL, 'd' }, { "value", required_argument, NULL, 'v' },
 		{ "meta", required_argument, NULL, 'm' }, { "garbage", required_argument, NULL, 'g' },
-		{ "hold", required_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+		{ "hold", required_argument, NULL, 'h' }, { "seq", required_argument, NULL, 'q' },
+		{ "rate", required_argument, NULL, 'R' },
+		{ "dropped-out", required_argument, NULL, 'D' }, { "torn", no_argument, NULL, 'T' },
+		{ NULL, 0, NULL, 0 },
 	};
 	gb_rec_kv meta[GB_REC_MAX_META];
 	gb_record rec = { .kind = GB_REC_COUNTER, .value = 1, .scope = "test" };
 	const char *ring = NULL;
-	uint64_t count = 1, garbage = 0, hold_ns = 0, v;
+	uint64_t count = 1, garbage = 0, hold_ns = 0, v, seq = 0, rate = 0;
 	size_t n_meta = 0, written = 0, dropped = 0;
-	char err[256];
+	bool with_seq = false, torn = false;
+	FILE *dropped_out = NULL;
+	char err[256], seqbuf[24];
 	int o;
 
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -100,8 +126,27 @@ main(int argc, char **argv)
 			if (gb__parse_duration(optarg, &hold_ns, err, sizeof(err)) < 0)
 				usage(err);
 			break;
+		case 'q':
+			if (gb__parse_uint(optarg, 0, UINT64_MAX / 2, &seq, err, sizeof(err)) < 0)
+				usage(err);
+			with_seq = true;
+			break;
+		case 'R':
+			if (gb__parse_uint(optarg, 1, 100000000, &rate, err, sizeof(err)) < 0)
+				usage(err);
+			break;
+		case 'D':
+			if ((dropped_out = fopen(optarg, "w")) == NULL)
+				usage("cannot open --dropped-out");
+			break;
+		case 'T': torn = true; break;
 		default: usage("unknown option");
 		}
+	}
+	if (with_seq) {
+		if (n_meta == GB_REC_MAX_META)
+			usage("no room for the seq pair");
+		n_meta++;
 	}
 	rec.scope_len = strlen(rec.scope);
 	rec.meta = meta;
@@ -112,20 +157,43 @@ main(int argc, char **argv)
 		usage(err);
 	uint8_t buf[GB_REC_MAX_SIZE];
 	size_t len = gb__rec_encode(&rec, buf, sizeof(buf));
+	uint64_t start = gb__clock_mono_ns();
 	for (uint64_t i = 0; i < count; i++) {
+		if (rate != 0 && i % (rate / 1000 + 1) == 0)
+			pace(r, start, i, rate);
+		if (with_seq) {
+			int sl = snprintf(seqbuf, sizeof(seqbuf), "%" PRIu64, seq + i);
+
+			meta[n_meta - 1] = (gb_rec_kv){ "seq", 3, seqbuf, (size_t)sl };
+		}
 		rec.ts_ns = gb__clock_real_ns();
 		len = gb__rec_encode(&rec, buf, sizeof(buf));
-		if (gb__ring_write(r, GB_RING_TYPE_TELEMETRY, buf, len) == GB_RING_OK)
+		if (gb__ring_write(r, GB_RING_TYPE_TELEMETRY, buf, len) == GB_RING_OK) {
 			written++;
-		else
+		} else {
 			dropped++;
+			if (dropped_out != NULL)
+				fprintf(dropped_out, "%" PRIu64 "\n", seq + i);
+		}
 	}
+	if (dropped_out != NULL && fclose(dropped_out) != 0)
+		usage("cannot write --dropped-out");
 	memset(buf, 0xa5, 64);
 	for (uint64_t i = 0; i < garbage; i++) {
 		if (gb__ring_write(r, GB_RING_TYPE_TELEMETRY, buf, 64) == GB_RING_OK)
 			written++;
 		else
 			dropped++;
+	}
+	if (torn) {
+		gb_ring_claim c;
+
+		if (gb__ring_claim(r, GB_RING_TYPE_TELEMETRY, len, &c) == GB_RING_OK) {
+			printf("torn\n");
+			fflush(stdout);
+			for (;;)
+				hold(r, GB_NS_PER_SEC);
+		}
 	}
 	hold(r, hold_ns);
 	gb__ring_close(r);
