@@ -101,13 +101,23 @@ gb__collector_free(gb_collector *c)
 	free(c);
 }
 
+static void flush_sinks(gb_collector *c);
+
+/* One bounded batch from every ring. The records stay in their rings until what they became
+ * has been sent: a collector killed at any point leaves its successor to read them again
+ * (at most this batch twice), never loses them. Folded counters and gauges are the exception:
+ * they leave at the next flush interval. */
 static size_t
 drain_once(gb_collector *c)
 {
 	size_t n = 0;
 
 	for (size_t i = 0; i < c->n_rings; i++)
-		n += gb__ring_read(c->rings[i].ring, gb__dispatch_payload, &c->d, BATCH);
+		n += gb__ring_read_hold(c->rings[i].ring, gb__dispatch_payload, &c->d, BATCH);
+	if (n > 0)
+		flush_sinks(c);
+	for (size_t i = 0; i < c->n_rings; i++)
+		gb__ring_release(c->rings[i].ring);
 	return n;
 }
 

@@ -46,7 +46,8 @@ struct gb_ring {
 	uint64_t capacity, mask, max_record;
 	int slot;                 /* producer slot, or -1 when the table was full */
 	/* consumer only */
-	uint64_t head;
+	uint64_t head;            /* read up to here */
+	uint64_t released;        /* published to the producers (hdr->head) up to here */
 	uint64_t unblock_ns;
 	bool stuck;
 	uint64_t stuck_pos, stuck_since;
@@ -608,6 +609,7 @@ gb__ring_open_consumer(gb_ring **out, const char *name, const gb_ring_opts *o,
 		return rc;
 	}
 	r->head = atomic_load_explicit(&r->hdr->head, memory_order_acquire);
+	r->released = r->head;
 	atomic_store_explicit(&r->hdr->consumer_pid, (uint32_t)getpid(), memory_order_relaxed);
 	atomic_store_explicit(&r->hdr->consumer_heartbeat_ns, gb__clock_real_coarse_ns(),
 	    memory_order_relaxed);
@@ -800,12 +802,12 @@ count_invalid(gb_ring *r)
 	atomic_fetch_add_explicit(&r->hdr->invalid_records, 1, memory_order_relaxed);
 }
 
-/* Corrupt bytes at head: drop everything claimed so far and go on from tail. */
+/* Corrupt bytes at head: drop everything claimed so far and go on from tail (the release
+ * zeroes them). */
 static void
 skip_to(gb_ring *r, uint64_t tail)
 {
 	count_invalid(r);
-	zero_span(r, r->head, tail - r->head);
 	r->head = tail;
 }
 
@@ -823,6 +825,7 @@ reset_positions(gb_ring *r, uint64_t tail)
 	count_invalid(r);
 	memset(r->data, 0, r->capacity);
 	r->head = fixed;
+	r->released = fixed;
 	atomic_store_explicit(&r->hdr->head, fixed, memory_order_release);
 	atomic_store_explicit(&r->hdr->head_cache, fixed, memory_order_release);
 	return true;
@@ -912,10 +915,10 @@ record_valid(const gb_ring *r, uint64_t tail, int32_t len)
 }
 
 size_t
-gb__ring_read(gb_ring *r, gb_ring_handler h, void *ctx, size_t max_records)
+gb__ring_read_hold(gb_ring *r, gb_ring_handler h, void *ctx, size_t max_records)
 {
 	gb_rl_header *hd = r->hdr;
-	uint64_t tail, start = r->head, word, off, stride, budget;
+	uint64_t tail, start = r->head, word, off, budget;
 	size_t n = 0;
 	int32_t len;
 
@@ -947,33 +950,51 @@ gb__ring_read(gb_ring *r, gb_ring_handler h, void *ctx, size_t max_records)
 			skip_to(r, tail);
 			break;
 		}
-		stride = align8((uint64_t)len);
 		if (gb__rl_type(word) != GB_RING_TYPE_PADDING) {
 			if (h != NULL)
 				h(ctx, gb__rl_type(word), r->data + off + GB_RL_REC_HEADER,
 				    (size_t)len - GB_RL_REC_HEADER);
 			n++;
 		}
-		memset(r->data + off + GB_RL_REC_HEADER, 0, stride - GB_RL_REC_HEADER);
-		atomic_store_explicit(word_at(r, off), 0, memory_order_relaxed);
-		r->head += stride;
+		r->head += align8((uint64_t)len);
 		if (r->head == tail) {
 			tail = atomic_load_explicit(&hd->tail, memory_order_acquire);
 			if (!positions_ok(r, tail))
 				break; /* the next read resets */
 		}
 	}
-	if (r->head != start) {
-		uint64_t hc;
-
+	if (r->head != start)
 		r->stuck = false;
-		atomic_store_explicit(&hd->head, r->head, memory_order_release);
-		hc = atomic_load_explicit(&hd->head_cache, memory_order_relaxed);
-		if (hc > r->head)
-			atomic_store_explicit(&hd->head_cache, r->head, memory_order_release);
-	}
 	return n;
 }
+
+void
+gb__ring_release(gb_ring *r)
+{
+	gb_rl_header *hd = r->hdr;
+	uint64_t hc;
+
+	assert(r->consumer);
+	if (r->head == r->released)
+		return;
+	/* the bytes go back zeroed: a producer's claim relies on it */
+	zero_span(r, r->released, r->head - r->released);
+	r->released = r->head;
+	atomic_store_explicit(&hd->head, r->head, memory_order_release);
+	hc = atomic_load_explicit(&hd->head_cache, memory_order_relaxed);
+	if (hc > r->head)
+		atomic_store_explicit(&hd->head_cache, r->head, memory_order_release);
+}
+
+size_t
+gb__ring_read(gb_ring *r, gb_ring_handler h, void *ctx, size_t max_records)
+{
+	size_t n = gb__ring_read_hold(r, h, ctx, max_records);
+
+	gb__ring_release(r);
+	return n;
+}
+
 
 void
 gb__ring_wait(gb_ring *r, uint64_t timeout_ns)

@@ -97,9 +97,18 @@ void gb__ring_heartbeat(gb_ring *r);
  * another process wrote it, so it is untrusted and valid only during the call. */
 typedef void (*gb_ring_handler)(void *ctx, uint16_t type, const uint8_t *payload, size_t len);
 
-/* Reads at most max_records committed records, calling h on each, then zeroes their bytes and
- * releases them to the producers. Also pads over a record stuck uncommitted for longer than
- * the unblock timeout. Returns the number of records handed to h. */
+/* Reads at most max_records committed records, calling h on each, and keeps them: their bytes
+ * stay in the ring, unavailable to producers, until gb__ring_release. A consumer that dies
+ * before releasing leaves them to its successor, which reads them again (at-least-once). Also
+ * pads over a record stuck uncommitted for longer than the unblock timeout. Returns the number
+ * of records handed to h. */
+size_t gb__ring_read_hold(gb_ring *r, gb_ring_handler h, void *ctx, size_t max_records);
+
+/* Zeroes every record read so far and gives the space back to the producers (publishes head).
+ * Call it once what the records became has left the process. */
+void gb__ring_release(gb_ring *r);
+
+/* gb__ring_read_hold, then gb__ring_release. */
 size_t gb__ring_read(gb_ring *r, gb_ring_handler h, void *ctx, size_t max_records);
 
 /* Sleeps until a producer commits or timeout_ns passes (futex on the segment). */

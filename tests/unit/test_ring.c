@@ -623,6 +623,40 @@ START_TEST(consumer_restart_resumes)
 }
 END_TEST
 
+/* Records read but not released stay in the ring, still taking space, and a consumer that
+ * goes away without releasing them leaves them to the next one (at-least-once). */
+START_TEST(held_records_survive_the_consumer)
+{
+	gb_ring_opts o = small_opts();
+	gb_ring *p = producer(&o), *c = consumer(&o);
+	struct seen s = { 0 }, again = { .next = 30 };
+	gb_ring_stats st;
+	uint64_t seq;
+
+	for (seq = 0; seq < 100; seq++)
+		ck_assert_int_eq(write_seq(p, seq, 24), GB_RING_OK);
+	ck_assert_uint_eq(gb__ring_read(c, on_seq, &s, 30), 30);
+	ck_assert_uint_eq(gb__ring_read_hold(c, on_seq, &s, 40), 40);
+	gb__ring_stats(c, &st);
+	ck_assert_uint_eq(st.head, 30 * 32);
+	gb__ring_close(c);
+	c = consumer(&o);
+	ck_assert_uint_eq(gb__ring_read_hold(c, on_seq, &again, 1000), 70);
+	ck_assert(!again.out_of_order);
+	ck_assert_uint_eq(again.next, 100);
+	gb__ring_release(c);
+	gb__ring_stats(c, &st);
+	ck_assert_uint_eq(st.head, st.tail);
+	/* released space is zeroed and reusable: a full lap of new records reads back in order */
+	for (seq = 100; seq < 100 + SMALL / 32 - 1; seq++)
+		ck_assert_int_eq(write_seq(p, seq, 24), GB_RING_OK);
+	ck_assert_uint_eq(gb__ring_read(c, on_seq, &again, 100000), SMALL / 32 - 1);
+	ck_assert(!again.out_of_order);
+	gb__ring_close(p);
+	gb__ring_close(c);
+}
+END_TEST
+
 /* Reads until the handler has seen `want` records or 5 s pass. */
 static void
 read_until(gb_ring *c, struct seen *s, uint64_t want)
@@ -992,6 +1026,7 @@ ring_suite(void)
 	tcase_add_test(tc, half_created_segment_refused_after_wait);
 	tcase_add_test(tc, attach_waits_for_creator);
 	tcase_add_test(tc, consumer_restart_resumes);
+	tcase_add_test(tc, held_records_survive_the_consumer);
 	tcase_add_test(tc, unblock_claimed_not_committed);
 	tcase_add_test(tc, unblock_unwritten_header);
 	tcase_add_test(tc, corruption_survived);
