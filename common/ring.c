@@ -903,14 +903,16 @@ positions_ok(const gb_ring *r, uint64_t tail)
 	    tail >= r->head && tail - r->head <= r->capacity;
 }
 
-/* True when a committed header at head describes a record that fits. */
+/* True when a committed header at head describes a record that fits. Padding may be longer
+ * than the largest record: the consumer pads over a whole dead span in one. */
 static bool
-record_valid(const gb_ring *r, uint64_t tail, int32_t len)
+record_valid(const gb_ring *r, uint64_t tail, uint64_t word)
 {
-	uint64_t off = r->head & r->mask, stride = align8((uint64_t)len);
+	uint64_t off = r->head & r->mask, len = (uint64_t)gb__rl_length(word);
+	uint64_t stride = align8(len);
 
-	return (uint64_t)len >= GB_RL_REC_HEADER &&
-	    (uint64_t)len - GB_RL_REC_HEADER <= r->max_record &&
+	return len >= GB_RL_REC_HEADER &&
+	    (gb__rl_type(word) == GB_RING_TYPE_PADDING || len - GB_RL_REC_HEADER <= r->max_record) &&
 	    stride <= r->capacity - off && stride <= tail - r->head;
 }
 
@@ -946,7 +948,7 @@ gb__ring_read_hold(gb_ring *r, gb_ring_handler h, void *ctx, size_t max_records)
 				continue;
 			break;
 		}
-		if (!record_valid(r, tail, len)) {
+		if (!record_valid(r, tail, word)) {
 			skip_to(r, tail);
 			break;
 		}

@@ -746,6 +746,46 @@ START_TEST(unblock_unwritten_header)
 }
 END_TEST
 
+/* A consumer killed while releasing leaves a zeroed span of many records before head: its
+ * successor pads over all of it, even when the span is longer than the largest record, and
+ * reads on from the first record after it. */
+START_TEST(unblock_long_zeroed_span)
+{
+	gb_ring_opts o = small_opts();
+	gb_ring *p, *c;
+	struct seen s = { 0 };
+	gb_ring_stats st;
+	uint64_t seq;
+	uint8_t *m;
+	int fd;
+
+	o.unblock_timeout_ns = 100 * GB_NS_PER_MS;
+	p = producer(&o);
+	c = consumer(&o);
+	for (seq = 0; seq < 1000; seq++)
+		ck_assert_int_eq(write_seq(p, seq, 24), GB_RING_OK);
+	/* 400 records of 32 bytes = 12800 bytes, more than the 8192-byte max record */
+	gb__ring_stats(c, &st);
+	fd = open(ring_file, O_RDWR);
+	ck_assert_int_ge(fd, 0);
+	m = mmap(NULL, GB_RL_HEADER_SIZE + SMALL, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ck_assert(m != MAP_FAILED);
+	memset(m + GB_RL_HEADER_SIZE + st.head % SMALL, 0, 400 * 32);
+	munmap(m, GB_RL_HEADER_SIZE + SMALL);
+	close(fd);
+	s.next = 400;
+	read_until(c, &s, 600);
+	ck_assert_uint_eq(s.n, 600);
+	ck_assert(!s.out_of_order);
+	gb__ring_stats(c, &st);
+	ck_assert_uint_eq(st.unblocked_records, 1);
+	ck_assert_uint_eq(st.invalid_records, 0);
+	ck_assert_uint_eq(st.head, st.tail);
+	gb__ring_close(p);
+	gb__ring_close(c);
+}
+END_TEST
+
 /* Random bytes over a live segment: the handler only ever sees lengths within bounds,
  * nothing crashes, corrupt records are counted, and the ring works again afterwards. */
 static volatile uint8_t payload_sum;
@@ -1029,6 +1069,7 @@ ring_suite(void)
 	tcase_add_test(tc, held_records_survive_the_consumer);
 	tcase_add_test(tc, unblock_claimed_not_committed);
 	tcase_add_test(tc, unblock_unwritten_header);
+	tcase_add_test(tc, unblock_long_zeroed_span);
 	tcase_add_test(tc, corruption_survived);
 	tcase_add_test(tc, threads_exactly_once);
 	tcase_add_test(tc, wait_wakes_on_commit);
