@@ -101,7 +101,13 @@ main(int argc, char **argv)
 		struct iovec iov = { buf, sizeof(buf) };
 		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &ctl,
 			.msg_controllen = sizeof(ctl) };
-		ssize_t n = recvmsg(fd, &mh, 0);
+		/* the file is flushed only when no datagram is waiting, so a burst is taken fast */
+		ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT);
+
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			fflush(f);
+			n = recvmsg(fd, &mh, 0);
+		}
 		const char *why = "";
 		size_t start = 0, lines = 0;
 		struct cmsghdr *cm;
@@ -139,7 +145,6 @@ main(int argc, char **argv)
 			start = (size_t)i + 1;
 		}
 		fprintf(f, "#dgram %zd %zu\n", n, lines);
-		fflush(f);
 	}
 	fclose(f);
 	if (unix_path != NULL)
