@@ -577,6 +577,7 @@ socket_send_queue(gb_statsd_sink *s)
 {
 	struct mmsghdr m[GB_STATSD_QUEUE];
 	struct iovec iov[GB_STATSD_QUEUE];
+	bool retried = false;
 	size_t i = 0;
 
 	for (size_t k = 0; k < s->nq; k++) {
@@ -594,10 +595,20 @@ socket_send_queue(gb_statsd_sink *s)
 		}
 		n = sendmmsg(s->fd, m + i, (unsigned)(s->nq - i), MSG_NOSIGNAL);
 		if (n <= 0) { /* the datagram at i failed: count it, go on with the next */
-			send_failed(s, errno);
+			int e = errno;
+
+			send_failed(s, e);
+			/* UDP reports the port unreachable of an earlier datagram on a later send,
+			 * which it does not send: the target may be back, so try that one again */
+			if (e == ECONNREFUSED && s->target.kind == GB_STATSD_UDP && !retried) {
+				retried = true;
+				continue;
+			}
+			retried = false;
 			i++;
 			continue;
 		}
+		retried = false;
 		for (size_t k = i; k < i + (size_t)n; k++) {
 			s->st.packets_sent++;
 			s->st.bytes_sent += s->qlen[k];
