@@ -161,5 +161,183 @@ class Restarts(GuaranteeCase):
         self.assertEqual(dups, 0)
 
 
+def self_metric(text, name):
+    """The sum of a collector self-metric over every report a receiver got."""
+    return sum(float(l.split(":", 1)[1].split("|", 1)[0]) for l in text.splitlines()
+               if l.startswith("gbatch.collector.%s:" % name))
+
+
+class ProducerKills(GuaranteeCase):
+    """Promise 4: a producer killed mid-record costs at most that record."""
+
+    def test_twenty_producers_killed_at_random(self):
+        rv = Receiver(self)
+        ring = self.ring()
+        c = self.collector_on(ring, rv, "--unblock-timeout", "200ms")
+        per = scaled(30000, 2000)
+        rate = 6000
+        survivors = self.producers(ring, 2, per, rate)
+        rng = random.Random(os.getpid())
+        victims = scaled(20, 5)
+        torn = 0
+        for v in range(victims):
+            out = os.path.join(self.tmp, "victim-%d.out" % v)
+            tear = v % 2 == 0  # every other victim dies between claim and commit
+            with open(out, "w") as f:
+                p = self.spawn([RING_WRITE, "--ring", ring, "--count", "100000", "--kind",
+                                "timing", "--scope", "victim.v%d" % v, "--value", "0.001",
+                                "--seq", str(10 ** 9 + v * 10 ** 6), "--rate", "20000"] +
+                               (["--count", str(rng.randrange(1, 2000)), "--torn"] if tear else []),
+                               stdout=f, stderr=subprocess.DEVNULL)
+            if tear:
+                wait_until(lambda: "torn" in self.text(out), 20, "victim %d to tear a record" % v)
+                torn += 1
+            else:
+                time.sleep(rng.uniform(0.01, 0.3))  # a random point in its run
+            p.kill()
+            p.wait()
+            self.assertIsNone(c.poll(), "the collector died with victim %d" % v)
+        dropped = self.finish_producers(survivors)
+        got = self.account(rv, 2 * per, dropped)
+        self.assertEqual(sum(n - 1 for n in got.values()), 0)
+        # every torn record is padded over once the unblock timeout passes
+        wait_until(lambda: ring_counters(ring)["unblocked"] >= torn, 10, "the torn records "
+                   "to be unblocked")
+        counters = ring_counters(ring)
+        self.assertLessEqual(counters["unblocked"], victims)
+        self.assertEqual(counters["invalid"], 0)
+        self.assertEqual(self.stop(c), 0)
+        text = self.text(rv.out)
+        self.assertEqual(self_metric(text, "records_unblocked"), counters["unblocked"])
+        self.assertNotIn("!INVALID", text)
+        print("%d victims (%d torn): %d records unblocked" % (victims, torn,
+              counters["unblocked"]), file=sys.stderr)
+
+
+class Overload(GuaranteeCase):
+    """Promise 2: every record is delivered or counted as dropped, exactly."""
+
+    def test_ten_rings_worth_with_the_collector_stopped(self):
+        rv = Receiver(self)
+        ring = self.ring()
+        c = self.collector_on(ring, rv)
+        cap = 4 << 20
+        record = 72  # bytes a seq-tagged timing takes in the ring
+        total = int(10 * cap / record * min(1.0, SCALE * 4)) // 3 * 3
+        c.send_signal(signal.SIGSTOP)
+        try:
+            prods = self.producers(ring, 3, total // 3, 100000000)
+            dropped = self.finish_producers(prods)
+        finally:
+            c.send_signal(signal.SIGCONT)
+        self.assertGreater(len(dropped), total // 2)
+        got = self.account(rv, total, dropped)
+        self.assertEqual(sum(got.values()), total - len(dropped))  # nothing twice
+        self.assertEqual(len(got) + len(dropped), total)
+        self.assertEqual(ring_counters(ring)["dropped"], len(dropped))
+        self.assertEqual(self.stop(c), 0)
+        self.assertEqual(self_metric(self.text(rv.out), "records_dropped"), len(dropped))
+        self.assertEqual(self_metric(self.text(rv.out), "records_read"), len(got))
+        print("%d written: %d received, %d dropped" % (total, len(got), len(dropped)),
+              file=sys.stderr)
+
+
+class SigtermUnderLoad(GuaranteeCase):
+    """Promise 5: SIGTERM delivers everything already in the ring before the collector exits."""
+
+    def test_everything_committed_before_sigterm_is_sent_before_exit(self):
+        rv = Receiver(self)
+        ring = self.ring()
+        c = self.collector_on(ring, rv)
+        total = scaled(300000, 30000) // 3 * 3
+        prods = self.producers(ring, 3, total // 3, 100000)  # about 1 s of 300 000 records/s
+        wait_until(lambda: ring_counters(ring)["tail"] > 2 << 20, 30, "the producers to get going")
+        before = ring_counters(ring)
+        self.assertTrue(any(p.poll() is None for p, _ in prods), "the load ended too early")
+        c.send_signal(signal.SIGTERM)
+        self.assertEqual(c.wait(15), 0)
+        after = ring_counters(ring)
+        # every byte claimed before the signal was read, sent and released before the exit
+        self.assertGreaterEqual(after["head"], before["tail"])
+        dropped = self.finish_producers(prods)
+        # what came after the exit is left in the ring for the next collector: none is lost
+        c = self.collector_on(ring, rv)
+        got = self.account(rv, total, dropped)
+        self.assertEqual(sum(n - 1 for n in got.values()), 0)
+        self.assertEqual(self.stop(c), 0)
+
+
+class TargetFlapping(GuaranteeCase):
+    """Promise 6: a StatsD target that is down costs only what was sent while it was down."""
+
+    def fd_count(self, pid):
+        return len(os.listdir("/proc/%d/fd" % pid))
+
+    def flap(self, unix):
+        path = os.path.join(self.tmp, "dsd.sock") if unix else None
+        rv = Receiver(self, unix_path=path)
+        ring = self.ring()
+        target = "unixgram://" + path if unix else "udp://127.0.0.1:%d" % rv.port
+        c = self.collector(ring, "--statsd", target, "--max-tag-values", "0")
+        wait_until(lambda: os.path.exists("/dev/shm/gbatch." + ring), 10, "the ring segment")
+        # paced: a unixgram receiver queues only a few datagrams (net.unix.max_dgram_qlen, 10
+        # by default) and the collector drops, counted, what a slow target cannot take
+        per, rate = (scaled(1000, 300), "2000") if unix else (scaled(4000, 500), "10000")
+        seq, up_seqs = 0, []
+        fds = None
+        for rnd in range(scaled(6, 3)):
+            # up: written now, received for sure
+            self.write(ring, "--count", str(per), "--kind", "timing", "--scope", "seq.p0",
+                       "--value", "0.001", "--seq", str(seq), "--rate", rate)
+            up_seqs += range(seq, seq + per)
+            seq += per
+            wait_until(lambda: received_seqs(rv).keys() >= set(up_seqs), 15,
+                       "round %d's records while the target is up" % rnd)
+            if fds is None:
+                fds = self.fd_count(c.pid)
+            self.kill(rv.proc)
+            # down: sent into the void, counted
+            self.write(ring, "--count", str(per), "--kind", "timing", "--scope", "seq.p1",
+                       "--value", "0.001", "--seq", str(seq))
+            seq += per
+            wait_until(lambda: (lambda r: r["head"] == r["tail"])(ring_counters(ring)), 10,
+                       "the collector to read round %d's records" % rnd)
+            self.assertIsNone(c.poll(), "the collector died while its target was down")
+            rv = self.restart_receiver(rv, path)
+            if unix:
+                # a unixgram target is reconnected at most every 500 ms: wait for that
+                probe = "probe.r%d" % rnd
+                wait_until(lambda: self.write(ring, "--kind", "timing", "--scope", probe)
+                           and "gbatch.%s:" % probe in self.text(rv.out), 10, "the reconnection")
+        self.write(ring, "--count", str(per), "--kind", "timing", "--scope", "seq.p0",
+                   "--value", "0.001", "--seq", str(seq), "--rate", rate)
+        up_seqs += range(seq, seq + per)
+        wait_until(lambda: received_seqs(rv).keys() >= set(up_seqs[-per:]), 15, "the last round")
+        self.assertEqual(self.fd_count(c.pid), fds, "file descriptors leaked")
+        self.assertEqual(self.stop(c), 0)
+        m = re.search(r"send_errors (\d+)", self.text(self.c_err))
+        self.assertIsNotNone(m, self.text(self.c_err))
+        self.assertGreater(int(m.group(1)), 0)
+        return int(m.group(1))
+
+    def restart_receiver(self, old, path):
+        """A new receiver on the same port or path, appending to the same file."""
+        if path:
+            args = [DSD_RECV, "--unix", path, "--out", old.out, "--max", "8192"]
+        else:
+            args = [DSD_RECV, "--udp", str(old.port), "--out", old.out, "--max", "1432"]
+        old.proc = self.spawn(args, stdout=subprocess.PIPE)
+        old.proc.stdout.readline()
+        return old
+
+    def test_udp_target_flapping(self):
+        errors = self.flap(unix=False)
+        print("udp: %d send errors counted" % errors, file=sys.stderr)
+
+    def test_unixgram_target_flapping(self):
+        errors = self.flap(unix=True)
+        print("unixgram: %d send errors counted" % errors, file=sys.stderr)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
