@@ -51,9 +51,18 @@ log_read_env(void)
 void
 log_init(const char *progname)
 {
+	const char *env = getenv("GBATCH_LOG_LEVEL");
+	enum gb_log_level lvl;
+
 	if (progname != NULL) {
 		const char *slash = strrchr(progname, '/');
 		log_prog = slash != NULL ? slash + 1 : progname;
+	}
+	/* a program refuses a bad level like any bad setting; the library only warns */
+	if (env != NULL && *env != '\0' && log_parse_level(env, &lvl) != 0) {
+		dprintf(STDERR_FILENO, "%s: GBATCH_LOG_LEVEL=\"%.100s\" is not a level: use debug, "
+		    "info, warn, error or off\n", log_prog, env);
+		exit(2);
 	}
 	log_read_env();
 }

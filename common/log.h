@@ -19,7 +19,9 @@ enum gb_log_level {
 #define GB_PRINTF(f, a) __attribute__((format(printf, f, a)))
 
 /* Sets the program name shown before every message (not copied: pass a literal or argv[0])
- * and reads GBATCH_LOG_LEVEL. An unknown level warns once and keeps the default. Safe to skip. */
+ * and reads GBATCH_LOG_LEVEL; an unknown level is a usage error: it says so and exits 2.
+ * Programs call it; library code that logs without it warns once about an unknown level
+ * and keeps the default. */
 void log_init(const char *progname);
 /* Overrides the level read from the environment. */
 void log_set_level(enum gb_log_level level);

@@ -93,8 +93,25 @@ emit_with_bad_env(void)
 START_TEST(bad_env_level_named)
 {
 	ck_assert_str_eq(capture(emit_with_bad_env),
-	    "t: warn: ignoring GBATCH_LOG_LEVEL=\"loud\": use debug, info, warn, error or off\n"
-	    "t: info: still info\n");
+	    "t: GBATCH_LOG_LEVEL=\"loud\" is not a level: use debug, info, warn, error or off\n");
+	ck_assert_int_eq(last_status, 2);
+}
+END_TEST
+
+static void
+emit_lazy_bad_env(void)
+{
+	setenv("GBATCH_LOG_LEVEL", "loud", 1);
+	log_info("still info");
+}
+
+/* Library code logging without log_init never exits its caller. */
+START_TEST(bad_env_level_in_a_library_warns)
+{
+	ck_assert_str_eq(capture(emit_lazy_bad_env),
+	    "gbatch: warn: ignoring GBATCH_LOG_LEVEL=\"loud\": use debug, info, warn, error or off\n"
+	    "gbatch: info: still info\n");
+	ck_assert_int_eq(last_status, 0);
 }
 END_TEST
 
@@ -158,6 +175,7 @@ main(void)
 	tcase_add_test(tc, format_and_default_level);
 	tcase_add_test(tc, env_level);
 	tcase_add_test(tc, bad_env_level_named);
+	tcase_add_test(tc, bad_env_level_in_a_library_warns);
 	tcase_add_test(tc, fatalx_exits_1);
 	tcase_add_test(tc, long_message_truncated_with_newline);
 	tcase_add_test(tc, parse_level);
