@@ -1,7 +1,8 @@
 /*
  * emit_main.c - gbatch-emit: lets the shell steps of a batch pipeline write telemetry records
  * into the same shared-memory ring as gbatch-processor. Telemetry must never fail a pipeline:
- * a missing ring warns and exits 0 unless --strict; only bad input is an error (exit 2).
+ * a missing ring warns and exits 0 unless --strict; only bad input (a malformed ring name
+ * included) is an error (exit 2).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -16,6 +17,7 @@
 
 #include "log.h"
 #include "reporter_shm.h"
+#include "ring.h"
 
 #define EXIT_RING 1
 #define EXIT_USAGE 2
@@ -209,7 +211,7 @@ main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *ring = NULL;
+	const char *ring = NULL, *ring_env;
 	bool from_stdin = false, strict = false;
 	struct emit_rec rec;
 	gb_shm_reporter *sr;
@@ -241,6 +243,12 @@ main(int argc, char **argv)
 			fputs(usage_text, stderr);
 			return EXIT_USAGE;
 		}
+	}
+	/* a name that can never be a ring is bad input, unlike a ring that is not there yet */
+	if ((ring != NULL || ((ring_env = getenv("GBATCH_RING")) != NULL && *ring_env != '\0')) &&
+	    gb__ring_name_check(ring != NULL ? ring : ring_env, err, sizeof(err)) != 0) {
+		log_warnx("%s%s", ring != NULL ? "--ring: " : "GBATCH_RING: ", err);
+		return EXIT_USAGE;
 	}
 	if (from_stdin && optind < argc) {
 		log_warnx("--stdin takes no record on the command line (got \"%s\")", argv[optind]);
