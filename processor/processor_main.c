@@ -181,18 +181,22 @@ telemetry_close(struct telemetry *t)
 		gb_shm_reporter_close(t->shm);
 }
 
+/* A ring is a name [A-Za-z0-9_-]{1,64}, or a path when it holds a '/'. */
+static bool
+ring_ok(const char *r)
+{
+	return strchr(r, '/') != NULL || (r[0] != '\0' && strlen(r) <= 64 &&
+	    strspn(r, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") ==
+	    strlen(r));
+}
+
 static bool
 telemetry_kind_ok(const char *k)
 {
 	if (strcmp(k, "off") == 0 || strcmp(k, "console") == 0 || strcmp(k, "simple") == 0 ||
 	    strcmp(k, "shm") == 0)
 		return true;
-	if (strncmp(k, "shm:", 4) != 0 || k[4] == '\0')
-		return false;
-	/* A ring is a name [A-Za-z0-9_-]{1,64}, or a path when it holds a '/'. */
-	return strchr(k + 4, '/') != NULL || (strlen(k + 4) <= 64 &&
-	    strspn(k + 4, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") ==
-	    strlen(k + 4));
+	return strncmp(k, "shm:", 4) == 0 && ring_ok(k + 4);
 }
 
 static int
@@ -296,6 +300,10 @@ main(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
+	if (strcmp(telemetry_kind, "shm") == 0 && getenv("GBATCH_RING") != NULL &&
+	    getenv("GBATCH_RING")[0] != '\0' && !ring_ok(getenv("GBATCH_RING")))
+		usage_error("invalid GBATCH_RING \"%s\" (a name of [A-Za-z0-9_-], 1 to 64, or a path "
+		    "containing '/')", getenv("GBATCH_RING"));
 	if (questions_path == NULL)
 		usage_error("%s", "--questions FILE is required");
 	if (optind == argc)
