@@ -20,8 +20,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from collector_it import (COLLECTOR, DSD_RECV, EMIT, RING_WRITE, CollectorCase,  # noqa: E402
-                          Receiver, wait_until)
+from collector_it import (BAD, BAD_ENV, COLLECTOR, DSD_RECV, EMIT, RING_WRITE,  # noqa: E402
+                          CollectorCase, Receiver, wait_until)
 
 PROCESSOR = os.environ.get("GBATCH_PROCESSOR", "")
 STUB = os.environ.get("GBATCH_STUB_GEMINI", "")
@@ -337,6 +337,131 @@ class TargetFlapping(GuaranteeCase):
     def test_unixgram_target_flapping(self):
         errors = self.flap(unix=True)
         print("unixgram: %d send errors counted" % errors, file=sys.stderr)
+
+
+LONG = "x" * 300
+# Every binary's flags and environment variables: (binary, args, env, stdin, what the message
+# must name). The collector's own table (collector_it.py) is included.
+CLI = [("collector", a, {}, None, n) for a, n in BAD] + [
+    ("collector", ["--statsd", "off"] if "DD_" not in "".join(e) else [], e, None, n)
+    for e, n in BAD_ENV] + [
+    ("collector", ["--ring", ".."], {}, None, '".."'),
+    ("collector", ["--ring", "a/"], {}, None, '"a/"'),
+    ("collector", ["--statsd", "udp://:1"], {}, None, "udp://:1"),
+    ("collector", ["--statsd", "unixgram://relative"], {}, None, "unixgram://relative"),
+    ("collector", ["--console", ""], {}, None, '""'),
+    ("collector", ["--prefix", "p" * 101], {}, None, "--prefix"),
+    ("collector", ["--drop-tag", "Bad Key"], {}, None, "Bad Key"),
+    ("collector", ["--max-tag-values", "1000001"], {}, None, "1000001"),
+    ("collector", ["--unblock-timeout", "0"], {}, None, "--unblock-timeout"),
+    ("collector", ["--trust-uid", "4294967295"], {}, None, "4294967295"),
+    ("collector", ["--exit-when-producers-done=yes"], {}, None, "--exit-when-producers-done"),
+    ("collector", ["--statsd", "off"], {"DD_ENV": LONG}, None, "DD_ENV"),
+    ("collector", ["--statsd", "off"], {"DD_SERVICE": LONG}, None, "DD_SERVICE"),
+    ("collector", ["--statsd", "off"], {"DD_VERSION": LONG}, None, "DD_VERSION"),
+    ("collector", ["--statsd", "off"], {"DD_ENTITY_ID": LONG}, None, "DD_ENTITY_ID"),
+    ("collector", [], {"DD_DOGSTATSD_URL": "udp://x"}, None, "udp://x"),
+    ("collector", ["--statsd", "off"], {"GBATCH_LOG_LEVEL": "loud"}, None, "loud"),
+    ("processor", ["--bogus"], {}, None, "--bogus"),
+    ("processor", ["--questions"], {}, None, "--questions"),
+    ("processor", ["--questions", "/nonexistent/q", "{content}"], {}, None, "/nonexistent/q"),
+    ("processor", ["--questions", "{questions}", "/nonexistent/c"], {}, None, "/nonexistent/c"),
+    ("processor", ["--questions", "{questions}"], {}, None, "CONTENT_FILE"),
+    ("processor", ["--questions", "{empty}", "{content}"], {}, None, "{empty}"),
+    ("processor", ["--model", "bad model/x", "--questions", "{questions}", "{content}"], {}, None,
+     "bad model/x"),
+    ("processor", ["--api-base", "ftp://x", "--questions", "{questions}", "{content}"], {}, None,
+     "ftp://x"),
+    ("processor", ["--telemetry", "loud", "--questions", "{questions}", "{content}"], {}, None,
+     "loud"),
+    ("processor", ["--telemetry", "shm:bad.name", "--questions", "{questions}", "{content}"], {},
+     None, "shm:bad.name"),
+    ("processor", ["--timeout", "0", "--questions", "{questions}", "{content}"], {}, None, '"0"'),
+    ("processor", ["--timeout", "5x", "--questions", "{questions}", "{content}"], {}, None, "5x"),
+    ("processor", ["--max-attempts", "0", "--questions", "{questions}", "{content}"], {}, None,
+     '"0"'),
+    ("processor", ["--max-attempts", "101", "--questions", "{questions}", "{content}"], {}, None,
+     "101"),
+    ("processor", ["--schema", "/nonexistent/s", "--questions", "{questions}", "{content}"], {},
+     None, "/nonexistent/s"),
+    ("processor", ["--schema", "{content}", "--questions", "{questions}", "{content}"], {}, None,
+     "schema"),
+    ("processor", ["--compare=yes", "--questions", "{questions}", "{content}"], {}, None,
+     "--compare"),
+    ("processor", ["--questions", "{questions}", "{content}"], {"GEMINI_API_KEY": ""}, None,
+     "GEMINI_API_KEY"),
+    ("processor", ["--questions", "{questions}", "{content}"], {"GEMINI_MODEL": "bad model"}, None,
+     "bad model"),
+    ("processor", ["--questions", "{questions}", "{content}"], {"GEMINI_API_BASE": "nope"}, None,
+     "nope"),
+    ("processor", ["--questions", "{questions}", "{content}"], {"GBATCH_RING": "bad name"}, None,
+     "bad name"),
+    ("processor", ["--questions", "{questions}", "{content}"], {"GBATCH_LOG_LEVEL": "loud"}, None,
+     "loud"),
+    ("emit", ["--bogus"], {}, None, "--bogus"),
+    ("emit", ["--ring"], {}, None, "--ring"),
+    ("emit", ["--ring", "bad name", "count", "x", "1"], {}, None, "bad name"),
+    ("emit", ["count", "x"], {}, None, "KIND NAME VALUE"),
+    ("emit", ["cnt", "x", "1"], {}, None, '"cnt"'),
+    ("emit", ["count", "x", "abc"], {}, None, '"abc"'),
+    ("emit", ["count", "x", "nan"], {}, None, '"nan"'),
+    ("emit", ["count", "x", "1e999"], {}, None, '"1e999"'),
+    ("emit", ["count", "", "1"], {}, None, "NAME"),
+    ("emit", ["timing", "x", "-1"], {}, None, '"-1"'),
+    ("emit", ["count", "x", "1", "--meta", "novalue"], {}, None, '"novalue"'),
+    ("emit", ["count", "x", "1", "--meta", "=v"], {}, None, '"=v"'),
+    ("emit", ["count", "x", "1", "--meta"], {}, None, "--meta"),
+    ("emit", ["count", "x", "1", "extra"], {}, None, '"extra"'),
+    ("emit", ["--stdin", "extra"], {}, None, '"extra"'),
+    ("emit", ["--stdin"], {}, "count x 1 --bogus\n", "line 1"),
+    ("emit", ["--stdin"], {}, "count x 1\ncount y zz\n", '"zz"'),
+    ("emit", ["--stdin"], {}, " ".join(["w"] * 200) + "\n", "too many words"),
+    ("emit", ["count", "x", "1"], {"GBATCH_RING": "bad name"}, None, "bad name"),
+    ("emit", ["count", "x", "1"], {"GBATCH_LOG_LEVEL": "loud"}, None, "loud"),
+    ("stub", ["--bogus"], {}, None, "--bogus"),
+    ("stub", ["--port"], {}, None, "--port"),
+    ("stub", ["--port", "70000"], {}, None, "70000"),
+    ("stub", ["--port", "abc"], {}, None, '"abc"'),
+    ("stub", ["--latency", "5x"], {}, None, "5x"),
+    ("stub", ["--log", "/nonexistent/dir/log"], {}, None, "/nonexistent/dir/log"),
+    ("stub", ["--fault", "nonsense"], {}, None, "nonsense"),
+    ("stub", ["--fault", "429:x"], {}, None, '"x"'),
+    ("stub", ["--fault", "slow:1:delay=zz"], {}, None, '"zz"'),
+    ("stub", ["--fault", "429"] * 100, {}, None, "faults"),
+    ("stub", ["stray"], {}, None, '"stray"'),
+    ("stub", ["--port", "0"], {"GBATCH_LOG_LEVEL": "loud"}, None, "loud"),
+]
+
+
+class CommandLines(unittest.TestCase):
+    """Promise 9: every bad flag, value or variable exits 2 with a message naming it."""
+
+    def test_every_binary_rejects_bad_input_with_2(self):
+        import tempfile
+        binaries = {"collector": COLLECTOR, "processor": PROCESSOR, "emit": EMIT, "stub": STUB}
+        for name, path in binaries.items():
+            self.assertTrue(os.access(path, os.X_OK), "%s: %r is not a program" % (name, path))
+        with tempfile.TemporaryDirectory(prefix="gbatch-cli-") as tmp:
+            files = {"questions": os.path.join(tmp, "q.txt"), "content": os.path.join(tmp, "c.txt"),
+                     "empty": os.path.join(tmp, "empty.txt")}
+            for k, text in (("questions", "What?\n"), ("content", "Some text.\n"), ("empty", "\n")):
+                with open(files[k], "w") as f:
+                    f.write(text)
+            base = {k: v for k, v in os.environ.items()
+                    if not k.startswith(("DD_", "GBATCH_", "GEMINI_", "STUB_GEMINI_"))}
+            # an unroutable endpoint: a case that got past its checks would fail, not hang
+            base.update({"GEMINI_API_KEY": "k", "GEMINI_API_BASE": "http://127.0.0.1:9"})
+            for binary, args, env, stdin, named in CLI:
+                args = [a.format(**files) for a in args]
+                named = named.format(**files)
+                with self.subTest(binary=binary, args=args, env=env):
+                    e = dict(base)
+                    e.update(env)
+                    r = subprocess.run([binaries[binary]] + args, capture_output=True, env=e,
+                                       input=(stdin or "").encode(), timeout=20)
+                    err = r.stderr.decode(errors="replace")
+                    self.assertEqual(r.returncode, 2, "exit %d: %s" % (r.returncode, err))
+                    self.assertIn(named, err)
 
 
 if __name__ == "__main__":
