@@ -36,6 +36,7 @@ BACKLOG = 1 << 20
 
 # ring_layout.h: one counter per 128-byte line of the header page.
 OFF_TAIL, OFF_HEAD, OFF_DROPPED, OFF_UNBLOCKED, OFF_INVALID = 128, 384, 512, 768, 896
+OFF_CONSUMER_PID = 1040
 
 
 def scaled(n, least=1):
@@ -48,7 +49,8 @@ def ring_counters(ring):
         page = f.read(4096)
     get = lambda off: struct.unpack_from("<Q", page, off)[0]  # noqa: E731
     return {"tail": get(OFF_TAIL), "head": get(OFF_HEAD), "dropped": get(OFF_DROPPED),
-            "unblocked": get(OFF_UNBLOCKED), "invalid": get(OFF_INVALID)}
+            "unblocked": get(OFF_UNBLOCKED), "invalid": get(OFF_INVALID),
+            "consumer_pid": struct.unpack_from("<I", page, OFF_CONSUMER_PID)[0]}
 
 
 SEQ_RE = re.compile(r"^gbatch\.seq\.p\d+:[^|]+\|ms\|#depth:0,seq:(\d+)$")
@@ -462,6 +464,146 @@ class CommandLines(unittest.TestCase):
                     err = r.stderr.decode(errors="replace")
                     self.assertEqual(r.returncode, 2, "exit %d: %s" % (r.returncode, err))
                     self.assertIn(named, err)
+
+
+class Segments(GuaranteeCase):
+    """Promises 7 and 8: no segment content crashes the collector or is read out of bounds;
+    segments of another user, with a wrong mode, linked, truncated or of the wrong size are
+    refused with a message naming the ring, through the real binaries."""
+
+    def seg(self, ring):
+        return "/dev/shm/gbatch." + ring
+
+    def make_ring(self):
+        ring = self.ring()
+        self.write(ring, "--count", "0")
+        return ring
+
+    def deliver(self, ring, rv, label):
+        """Writes a probe until one arrives: the pair works (again)."""
+        def probe():
+            self.write(ring, "--kind", "timing", "--scope", label, check=False)
+            return "gbatch.%s:" % label in self.text(rv.out)
+        wait_until(probe, 15, "delivery of %s" % label)
+
+    def test_random_bytes_over_a_live_segment(self):
+        rv = Receiver(self)
+        ring = self.ring()
+        c = self.collector_on(ring, rv, "--unblock-timeout", "50ms")
+        rng = random.Random(os.getpid())
+        path = self.seg(ring)
+        for rnd in range(scaled(12, 4)):
+            # a little traffic in the ring when the bytes hit it
+            self.write(ring, "--count", "2000", "--kind", "timing", "--scope", "live",
+                       "--meta", "round=%d" % rnd, check=False)
+            with open(path, "r+b") as f:
+                if rnd % 3 == 0:  # the positions and counters (header lines 1 to 7)
+                    f.seek(128)
+                    f.write(os.urandom(7 * 128))
+                elif rnd % 3 == 1:  # record headers and payloads
+                    for _ in range(64):
+                        f.seek(4096 + rng.randrange(0, 4 << 20))
+                        f.write(os.urandom(rng.randrange(1, 512)))
+                else:  # everything after the identity line
+                    f.seek(128)
+                    f.write(os.urandom(4096 - 128 + (64 << 10)))
+            self.assertIsNone(c.poll(), "the collector died in round %d" % rnd)
+            self.deliver(ring, rv, "after.r%d" % rnd)
+        self.assertNotIn("!INVALID", self.text(rv.out))
+        counters = ring_counters(ring)
+        self.assertGreater(counters["invalid"], 0)  # the collector saw and counted the damage
+        # the identity itself: new attachments are refused, the running collector goes on
+        with open(path, "r+b") as f:
+            f.write(os.urandom(128))
+        r = self.write(ring, "--count", "1", check=False)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("bad magic", r.stderr.decode())
+        self.assertIsNone(c.poll())
+        self.assertEqual(self.stop(c), 0)
+        r = subprocess.run([COLLECTOR, "--ring", ring, "--statsd", "off", "--console", "off"],
+                           capture_output=True, timeout=20)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn(ring, r.stderr.decode())
+        self.assertIn("bad magic", r.stderr.decode())
+
+    def refused(self, ring, why, *collector_args):
+        """The collector and gbatch-emit both refuse the ring, naming it and why."""
+        before = None
+        if os.path.isfile(self.seg(ring)):
+            with open(self.seg(ring), "rb") as f:
+                before = f.read()
+        r = subprocess.run([COLLECTOR, "--ring", ring, "--statsd", "off", "--console", "off"] +
+                           list(collector_args), capture_output=True, timeout=20)
+        err = r.stderr.decode()
+        self.assertEqual(r.returncode, 1, err)
+        self.assertIn(ring, err)
+        self.assertIn(why, err)
+        r = subprocess.run([EMIT, "--ring", ring, "--strict", "count", "x", "1"],
+                           capture_output=True, timeout=20)
+        self.assertEqual(r.returncode, 1, r.stderr.decode())
+        self.assertIn(why, r.stderr.decode())
+        r = subprocess.run([EMIT, "--ring", ring, "count", "x", "1"], capture_output=True,
+                           timeout=20)
+        self.assertEqual(r.returncode, 0, r.stderr.decode())  # telemetry never fails a step
+        if before is not None:
+            with open(self.seg(ring), "rb") as f:
+                self.assertEqual(f.read(), before, "a refused segment was written to")
+
+    @unittest.skipUnless(os.geteuid() == 0, "giving a segment to another uid needs root")
+    def test_segment_of_another_uid_is_refused_unless_trusted(self):
+        ring = self.make_ring()
+        os.chown(self.seg(ring), 12345, 12345)
+        self.refused(ring, "owned by uid 12345")
+        c = self.collector(ring, "--statsd", "off", "--trust-uid", "12345")
+        wait_until(lambda: ring_counters(ring)["consumer_pid"] == c.pid,
+                   10, "the collector to attach to the trusted ring")
+        self.assertEqual(self.stop(c), 0)
+
+    def test_hostile_segments_are_refused(self):
+        ring = self.make_ring()
+        os.chmod(self.seg(ring), 0o666)
+        self.refused(ring, "writable by others")
+        ring = self.make_ring()
+        os.chmod(self.seg(ring), 0o620)
+        self.refused(ring, "writable by its group")
+
+        target = self.make_ring()
+        ring = self.ring()
+        os.symlink(self.seg(target), self.seg(ring))
+        self.refused(ring, "symbolic link")
+
+        ring = self.ring()
+        os.link(self.seg(target), self.seg(ring))
+        self.refused(ring, "2 hard links")
+        self.refused(target, "2 hard links")
+
+        ring = self.make_ring()
+        os.truncate(self.seg(ring), 100)
+        self.refused(ring, "waiting 1 s")
+        ring = self.make_ring()
+        os.truncate(self.seg(ring), os.path.getsize(self.seg(ring)) + 4096)
+        self.refused(ring, "but its header says")
+        ring = self.make_ring()
+        with open(self.seg(ring), "r+b") as f:
+            f.seek(16)  # the capacity
+            f.write(struct.pack("<Q", 12345))
+        self.refused(ring, "capacity 12345")
+
+        ring = self.ring()
+        with open(self.seg(ring), "wb") as f:
+            f.write(os.urandom((4 << 20) + 4096))
+        os.chmod(self.seg(ring), 0o600)
+        self.refused(ring, "bad magic")
+
+        ring = self.ring()
+        os.mkfifo(self.seg(ring), 0o600)
+        self.refused(ring, "not a regular file")
+        ring = self.ring()
+        os.mkdir(self.seg(ring), 0o700)
+        try:
+            self.refused(ring, "cannot open")
+        finally:
+            os.rmdir(self.seg(ring))
 
 
 if __name__ == "__main__":
