@@ -606,5 +606,93 @@ class Segments(GuaranteeCase):
             os.rmdir(self.seg(ring))
 
 
+class ProcessorNeverBlocks(GuaranteeCase):
+    """Promise 1: the processor never blocks on telemetry and never fails because of it."""
+
+    DEADLINE = 60  # generous: a normal run takes well under a second
+
+    def setUp(self):
+        super().setUp()
+        for name, path in (("GBATCH_PROCESSOR", PROCESSOR), ("GBATCH_STUB_GEMINI", STUB)):
+            self.assertTrue(os.access(path, os.X_OK), "%s=%r is not a program" % (name, path))
+        out = os.path.join(self.tmp, "stub.out")
+        with open(out, "w") as f:
+            self.spawn([STUB, "--port", "0", "--api-key", "k", "--latency", "20ms"], stdout=f)
+        wait_until(lambda: "listening on" in self.text(out), 10, "the stand-in")
+        self.base = "http://" + self.text(out).split()[-1]
+        self.questions = os.path.join(self.tmp, "q.txt")
+        self.content = os.path.join(self.tmp, "c.txt")
+        with open(self.questions, "w") as f:
+            f.write("".join("Question number %d?\n" % i for i in range(8)))
+        with open(self.content, "w") as f:
+            f.write("Some content to ask about.\n" * 50)
+
+    def process(self, ring, what):
+        """Runs gbatch-processor --compare into ring; returns (seconds, stderr)."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("GBATCH_", "GEMINI_"))}
+        env.update({"GEMINI_API_KEY": "k", "GEMINI_API_BASE": self.base})
+        start = time.monotonic()
+        p = self.spawn([PROCESSOR, "--questions", self.questions, "--telemetry", "shm:" + ring,
+                        "--compare", "--output", os.path.join(self.tmp, "out.json"), self.content],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+        return p, start, what
+
+    def finish(self, run):
+        p, start, what = run
+        try:
+            _, err = p.communicate(timeout=self.DEADLINE)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("processor (%s) still running after %d s" % (what, self.DEADLINE))
+        took = time.monotonic() - start
+        self.assertEqual(p.returncode, 0, "%s: %s" % (what, err.decode()))
+        self.timings[what] = took
+        return err.decode()
+
+    def fill(self, ring):
+        """Writes into ring until it is full."""
+        self.write(ring, "--count", "100000", check=False)
+        self.assertGreater(ring_counters(ring)["dropped"], 0)
+
+    def test_processor_runs_whatever_the_collector_does(self):
+        self.timings = {}
+        rv = Receiver(self)
+        ring = self.ring()
+        c = self.collector_on(ring, rv)
+        self.finish(self.process(ring, "collector running"))
+        wait_until(lambda: "gbatch.batch" in self.text(rv.out), 10, "the processor's telemetry")
+
+        # stopped with a full ring: every record is dropped, nothing waits
+        c.send_signal(signal.SIGSTOP)
+        try:
+            self.fill(ring)
+            before = ring_counters(ring)["dropped"]
+            self.finish(self.process(ring, "collector stopped, ring full"))
+            self.assertGreater(ring_counters(ring)["dropped"], before)
+        finally:
+            c.send_signal(signal.SIGCONT)
+
+        # killed while the processor runs
+        tail = ring_counters(ring)["tail"]
+        run = self.process(ring, "collector killed mid-run")
+        wait_until(lambda: ring_counters(ring)["tail"] > tail, 10, "the processor's first record")
+        c.kill()
+        c.wait()
+        self.finish(run)
+
+        # absent: no collector, a full ring nobody reads, then no ring at all
+        self.fill(ring)
+        self.finish(self.process(ring, "collector absent, ring full"))
+        self.finish(self.process(self.ring(), "collector absent, no ring"))
+
+        # a ring it must refuse: warned about, never fatal
+        bad = self.ring()
+        with open("/dev/shm/gbatch." + bad, "wb") as f:
+            f.write(os.urandom(8192))
+        os.chmod("/dev/shm/gbatch." + bad, 0o600)
+        err = self.finish(self.process(bad, "hostile segment"))
+        self.assertIn("bad magic", err)
+        print(", ".join("%s %.2f s" % kv for kv in self.timings.items()), file=sys.stderr)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
