@@ -23,6 +23,8 @@
 
 struct ring_slot {
 	gb_ring *ring;
+	uint64_t capacity;
+	size_t held;                          /* records read, not yet released */
 	uint64_t dropped, unblocked, invalid; /* counters at the previous report */
 };
 
@@ -79,6 +81,7 @@ gb__collector_new(const gb_collector_config *cfg, char *err, size_t errlen)
 		c->n_rings++;
 		/* drops from before this collector were reported by its predecessor, or by no one */
 		gb__ring_stats(rs->ring, &st);
+		rs->capacity = st.capacity;
 		rs->dropped = st.dropped_records;
 		rs->unblocked = st.unblocked_records;
 		rs->invalid = st.invalid_records;
@@ -103,21 +106,41 @@ gb__collector_free(gb_collector *c)
 
 static void flush_sinks(gb_collector *c);
 
-/* One bounded batch from every ring. The records stay in their rings until what they became
- * has been sent: a collector killed at any point leaves its successor to read them again
- * (at most this batch twice), never loses them. Folded counters and gauges are the exception:
- * they leave at the next flush interval. */
+/* Sends what the held records became, then gives their space back to the producers. */
+static void
+release(gb_collector *c)
+{
+	flush_sinks(c);
+	for (size_t i = 0; i < c->n_rings; i++) {
+		gb__ring_release(c->rings[i].ring);
+		c->rings[i].held = 0;
+	}
+}
+
+/* One bounded pass over every ring. The records stay in their rings until what they became
+ * has been sent: a collector killed at any point leaves its successor to read them again,
+ * never loses them. They are released when the drain goes idle or a ring holds BATCH records
+ * (or a quarter of its bytes), so lines still pack across passes and a SIGKILL repeats at most
+ * BATCH records per ring. Folded counters and gauges are the exception: they leave at the
+ * next flush interval. */
 static size_t
 drain_once(gb_collector *c)
 {
+	bool full = false;
 	size_t n = 0;
 
-	for (size_t i = 0; i < c->n_rings; i++)
-		n += gb__ring_read_hold(c->rings[i].ring, gb__dispatch_payload, &c->d, BATCH);
-	if (n > 0)
-		flush_sinks(c);
-	for (size_t i = 0; i < c->n_rings; i++)
-		gb__ring_release(c->rings[i].ring);
+	for (size_t i = 0; i < c->n_rings; i++) {
+		struct ring_slot *rs = &c->rings[i];
+		size_t got = gb__ring_read_hold(rs->ring, gb__dispatch_payload, &c->d,
+		    BATCH - rs->held);
+
+		rs->held += got;
+		n += got;
+		if (rs->held >= BATCH || gb__ring_held(rs->ring) >= rs->capacity / 4)
+			full = true;
+	}
+	if (n == 0 || full)
+		release(c);
 	return n;
 }
 
@@ -212,7 +235,7 @@ finish(gb_collector *c)
 	if (c->statsd != NULL)
 		gb__statsd_flush_aggregates(c->statsd);
 	report(c);
-	flush_sinks(c);
+	release(c);
 	if (c->console != NULL)
 		gb__console_summary(c->console);
 	if (c->statsd != NULL)
@@ -255,7 +278,6 @@ gb__collector_run(gb_collector *c)
 		}
 		if (n > 0)
 			continue;
-		flush_sinks(c);
 		if (c->cfg.exit_when_producers_done && producers_done(c) && drain_once(c) == 0) {
 			log_info("every producer has detached: exiting");
 			break;

@@ -93,7 +93,8 @@ typedef struct gb_statsd_config {
 typedef struct gb_statsd_stats {
 	uint64_t lines;             /* lines packed */
 	uint64_t packets_sent, bytes_sent;
-	uint64_t send_errors;       /* datagrams that could not be sent */
+	uint64_t send_errors;       /* datagrams that could not be sent, or (UDP) that the
+	                               kernel reported refused by the target on a later send */
 	uint64_t values_rejected;   /* NaN, infinities, negative timings */
 	uint64_t tags_dropped;      /* tags left out to keep a line within one datagram */
 	uint64_t tag_values_capped; /* values replaced by "other" by the cardinality cap */

@@ -988,6 +988,12 @@ gb__ring_release(gb_ring *r)
 		atomic_store_explicit(&hd->head_cache, r->head, memory_order_release);
 }
 
+uint64_t
+gb__ring_held(const gb_ring *r)
+{
+	return r->head - r->released;
+}
+
 size_t
 gb__ring_read(gb_ring *r, gb_ring_handler h, void *ctx, size_t max_records)
 {

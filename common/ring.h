@@ -108,6 +108,9 @@ size_t gb__ring_read_hold(gb_ring *r, gb_ring_handler h, void *ctx, size_t max_r
  * Call it once what the records became has left the process. */
 void gb__ring_release(gb_ring *r);
 
+/* Bytes read but not yet released. */
+uint64_t gb__ring_held(const gb_ring *r);
+
 /* gb__ring_read_hold, then gb__ring_release. */
 size_t gb__ring_read(gb_ring *r, gb_ring_handler h, void *ctx, size_t max_records);
 

@@ -755,8 +755,10 @@ START_TEST(udp_socket_sends_and_survives_no_listener)
 		gb__statsd_flush(s);
 	}
 	gb__statsd_get_stats(s, &st);
+	/* each refusal reported is a datagram lost; the send that reported it is tried again */
 	ck_assert_uint_gt(st.send_errors, 0);
-	ck_assert_uint_eq(st.packets_sent + st.send_errors, 51);
+	ck_assert_uint_le(st.send_errors, 50);
+	ck_assert_uint_eq(st.packets_sent, 51);
 	gb__statsd_free(s);
 }
 END_TEST
