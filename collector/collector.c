@@ -50,12 +50,18 @@ on_signal(int sig)
 		stop_signal = sig;
 }
 
+static void install_signals(void);
+
 gb_collector *
 gb__collector_new(const gb_collector_config *cfg, char *err, size_t errlen)
 {
-	gb_collector *c = calloc(1, sizeof(*c));
+	gb_collector *c;
 
-	if (c == NULL) {
+	/* before any ring is attached: a stop signal from then on drains instead of killing */
+	stop_signal = 0;
+	summary_wanted = 0;
+	install_signals();
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
@@ -255,9 +261,6 @@ gb__collector_run(gb_collector *c)
 	uint64_t next_flush = now + c->cfg.flush_interval_ns;
 	uint64_t next_report = now + c->cfg.report_interval_ns;
 
-	stop_signal = 0;
-	summary_wanted = 0;
-	install_signals();
 	while (!stop_signal) {
 		size_t n = drain_once(c);
 

@@ -33,11 +33,13 @@ typedef struct gb_collector_config {
 
 typedef struct gb_collector gb_collector;
 
-/* Opens every ring and builds the sinks. Returns NULL with err saying what failed (naming
- * the ring or the target). cfg is copied; the strings it points to must outlive the collector. */
+/* Installs the SIGTERM/SIGINT/SIGUSR1 handlers (before attaching, so a stop signal from then
+ * on is never lost), opens every ring and builds the sinks. Returns NULL with err saying what
+ * failed (naming the ring or the target). cfg is copied; the strings it points to must outlive
+ * the collector. */
 gb_collector *gb__collector_new(const gb_collector_config *cfg, char *err, size_t errlen);
 
-/* Installs the SIGTERM/SIGINT/SIGUSR1 handlers and runs until a stop signal, or (with
+/* Runs until a stop signal (also one that came since gb__collector_new), or (with
  * exit_when_producers_done) until every producer that attached is gone; then drains every
  * ring, flushes every sink, sends a last report and prints the summary. Returns 0. */
 int gb__collector_run(gb_collector *c);

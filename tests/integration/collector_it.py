@@ -26,6 +26,9 @@ STATSD_DIR = os.environ.get("GBATCH_STATSD_DIR", "")
 
 _seq = [0]
 
+# ring_layout.h: the consumer's pid, on the consumer line (line 8) of the header page
+CONSUMER_PID_OFFSET = 8 * 128 + 16
+
 
 def wait_until(cond, timeout=10.0, what="condition"):
     """Polls cond until it returns a true value or the deadline passes (then fails)."""
@@ -207,7 +210,22 @@ class CollectorCase(unittest.TestCase):
         e.update(env or {})
         cmd = [COLLECTOR, "--ring", ring, "--console", console or "off"] + list(args)
         with open(self.c_out, "w") as out, open(self.c_err, "w") as err:
-            return self.spawn(cmd, stdout=out, stderr=err, env=e)
+            p = self.spawn(cmd, stdout=out, stderr=err, env=e)
+        self.ready(ring, p)
+        return p
+
+    def ready(self, ring, p):
+        """Waits until collector p is attached to ring as its consumer (its signal handlers are
+        in place from then on: a slow start, under valgrind say, must not race a signal)."""
+        def attached():
+            self.assertIsNone(p.poll(), "the collector exited at start")
+            try:
+                with open("/dev/shm/gbatch." + ring, "rb") as f:
+                    f.seek(CONSUMER_PID_OFFSET)
+                    return int.from_bytes(f.read(4), "little") == p.pid
+            except FileNotFoundError:
+                return False
+        wait_until(attached, 30, "the collector to attach to its ring")
 
     def stop(self, p, sig=signal.SIGTERM, timeout=15):
         p.send_signal(sig)
@@ -528,6 +546,7 @@ class Lifecycle(CollectorCase):
         c = self.spawn([COLLECTOR, "--ring", ring, "--statsd", "off"], stdout=slave,
                        stderr=subprocess.DEVNULL, env=e)
         os.close(slave)
+        self.ready(ring, c)
         self.write(ring, "--kind", "timing", "--scope", "tty.step", "--value", "0.25")
         time.sleep(0.2)
         self.assertEqual(self.stop(c), 0)
