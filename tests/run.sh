@@ -2,7 +2,9 @@
 # run.sh - THE test command: installs what is missing, builds and runs every test.
 #
 # Stages, in order, stopping at the first failure:
-#   normal  RelWithDebInfo build with -Werror, every test
+#   normal  RelWithDebInfo build with -Werror, every test but the valgrind suite
+#   valgrind  on the normal build: the integration suite with gbatch-collector and
+#           gbatch-processor under valgrind memcheck (label "valgrind"; no errors, no leaks)
 #   asan    the same under AddressSanitizer + UndefinedBehaviorSanitizer
 #   tsan    the tests labelled "tsan" (the ring and the threaded code) under ThreadSanitizer
 #   fuzz    clang + libFuzzer (with ASan+UBSan): each fuzz target runs briefly from its seed
@@ -14,7 +16,7 @@ set -euo pipefail
 
 src=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build_root=${GBATCH_BUILD_ROOT:-$src/build}
-stages=${GBATCH_TEST_STAGES:-normal asan tsan fuzz}
+stages=${GBATCH_TEST_STAGES:-normal valgrind asan tsan fuzz}
 jobs=$(nproc 2>/dev/null || echo 2)
 
 "$src/deploy/install-deps.sh" test
@@ -42,10 +44,21 @@ run_stage() {
 		{ cat "$build_root/$name.configure.log"; return 1; }
 	cmake --build "$dir" -j "$jobs" >"$build_root/$name.build.log" 2>&1 ||
 		{ tail -60 "$build_root/$name.build.log"; return 1; }
-	local -a filter=()
+	local -a filter=(-LE valgrind)
 	[ "$name" = tsan ] && filter=(-L tsan)
 	[ "$name" = fuzz ] && filter=(-L fuzz)
 	ctest --test-dir "$dir" --output-on-failure -j "$jobs" "${filter[@]}"
+}
+
+# The valgrind suite runs on the normal build (built here if that stage did not run).
+run_valgrind() {
+	local dir=$build_root/normal
+	echo "== gbatch tests: valgrind (on the normal build) =="
+	cmake -S "$src" -B "$dir" -DGBATCH_WERROR=ON >"$build_root/valgrind.configure.log" ||
+		{ cat "$build_root/valgrind.configure.log"; return 1; }
+	cmake --build "$dir" -j "$jobs" >"$build_root/valgrind.build.log" 2>&1 ||
+		{ tail -60 "$build_root/valgrind.build.log"; return 1; }
+	ctest --test-dir "$dir" --output-on-failure -L valgrind
 }
 
 mkdir -p "$build_root"
@@ -54,13 +67,15 @@ export GBATCH_STATSD_DIR=$build_root/statsd
 for stage in $stages; do
 	case $stage in
 	normal) run_stage normal ;;
+	valgrind) run_valgrind ;;
 	asan) ASAN_OPTIONS=detect_leaks=1 run_stage asan -DGBATCH_SANITIZE=address,undefined \
 		-DCMAKE_C_COMPILER=clang ;;
 	tsan) run_stage tsan -DGBATCH_SANITIZE=thread -DCMAKE_C_COMPILER=clang ;;
 	fuzz) run_stage fuzz -DGBATCH_FUZZ=ON -DGBATCH_SANITIZE=address,undefined \
 		-DGBATCH_FUZZ_SECONDS="${GBATCH_FUZZ_SECONDS:-20}" -DCMAKE_C_COMPILER=clang ;;
 	*)
-		echo "run.sh: unknown stage \"$stage\" in GBATCH_TEST_STAGES (use normal, asan, tsan, fuzz)" >&2
+		echo "run.sh: unknown stage \"$stage\" in GBATCH_TEST_STAGES (use normal, valgrind, asan," \
+			"tsan, fuzz)" >&2
 		exit 2
 		;;
 	esac
