@@ -11,9 +11,11 @@ trap 'rm -f "$out"' EXIT
 
 unset GEMINI_API_KEY GEMINI_API_BASE GEMINI_MODEL DD_DOGSTATSD_URL
 before=$(ls /dev/shm | grep -c '^gbatch\.demo-' || true)
-GBATCH_BUILD_DIR=$build "$src/deploy/demo.sh" >"$out" 2>&1 || { cat "$out"; echo "demo exited $?" >&2; exit 1; }
+status=0
+GBATCH_BUILD_DIR=$build "$src/deploy/demo.sh" >"$out" 2>&1 || status=$?
 
 fail() { cat "$out"; echo "demo_check: $*" >&2; exit 1; }
+[ "$status" -eq 0 ] || fail "deploy/demo.sh exited $status"
 questions=$(grep -c . "$src/deploy/demo/questions.txt")
 [ "$(grep -c '^[0-9]*\. \[batch\] Answer to question' "$out")" -eq "$questions" ] ||
 	fail "expected $questions answers from the batched call"
