@@ -783,6 +783,12 @@ gb__gemini_xfer_easy(gb__gemini_xfer *x)
 	return x->easy;
 }
 
+CURL *
+gb__gemini_xfer_handle(const gb__gemini_xfer *x)
+{
+	return x->easy;
+}
+
 int
 gb__gemini_xfer_done(gb__gemini_xfer *x, CURLcode rc, gb__gemini_result *res, uint64_t *delay_ns)
 {

@@ -122,6 +122,8 @@ gb__gemini_xfer *gb__gemini_xfer_new(gb__gemini *c, const gb__gemini_request *rq
     gb__gemini_result *res);
 /* The easy handle (owned by x) set up for the next attempt. */
 CURL *gb__gemini_xfer_easy(gb__gemini_xfer *x);
+/* The easy handle of x as it is, to remove it from the multi handle. */
+CURL *gb__gemini_xfer_handle(const gb__gemini_xfer *x);
 /* Reads the finished attempt (libcurl's result rc) into res, as gb__gemini_generate would.
  * Returns 1 when another attempt should follow after *delay_ns, 0 when res is final. */
 int gb__gemini_xfer_done(gb__gemini_xfer *x, CURLcode rc, gb__gemini_result *res,
