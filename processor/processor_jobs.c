@@ -122,12 +122,18 @@ gb__read_file(const char *path, size_t max, size_t *len)
 	if (f == NULL)
 		return NULL;
 	do {
+		if (n > max) {
+			free(buf);
+			fclose(f);
+			errno = EFBIG;
+			return NULL;
+		}
 		if (n + 4096 + 1 > cap) {
 			cap = (n + 4096 + 1) * 2;
-			if (cap > max + 8192 || (nb = realloc(buf, cap)) == NULL) {
+			if ((nb = realloc(buf, cap)) == NULL) {
 				free(buf);
 				fclose(f);
-				errno = cap > max + 8192 ? EFBIG : ENOMEM;
+				errno = ENOMEM;
 				return NULL;
 			}
 			buf = nb;
