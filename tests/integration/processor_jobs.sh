@@ -75,7 +75,7 @@ start() {
 # finish NAME: waits for the background processor and keeps its status.
 finish() {
 	set +e
-	wait "$proc_pid"
+	wait "$proc_pid" 2>/dev/null
 	echo $? >"$work/$1.rc"
 	set -e
 	proc_pid=
@@ -224,8 +224,22 @@ assert worst >= 1000 - 25, 'ten requests within %d ms' % worst
 start_stub
 jobs 9 "$work/j9.jsonl"
 run tpm --jobs "$work/j9.jsonl" --parallel 8 --rpm 1000 --tpm 250 --rate-window 1s \
-	--output "$work/tpm.jsonl"
+	--output "$work/tpm.jsonl" --telemetry console
 expect_rc tpm 0
+# The run's telemetry: waits, in-flight level, tokens by kind, per-job timings with the id in
+# metadata and never in a name.
+expect_in tpm err "[TIMING] rate_limit.wait: duration="
+expect_in tpm err "[METRIC] rate_limit_waits: 1 (metric_type=counter"
+expect_in tpm err "[METRIC] requests_in_flight: 3 (metric_type=gauge"
+expect_in tpm err "[METRIC] prompt_tokens: "
+expect_in tpm err "[METRIC] output_tokens: "
+expect_in tpm err "[TIMING] job.queue_wait: duration="
+expect_in tpm err ", job_id=8, line=9, question_count=3, outcome=answered)"
+expect_in tpm err "[METRIC] jobs_completed: 1 (metric_type=counter"
+expect_in tpm err "[METRIC] batch_success: 1 (metric_type=counter"
+if grep -E '^\[(TIMING|METRIC)\] [^:]*[0-9]:' "$work/tpm.err" | grep -v 'gemini-'; then
+	fail "tpm: an index or id in a metric name"
+fi
 check tpm "
 reqs = sorted(requests(), key=lambda r: r['mono_ms'])
 assert len(reqs) == 9
@@ -351,8 +365,11 @@ for i in range(2):
     print(json.dumps({'id': 'small%d' % i, 'content': 'Short note %d.' % i, 'questions': ['What is it?']}))
 " >"$work/cache.jsonl"
 run cache --jobs "$work/cache.jsonl" --parallel 2 --rpm 1000 --cache --cache-min-tokens 200 --compare \
-	--system "Answer briefly." --output "$work/cache.out.jsonl"
+	--system "Answer briefly." --output "$work/cache.out.jsonl" --telemetry console
 expect_rc cache 0
+expect_in cache err "[METRIC] cache_hits: 1 (metric_type=counter"
+expect_in cache err "[METRIC] caches_created: 1 (metric_type=counter"
+expect_in cache err "[METRIC] cached_tokens: "
 expect_in cache err "1 caches, 3 cache hits"
 check cache "
 log = lines(W + '/stub.log')
