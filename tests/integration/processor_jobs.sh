@@ -254,8 +254,9 @@ section "a 429 holds"
 # ---- a 429 holds every request, not just its own ----
 start_stub --fault 429:1:delay=600ms
 jobs 24 "$work/j24.jsonl"
-run pause --jobs "$work/j24.jsonl" --parallel 4 --rpm 1000 --output "$work/pause.jsonl"
+run pause --jobs "$work/j24.jsonl" --parallel 4 --rpm 1000 --output "$work/pause.jsonl" --progress
 expect_rc pause 0
+expect_in pause err "jobs 24/24  answers 72  errors 0  tokens "
 check pause "
 reqs = sorted(requests(), key=lambda r: r['mono_ms'])
 a = [r['mono_ms'] for r in reqs if r['status'] == 429]
