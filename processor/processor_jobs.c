@@ -100,6 +100,7 @@ struct runner {
 	int in_flight;
 	uint64_t t0, last_progress;
 	int progress;
+	int stop_now; /* a fatal API error or a failed write: the run cannot go on */
 	struct totals tot;
 };
 
@@ -606,7 +607,8 @@ job_write(struct runner *rn, struct slot *s, gb_result *r, const char *error)
 		    "tokens", (json_int_t)s->cache_tokens, "reused", s->cached_hit));
 	if ((outs = json_dumps(line, JSON_COMPACT)) == NULL)
 		fatalx("out of memory writing a result");
-	write_line(rn, outs);
+	if (write_line(rn, outs) != 0)
+		rn->stop_now = 1;
 	free(outs);
 	free(text);
 	json_decref(line);
@@ -696,6 +698,15 @@ job_advance(struct runner *rn, struct slot *s, uint64_t now)
 	while (s->x == NULL) {
 		if (!gb__qrun_next(s->q, &rq, &s->kind)) {
 			gb_result *r = gb__qrun_result(s->q);
+			if (gb_result_fatal_error(r) != NULL) {
+				/* Every later call would fail the same way (per-day quota, refused key,
+				 * unknown model): stop, and leave the job to a later --resume. */
+				log_warnx("stopped: %s (job %s is not written)", gb_result_fatal_error(r),
+				    s->job->key);
+				rn->stop_now = 1;
+				gb_result_free(r);
+				return;
+			}
 			job_write(rn, s, r, NULL);
 			gb_result_free(r);
 			slot_clear(s);
@@ -718,6 +729,8 @@ job_send(struct runner *rn, struct slot *s, uint64_t now, uint64_t *wake)
 	uint64_t retry_at;
 	CURL *h;
 
+	if (s->x == NULL)
+		return;
 	if (now < s->ready_at) {
 		if (s->ready_at < *wake)
 			*wake = s->ready_at;
@@ -864,12 +877,12 @@ loop(struct runner *rn)
 			draining = 1;
 			handled_signals = stop_signals;
 		}
-		if (draining && now >= drain_deadline)
+		if ((draining && now >= drain_deadline) || rn->stop_now)
 			break;
 		for (unsigned i = 0; i < par; i++) {
 			struct slot *s = &rn->slots[i];
 			struct job *j;
-			while (s->job == NULL && !draining && (j = next_job(rn)) != NULL) {
+			while (s->job == NULL && !draining && !rn->stop_now && (j = next_job(rn)) != NULL) {
 				job_start(rn, s, j);
 				if (s->job != NULL)
 					job_advance(rn, s, now);

@@ -14,7 +14,8 @@
 
 #include "rate_limit.h"
 
-/* Exit status of a run that stopped before every job was done (a signal). */
+/* Exit status of a run that stopped before every job was done: a signal, an API error that
+ * every later call would meet (per-day quota, refused key, unknown model), a failed write. */
 #define GB__EXIT_INCOMPLETE 3
 
 struct gb__jobs_opts {
@@ -36,8 +37,8 @@ struct gb__jobs_opts {
 
 /* Runs every job of o->jobs_path through processor p (borrowed; its telemetry context gets the
  * run's records). Returns the process exit status: 0 every job answered in full, 1 some job,
- * question or line failed, 2 the jobs or output file cannot be used, GB__EXIT_INCOMPLETE when a
- * signal stopped the run before every job was done. */
+ * question or line failed, 2 the jobs or output file cannot be used, GB__EXIT_INCOMPLETE when the
+ * run stopped before every job was done (see above). */
 int gb__jobs_run(gb_processor *p, const struct gb__jobs_opts *o);
 
 /* Reads a whole file of at most max bytes (NUL-terminated, *len without the NUL); NULL with

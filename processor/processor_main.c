@@ -80,8 +80,8 @@ usage(FILE *out)
 	    "Content files are text, or sent inline by extension: .pdf, .png, .jpg, .jpeg, .webp,\n"
 	    ".gif, .heic, .heif. The key comes from GEMINI_API_KEY and is never printed.\n"
 	    "Exit status: 0 every question answered, 1 some failed (or a jobs line was invalid),\n"
-	    "2 usage error, 3 stopped by a signal before every job was done (run again with\n"
-	    "--resume).\n",
+	    "2 usage error, 3 a jobs run stopped before every job was done: a signal, a per-day\n"
+	    "quota, a refused key or an unknown model, a failed write (run again with --resume).\n",
 	    GB_TARGET_TOKEN_EFFICIENCY);
 }
 
