@@ -53,8 +53,10 @@ struct job {
 /* A cache of one content, shared by every job asking about it. */
 struct cache {
 	uint64_t hash;
-	char *name;      /* "cachedContents/...", NULL when the content is not cached */
-	int64_t tokens;  /* what countTokens said */
+	char *name;       /* "cachedContents/...", NULL when the content is not cached */
+	int64_t tokens;   /* what countTokens said */
+	uint64_t expires; /* monotonic time its TTL ends */
+	int retired;      /* replaced by a fresh one near its expiry; still deleted at the end */
 };
 
 /* A job being worked on. */
@@ -72,7 +74,7 @@ struct slot {
 	uint64_t ticket;
 	int in_flight;
 	int cached_hit;
-	const char *cache_name;
+	char *cache_name;
 	int64_t cache_tokens;
 	uint64_t started;
 };
@@ -468,9 +470,17 @@ cache_for(struct runner *rn, struct slot *s)
 	h = fnv1a(sys != NULL ? sys : "", sys != NULL ? strlen(sys) : 0, h);
 	h = fnv1a(s->content.data, s->content.len, h);
 	for (size_t i = 0; i < rn->n_caches; i++) {
-		if (rn->caches[i].hash == h) {
+		if (rn->caches[i].hash == h && !rn->caches[i].retired) {
 			if (rn->caches[i].name == NULL)
 				return NULL;
+			/* A cache about to expire would fail the calls still to come: a fresh one
+			 * replaces it (a tenth of the TTL early, at most a minute). */
+			uint64_t margin = rn->o->cache_ttl_ns / 10 < 60 * GB_NS_PER_SEC ?
+			    rn->o->cache_ttl_ns / 10 : 60 * GB_NS_PER_SEC;
+			if (gb__clock_mono_ns() + margin >= rn->caches[i].expires) {
+				rn->caches[i].retired = 1;
+				break;
+			}
 			s->cached_hit = 1;
 			rn->tot.cache_hits++;
 			gb_tele_count(rn->tele, "cache_hits", 1, NULL, 0);
@@ -516,6 +526,7 @@ cache_for(struct runner *rn, struct slot *s)
 		goto out;
 	}
 	c->name = strdup(json_string_value(v));
+	c->expires = gb__clock_mono_ns() + rn->o->cache_ttl_ns;
 	rn->tot.caches_created++;
 	gb_tele_count(rn->tele, "caches_created", 1, NULL, 0);
 out:
@@ -555,6 +566,7 @@ slot_clear(struct slot *s)
 	gb__gemini_result_fini(&s->res);
 	gb__qrun_free(s->q);
 	free(s->data);
+	free(s->cache_name);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -655,13 +667,16 @@ job_start(struct runner *rn, struct slot *s, struct job *j)
 		s->content.data = j->content;
 		s->content.len = j->content_len;
 	}
-	if (s->content.len > MAX_INLINE_BYTES && !rn->o->cache) {
+	if (rn->o->cache && (c = cache_for(rn, s)) != NULL) {
+		if ((s->cache_name = strdup(c->name)) == NULL) {
+			snprintf(err, sizeof(err), "out of memory");
+			goto fail;
+		}
+		s->cache_tokens = c->tokens;
+	}
+	if (s->content.len > MAX_INLINE_BYTES && s->cache_name == NULL) {
 		snprintf(err, sizeof(err), "content is too large for one inline request (15 MiB at most)");
 		goto fail;
-	}
-	if (rn->o->cache && (c = cache_for(rn, s)) != NULL) {
-		s->cache_name = c->name;
-		s->cache_tokens = c->tokens;
 	}
 	if (j->schema != NULL)
 		po.response_schema = j->schema;

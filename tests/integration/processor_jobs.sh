@@ -422,6 +422,19 @@ assert sum(r['path'] == '/v1beta/cachedContents' for r in log) == 1
 assert not [r for r in log if r['method'] == 'DELETE']
 "
 
+# A cache near the end of its TTL is replaced, not used past it; every one is deleted.
+start_stub --latency 400ms
+run ttl --jobs "$work/cache.jsonl" --parallel 1 --rpm 1000 --cache --cache-min-tokens 200 \
+	--cache-ttl 1s --output "$work/ttl.jsonl"
+expect_rc ttl 0
+check ttl "
+log = lines(W + '/stub.log')
+created = [r['cache_name'] for r in log if r['path'] == '/v1beta/cachedContents']
+deleted = [r['cache_name'] for r in log if r['method'] == 'DELETE' and r['status'] == 200]
+assert len(created) >= 2 and sorted(created) == sorted(deleted), (created, deleted)
+assert all(r['outcome'] == 'answered' for r in lines(W + '/ttl.jsonl'))
+"
+
 section "key"
 # The key appears nowhere.
 for f in "$work"/*.out "$work"/*.err "$work"/*.jsonl "$work/stub.log"; do
