@@ -29,6 +29,7 @@ typedef struct gb__rate gb__rate;
 /* A limiter of limits.rpm requests (at least 1) and limits.tpm tokens (0: unlimited) per
  * window_ns. NULL when out of memory. */
 gb__rate *gb__rate_new(gb__rate_limits limits, uint64_t window_ns);
+/* Frees r (NULL is fine). */
 void gb__rate_free(gb__rate *r);
 /* Asks to send a request of an estimated `tokens` at monotonic time now. Returns 1 and sets
  * *ticket when it may go (it is counted from now on); returns 0 and sets *retry_at to the
