@@ -1,0 +1,277 @@
+#!/usr/bin/env python3
+"""pod_test.py - the Kubernetes pod of deploy/k8s simulated without a container engine.
+
+The collector and the producer each run in their own mount, IPC and PID namespaces
+(unshare --mount --ipc --pid --fork --mount-proc), as the same non-root uid (setpriv), and
+share nothing but one tmpfs bind-mounted at /dev/shm in each, as an emptyDir with
+medium: Memory is. The network namespace is shared, as in a pod, so the collector reaches a
+real StatsD daemon (the npm statsd, read back through its management port) on loopback.
+
+  pod_test.py --collector BIN --producer BIN [--uid UID]
+GBATCH_STATSD_DIR names the npm install of statsd made by tests/run.sh. Needs root for the
+namespaces and mounts: exits 77 (skipped) with a message when not root, when unshare cannot
+make namespaces here, or when gbatch-collector is not built in this tree.
+"""
+import argparse
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+SKIP = 77
+ARGS = None
+STATSD_DIR = os.environ.get("GBATCH_STATSD_DIR", "")
+# A producer that stops heartbeating is dead after 5 s (GB_RL_PRODUCER_STALE_NS).
+DEAD_PRODUCER_DEADLINE = 20.0
+
+
+def skip(why):
+    print("pod_test: SKIPPED: " + why, flush=True)
+    sys.exit(SKIP)
+
+
+def wait_until(cond, timeout, what):
+    """Polls cond until it returns a true value; fails once the deadline passes."""
+    end = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.monotonic() > end:
+            raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
+        time.sleep(0.02)
+
+
+def free_port(kind):
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Statsd:
+    """The Etsy statsd daemon on loopback, never flushing during a test: counters
+    accumulate and are read back through the management port."""
+
+    def __init__(self, tc):
+        js = os.path.join(STATSD_DIR, "node_modules/statsd/stats.js")
+        if not os.path.isfile(js):
+            raise AssertionError("statsd is not installed under GBATCH_STATSD_DIR=%r: run "
+                                 "tests/run.sh, which installs it with npm ci" % STATSD_DIR)
+        self.port, self.mgmt = free_port(socket.SOCK_DGRAM), free_port(socket.SOCK_STREAM)
+        conf = os.path.join(tc.tmp, "statsd.js")
+        with open(conf, "w") as f:
+            f.write('{ port: %d, mgmt_port: %d, address: "127.0.0.1", '
+                    'mgmt_address: "127.0.0.1", flushInterval: 3600000, backends: [], '
+                    'deleteIdleStats: false }\n' % (self.port, self.mgmt))
+        with open(os.path.join(tc.tmp, "statsd.log"), "w") as log:
+            tc.spawn(["node", js, conf], stdout=log, stderr=subprocess.STDOUT)
+        wait_until(lambda: self._ask("health") is not None, 15, "statsd to listen")
+
+    def _ask(self, cmd):
+        try:
+            with socket.create_connection(("127.0.0.1", self.mgmt), timeout=2) as s:
+                s.sendall((cmd + "\n").encode())
+                data = b""
+                while not data.endswith(b"END\n\n") and not (cmd == "health" and data):
+                    d = s.recv(1 << 20)
+                    if not d:
+                        break
+                    data += d
+                return data.decode()
+        except OSError:
+            return None
+
+    def counters(self):
+        out = self._ask("counters")
+        if out is None:
+            raise AssertionError("the statsd management port does not answer")
+        return {k: float(v) for k, v in re.findall(r"'([^']+)': ([-+0-9.e]+)", out)}
+
+    def counter(self, prefix):
+        """The sum of every counter whose key starts with prefix (tags may follow it)."""
+        return sum(v for k, v in self.counters().items() if k.startswith(prefix))
+
+
+class Pod(unittest.TestCase):
+    seq = 0
+
+    def setUp(self):
+        Pod.seq += 1
+        self.procs = []
+        self.tmp = tempfile.mkdtemp(prefix="gbatch-pod-")
+        self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
+        os.chmod(self.tmp, 0o755)
+        # The "image": both binaries where the pod's uid can run them.
+        bindir = os.path.join(self.tmp, "bin")
+        os.mkdir(bindir, 0o755)
+        self.collector = shutil.copy(ARGS.collector, os.path.join(bindir, "gbatch-collector"))
+        self.producer = shutil.copy(ARGS.producer, os.path.join(bindir, "pod-producer"))
+        # The emptyDir: a tmpfs of the pod, bind-mounted at /dev/shm in each container.
+        self.shm = os.path.join(self.tmp, "pod-shm")
+        os.mkdir(self.shm)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m,mode=1777", "pod-shm",
+                        self.shm], check=True)
+        self.addCleanup(subprocess.run, ["umount", "-l", self.shm])
+        self.addCleanup(self.kill_all)
+        self.ring = "pod-%d-%d" % (os.getpid(), Pod.seq)
+        self.segment = os.path.join(self.shm, "gbatch." + self.ring)
+        self.statsd = Statsd(self)
+
+    def spawn(self, argv, **kw):
+        p = subprocess.Popen(argv, **kw)
+        self.procs.append(p)
+        return p
+
+    def kill_all(self):
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+            p.wait()
+            if p.stdout is not None:
+                p.stdout.close()
+
+    def container(self, name, argv, want_pid=True):
+        """Starts argv as the main process of a container: new mount, IPC and PID namespaces
+        with their own /proc, the pod tmpfs bind-mounted at /dev/shm, the pod's uid and gid,
+        no supplementary groups, no new privileges. Returns the unshare process and, with
+        want_pid, the host pid of the container's process (pid 1 inside), once it runs."""
+        setup = ('mount --bind "$1" /dev/shm && shift && '
+                 'exec setpriv --reuid="$1" --regid="$1" --clear-groups --no-new-privs '
+                 '--inh-caps=-all --bounding-set=-all -- "${@:2}"')
+        log = open(os.path.join(self.tmp, name + ".log"), "w")
+        self.addCleanup(log.close)
+        p = self.spawn(["unshare", "--mount", "--ipc", "--pid", "--fork", "--mount-proc",
+                        "--kill-child=SIGKILL", "--", "bash", "-c", setup, "container",
+                        self.shm, str(ARGS.uid)] + argv,
+                       stdout=subprocess.PIPE, stderr=log,
+                       env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+        binary = os.path.basename(argv[0])[:15]
+
+        def main_pid():
+            try:
+                with open("/proc/%d/task/%d/children" % (p.pid, p.pid)) as f:
+                    kids = f.read().split()
+                if len(kids) != 1:
+                    return None
+                with open("/proc/%s/comm" % kids[0]) as f:
+                    return int(kids[0]) if f.read().strip() == binary else None
+            except OSError:
+                return None
+
+        def started():
+            if p.poll() is not None:
+                raise AssertionError("container %s exited with %d before it started: %s"
+                                     % (name, p.returncode, self.log(name)))
+            return main_pid()
+
+        if not want_pid:
+            return p, None
+        return p, wait_until(started, 10, "container %s to start %s" % (name, binary))
+
+    def log(self, name):
+        with open(os.path.join(self.tmp, name + ".log")) as f:
+            return f.read()
+
+    def start_collector(self, *flags):
+        proc, pid = self.container("collector", [
+            self.collector, "--ring", self.ring, "--statsd", "udp://127.0.0.1:%d" % self.statsd.port,
+            "--console", "off", "--flush-interval", "60s", "--unblock-timeout", "500ms"] + list(flags))
+        # as a native sidecar, the collector is up (its ring created) before the processor starts
+        wait_until(lambda: os.path.exists(self.segment), 10, "the collector to create its ring")
+        st = os.stat(self.segment)
+        self.assertEqual((st.st_uid, st.st_gid, st.st_mode & 0o777), (ARGS.uid, ARGS.uid, 0o600),
+                         "the ring in the shared tmpfs belongs to the pod's uid, mode 0600")
+        self.assertFalse(os.path.exists("/dev/shm/gbatch." + self.ring),
+                         "the ring lives in the pod tmpfs only, never in the host's /dev/shm")
+        return proc, pid
+
+    def run_producer(self, count, *flags):
+        proc, pid = self.container("producer", [self.producer, "--ring", self.ring,
+                                                "--count", str(count)] + list(flags),
+                                   want_pid="--hold-claim" in flags)
+        first = proc.stdout.readline().decode()
+        self.assertEqual(first.strip(), "pid 1 written %d dropped 0" % count,
+                         "the producer is pid 1 of its own PID namespace and lost nothing "
+                         "(log: %s)" % self.log("producer"))
+        return proc, pid
+
+    def wait_exit(self, proc, timeout, what):
+        wait_until(lambda: proc.poll() is not None, timeout, what)
+        return proc.returncode
+
+    def records(self):
+        return self.statsd.counter("gbatch.pod.records")
+
+    def test_sigterm_after_the_producer_finished(self):
+        coll, coll_pid = self.start_collector()
+        prod, _ = self.run_producer(5000)
+        self.assertEqual(self.wait_exit(prod, 10, "the producer to finish"), 0)
+        # the collector drains as records come, but folds counters for 60 s: nothing is sent
+        # before the SIGTERM, everything after it
+        self.assertIsNone(coll.poll(), "the collector waits for SIGTERM")
+        self.assertEqual(self.records(), 0)
+        os.kill(coll_pid, signal.SIGTERM)
+        self.assertEqual(self.wait_exit(coll, 10, "the collector to exit after SIGTERM"), 0,
+                         self.log("collector"))
+        self.assertEqual(self.records(), 5000)
+        self.assertIn("draining and exiting", self.log("collector"))
+
+    def test_exits_on_its_own_when_producers_are_done(self):
+        coll, _ = self.start_collector("--exit-when-producers-done")
+        prod, _ = self.run_producer(3000)
+        self.assertEqual(self.wait_exit(prod, 10, "the producer to finish"), 0)
+        self.assertEqual(self.wait_exit(coll, 10, "the collector to exit by itself"), 0,
+                         self.log("collector"))
+        self.assertEqual(self.records(), 3000)
+        self.assertIn("every producer has detached", self.log("collector"))
+
+    def test_producer_killed_mid_record(self):
+        coll, _ = self.start_collector("--exit-when-producers-done")
+        prod, prod_pid = self.run_producer(2000, "--hold-claim")
+        self.assertEqual(prod.stdout.readline().decode().strip(), "holding a claim")
+        # alive and heartbeating: the collector must not give up on it
+        self.assertIsNone(coll.poll(), "the collector waits for a live producer")
+        os.kill(prod_pid, signal.SIGKILL)
+        self.wait_exit(prod, 10, "the producer to die")
+        # the collector cannot see the producer's pid (both are pid 1 of their namespaces):
+        # only the stale heartbeat tells it the producer is gone
+        self.assertEqual(self.wait_exit(coll, DEAD_PRODUCER_DEADLINE,
+                                        "the collector to notice the dead producer"), 0,
+                         self.log("collector"))
+        self.assertEqual(self.records(), 2000)
+        self.assertEqual(self.statsd.counter("gbatch.collector.records_unblocked"), 1,
+                         "the claim the producer died holding was padded over and counted")
+
+
+def main():
+    global ARGS
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--collector", required=True)
+    ap.add_argument("--producer", required=True)
+    ap.add_argument("--uid", type=int, default=10001)
+    ap.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
+    ARGS, rest = ap.parse_known_args()
+    if not os.path.isfile(ARGS.collector):
+        skip("gbatch-collector is not built in this tree (%s)" % ARGS.collector)
+    if os.geteuid() != 0:
+        skip("the pod simulation needs root for unshare and mount (CI runs as root)")
+    if not ARGS.inside:
+        probe = subprocess.run(["unshare", "--mount", "--ipc", "--pid", "--fork", "--mount-proc",
+                                "true"], capture_output=True, text=True)
+        if probe.returncode != 0:
+            skip("unshare cannot make namespaces here: " + probe.stderr.strip())
+        # Everything runs in a private mount namespace: the test's mounts vanish with it,
+        # whatever way it ends.
+        os.execvp("unshare", ["unshare", "--mount", "--propagation", "private", "--",
+                              sys.executable] + sys.argv + ["--inside"])
+    unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
+
+
+if __name__ == "__main__":
+    main()
