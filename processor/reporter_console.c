@@ -35,7 +35,7 @@ console_timing(void *self, const char *scope, double seconds, const gb_tele_meta
 	print_tail(out, m);
 	err = fflush(out) != 0 || ferror(out);
 	funlockfile(out);
-	return err;
+	return err ? -1 : 0;
 }
 
 static int
@@ -51,7 +51,7 @@ console_metric(void *self, const char *scope, double value, const gb_tele_meta *
 	print_tail(out, m);
 	err = fflush(out) != 0 || ferror(out);
 	funlockfile(out);
-	return err;
+	return err ? -1 : 0;
 }
 
 gb_reporter

@@ -35,8 +35,15 @@ struct count_slot {
  * "path\0key\0value\0key\0value\0..." starting at path_off. */
 struct frame {
 	uint64_t start_ns;
-	size_t path_off;
+	size_t path_off, path_len;
+	uint64_t hash; /* of the path, so nested paths hash only their own name */
 	size_t n_kv;
+};
+
+/* A path written at the end of a stack's buffer. */
+struct path {
+	size_t off, len;
+	uint64_t hash;
 };
 
 /* One thread's scopes on one context. */
@@ -56,7 +63,8 @@ struct thread_state {
 	size_t n, cap;
 };
 
-static gb_tele noop;
+/* The shared no-op context: only its address matters (telemetry.h compares it inline). */
+gb_tele gb__tele_noop;
 static _Atomic uint64_t next_gen = 1;
 static _Atomic int env_enabled = -1;
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
@@ -90,9 +98,9 @@ gb_tele_new(const gb_reporter *reporters, size_t n, unsigned flags)
 	gb_tele *t;
 
 	if (flags & GB_TELE_DISABLE)
-		return &noop;
+		return &gb__tele_noop;
 	if (!(flags & GB_TELE_ENABLE) && !enabled_by_env())
-		return &noop;
+		return &gb__tele_noop;
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		return NULL;
 	t->reps = calloc(n ? n : 1, sizeof(*t->reps));
@@ -123,7 +131,7 @@ gb_tele_free(gb_tele *t)
 {
 	struct stack *st;
 
-	if (t == NULL || t == &noop)
+	if (t == NULL || t == &gb__tele_noop)
 		return;
 	/* This thread's stack for t becomes free for reuse; other threads' stacks are empty
 	 * by contract, and a later context at this address has another gen. */
@@ -144,7 +152,7 @@ gb_tele_free(gb_tele *t)
 int
 gb_tele_enabled(const gb_tele *t)
 {
-	return t != NULL && t != &noop;
+	return t != NULL && t != &gb__tele_noop;
 }
 
 /* ---- per-thread state ---- */
@@ -160,13 +168,20 @@ thread_state_free(void *p)
 	}
 	free(ts->stacks);
 	free(ts);
+	tls = NULL; /* a later destructor of this thread may record again: start afresh */
 }
 
+static bool key_ok;
+
+/* Without a key a thread's state could not be freed at its exit: telemetry then records
+ * nothing (a library never exits its caller's process). */
 static void
 key_create(void)
 {
-	if (pthread_key_create(&key, thread_state_free) != 0)
-		fatalx("telemetry: cannot create the thread-local key");
+	if (pthread_key_create(&key, thread_state_free) == 0)
+		key_ok = true;
+	else
+		log_warnx("telemetry: cannot create a thread-local key; scopes are not recorded");
 }
 
 static struct thread_state *
@@ -175,7 +190,7 @@ thread_state(void)
 	if (tls != NULL)
 		return tls;
 	pthread_once(&key_once, key_create);
-	if ((tls = calloc(1, sizeof(*tls))) == NULL)
+	if (!key_ok || (tls = calloc(1, sizeof(*tls))) == NULL)
 		return NULL;
 	pthread_setspecific(key, tls);
 	return tls;
@@ -257,39 +272,44 @@ buf_put(struct stack *st, const char *s)
 	st->len += l;
 }
 
-/* Writes "<path of the innermost scope>.<name>" (or name) at the end of the buffer without
- * keeping it, and returns its offset; (size_t)-1 when out of memory. */
-static size_t
-compose_path(struct stack *st, const char *name)
-{
-	size_t nl = strlen(name), off = st->len;
+/* ---- paths and call counts ---- */
 
-	if (st->depth == 0) {
-		if (!buf_reserve(st, nl + 1))
-			return (size_t)-1;
-		memcpy(st->buf + off, name, nl + 1);
-		return off;
-	}
-	size_t parent_off = st->frames[st->depth - 1].path_off;
-	size_t pl = strlen(st->buf + parent_off);
-	if (!buf_reserve(st, pl + 1 + nl + 1))
-		return (size_t)-1;
-	memcpy(st->buf + off, st->buf + parent_off, pl);
-	st->buf[off + pl] = '.';
-	memcpy(st->buf + off + pl + 1, name, nl + 1);
-	return off;
+#define HASH_SEED 1469598103934665603ull
+
+/* FNV-1a, continued from h: the hash of a path extends its parent's. */
+static uint64_t
+hash_more(uint64_t h, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+	return h;
 }
 
-/* ---- call counts ---- */
-
-static uint64_t
-hash_str(const char *s)
+/* Writes "<path of the innermost scope>.<name>" (or name) at the end of the buffer without
+ * keeping it, and describes it in p. False when out of memory. */
+static bool
+compose_path(struct stack *st, const char *name, struct path *p)
 {
-	uint64_t h = 1469598103934665603ull;
+	size_t nl = strlen(name);
 
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ull;
-	return h;
+	p->off = st->len;
+	if (st->depth == 0) {
+		if (!buf_reserve(st, nl + 1))
+			return false;
+		memcpy(st->buf + p->off, name, nl + 1);
+		p->len = nl;
+		p->hash = hash_more(HASH_SEED, name, nl);
+		return true;
+	}
+	const struct frame *up = &st->frames[st->depth - 1];
+	if (!buf_reserve(st, up->path_len + 1 + nl + 1))
+		return false;
+	memcpy(st->buf + p->off, st->buf + up->path_off, up->path_len);
+	st->buf[p->off + up->path_len] = '.';
+	memcpy(st->buf + p->off + up->path_len + 1, name, nl + 1);
+	p->len = up->path_len + 1 + nl;
+	p->hash = hash_more(hash_more(up->hash, ".", 1), name, nl);
+	return true;
 }
 
 static bool
@@ -314,11 +334,11 @@ counts_grow(gb_tele *t)
 	return true;
 }
 
-/* Counts one more record of path and returns the new count (0 when out of memory). */
+/* Counts one more record of path (whose hash is h) and returns the new count (0 when out
+ * of memory). */
 static unsigned
-count_bump(gb_tele *t, const char *path)
+count_bump(gb_tele *t, const char *path, uint64_t h)
 {
-	uint64_t h = hash_str(path);
 	unsigned n = 0;
 
 	pthread_mutex_lock(&t->lock);
@@ -377,9 +397,10 @@ gb_tele_begin(gb_tele *t, const char *name, const gb_kv *meta, size_t n)
 {
 	gb_scope s = { 0 };
 	struct stack *st;
-	size_t need = 0, off;
+	struct path p;
+	size_t need = 0;
 
-	if (t == &noop || t == NULL)
+	if (t == &gb__tele_noop || t == NULL)
 		return s;
 	if ((st = get_stack(t)) == NULL)
 		goto oom;
@@ -391,13 +412,13 @@ gb_tele_begin(gb_tele *t, const char *name, const gb_kv *meta, size_t n)
 		st->frames = f;
 		st->frames_cap = cap;
 	}
-	if ((off = compose_path(st, name)) == (size_t)-1)
+	if (!compose_path(st, name, &p))
 		goto oom;
-	st->len = off + strlen(st->buf + off) + 1;
+	st->len = p.off + p.len + 1;
 	for (size_t i = 0; i < n; i++)
 		need += strlen(meta[i].key) + strlen(meta[i].value) + 2;
 	if (!buf_reserve(st, need)) {
-		st->len = off;
+		st->len = p.off;
 		goto oom;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -408,7 +429,8 @@ gb_tele_begin(gb_tele *t, const char *name, const gb_kv *meta, size_t n)
 	if (now <= st->last_ns)
 		now = st->last_ns + 1;
 	st->last_ns = now;
-	st->frames[st->depth] = (struct frame){ .start_ns = now, .path_off = off, .n_kv = n };
+	st->frames[st->depth] = (struct frame){ .start_ns = now, .path_off = p.off,
+		.path_len = p.len, .hash = p.hash, .n_kv = n };
 	s.tele = t;
 	s.start_ns = now;
 	s.depth = st->depth++;
@@ -431,7 +453,7 @@ end_frame(gb_tele *t, struct stack *st, unsigned i, uint64_t now)
 		log_warnx("telemetry: out of memory; timing of \"%s\" is not recorded", path);
 		goto pop;
 	}
-	p = path + strlen(path) + 1;
+	p = path + f->path_len + 1;
 	for (size_t k = 0; k < f->n_kv; k++) {
 		kv[k].key = p;
 		p += strlen(p) + 1;
@@ -441,7 +463,7 @@ end_frame(gb_tele *t, struct stack *st, unsigned i, uint64_t now)
 	gb_tele_meta m = {
 		.depth = (int)i,
 		.parent_scope = i > 0 ? st->buf + st->frames[i - 1].path_off : NULL,
-		.call_count = count_bump(t, path),
+		.call_count = count_bump(t, path, f->hash),
 		.metric_type = NULL,
 		.extra = kv,
 		.n_extra = f->n_kv,
@@ -499,25 +521,29 @@ record(gb_tele *t, const char *name, double v, const gb_kv *meta, size_t n, cons
 	struct stack *st = find_stack(t);
 	gb_tele_meta m = { .metric_type = type, .extra = meta, .n_extra = n };
 	const char *path = name;
-	size_t off;
+	uint64_t hash;
+	struct path p;
 
 	if (st != NULL && st->depth > 0) {
-		if ((off = compose_path(st, name)) == (size_t)-1) {
+		if (!compose_path(st, name, &p)) {
 			log_warnx("telemetry: out of memory; metric \"%s\" is not recorded", name);
 			return;
 		}
-		path = st->buf + off;
+		path = st->buf + p.off;
+		hash = p.hash;
 		m.depth = (int)st->depth;
 		m.parent_scope = st->buf + st->frames[st->depth - 1].path_off;
+	} else {
+		hash = hash_more(HASH_SEED, name, strlen(name));
 	}
-	m.call_count = count_bump(t, path);
+	m.call_count = count_bump(t, path, hash);
 	report_metric(t, path, v, &m);
 }
 
 void
 gb_tele_metric(gb_tele *t, const char *name, double v, const gb_kv *meta, size_t n)
 {
-	if (t == &noop || t == NULL)
+	if (t == &gb__tele_noop || t == NULL)
 		return;
 	record(t, name, v, meta, n, NULL);
 }
@@ -525,7 +551,7 @@ gb_tele_metric(gb_tele *t, const char *name, double v, const gb_kv *meta, size_t
 void
 gb_tele_count(gb_tele *t, const char *name, double inc, const gb_kv *meta, size_t n)
 {
-	if (t == &noop || t == NULL)
+	if (t == &gb__tele_noop || t == NULL)
 		return;
 	record(t, name, inc, meta, n, "counter");
 }
@@ -533,7 +559,7 @@ gb_tele_count(gb_tele *t, const char *name, double inc, const gb_kv *meta, size_
 void
 gb_tele_gauge(gb_tele *t, const char *name, double v, const gb_kv *meta, size_t n)
 {
-	if (t == &noop || t == NULL)
+	if (t == &gb__tele_noop || t == NULL)
 		return;
 	record(t, name, v, meta, n, "gauge");
 }

@@ -85,13 +85,36 @@ GB_API void gb_tele_count(gb_tele *t, const char *name, double inc, const gb_kv 
 GB_API void gb_tele_gauge(gb_tele *t, const char *name, double v, const gb_kv *meta, size_t n);
 
 /* Ends the scope when the block it guards is left in any way (the cleanup attribute):
- *     GB_SCOPE(t, "batch.api_call") { ... return x; ... }                                  */
+ *     GB_SCOPE(t, "batch.api_call") { ... return x; ... }
+ * GB_SCOPE is itself a one-pass loop: a break directly inside it leaves the guarded block
+ * (ending the scope), not an enclosing loop. On the no-op context it costs a pointer compare:
+ * the check is inline, before any call. */
 GB_API void gb__tele_scope_cleanup(gb_scope *s);
+/* The shared no-op context (internal: compare addresses only). */
+GB_API extern struct gb_tele gb__tele_noop;
+
+static inline gb_scope
+gb__tele_scope_begin(gb_tele *t, const char *name)
+{
+	if (t == &gb__tele_noop || t == NULL) {
+		gb_scope off = { NULL, 0, 0, 0 };
+		return off;
+	}
+	return gb_tele_begin(t, name, NULL, 0);
+}
+
+static inline void
+gb__tele_scope_exit(gb_scope *s)
+{
+	if (s->tele != NULL)
+		gb__tele_scope_cleanup(s);
+}
+
 #define GB__CAT2(a, b) a##b
 #define GB__CAT(a, b) GB__CAT2(a, b)
 #define GB__SCOPE_AS(v, t, name)                                                         \
-	for (gb_scope v __attribute__((cleanup(gb__tele_scope_cleanup))) =                   \
-	         gb_tele_begin((t), (name), NULL, 0);                                        \
+	for (gb_scope v __attribute__((cleanup(gb__tele_scope_exit))) =                      \
+	         gb__tele_scope_begin((t), (name));                                          \
 	     v.once == 0; v.once = 1)
 #define GB_SCOPE(t, name) GB__SCOPE_AS(GB__CAT(gb__scope_, __COUNTER__), t, name)
 
@@ -126,7 +149,8 @@ GB_API void gb_simple_reporter_free(gb_simple_reporter *r);
 typedef struct gb_shm_reporter gb_shm_reporter;
 GB_API gb_shm_reporter *gb_shm_reporter_open(const char *ring);
 GB_API gb_reporter gb_shm_reporter_as_reporter(gb_shm_reporter *r);
-/* Records given to the reporter and records it could not write (ring full or not open). */
+/* Records written into the ring, and records it could not write (ring full or not open);
+ * their sum is every record the reporter was given. */
 GB_API uint64_t gb_shm_reporter_written(const gb_shm_reporter *r);
 GB_API uint64_t gb_shm_reporter_dropped(const gb_shm_reporter *r);
 /* Marks this producer detached and frees r. */

@@ -129,8 +129,8 @@ START_TEST(write_error_is_reported)
 	gb_tele_meta m = { .depth = 0, .call_count = 1 };
 
 	ck_assert_ptr_nonnull(ro);
-	ck_assert_int_ne(r.record_timing(r.self, "x", 1, &m), 0);
-	ck_assert_int_ne(r.record_metric(r.self, "x", 1, &m), 0);
+	ck_assert_int_eq(r.record_timing(r.self, "x", 1, &m), -1);
+	ck_assert_int_eq(r.record_metric(r.self, "x", 1, &m), -1);
 	fclose(ro);
 }
 END_TEST

@@ -123,6 +123,29 @@ START_TEST(call_count_per_full_path)
 }
 END_TEST
 
+START_TEST(call_count_same_path_however_built)
+{
+	gb_tele_count(t, "batch.api.calls", 1, NULL, 0);
+	GB_SCOPE(t, "batch") {
+		gb_tele_count(t, "api.calls", 1, NULL, 0);
+		GB_SCOPE(t, "api") {
+			gb_tele_count(t, "calls", 1, NULL, 0);
+		}
+	}
+	GB_SCOPE(t, "batch.api") {
+		gb_tele_count(t, "calls", 1, NULL, 0);
+	}
+
+	ck_assert_uint_eq(rc.n, 7);
+	assert_rec(0, 'm', "batch.api.calls", 0, NULL, 1, "counter", "");
+	assert_rec(1, 'm', "batch.api.calls", 1, "batch", 2, "counter", "");
+	assert_rec(2, 'm', "batch.api.calls", 2, "batch.api", 3, "counter", "");
+	assert_rec(3, 't', "batch.api", 1, "batch", 1, NULL, "");
+	assert_rec(5, 'm', "batch.api.calls", 1, "batch.api", 4, "counter", "");
+	assert_rec(6, 't', "batch.api", 0, NULL, 2, NULL, "");
+}
+END_TEST
+
 START_TEST(metric_types_and_paths)
 {
 	gb_tele_metric(t, "top", 1.5, NULL, 0);
@@ -479,6 +502,9 @@ START_TEST(disabled_context_does_nothing)
 	GB_SCOPE(off, "y") {
 		gb_tele_metric(off, "m", 1, NULL, 0);
 	}
+	GB_SCOPE(NULL, "z") {
+		gb_tele_count(NULL, "c", 1, NULL, 0);
+	}
 	gb_tele_free(off);
 	gb_tele_free(off2);
 	ck_assert_uint_eq(r1.n, 0);
@@ -537,6 +563,7 @@ main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, paths_join_with_dots);
 	tcase_add_test(tc, call_count_per_full_path);
+	tcase_add_test(tc, call_count_same_path_however_built);
 	tcase_add_test(tc, metric_types_and_paths);
 	tcase_add_test(tc, metadata_in_given_order);
 	tcase_add_test(tc, many_metadata_pairs);

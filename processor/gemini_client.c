@@ -1,0 +1,658 @@
+/*
+ * gemini_client.c - generateContent over one reused libcurl easy handle, with retries that
+ * honour the server's RetryInfo. Everything the network sends is checked for type and size
+ * before use; libcurl and jansson errors become messages a user can act on.
+ */
+#include "gemini_client.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <bsd/stdlib.h>
+#include <bsd/string.h>
+#include <curl/curl.h>
+
+#include "clock.h"
+#include "log.h"
+
+#define MAX_RESPONSE (64u << 20)
+#define MAX_API_MESSAGE 300
+
+struct gb__gemini {
+	CURL *curl;
+	struct curl_slist *headers; /* holds the key: wiped before it is freed */
+	char *base;
+	char *model;
+	gb__gemini_opts o;
+	unsigned connections;
+	char errbuf[CURL_ERROR_SIZE];
+};
+
+struct buf {
+	char *data;
+	size_t len;
+	int too_big;
+};
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_rc;
+
+static void
+curl_init(void)
+{
+	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static int
+model_name_ok(const char *m)
+{
+	if (m == NULL || *m == '\0' || strlen(m) > 128)
+		return 0;
+	for (; *m != '\0'; m++)
+		if (!isalnum((unsigned char)*m) && *m != '-' && *m != '.' && *m != '_')
+			return 0;
+	return 1;
+}
+
+/* "models/gemini-2.0-flash" and "gemini-2.0-flash" name the same model. */
+static const char *
+strip_models(const char *m)
+{
+	return m != NULL && strncmp(m, "models/", 7) == 0 ? m + 7 : m;
+}
+
+gb__gemini *
+gb__gemini_new(const gb__gemini_opts *o, char *err, size_t errlen)
+{
+	gb__gemini *c;
+	char *hdr = NULL;
+	const char *base = o->api_base != NULL && *o->api_base != '\0' ? o->api_base :
+	    GB__GEMINI_DEFAULT_BASE;
+	size_t blen;
+
+	if (o->api_key == NULL || *o->api_key == '\0') {
+		snprintf(err, errlen, "no API key: set GEMINI_API_KEY");
+		return NULL;
+	}
+	if (strpbrk(o->api_key, "\r\n") != NULL) {
+		snprintf(err, errlen, "the API key contains a line break");
+		return NULL;
+	}
+	if (!model_name_ok(strip_models(o->model))) {
+		snprintf(err, errlen, "invalid model name \"%s\" (letters, digits, '-', '.', '_')",
+		    o->model != NULL ? o->model : "");
+		return NULL;
+	}
+	if (strncmp(base, "http://", 7) != 0 && strncmp(base, "https://", 8) != 0) {
+		snprintf(err, errlen, "invalid API base \"%s\" (use http://host[:port] or https://...)", base);
+		return NULL;
+	}
+	pthread_once(&curl_once, curl_init);
+	if (curl_init_rc != CURLE_OK) {
+		snprintf(err, errlen, "cannot initialise libcurl: %s", curl_easy_strerror(curl_init_rc));
+		return NULL;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		goto nomem;
+	c->o = *o;
+	c->o.api_key = NULL;
+	c->base = strdup(base);
+	c->model = strdup(strip_models(o->model));
+	if (c->base == NULL || c->model == NULL)
+		goto nomem;
+	blen = strlen(c->base);
+	while (blen > 0 && c->base[blen - 1] == '/')
+		c->base[--blen] = '\0';
+	if (c->o.connect_timeout_ns == 0)
+		c->o.connect_timeout_ns = 10 * GB_NS_PER_SEC;
+	if (c->o.timeout_ns == 0)
+		c->o.timeout_ns = 120 * GB_NS_PER_SEC;
+	if (c->o.max_attempts == 0)
+		c->o.max_attempts = 5;
+	if (c->o.backoff_base_ns == 0)
+		c->o.backoff_base_ns = GB_NS_PER_SEC;
+	if (c->o.backoff_max_ns == 0)
+		c->o.backoff_max_ns = 60 * GB_NS_PER_SEC;
+	if (c->o.max_retry_delay_ns == 0)
+		c->o.max_retry_delay_ns = 600 * GB_NS_PER_SEC;
+	if (asprintf(&hdr, "x-goog-api-key: %s", o->api_key) < 0) {
+		hdr = NULL;
+		goto nomem;
+	}
+	c->headers = curl_slist_append(NULL, hdr);
+	explicit_bzero(hdr, strlen(hdr));
+	free(hdr);
+	if (c->headers == NULL ||
+	    curl_slist_append(c->headers, "Content-Type: application/json") == NULL)
+		goto nomem;
+	if ((c->curl = curl_easy_init()) == NULL)
+		goto nomem;
+	return c;
+nomem:
+	gb__gemini_free(c);
+	snprintf(err, errlen, "out of memory creating the Gemini client");
+	return NULL;
+}
+
+void
+gb__gemini_free(gb__gemini *c)
+{
+	if (c == NULL)
+		return;
+	if (c->curl != NULL)
+		curl_easy_cleanup(c->curl);
+	if (c->headers != NULL) {
+		explicit_bzero(c->headers->data, strlen(c->headers->data));
+		curl_slist_free_all(c->headers);
+	}
+	free(c->base);
+	free(c->model);
+	free(c);
+}
+
+unsigned
+gb__gemini_connections(const gb__gemini *c)
+{
+	return c->connections;
+}
+
+void
+gb__gemini_result_fini(gb__gemini_result *res)
+{
+	free(res->text);
+	memset(res, 0, sizeof(*res));
+}
+
+int
+gb__gemini_is_fatal(const gb__gemini_result *res)
+{
+	if (res->status == GB__GEMINI_E_QUOTA_DAY || res->status == GB__GEMINI_E_REQUEST)
+		return 1;
+	return res->status == GB__GEMINI_E_API &&
+	    (res->http_status == 401 || res->http_status == 403 || res->http_status == 404);
+}
+
+/* ---- request ---- */
+
+static char *
+base64(const char *src, size_t len)
+{
+	static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	const unsigned char *s = (const unsigned char *)src;
+	char *out, *o;
+	size_t i;
+
+	if (len > (SIZE_MAX / 4) * 3 - 3 || (out = malloc((len + 2) / 3 * 4 + 1)) == NULL)
+		return NULL;
+	for (i = 0, o = out; i + 2 < len; i += 3) {
+		*o++ = tbl[s[i] >> 2];
+		*o++ = tbl[((s[i] & 3) << 4) | (s[i + 1] >> 4)];
+		*o++ = tbl[((s[i + 1] & 15) << 2) | (s[i + 2] >> 6)];
+		*o++ = tbl[s[i + 2] & 63];
+	}
+	if (i < len) {
+		*o++ = tbl[s[i] >> 2];
+		if (i + 1 < len) {
+			*o++ = tbl[((s[i] & 3) << 4) | (s[i + 1] >> 4)];
+			*o++ = tbl[(s[i + 1] & 15) << 2];
+		} else {
+			*o++ = tbl[(s[i] & 3) << 4];
+			*o++ = '=';
+		}
+		*o++ = '=';
+	}
+	*o = '\0';
+	return out;
+}
+
+static json_t *
+part_json(const gb__gemini_part *p)
+{
+	json_t *v;
+	char *b64;
+
+	if (p->mime_type == NULL) {
+		if ((v = json_stringn(p->data, p->len)) == NULL)
+			return NULL;
+		return json_pack("{s:o}", "text", v);
+	}
+	if ((b64 = base64(p->data, p->len)) == NULL)
+		return NULL;
+	v = json_pack("{s:{s:s, s:s}}", "inlineData", "mimeType", p->mime_type, "data", b64);
+	free(b64);
+	return v;
+}
+
+json_t *
+gb__gemini_request_json(const gb__gemini_request *rq)
+{
+	json_t *req, *parts, *gc;
+
+	if ((parts = json_array()) == NULL)
+		return NULL;
+	for (size_t i = 0; i < rq->n_parts; i++) {
+		json_t *p = part_json(&rq->parts[i]);
+		if (p == NULL || json_array_append_new(parts, p) != 0) {
+			json_decref(parts);
+			return NULL;
+		}
+	}
+	req = json_pack("{s:[{s:s, s:o}]}", "contents", "role", "user", "parts", parts);
+	if (req == NULL)
+		return NULL;
+	if (rq->system != NULL && *rq->system != '\0') {
+		json_t *sys = json_string(rq->system);
+		if (sys == NULL || json_object_set_new(req, "systemInstruction",
+		    json_pack("{s:[{s:o}]}", "parts", "text", sys)) != 0)
+			goto fail;
+	}
+	if (rq->json || rq->schema != NULL) {
+		gc = json_pack("{s:s}", "responseMimeType", "application/json");
+		if (gc == NULL || json_object_set_new(req, "generationConfig", gc) != 0)
+			goto fail;
+		if (rq->schema != NULL &&
+		    json_object_set_new(gc, "responseSchema", json_deep_copy(rq->schema)) != 0)
+			goto fail;
+	}
+	if (rq->cached_content != NULL &&
+	    json_object_set_new(req, "cachedContent", json_string(rq->cached_content)) != 0)
+		goto fail;
+	return req;
+fail:
+	json_decref(req);
+	return NULL;
+}
+
+/* ---- response ---- */
+
+/* Copies an untrusted string for a message: bounded, control characters made spaces. */
+static void
+copy_clean(char *dst, size_t dstlen, const char *src, size_t max)
+{
+	size_t i, n = strlen(src);
+
+	if (n > max)
+		n = max;
+	if (n >= dstlen)
+		n = dstlen - 1;
+	for (i = 0; i < n; i++)
+		dst[i] = (unsigned char)src[i] < 0x20 || src[i] == 0x7f ? ' ' : src[i];
+	dst[n] = '\0';
+}
+
+static int64_t
+usage_field(const json_t *u, const char *key)
+{
+	const json_t *v = json_object_get(u, key);
+
+	if (!json_is_integer(v) || json_integer_value(v) < 0)
+		return 0;
+	return (int64_t)json_integer_value(v);
+}
+
+int
+gb__gemini_parse_response(const char *body, size_t len, gb__gemini_result *res)
+{
+	json_error_t jerr;
+	json_t *root = json_loadb(body, len, 0, &jerr);
+	const json_t *cands, *cand, *parts, *u, *fr, *br;
+	size_t i, total = 0;
+
+	if (root == NULL || !json_is_object(root)) {
+		snprintf(res->message, sizeof(res->message),
+		    "the API's answer is not valid JSON (%s at byte %d)",
+		    root == NULL ? jerr.text : "not an object", root == NULL ? jerr.position : 0);
+		json_decref(root);
+		return res->status = GB__GEMINI_E_RESPONSE;
+	}
+	u = json_object_get(root, "usageMetadata");
+	res->usage.prompt = usage_field(u, "promptTokenCount");
+	res->usage.candidates = usage_field(u, "candidatesTokenCount");
+	res->usage.cached = usage_field(u, "cachedContentTokenCount");
+	res->usage.thoughts = usage_field(u, "thoughtsTokenCount");
+	res->usage.total = usage_field(u, "totalTokenCount");
+	br = json_object_get(json_object_get(root, "promptFeedback"), "blockReason");
+	if (json_is_string(br))
+		copy_clean(res->block_reason, sizeof(res->block_reason), json_string_value(br), 64);
+	cands = json_object_get(root, "candidates");
+	cand = json_array_get(cands, 0);
+	if (!json_is_object(cand)) {
+		json_decref(root);
+		if (res->block_reason[0] != '\0')
+			return res->status = GB__GEMINI_OK;
+		snprintf(res->message, sizeof(res->message), "the API's answer has no candidates");
+		return res->status = GB__GEMINI_E_RESPONSE;
+	}
+	fr = json_object_get(cand, "finishReason");
+	if (json_is_string(fr))
+		copy_clean(res->finish_reason, sizeof(res->finish_reason), json_string_value(fr), 64);
+	parts = json_object_get(json_object_get(cand, "content"), "parts");
+	/* Join the text parts, skipping thought summaries. */
+	for (i = 0; i < json_array_size(parts); i++) {
+		const json_t *p = json_array_get(parts, i);
+		if (json_is_true(json_object_get(p, "thought")))
+			continue;
+		total += json_string_length(json_object_get(p, "text"));
+	}
+	for (i = 0; i < json_array_size(parts); i++) {
+		const json_t *p = json_array_get(parts, i), *t = json_object_get(p, "text");
+		size_t have;
+		if (!json_is_string(t) || json_is_true(json_object_get(p, "thought")))
+			continue;
+		if (res->text == NULL && (res->text = calloc(1, total + 1)) == NULL) {
+			json_decref(root);
+			snprintf(res->message, sizeof(res->message), "out of memory reading the answer");
+			return res->status = GB__GEMINI_E_NOMEM;
+		}
+		have = strlen(res->text);
+		memcpy(res->text + have, json_string_value(t), json_string_length(t));
+		res->text[have + json_string_length(t)] = '\0';
+	}
+	json_decref(root);
+	return res->status = GB__GEMINI_OK;
+}
+
+int
+gb__gemini_parse_proto_duration(const char *text, uint64_t *ns)
+{
+	uint64_t whole = 0, frac = 0, scale = GB_NS_PER_SEC;
+	const char *p = text;
+
+	if (!isdigit((unsigned char)*p))
+		return -1;
+	for (; isdigit((unsigned char)*p); p++) {
+		if (whole > 315576000000ull) /* the proto's own limit: 10000 years */
+			return -1;
+		whole = whole * 10 + (uint64_t)(*p - '0');
+	}
+	if (*p == '.') {
+		p++;
+		if (!isdigit((unsigned char)*p))
+			return -1;
+		for (; isdigit((unsigned char)*p); p++) {
+			if (scale > 1) {
+				scale /= 10;
+				frac += (uint64_t)(*p - '0') * scale;
+			}
+		}
+	}
+	if (strcmp(p, "s") != 0 || whole > UINT64_MAX / GB_NS_PER_SEC - 1)
+		return -1;
+	*ns = whole * GB_NS_PER_SEC + frac;
+	return 0;
+}
+
+static int
+type_is(const json_t *detail, const char *suffix)
+{
+	const char *t = json_string_value(json_object_get(detail, "@type"));
+	size_t tl, sl = strlen(suffix);
+
+	if (t == NULL || (tl = strlen(t)) < sl)
+		return 0;
+	return strcmp(t + tl - sl, suffix) == 0;
+}
+
+void
+gb__gemini_parse_error(long http, const char *body, size_t len, gb__gemini_result *res,
+    uint64_t *retry_delay_ns, int *per_day)
+{
+	json_t *root = json_loadb(body, len, 0, NULL);
+	const json_t *err = json_object_get(root, "error"), *details, *d, *v;
+	const char *msg = json_string_value(json_object_get(err, "message"));
+	const char *st = json_string_value(json_object_get(err, "status"));
+	char clean[MAX_API_MESSAGE + 1];
+	size_t i, j;
+
+	*retry_delay_ns = 0;
+	*per_day = 0;
+	res->api_status[0] = '\0';
+	if (st != NULL)
+		copy_clean(res->api_status, sizeof(res->api_status), st, 38);
+	details = json_object_get(err, "details");
+	for (i = 0; i < json_array_size(details); i++) {
+		d = json_array_get(details, i);
+		if (type_is(d, "google.rpc.RetryInfo")) {
+			v = json_object_get(d, "retryDelay");
+			if (!json_is_string(v) ||
+			    gb__gemini_parse_proto_duration(json_string_value(v), retry_delay_ns) != 0)
+				*retry_delay_ns = 0;
+		} else if (type_is(d, "google.rpc.QuotaFailure")) {
+			const json_t *viol = json_object_get(d, "violations");
+			for (j = 0; j < json_array_size(viol); j++) {
+				const char *q = json_string_value(json_object_get(json_array_get(viol, j),
+				    "quotaId"));
+				if (q != NULL && strstr(q, "PerDay") != NULL)
+					*per_day = 1;
+			}
+		}
+	}
+	if (msg != NULL) {
+		copy_clean(clean, sizeof(clean), msg, MAX_API_MESSAGE);
+		snprintf(res->message, sizeof(res->message), "Gemini API error %ld%s%s: %s", http,
+		    res->api_status[0] != '\0' ? " " : "", res->api_status, clean);
+	} else {
+		snprintf(res->message, sizeof(res->message),
+		    "Gemini API answered HTTP %ld without a Gemini error body (is the API base right?)",
+		    http);
+	}
+	json_decref(root);
+}
+
+/* ---- transport ---- */
+
+static size_t
+on_body(char *ptr, size_t size, size_t nmemb, void *arg)
+{
+	struct buf *b = arg;
+	size_t n = size * nmemb;
+	char *nd;
+
+	if (n > MAX_RESPONSE - b->len) {
+		b->too_big = 1;
+		return 0;
+	}
+	if ((nd = realloc(b->data, b->len + n + 1)) == NULL)
+		return 0;
+	memcpy(nd + b->len, ptr, n);
+	b->data = nd;
+	b->len += n;
+	b->data[b->len] = '\0';
+	return n;
+}
+
+static int
+curl_retryable(CURLcode rc)
+{
+	switch (rc) {
+	case CURLE_OPERATION_TIMEDOUT:
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_GOT_NOTHING:
+	case CURLE_PARTIAL_FILE:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static int
+http_retryable(long http)
+{
+	return http == 408 || http == 429 || http == 500 || http == 502 || http == 503 || http == 504;
+}
+
+/* One HTTP exchange. Returns 1 when the failure is worth retrying, 0 otherwise (success
+ * included); res->status tells which. */
+static int
+attempt(gb__gemini *c, const char *url, const char *body, gb__gemini_result *res,
+    uint64_t *retry_delay_ns)
+{
+	struct buf b = { NULL, 0, 0 };
+	CURLcode rc;
+	long http = 0, nconn = 0;
+	int per_day = 0, retry = 0;
+
+	*retry_delay_ns = 0;
+	curl_easy_reset(c->curl);
+	c->errbuf[0] = '\0';
+	curl_easy_setopt(c->curl, CURLOPT_URL, url);
+	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, c->headers);
+	curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
+	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &b);
+	curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, c->errbuf);
+	curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS, (long)(c->o.connect_timeout_ns / GB_NS_PER_MS));
+	curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, (long)(c->o.timeout_ns / GB_NS_PER_MS));
+	curl_easy_setopt(c->curl, CURLOPT_USERAGENT, "gbatch/0.1");
+	curl_easy_setopt(c->curl, CURLOPT_ACCEPT_ENCODING, "");
+	curl_easy_setopt(c->curl, CURLOPT_TCP_KEEPALIVE, 1L);
+	rc = curl_easy_perform(c->curl);
+	res->attempts++;
+	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &http);
+	if (curl_easy_getinfo(c->curl, CURLINFO_NUM_CONNECTS, &nconn) == CURLE_OK && nconn > 0)
+		c->connections += (unsigned)nconn;
+	res->http_status = http;
+	res->api_status[0] = '\0';
+	free(res->text);
+	res->text = NULL;
+	res->finish_reason[0] = res->block_reason[0] = '\0';
+	memset(&res->usage, 0, sizeof(res->usage));
+
+	if (rc != CURLE_OK) {
+		if (b.too_big) {
+			snprintf(res->message, sizeof(res->message),
+			    "the API's answer is larger than %u MiB", MAX_RESPONSE >> 20);
+			res->status = GB__GEMINI_E_RESPONSE;
+		} else if (rc == CURLE_OPERATION_TIMEDOUT) {
+			snprintf(res->message, sizeof(res->message),
+			    "no answer from %s within %.1fs (timeout)", c->base,
+			    (double)c->o.timeout_ns / 1e9);
+			res->status = GB__GEMINI_E_TIMEOUT;
+			retry = 1;
+		} else {
+			snprintf(res->message, sizeof(res->message), "cannot talk to %s: %s", c->base,
+			    c->errbuf[0] != '\0' ? c->errbuf : curl_easy_strerror(rc));
+			res->status = rc == CURLE_OUT_OF_MEMORY ? GB__GEMINI_E_NOMEM : GB__GEMINI_E_TRANSPORT;
+			retry = curl_retryable(rc);
+		}
+	} else if (http >= 200 && http < 300) {
+		res->message[0] = '\0';
+		gb__gemini_parse_response(b.data != NULL ? b.data : "", b.len, res);
+	} else {
+		gb__gemini_parse_error(http, b.data != NULL ? b.data : "", b.len, res, retry_delay_ns,
+		    &per_day);
+		res->retry_delay_seconds = (double)*retry_delay_ns / 1e9;
+		if (http == 429 && per_day) {
+			res->status = GB__GEMINI_E_QUOTA_DAY;
+			strlcat(res->message, " (daily quota exhausted: not retried)", sizeof(res->message));
+		} else {
+			res->status = GB__GEMINI_E_API;
+			retry = http_retryable(http);
+		}
+	}
+	free(b.data);
+	if (res->status != GB__GEMINI_OK) {
+		if (retry)
+			res->retryable_errors++;
+		else
+			res->non_retryable_errors++;
+	}
+	return retry;
+}
+
+/* Uniform in [0, 1). */
+static double
+unit_random(void)
+{
+	return (double)arc4random() / 4294967296.0;
+}
+
+/* Exponential backoff with equal jitter: half the step fixed, half random. */
+static uint64_t
+backoff_ns(const gb__gemini *c, unsigned failures)
+{
+	uint64_t step = c->o.backoff_base_ns;
+
+	for (unsigned i = 1; i < failures && step < c->o.backoff_max_ns; i++)
+		step *= 2;
+	if (step > c->o.backoff_max_ns)
+		step = c->o.backoff_max_ns;
+	return step / 2 + (uint64_t)((double)(step / 2) * unit_random());
+}
+
+static void
+sleep_ns(uint64_t ns)
+{
+	struct timespec ts = { (time_t)(ns / GB_NS_PER_SEC), (long)(ns % GB_NS_PER_SEC) };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+int
+gb__gemini_generate(gb__gemini *c, const gb__gemini_request *rq, gb__gemini_result *res)
+{
+	const char *model = rq->model != NULL ? strip_models(rq->model) : c->model;
+	uint64_t t0 = gb__clock_mono_ns(), delay, server_delay;
+	char *url = NULL, *body = NULL;
+	json_t *req;
+
+	gb__gemini_result_fini(res);
+	if (!model_name_ok(model)) {
+		snprintf(res->message, sizeof(res->message), "invalid model name \"%.128s\"", model);
+		return res->status = GB__GEMINI_E_REQUEST;
+	}
+	if ((req = gb__gemini_request_json(rq)) == NULL) {
+		snprintf(res->message, sizeof(res->message),
+		    "cannot build the request: a text part is not valid UTF-8 (or out of memory)");
+		return res->status = GB__GEMINI_E_REQUEST;
+	}
+	body = json_dumps(req, JSON_COMPACT);
+	json_decref(req);
+	if (body == NULL || asprintf(&url, "%s/v1beta/models/%s:generateContent", c->base, model) < 0) {
+		free(body);
+		snprintf(res->message, sizeof(res->message), "out of memory building the request");
+		return res->status = GB__GEMINI_E_NOMEM;
+	}
+	for (;;) {
+		int retry = attempt(c, url, body, res, &server_delay);
+		if (!retry)
+			break;
+		if (res->attempts >= c->o.max_attempts) {
+			char more[96];
+			snprintf(more, sizeof(more), " (gave up after %u attempts)", res->attempts);
+			strlcat(res->message, more, sizeof(res->message));
+			break;
+		}
+		if (server_delay > c->o.max_retry_delay_ns) {
+			char more[128];
+			snprintf(more, sizeof(more), " (the server asks to wait %.0fs, more than the %.0fs "
+			    "allowed: not retried)", (double)server_delay / 1e9,
+			    (double)c->o.max_retry_delay_ns / 1e9);
+			strlcat(res->message, more, sizeof(res->message));
+			break;
+		}
+		/* The server's retryDelay is a floor (waiting less only earns another 429); up to
+		 * a tenth more spreads out clients that were told the same delay. */
+		if (server_delay > 0)
+			delay = server_delay + (uint64_t)((double)server_delay / 10 * unit_random());
+		else
+			delay = backoff_ns(c, res->attempts);
+		log_debug("Gemini call failed (%s); retrying in %.2fs", res->message, (double)delay / 1e9);
+		sleep_ns(delay);
+		res->backoff_seconds += (double)delay / 1e9;
+	}
+	free(url);
+	free(body);
+	res->seconds = (double)(gb__clock_mono_ns() - t0) / 1e9;
+	return res->status;
+}

@@ -1,0 +1,121 @@
+/*
+ * gemini_client.h - the Gemini REST client inside libgbatch (internal, not a public API):
+ * one generateContent call with retries, on a reused libcurl handle (keep-alive). Builds the
+ * request JSON, parses the untrusted response, and turns Gemini's error shape into a result.
+ */
+#ifndef GBATCH_PROCESSOR_GEMINI_CLIENT_H
+#define GBATCH_PROCESSOR_GEMINI_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#define GB__GEMINI_DEFAULT_BASE "https://generativelanguage.googleapis.com"
+
+typedef struct gb__gemini gb__gemini;
+
+/* Client settings; a zero field takes the default given beside it. */
+typedef struct gb__gemini_opts {
+	const char *api_base;        /* NULL: GB__GEMINI_DEFAULT_BASE */
+	const char *api_key;         /* required; copied, sent only as x-goog-api-key, never logged */
+	const char *model;           /* default model, e.g. "gemini-2.0-flash"; required */
+	uint64_t connect_timeout_ns; /* 10 s */
+	uint64_t timeout_ns;         /* whole request, per attempt: 120 s */
+	unsigned max_attempts;       /* HTTP requests per call, retries included: 5 */
+	uint64_t backoff_base_ns;    /* first backoff without a retryDelay: 1 s, doubling */
+	uint64_t backoff_max_ns;     /* cap on one backoff: 60 s */
+	uint64_t max_retry_delay_ns; /* a server retryDelay longer than this ends the call: 10 min */
+} gb__gemini_opts;
+
+/* One part of the user turn: text when mime_type is NULL, else inline data sent base64. */
+typedef struct gb__gemini_part {
+	const char *mime_type;
+	const char *data;
+	size_t len;
+} gb__gemini_part;
+
+typedef struct gb__gemini_request {
+	const char *model; /* NULL: the client's model */
+	const gb__gemini_part *parts;
+	size_t n_parts;
+	const char *system;         /* systemInstruction text, or NULL */
+	int json;                   /* ask for responseMimeType application/json */
+	const json_t *schema;       /* generationConfig.responseSchema (implies json), or NULL */
+	const char *cached_content; /* "cachedContents/...", or NULL */
+} gb__gemini_request;
+
+typedef struct gb__gemini_usage {
+	int64_t prompt;     /* promptTokenCount (cached tokens included) */
+	int64_t candidates; /* candidatesTokenCount */
+	int64_t cached;     /* cachedContentTokenCount */
+	int64_t thoughts;   /* thoughtsTokenCount */
+	int64_t total;      /* totalTokenCount */
+} gb__gemini_usage;
+
+/* Status of a call; negative is an error. */
+enum gb__gemini_status {
+	GB__GEMINI_OK = 0,
+	GB__GEMINI_E_API = -1,       /* the API answered with an error (http_status, api_status) */
+	GB__GEMINI_E_QUOTA_DAY = -2, /* a per-day quota is exhausted: retrying today is pointless */
+	GB__GEMINI_E_TIMEOUT = -3,   /* no complete answer within the timeout */
+	GB__GEMINI_E_TRANSPORT = -4, /* could not connect, send or receive */
+	GB__GEMINI_E_RESPONSE = -5,  /* a 2xx answer that is not a generateContent response */
+	GB__GEMINI_E_REQUEST = -6,   /* the request could not be built (bad model name, not UTF-8) */
+	GB__GEMINI_E_NOMEM = -7,
+};
+
+/* The outcome of one call (all attempts). Zero-initialise, pass to gb__gemini_generate, then
+ * release with gb__gemini_result_fini. */
+typedef struct gb__gemini_result {
+	int status;               /* enum gb__gemini_status */
+	long http_status;         /* of the last attempt; 0 when no HTTP answer */
+	char api_status[40];      /* error.status of the last error, e.g. "RESOURCE_EXHAUSTED" */
+	char message[512];        /* what went wrong, for a user; "" on success */
+	char *text;               /* the first candidate's parts' text joined; NULL when there is none */
+	char finish_reason[32];   /* the first candidate's finishReason; "" without one */
+	char block_reason[40];    /* promptFeedback.blockReason; "" when the prompt was not blocked */
+	gb__gemini_usage usage;   /* of the successful attempt */
+	unsigned attempts;        /* HTTP requests made */
+	unsigned retryable_errors;     /* failed attempts of a kind worth retrying */
+	unsigned non_retryable_errors; /* failed attempts that ended the call at once */
+	double seconds;                /* wall time of the call, backoff included */
+	double backoff_seconds;        /* time spent waiting between attempts */
+	double retry_delay_seconds;    /* the last retryDelay the server asked for; 0 without one */
+} gb__gemini_result;
+
+/* Creates a client. NULL on bad options or out of memory, with err (always terminated) saying
+ * which. The client is not thread-safe: one per thread. */
+gb__gemini *gb__gemini_new(const gb__gemini_opts *o, char *err, size_t errlen);
+/* Closes the connection, wipes the key and frees c (NULL is fine). */
+void gb__gemini_free(gb__gemini *c);
+
+/* Runs generateContent with retries: 429 (but not a per-day quota), 408, 500, 502, 503, 504,
+ * timeouts and connection failures are retried with exponential backoff and jitter, waiting at
+ * least the server's RetryInfo.retryDelay when it gives one; anything else ends the call.
+ * Fills res and returns res->status. */
+int gb__gemini_generate(gb__gemini *c, const gb__gemini_request *rq, gb__gemini_result *res);
+/* Frees what res owns and zeroes it. */
+void gb__gemini_result_fini(gb__gemini_result *res);
+/* 1 when the error in res will repeat for every later call (per-day quota, a key that is
+ * missing or refused, an unknown model): the caller should stop rather than fall back. */
+int gb__gemini_is_fatal(const gb__gemini_result *res);
+/* New connections the client opened so far (1 while keep-alive holds). */
+unsigned gb__gemini_connections(const gb__gemini *c);
+
+/* The pieces, for tests and for a future multi-handle driver. */
+
+/* The JSON body of rq (new reference), or NULL when a text part is not UTF-8 or out of memory. */
+json_t *gb__gemini_request_json(const gb__gemini_request *rq);
+/* Parses a 2xx body into res (text, finish_reason, block_reason, usage). Returns GB__GEMINI_OK
+ * or GB__GEMINI_E_RESPONSE with res->message set. */
+int gb__gemini_parse_response(const char *body, size_t len, gb__gemini_result *res);
+/* Parses an error answer (any body) of HTTP status http into res->api_status and res->message;
+ * *retry_delay_ns gets RetryInfo.retryDelay (0 without one), *per_day 1 when a QuotaFailure
+ * violation is a per-day quota. */
+void gb__gemini_parse_error(long http, const char *body, size_t len, gb__gemini_result *res,
+    uint64_t *retry_delay_ns, int *per_day);
+/* Parses a google.protobuf.Duration text ("40s", "45.837906927s", "0.5s"). 0 or -1. */
+int gb__gemini_parse_proto_duration(const char *text, uint64_t *ns);
+
+#endif

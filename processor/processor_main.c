@@ -1,0 +1,376 @@
+/*
+ * processor_main.c - gbatch-processor: asks the questions of a file about one or more content
+ * files in one batched Gemini call and prints the result as JSON, with telemetry into the
+ * shared-memory ring (for gbatch-collector), the console, an in-process summary, or nowhere.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <gbatch/processor.h>
+#include <gbatch/telemetry.h>
+
+#include "log.h"
+#include "parse.h"
+
+#define EXIT_USAGE 2
+#define MAX_QUESTIONS 10000
+/* Gemini refuses inline requests above 20 MB; base64 grows data by a third. */
+#define MAX_INLINE_BYTES (15u << 20)
+#define MAX_FILE_BYTES (64u << 20)
+
+struct telemetry {
+	gb_tele *tele;
+	gb_simple_reporter *simple;
+	gb_shm_reporter *shm;
+};
+
+static void
+usage(FILE *out)
+{
+	fprintf(out,
+	    "usage: gbatch-processor [options] --questions FILE CONTENT_FILE...\n"
+	    "Asks every question of FILE (one per line; blank lines skipped) about the content files\n"
+	    "in one batched Gemini call, asks missing or failed answers one by one, and prints the\n"
+	    "result as JSON.\n"
+	    "  --questions FILE   the questions, one per line (required)\n"
+	    "  --model M          model (default $GEMINI_MODEL, else " GB_DEFAULT_MODEL ")\n"
+	    "  --api-base URL     API endpoint (default $GEMINI_API_BASE, else\n"
+	    "                     " GB_DEFAULT_API_BASE ")\n"
+	    "  --compare          also ask each question individually and report token and time\n"
+	    "                     efficiency (target ratio %.2f)\n"
+	    "  --schema FILE      JSON schema every answer must follow (responseSchema)\n"
+	    "  --system TEXT      system instruction\n"
+	    "  --telemetry KIND   shm[:RING] (default: the ring gbatch-collector drains, RING\n"
+	    "                     default $GBATCH_RING or \"default\"), console (records on\n"
+	    "                     stderr), simple (a summary on stderr at the end) or off\n"
+	    "  --output FILE      write the JSON result to FILE (stdout then gets one line per answer)\n"
+	    "  --timeout DUR      per HTTP attempt (default 120s)\n"
+	    "  --max-attempts N   HTTP attempts per call, retries included (default 5)\n"
+	    "  --help, --version\n"
+	    "Content files are text, or sent inline by extension: .pdf, .png, .jpg, .jpeg, .webp,\n"
+	    ".gif, .heic, .heif. The key comes from GEMINI_API_KEY and is never printed.\n"
+	    "Exit status: 0 every question answered, 1 some failed, 2 usage error.\n",
+	    GB_TARGET_TOKEN_EFFICIENCY);
+}
+
+static void
+usage_error(const char *fmt, const char *value)
+{
+	fprintf(stderr, "gbatch-processor: ");
+	fprintf(stderr, fmt, value);
+	fprintf(stderr, "\nTry 'gbatch-processor --help'.\n");
+	exit(EXIT_USAGE);
+}
+
+/* Reads a whole file (NUL-terminated, *len without the NUL); NULL with errno set. */
+static char *
+read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL, *nb;
+	size_t cap = 0, n = 0, r;
+
+	if (f == NULL)
+		return NULL;
+	do {
+		if (n + 4096 + 1 > cap) {
+			cap = (n + 4096 + 1) * 2;
+			if (cap > MAX_FILE_BYTES + 8192 || (nb = realloc(buf, cap)) == NULL) {
+				free(buf);
+				fclose(f);
+				errno = cap > MAX_FILE_BYTES + 8192 ? EFBIG : ENOMEM;
+				return NULL;
+			}
+			buf = nb;
+		}
+		r = fread(buf + n, 1, cap - n - 1, f);
+		n += r;
+	} while (r > 0);
+	if (ferror(f)) {
+		free(buf);
+		fclose(f);
+		errno = EIO;
+		return NULL;
+	}
+	fclose(f);
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+}
+
+static const char *
+mime_for(const char *path)
+{
+	static const struct { const char *ext, *mime; } types[] = {
+		{ ".pdf", "application/pdf" }, { ".png", "image/png" }, { ".jpg", "image/jpeg" },
+		{ ".jpeg", "image/jpeg" }, { ".webp", "image/webp" }, { ".gif", "image/gif" },
+		{ ".heic", "image/heic" }, { ".heif", "image/heif" },
+	};
+	const char *dot = strrchr(path, '.');
+
+	for (size_t i = 0; dot != NULL && i < sizeof(types) / sizeof(types[0]); i++)
+		if (strcasecmp(dot, types[i].ext) == 0)
+			return types[i].mime;
+	return NULL;
+}
+
+/* Splits the questions file into lines, trimmed, blank lines skipped (in place). */
+static size_t
+split_questions(char *text, char **out, size_t max, const char *path)
+{
+	size_t n = 0;
+	char *save = NULL;
+
+	for (char *line = strtok_r(text, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+		size_t len = strlen(line);
+		while (len > 0 && strchr(" \t\r", line[len - 1]) != NULL)
+			line[--len] = '\0';
+		while (*line == ' ' || *line == '\t')
+			line++;
+		if (*line == '\0')
+			continue;
+		if (n == max)
+			usage_error("too many questions in \"%s\" (at most 10000)", path);
+		out[n++] = line;
+	}
+	return n;
+}
+
+static struct telemetry
+telemetry_open(const char *kind)
+{
+	struct telemetry t = { 0 };
+	gb_reporter rep;
+
+	if (strcmp(kind, "off") == 0)
+		return t;
+	if (strcmp(kind, "console") == 0) {
+		rep = gb_console_reporter(stderr);
+	} else if (strcmp(kind, "simple") == 0) {
+		if ((t.simple = gb_simple_reporter_new(0)) == NULL)
+			fatalx("out of memory");
+		rep = gb_simple_reporter_as_reporter(t.simple);
+	} else {
+		const char *ring = kind[3] == ':' ? kind + 4 : NULL;
+		if ((t.shm = gb_shm_reporter_open(ring)) == NULL)
+			fatalx("out of memory");
+		rep = gb_shm_reporter_as_reporter(t.shm);
+	}
+	if ((t.tele = gb_tele_new(&rep, 1, GB_TELE_ENABLE)) == NULL)
+		fatalx("out of memory");
+	return t;
+}
+
+static void
+telemetry_close(struct telemetry *t)
+{
+	gb_tele_free(t->tele);
+	if (t->simple != NULL) {
+		char *report = gb_simple_reporter_report(t->simple);
+		if (report != NULL)
+			fprintf(stderr, "%s", report);
+		free(report);
+		gb_simple_reporter_free(t->simple);
+	}
+	if (t->shm != NULL)
+		gb_shm_reporter_close(t->shm);
+}
+
+static bool
+telemetry_kind_ok(const char *k)
+{
+	if (strcmp(k, "off") == 0 || strcmp(k, "console") == 0 || strcmp(k, "simple") == 0 ||
+	    strcmp(k, "shm") == 0)
+		return true;
+	if (strncmp(k, "shm:", 4) != 0 || k[4] == '\0')
+		return false;
+	/* A ring is a name [A-Za-z0-9_-]{1,64}, or a path when it holds a '/'. */
+	return strchr(k + 4, '/') != NULL || (strlen(k + 4) <= 64 &&
+	    strspn(k + 4, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") ==
+	    strlen(k + 4));
+}
+
+static int
+write_output(const char *path, const char *json)
+{
+	FILE *f = fopen(path, "w");
+
+	if (f == NULL) {
+		log_warn("cannot write \"%s\"", path);
+		return -1;
+	}
+	if (fprintf(f, "%s\n", json) < 0 || fclose(f) != 0) {
+		log_warn("cannot write \"%s\"", path);
+		return -1;
+	}
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "questions", required_argument, NULL, 'q' },
+		{ "model", required_argument, NULL, 'm' },
+		{ "api-base", required_argument, NULL, 'b' },
+		{ "compare", no_argument, NULL, 'c' },
+		{ "schema", required_argument, NULL, 's' },
+		{ "system", required_argument, NULL, 'S' },
+		{ "telemetry", required_argument, NULL, 't' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "timeout", required_argument, NULL, 'T' },
+		{ "max-attempts", required_argument, NULL, 'a' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *questions_path = NULL, *schema_path = NULL, *output = NULL;
+	const char *telemetry_kind = "shm";
+	char err[512], *qtext, *schema = NULL, **questions, *json;
+	gb_processor_opts o;
+	gb_process_opts po = { 0 };
+	gb_content *content;
+	size_t nq, len, inline_bytes = 0, n_content;
+	uint64_t v;
+	int opt, status;
+	gb_processor *p;
+	gb_result *r;
+	struct telemetry tele;
+
+	log_init(argv[0]);
+	gb_processor_opts_init(&o);
+	o.model = getenv("GEMINI_MODEL");
+	o.api_base = getenv("GEMINI_API_BASE");
+	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'q':
+			questions_path = optarg;
+			break;
+		case 'm':
+			o.model = optarg;
+			break;
+		case 'b':
+			o.api_base = optarg;
+			break;
+		case 'c':
+			po.flags |= GB_PROCESS_COMPARE;
+			break;
+		case 's':
+			schema_path = optarg;
+			break;
+		case 'S':
+			o.system_instruction = optarg;
+			break;
+		case 't':
+			if (!telemetry_kind_ok(optarg))
+				usage_error("invalid --telemetry \"%s\" (use shm, shm:RING, console, simple or off)",
+				    optarg);
+			telemetry_kind = optarg;
+			break;
+		case 'o':
+			output = optarg;
+			break;
+		case 'T':
+			if (gb__parse_duration(optarg, &v, err, sizeof(err)) != 0 || v == 0)
+				usage_error("invalid --timeout \"%s\" (use e.g. 30s, 2m)", optarg);
+			o.timeout_s = (double)v / 1e9;
+			break;
+		case 'a':
+			if (gb__parse_uint(optarg, 1, 100, &v, err, sizeof(err)) != 0)
+				usage_error("invalid --max-attempts \"%s\" (use 1 to 100)", optarg);
+			o.max_attempts = (unsigned)v;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("gbatch-processor %s\n", GBATCH_VERSION);
+			return 0;
+		default:
+			fprintf(stderr, "Try 'gbatch-processor --help'.\n");
+			return EXIT_USAGE;
+		}
+	}
+	if (questions_path == NULL)
+		usage_error("%s", "--questions FILE is required");
+	if (optind == argc)
+		usage_error("%s", "no CONTENT_FILE given");
+	o.api_key = getenv("GEMINI_API_KEY");
+	if (o.api_key == NULL || *o.api_key == '\0')
+		usage_error("%s", "GEMINI_API_KEY is not set");
+
+	if ((qtext = read_file(questions_path, &len)) == NULL)
+		usage_error("cannot read questions file \"%s\"", questions_path);
+	if ((questions = calloc(MAX_QUESTIONS, sizeof(*questions))) == NULL)
+		fatalx("out of memory");
+	if ((nq = split_questions(qtext, questions, MAX_QUESTIONS, questions_path)) == 0)
+		usage_error("no questions in \"%s\"", questions_path);
+	if (schema_path != NULL && (schema = read_file(schema_path, &len)) == NULL)
+		usage_error("cannot read schema file \"%s\"", schema_path);
+	po.response_schema = schema;
+
+	n_content = (size_t)(argc - optind);
+	if ((content = calloc(n_content, sizeof(*content))) == NULL)
+		fatalx("out of memory");
+	for (size_t i = 0; i < n_content; i++) {
+		const char *path = argv[optind + (int)i];
+		char *data = read_file(path, &len);
+		if (data == NULL)
+			usage_error("cannot read content file \"%s\"", path);
+		content[i].mime_type = mime_for(path);
+		content[i].data = data;
+		content[i].len = len;
+		if ((inline_bytes += len) > MAX_INLINE_BYTES)
+			usage_error("content is too large for one inline request (15 MiB at most; \"%s\")",
+			    path);
+	}
+
+	tele = telemetry_open(telemetry_kind);
+	o.tele = tele.tele;
+	if ((p = gb_processor_new(&o, err, sizeof(err))) == NULL) {
+		telemetry_close(&tele);
+		usage_error("%s", err);
+	}
+	status = gb_processor_process_questions(p, content, n_content, (const char *const *)questions,
+	    nq, &po, &r, err, sizeof(err));
+	if (status != 0) {
+		gb_processor_free(p);
+		telemetry_close(&tele);
+		usage_error("%s", err);
+	}
+	if ((json = gb_result_to_json(r, GB_RESULT_JSON_PRETTY)) == NULL)
+		fatalx("out of memory");
+	if (output != NULL) {
+		if (write_output(output, json) != 0)
+			status = 1;
+		for (size_t i = 0; i < nq; i++) {
+			const char *a = gb_result_answer(r, i);
+			printf("%zu. [%s] %s\n", i + 1, gb_result_source(r, i),
+			    a != NULL ? a : gb_result_error(r, i));
+		}
+	} else {
+		printf("%s\n", json);
+	}
+	if (gb_result_fatal_error(r) != NULL)
+		log_warnx("stopped: %s", gb_result_fatal_error(r));
+	if (gb_result_failed_count(r) > 0) {
+		log_warnx("%zu of %zu questions have no answer", gb_result_failed_count(r), nq);
+		status = 1;
+	}
+	free(json);
+	gb_result_free(r);
+	gb_processor_free(p);
+	telemetry_close(&tele);
+	for (size_t i = 0; i < n_content; i++)
+		free((void *)(uintptr_t)content[i].data);
+	free(content);
+	free(questions);
+	free(qtext);
+	free(schema);
+	return status;
+}

@@ -1,0 +1,251 @@
+/*
+ * reporter_shm.c - the shared-memory reporter: encodes every record straight into a claimed
+ * slot of the telemetry ring (claim, encode, commit) for gbatch-collector to drain. It never
+ * blocks and never fails its caller: a full ring or a ring that cannot be opened costs a count.
+ */
+#include <gbatch/telemetry.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "log.h"
+#include "record.h"
+#include "reporter_shm.h"
+#include "ring.h"
+
+#define HEARTBEAT_NS (250 * GB_NS_PER_MS)
+
+struct gb_shm_reporter {
+	gb_ring *ring; /* NULL when the ring could not be opened */
+	_Atomic uint64_t written, dropped;
+	atomic_bool full_warned;
+	pthread_t heartbeat;
+	pthread_mutex_t lock; /* guards stop, for the heartbeat thread's timed wait */
+	pthread_cond_t cond;
+	bool stop;
+};
+
+/* pid and tid are cached: both are system calls. A forked child refreshes them. */
+static _Atomic uint32_t cached_pid;
+static _Thread_local uint32_t cached_tid;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void
+after_fork_child(void)
+{
+	atomic_store_explicit(&cached_pid, (uint32_t)getpid(), memory_order_relaxed);
+	cached_tid = 0;
+}
+
+static void
+install_atfork(void)
+{
+	atomic_store_explicit(&cached_pid, (uint32_t)getpid(), memory_order_relaxed);
+	pthread_atfork(NULL, NULL, after_fork_child);
+}
+
+static inline uint32_t
+this_tid(void)
+{
+	if (cached_tid == 0)
+		cached_tid = (uint32_t)gettid();
+	return cached_tid;
+}
+
+static uint8_t
+kind_of(const char *metric_type)
+{
+	if (metric_type == NULL)
+		return GB_REC_METRIC;
+	if (strcmp(metric_type, "counter") == 0)
+		return GB_REC_COUNTER;
+	if (strcmp(metric_type, "gauge") == 0)
+		return GB_REC_GAUGE;
+	return GB_REC_METRIC;
+}
+
+static int
+shm_write(gb_shm_reporter *r, uint8_t kind, uint64_t ts, const char *scope, double value,
+    const gb_tele_meta *m)
+{
+	gb_rec_kv kv[GB_REC_MAX_META];
+	size_t nkv = m->n_extra < GB_REC_MAX_META ? m->n_extra : GB_REC_MAX_META;
+	gb_ring_claim c;
+	int st;
+
+	if (r->ring == NULL) {
+		atomic_fetch_add_explicit(&r->dropped, 1, memory_order_relaxed);
+		return 0;
+	}
+	for (size_t i = 0; i < nkv; i++) {
+		kv[i] = (gb_rec_kv){ .key = m->extra[i].key, .key_len = strlen(m->extra[i].key),
+			.value = m->extra[i].value, .value_len = strlen(m->extra[i].value) };
+	}
+	gb_record rec = {
+		.ts_ns = ts,
+		.value = value,
+		.kind = kind,
+		.depth = m->depth < 0 ? 0 : m->depth > UINT16_MAX ? UINT16_MAX : (uint16_t)m->depth,
+		.pid = atomic_load_explicit(&cached_pid, memory_order_relaxed),
+		.tid = this_tid(),
+		.call_count = m->call_count,
+		.scope = scope,
+		.scope_len = strlen(scope),
+		.parent_len = m->parent_scope != NULL ? strlen(m->parent_scope) : 0,
+		.meta = kv,
+		.n_meta = m->n_extra, /* more than GB_REC_MAX_META: the encoder flags the rest dropped */
+	};
+	if (rec.parent_len > rec.scope_len)
+		rec.parent_len = 0;
+	if ((st = gb__ring_claim(r->ring, GB_RING_TYPE_TELEMETRY, gb__rec_size(&rec), &c)) != GB_RING_OK) {
+		atomic_fetch_add_explicit(&r->dropped, 1, memory_order_relaxed);
+		if (!atomic_exchange(&r->full_warned, true))
+			log_warnx("telemetry: ring \"%s\" %s: records are being dropped and counted",
+			    gb__ring_name(r->ring), st == GB_RING_FULL ? "is full" : "refused a record");
+		return 0;
+	}
+	if (gb__rec_encode(&rec, c.data, c.len) != c.len) {
+		gb__ring_abort(r->ring, &c);
+		atomic_fetch_add_explicit(&r->dropped, 1, memory_order_relaxed);
+		return -1;
+	}
+	gb__ring_commit(r->ring, &c);
+	atomic_fetch_add_explicit(&r->written, 1, memory_order_relaxed);
+	return 0;
+}
+
+static int
+shm_timing(void *self, const char *scope, double seconds, const gb_tele_meta *m)
+{
+	return shm_write(self, GB_REC_TIMING, gb__clock_real_ns(), scope, seconds, m);
+}
+
+static int
+shm_metric(void *self, const char *scope, double value, const gb_tele_meta *m)
+{
+	return shm_write(self, kind_of(m->metric_type), gb__clock_real_coarse_ns(), scope, value, m);
+}
+
+/* Keeps this producer's heartbeat fresh so the collector knows it is alive. */
+static void *
+heartbeat_main(void *arg)
+{
+	gb_shm_reporter *r = arg;
+	struct timespec ts;
+
+	pthread_mutex_lock(&r->lock);
+	while (!r->stop) {
+		gb__ring_heartbeat(r->ring);
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += HEARTBEAT_NS;
+		if (ts.tv_nsec >= (long)GB_NS_PER_SEC) {
+			ts.tv_sec++;
+			ts.tv_nsec -= (long)GB_NS_PER_SEC;
+		}
+		pthread_cond_timedwait(&r->cond, &r->lock, &ts);
+	}
+	pthread_mutex_unlock(&r->lock);
+	return NULL;
+}
+
+/* Opens ring (creating it unless no_create) and starts the heartbeat thread. Returns NULL with
+ * err filled when the ring cannot be opened; *oom tells running out of memory apart. */
+static gb_shm_reporter *
+shm_open_ring(const char *ring, bool no_create, char *err, size_t errlen, bool *oom)
+{
+	gb_shm_reporter *r = calloc(1, sizeof(*r));
+	pthread_condattr_t ca;
+	gb_ring_opts o;
+
+	*oom = r == NULL;
+	if (r == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	pthread_once(&atfork_once, install_atfork);
+	gb__ring_opts_init(&o);
+	o.no_create = no_create;
+	if (gb__ring_open_producer(&r->ring, ring, &o, err, errlen) != GB_RING_OK) {
+		free(r);
+		return NULL;
+	}
+	pthread_mutex_init(&r->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&r->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	if (pthread_create(&r->heartbeat, NULL, heartbeat_main, r) != 0) {
+		log_warnx("telemetry: cannot start the heartbeat thread of ring \"%s\"; the collector "
+		    "may take this producer for dead", gb__ring_name(r->ring));
+		r->stop = true;
+	}
+	return r;
+}
+
+gb_shm_reporter *
+gb_shm_reporter_open(const char *ring)
+{
+	gb_shm_reporter *r;
+	char err[256];
+	bool oom;
+
+	if ((r = shm_open_ring(ring, false, err, sizeof(err), &oom)) != NULL || oom)
+		return r;
+	log_warnx("telemetry: %s; its records are counted as dropped", err);
+	return calloc(1, sizeof(*r));
+}
+
+gb_shm_reporter *
+gb__shm_reporter_attach(const char *ring, char *err, size_t errlen)
+{
+	bool oom;
+
+	return shm_open_ring(ring, true, err, errlen, &oom);
+}
+
+gb_reporter
+gb_shm_reporter_as_reporter(gb_shm_reporter *r)
+{
+	return (gb_reporter){ .self = r, .record_timing = shm_timing, .record_metric = shm_metric };
+}
+
+uint64_t
+gb_shm_reporter_written(const gb_shm_reporter *r)
+{
+	return atomic_load_explicit(&r->written, memory_order_relaxed);
+}
+
+uint64_t
+gb_shm_reporter_dropped(const gb_shm_reporter *r)
+{
+	return atomic_load_explicit(&r->dropped, memory_order_relaxed);
+}
+
+void
+gb_shm_reporter_close(gb_shm_reporter *r)
+{
+	bool running;
+
+	if (r == NULL)
+		return;
+	if (r->ring != NULL) {
+		pthread_mutex_lock(&r->lock);
+		running = !r->stop;
+		r->stop = true;
+		pthread_cond_signal(&r->cond);
+		pthread_mutex_unlock(&r->lock);
+		if (running)
+			pthread_join(r->heartbeat, NULL);
+		pthread_cond_destroy(&r->cond);
+		pthread_mutex_destroy(&r->lock);
+		gb__ring_close(r->ring);
+	}
+	free(r);
+}

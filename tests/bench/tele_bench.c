@@ -1,0 +1,220 @@
+/*
+ * tele_bench.c - what a telemetry scope costs the processor: a disabled scope, an enabled scope
+ * and a counter into the shm reporter, one record written by the shm reporter alone (called
+ * directly, without the context), and the same scope through a reporter that sends one
+ * DogStatsD datagram per record over loopback UDP (what the ring saves us from).
+ * Prints medians over several runs, then one JSON line. A benchmark, not a test.
+ * usage: tele_bench [RUNS]
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <gbatch/telemetry.h>
+
+#include "clock.h"
+#include "ring.h"
+
+#define DISABLED_OPS 50000000
+#define ENABLED_OPS 20000 /* fits the default 4 MiB ring between drains */
+#define UDP_OPS 20000
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double
+median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static double
+bench_disabled(void)
+{
+	gb_tele *off = gb_tele_new(NULL, 0, GB_TELE_DISABLE);
+	uint64_t t0 = gb__clock_mono_ns();
+
+	for (int i = 0; i < DISABLED_OPS; i++) {
+		GB_SCOPE(off, "batch.api_call") {
+			__asm__ volatile("" ::: "memory");
+		}
+	}
+	return (double)(gb__clock_mono_ns() - t0) / DISABLED_OPS;
+}
+
+static void
+discard(void *ctx, uint16_t type, const uint8_t *payload, size_t len)
+{
+	(void)ctx;
+	(void)type;
+	(void)payload;
+	(void)len;
+}
+
+/* ns per enabled scope (counter = 0) or per counter record (counter = 1) into the ring. */
+static double
+bench_shm(gb_tele *t, gb_ring *consumer, int counter)
+{
+	uint64_t t0 = gb__clock_mono_ns(), dt;
+
+	for (int i = 0; i < ENABLED_OPS; i++) {
+		if (counter) {
+			gb_tele_count(t, "batch_success", 1, NULL, 0);
+		} else {
+			GB_SCOPE(t, "batch.api_call") {
+				__asm__ volatile("" ::: "memory");
+			}
+		}
+	}
+	dt = gb__clock_mono_ns() - t0;
+	while (gb__ring_read(consumer, discard, NULL, 100000) > 0)
+		;
+	return (double)dt / ENABLED_OPS;
+}
+
+/* ns per record_metric call on the shm reporter itself: claim, encode, commit. */
+static double
+bench_shm_record(gb_reporter *rep, gb_ring *consumer)
+{
+	gb_tele_meta m = { .depth = 1, .parent_scope = "batch", .call_count = 1,
+		.metric_type = "counter" };
+	uint64_t t0 = gb__clock_mono_ns(), dt;
+
+	for (int i = 0; i < ENABLED_OPS; i++)
+		rep->record_metric(rep->self, "batch.batch_success", 1, &m);
+	dt = gb__clock_mono_ns() - t0;
+	while (gb__ring_read(consumer, discard, NULL, 100000) > 0)
+		;
+	return (double)dt / ENABLED_OPS;
+}
+
+/* The baseline reporter: one DogStatsD line per record, one sendto per line. */
+struct statsd {
+	int fd;
+	struct sockaddr_in to;
+	unsigned long errors;
+};
+
+static int
+statsd_send(struct statsd *s, const char *scope, double v, const char *type, int depth)
+{
+	char line[512];
+	int n = snprintf(line, sizeof(line), "gbatch.%s:%g|%s|#depth:%d\n", scope, v, type, depth);
+
+	if (sendto(s->fd, line, (size_t)n, 0, (const struct sockaddr *)&s->to, sizeof(s->to)) != n) {
+		s->errors++;
+		return -1;
+	}
+	return 0;
+}
+
+static int
+statsd_timing(void *self, const char *scope, double seconds, const gb_tele_meta *m)
+{
+	return statsd_send(self, scope, seconds * 1000, "ms", m->depth);
+}
+
+static int
+statsd_metric(void *self, const char *scope, double value, const gb_tele_meta *m)
+{
+	return statsd_send(self, scope, value, m->metric_type && strcmp(m->metric_type, "counter") == 0 ?
+	    "c" : "g", m->depth);
+}
+
+static double
+bench_udp(gb_tele *t)
+{
+	uint64_t t0 = gb__clock_mono_ns();
+
+	for (int i = 0; i < UDP_OPS; i++) {
+		GB_SCOPE(t, "batch.api_call") {
+			__asm__ volatile("" ::: "memory");
+		}
+	}
+	return (double)(gb__clock_mono_ns() - t0) / UDP_OPS;
+}
+
+int
+main(int argc, char **argv)
+{
+	int runs = argc > 1 ? atoi(argv[1]) : 9;
+	double *v, disabled, scope_shm, count_shm, record_shm, scope_udp;
+	char ring_name[64], err[256];
+	gb_ring *consumer;
+	struct statsd sd = { .fd = -1 };
+	socklen_t alen = sizeof(sd.to);
+
+	if (runs < 1 || (v = calloc((size_t)runs, sizeof(*v))) == NULL) {
+		fprintf(stderr, "usage: %s [RUNS >= 1]\n", argv[0]);
+		return 2;
+	}
+
+	for (int r = 0; r < runs; r++)
+		v[r] = bench_disabled();
+	disabled = median(v, runs);
+	printf("disabled scope:           %8.2f ns (median of %d x %d)\n", disabled, runs, DISABLED_OPS);
+
+	snprintf(ring_name, sizeof(ring_name), "tele-bench-%d", (int)getpid());
+	if (gb__ring_open_consumer(&consumer, ring_name, NULL, err, sizeof(err)) != GB_RING_OK) {
+		fprintf(stderr, "tele_bench: %s\n", err);
+		return 1;
+	}
+	gb_shm_reporter *sr = gb_shm_reporter_open(ring_name);
+	gb_reporter shm = gb_shm_reporter_as_reporter(sr);
+	gb_tele *t = gb_tele_new(&shm, 1, GB_TELE_ENABLE);
+	for (int r = 0; r < runs; r++)
+		v[r] = bench_shm(t, consumer, 0);
+	scope_shm = median(v, runs);
+	for (int r = 0; r < runs; r++)
+		v[r] = bench_shm(t, consumer, 1);
+	count_shm = median(v, runs);
+	for (int r = 0; r < runs; r++)
+		v[r] = bench_shm_record(&shm, consumer);
+	record_shm = median(v, runs);
+	printf("enabled scope, shm ring:  %8.2f ns (median of %d x %d)\n", scope_shm, runs, ENABLED_OPS);
+	printf("counter, shm ring:        %8.2f ns (median of %d x %d)\n", count_shm, runs, ENABLED_OPS);
+	printf("shm reporter record only: %8.2f ns (median of %d x %d)\n", record_shm, runs, ENABLED_OPS);
+	uint64_t dropped = gb_shm_reporter_dropped(sr);
+	gb_tele_free(t);
+	gb_shm_reporter_close(sr);
+	gb__ring_close(consumer);
+	gb__ring_unlink(ring_name, err, sizeof(err));
+
+	/* A bound receiver, so the datagrams have somewhere to go (its buffer simply overflows). */
+	int rx = socket(AF_INET, SOCK_DGRAM, 0);
+	sd.fd = socket(AF_INET, SOCK_DGRAM, 0);
+	sd.to.sin_family = AF_INET;
+	sd.to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (rx < 0 || sd.fd < 0 || bind(rx, (struct sockaddr *)&sd.to, sizeof(sd.to)) != 0 ||
+	    getsockname(rx, (struct sockaddr *)&sd.to, &alen) != 0) {
+		perror("tele_bench: udp socket");
+		return 1;
+	}
+	gb_reporter udp = { .self = &sd, .record_timing = statsd_timing, .record_metric = statsd_metric };
+	t = gb_tele_new(&udp, 1, GB_TELE_ENABLE);
+	for (int r = 0; r < runs; r++)
+		v[r] = bench_udp(t);
+	scope_udp = median(v, runs);
+	gb_tele_free(t);
+	close(rx);
+	close(sd.fd);
+	printf("enabled scope, UDP sendto:%8.2f ns (median of %d x %d)\n", scope_udp, runs, UDP_OPS);
+
+	printf("{\"disabled_scope_ns\":%.3f,\"shm_scope_ns\":%.2f,\"shm_counter_ns\":%.2f,"
+	       "\"shm_record_ns\":%.2f,\"udp_scope_ns\":%.2f,\"udp_over_shm_scope\":%.1f,\"shm_dropped\":%llu,"
+	       "\"udp_send_errors\":%lu,\"runs\":%d}\n",
+	    disabled, scope_shm, count_shm, record_shm, scope_udp, scope_udp / scope_shm,
+	    (unsigned long long)dropped, sd.errors, runs);
+	free(v);
+	return 0;
+}

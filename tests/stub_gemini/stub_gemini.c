@@ -1,0 +1,869 @@
+/*
+ * stub_gemini.c - gbatch-stub-gemini, a local stand-in for the Gemini REST API (generateContent,
+ * countTokens) with deterministic answers, realistic usageMetadata, latency and a fault plan,
+ * so the client, the processor, the tests and the demo run without a key or a network.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <bsd/string.h>
+#include <jansson.h>
+
+#include "clock.h"
+#include "log.h"
+#include "parse.h"
+
+#define MAX_BODY (32u << 20)
+#define MAX_FAULTS 64
+#define MAX_SEEN 1024
+#define DEFAULT_KEY "stub-key"
+#define DEFAULT_SLOW_NS (10ull * GB_NS_PER_SEC)
+#define DEFAULT_RETRY_NS (GB_NS_PER_SEC)
+#define IMPLICIT_CACHE_MIN_TOKENS 1024
+
+enum fault_kind {
+	F_NONE,
+	F_429,
+	F_QUOTA,
+	F_400,
+	F_403,
+	F_404,
+	F_500,
+	F_503,
+	F_504,
+	F_SLOW,
+	F_MALFORMED,
+	F_FEW,
+	F_MANY,
+	F_FENCED,
+	F_TEXT,
+	F_MAXTOKENS,
+	F_BLOCKED,
+	F_SAFETY,
+};
+
+static const char *const fault_names[] = {
+	[F_NONE] = "none", [F_429] = "429", [F_QUOTA] = "quota", [F_400] = "400", [F_403] = "403",
+	[F_404] = "404", [F_500] = "500", [F_503] = "503", [F_504] = "504", [F_SLOW] = "slow",
+	[F_MALFORMED] = "malformed", [F_FEW] = "few", [F_MANY] = "many", [F_FENCED] = "fenced",
+	[F_TEXT] = "text", [F_MAXTOKENS] = "maxtokens", [F_BLOCKED] = "blocked", [F_SAFETY] = "safety",
+};
+
+enum fault_only { ONLY_ANY, ONLY_BATCH, ONLY_SINGLE };
+
+struct fault {
+	enum fault_kind kind;
+	enum fault_only only;
+	unsigned remaining; /* 0 with forever set: every matching request */
+	bool forever;
+	uint64_t delay_ns; /* 429/quota: retryDelay; slow: how long to stall */
+};
+
+struct stub {
+	const char *key;
+	uint64_t latency_ns;
+	FILE *log;
+	pthread_mutex_t lock; /* guards faults, seen, log, request_no */
+	pthread_cond_t wake;  /* broadcast at shutdown to cut sleeps short */
+	bool stopping;
+	struct fault faults[MAX_FAULTS];
+	size_t n_faults;
+	uint64_t seen[MAX_SEEN]; /* hashes of content already sent: the implicit cache */
+	size_t n_seen;
+	uint64_t request_no;
+};
+
+static struct stub stub = {
+	.key = DEFAULT_KEY,
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.wake = PTHREAD_COND_INITIALIZER,
+};
+
+/* What one request asked for, as far as the stand-in understands it. */
+struct ask {
+	char model[128];
+	bool count_tokens;
+	bool json;
+	const json_t *schema; /* borrowed from the request body */
+	size_t prompt_chars;
+	size_t inline_parts;
+	uint64_t content_hash;
+	size_t content_chars;
+	size_t nq;
+	char **questions; /* nq texts; for a single "Question:" prompt nq = 1 and numbered = false */
+	bool numbered;
+};
+
+struct conn {
+	char *body;
+	size_t len;
+	bool too_big;
+};
+
+static void
+usage(FILE *out)
+{
+	fprintf(out,
+	    "usage: gbatch-stub-gemini [--port N] [--latency DUR] [--log FILE] [--api-key KEY]\n"
+	    "                          [--fault KIND[:COUNT][:OPT=VAL...]]...\n"
+	    "A local Gemini REST stand-in: POST /v1beta/models/MODEL:generateContent and :countTokens.\n"
+	    "  --port N       port on 127.0.0.1 (default 0: pick a free one); prints\n"
+	    "                 \"listening on 127.0.0.1:PORT\" on stdout once ready\n"
+	    "  --latency DUR  delay before every response (e.g. 200ms; default 0)\n"
+	    "  --log FILE     one JSON line per request: n, mono_ms and real_ms (at arrival), path,\n"
+	    "                 model, questions, json, status, fault, key_ok (never the key itself)\n"
+	    "                 and the usageMetadata returned\n"
+	    "  --api-key KEY  the key expected in x-goog-api-key (default $STUB_GEMINI_API_KEY,\n"
+	    "                 else \"" DEFAULT_KEY "\"); missing: 401, wrong: 403\n"
+	    "  --fault SPEC   applied to the next COUNT matching requests (default 1; 0 = all),\n"
+	    "                 faults queued in the order given. KIND: 429, quota (per-day 429), 400,\n"
+	    "                 403, 404, 500, 503, 504, slow, malformed, few, many, fenced, text,\n"
+	    "                 maxtokens, blocked, safety. OPT: delay=DUR (429/quota retryDelay,\n"
+	    "                 default 1s; slow stall, default 10s), only=batch|single\n"
+	    "Questions are the lines \"Question N: ...\" of the last text part of the request;\n"
+	    "answer N is \"Answer to question N: <question>\", a JSON array when the request asks\n"
+	    "for application/json. A lone \"Question: ...\" gets \"Answer to question: <question>\".\n"
+	    "SIGTERM or SIGINT stops it cleanly.\n");
+}
+
+static int
+parse_fault(const char *spec, struct fault *f, char *err, size_t errlen)
+{
+	char buf[256], *save = NULL, *tok;
+	size_t i;
+
+	if (strlcpy(buf, spec, sizeof(buf)) >= sizeof(buf)) {
+		snprintf(err, errlen, "fault \"%.40s...\" is too long", spec);
+		return -1;
+	}
+	memset(f, 0, sizeof(*f));
+	f->remaining = 1;
+	tok = strtok_r(buf, ":", &save);
+	if (tok == NULL)
+		goto bad_kind;
+	for (i = F_429; i < sizeof(fault_names) / sizeof(fault_names[0]); i++)
+		if (strcmp(tok, fault_names[i]) == 0)
+			f->kind = (enum fault_kind)i;
+	if (f->kind == F_NONE)
+		goto bad_kind;
+	f->delay_ns = f->kind == F_SLOW ? DEFAULT_SLOW_NS : DEFAULT_RETRY_NS;
+	for (int pos = 0; (tok = strtok_r(NULL, ":", &save)) != NULL; pos++) {
+		uint64_t v;
+		if (strncmp(tok, "delay=", 6) == 0) {
+			if (gb__parse_duration(tok + 6, &f->delay_ns, err, errlen) != 0)
+				return -1;
+		} else if (strcmp(tok, "only=batch") == 0) {
+			f->only = ONLY_BATCH;
+		} else if (strcmp(tok, "only=single") == 0) {
+			f->only = ONLY_SINGLE;
+		} else if (pos == 0 && gb__parse_uint(tok, 0, 1000000, &v, err, errlen) == 0) {
+			f->remaining = (unsigned)v;
+			f->forever = v == 0;
+		} else {
+			snprintf(err, errlen, "fault \"%s\": bad part \"%s\" (use COUNT, delay=DUR, "
+			    "only=batch or only=single)", spec, tok);
+			return -1;
+		}
+	}
+	return 0;
+bad_kind:
+	snprintf(err, errlen, "fault \"%s\": unknown kind (use 429, quota, 400, 403, 404, 500, 503, "
+	    "504, slow, malformed, few, many, fenced, text, maxtokens, blocked or safety)", spec);
+	return -1;
+}
+
+/* Takes the fault for a request of nq questions: the first queued fault with requests left
+ * whose filter matches. */
+static struct fault
+take_fault(size_t nq)
+{
+	struct fault none = { .kind = F_NONE };
+
+	for (size_t i = 0; i < stub.n_faults; i++) {
+		struct fault *f = &stub.faults[i];
+		if (!f->forever && f->remaining == 0)
+			continue;
+		if ((f->only == ONLY_BATCH && nq <= 1) || (f->only == ONLY_SINGLE && nq > 1))
+			continue;
+		if (!f->forever)
+			f->remaining--;
+		return *f;
+	}
+	return none;
+}
+
+/* Sleeps ns, or less when the stand-in is stopping. */
+static void
+stall(uint64_t ns)
+{
+	struct timespec ts;
+	uint64_t until;
+
+	if (ns == 0)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	until = (uint64_t)ts.tv_sec * GB_NS_PER_SEC + (uint64_t)ts.tv_nsec + ns;
+	ts.tv_sec = (time_t)(until / GB_NS_PER_SEC);
+	ts.tv_nsec = (long)(until % GB_NS_PER_SEC);
+	pthread_mutex_lock(&stub.lock);
+	while (!stub.stopping && pthread_cond_timedwait(&stub.wake, &stub.lock, &ts) != ETIMEDOUT)
+		;
+	pthread_mutex_unlock(&stub.lock);
+}
+
+static uint64_t
+fnv1a(const char *s, size_t n, uint64_t h)
+{
+	for (size_t i = 0; i < n; i++) {
+		h ^= (unsigned char)s[i];
+		h *= 1099511628211ull;
+	}
+	return h;
+}
+
+static long
+tokens_of(size_t chars)
+{
+	return (long)((chars + 3) / 4);
+}
+
+static void
+ask_free(struct ask *a)
+{
+	for (size_t i = 0; i < a->nq; i++)
+		free(a->questions[i]);
+	free(a->questions);
+}
+
+static void
+add_question(struct ask *a, const char *start, size_t len)
+{
+	char **q = realloc(a->questions, (a->nq + 1) * sizeof(*q));
+	if (q == NULL)
+		return;
+	a->questions = q;
+	while (len > 0 && (start[len - 1] == ' ' || start[len - 1] == '\r'))
+		len--;
+	if ((q[a->nq] = strndup(start, len)) != NULL)
+		a->nq++;
+}
+
+/* Finds "Question N: text" lines (numbered) or, failing that, one "Question: text" line. */
+static void
+find_questions(struct ask *a, const char *text)
+{
+	const char *line = text;
+
+	while (line != NULL && *line != '\0') {
+		const char *end = strchr(line, '\n');
+		size_t len = end != NULL ? (size_t)(end - line) : strlen(line);
+		const char *p = line;
+		if (len > 9 && strncmp(p, "Question ", 9) == 0) {
+			p += 9;
+			while (*p >= '0' && *p <= '9')
+				p++;
+			if (p > line + 9 && p[0] == ':' && p[1] == ' ' && p + 2 <= line + len) {
+				add_question(a, p + 2, len - (size_t)(p + 2 - line));
+				a->numbered = true;
+			}
+		}
+		line = end != NULL ? end + 1 : NULL;
+	}
+	if (a->nq > 0)
+		return;
+	for (line = text; line != NULL && *line != '\0';) {
+		const char *end = strchr(line, '\n');
+		size_t len = end != NULL ? (size_t)(end - line) : strlen(line);
+		if (len > 10 && strncmp(line, "Question: ", 10) == 0) {
+			add_question(a, line + 10, len - 10);
+			return;
+		}
+		line = end != NULL ? end + 1 : NULL;
+	}
+}
+
+/* Adds one part's text (or inline blob) to the ask; returns its text, NULL for other parts.
+ * Content parts (everything but the final text part) also go into the content hash. */
+static const char *
+scan_part(struct ask *a, const json_t *part, bool content)
+{
+	const char *t = json_string_value(json_object_get(part, "text"));
+
+	if (t != NULL) {
+		size_t n = strlen(t);
+		a->prompt_chars += n;
+		if (content) {
+			a->content_hash = fnv1a(t, n, a->content_hash);
+			a->content_chars += n;
+		}
+	} else if (json_object_get(part, "inlineData") != NULL ||
+	    json_object_get(part, "inline_data") != NULL) {
+		a->inline_parts++;
+	}
+	return t;
+}
+
+/* Reads what the stand-in needs from a request body; -1 when it is not a JSON object. */
+static int
+parse_ask(struct ask *a, const json_t *req)
+{
+	const json_t *contents = json_object_get(req, "contents");
+	const json_t *gc = json_object_get(req, "generationConfig");
+	const json_t *sys = json_object_get(json_object_get(req, "systemInstruction"), "parts");
+	const char *mime, *last = NULL;
+	size_t i, j, n, np;
+
+	if (!json_is_object(req))
+		return -1;
+	a->content_hash = 1469598103934665603ull;
+	for (j = 0; j < json_array_size(sys); j++)
+		scan_part(a, json_array_get(sys, j), false);
+	n = json_array_size(contents);
+	for (i = 0; i < n; i++) {
+		const json_t *parts = json_object_get(json_array_get(contents, i), "parts");
+		np = json_array_size(parts);
+		for (j = 0; j < np; j++) {
+			/* The last part of the last turn holds the questions; the rest is content. */
+			bool final = i + 1 == n && j + 1 == np;
+			const char *t = scan_part(a, json_array_get(parts, j), !final);
+			if (final)
+				last = t;
+		}
+	}
+	mime = json_string_value(json_object_get(gc, "responseMimeType"));
+	a->json = mime != NULL && strcmp(mime, "application/json") == 0;
+	a->schema = json_object_get(gc, "responseSchema");
+	if (last != NULL)
+		find_questions(a, last);
+	return 0;
+}
+
+static json_t *
+gemini_error(int code, const char *status, const char *message)
+{
+	return json_pack("{s:{s:i, s:s, s:s, s:[]}}", "error", "code", code, "message", message,
+	    "status", status, "details");
+}
+
+static json_t *
+error_for(enum fault_kind k, uint64_t delay_ns, int *code)
+{
+	char delay[64];
+	json_t *e, *details;
+
+	snprintf(delay, sizeof(delay), "%.9gs", (double)delay_ns / 1e9);
+	switch (k) {
+	case F_429:
+	case F_QUOTA:
+		*code = 429;
+		e = gemini_error(429, "RESOURCE_EXHAUSTED", k == F_QUOTA ?
+		    "You exceeded your current quota, please check your plan and billing details." :
+		    "Resource has been exhausted (e.g. check quota).");
+		details = json_object_get(json_object_get(e, "error"), "details");
+		json_array_append_new(details, json_pack("{s:s, s:[{s:s, s:s, s:{s:s, s:s}, s:s}]}",
+		    "@type", "type.googleapis.com/google.rpc.QuotaFailure", "violations",
+		    "quotaMetric", k == F_QUOTA ?
+		    "generativelanguage.googleapis.com/generate_content_free_tier_requests" :
+		    "generativelanguage.googleapis.com/generate_requests_per_model",
+		    "quotaId", k == F_QUOTA ? "GenerateRequestsPerDayPerProjectPerModel-FreeTier" :
+		    "GenerateRequestsPerMinutePerProjectPerModel-FreeTier",
+		    "quotaDimensions", "location", "global", "model", "stub", "quotaValue",
+		    k == F_QUOTA ? "250" : "10"));
+		json_array_append_new(details, json_pack("{s:s, s:s}", "@type",
+		    "type.googleapis.com/google.rpc.RetryInfo", "retryDelay", delay));
+		return e;
+	case F_400:
+		*code = 400;
+		return gemini_error(400, "INVALID_ARGUMENT", "Request contains an invalid argument.");
+	case F_403:
+		*code = 403;
+		return gemini_error(403, "PERMISSION_DENIED",
+		    "The caller does not have permission");
+	case F_404:
+		*code = 404;
+		return gemini_error(404, "NOT_FOUND", "models/stub is not found for API version v1beta.");
+	case F_500:
+		*code = 500;
+		return gemini_error(500, "INTERNAL", "An internal error has occurred. Please retry.");
+	case F_503:
+		*code = 503;
+		return gemini_error(503, "UNAVAILABLE", "The model is overloaded. Please try again later.");
+	case F_504:
+		*code = 504;
+		return gemini_error(504, "DEADLINE_EXCEEDED", "The request timed out. Please try again.");
+	default:
+		return NULL;
+	}
+}
+
+static json_t *
+answer_text_value(const struct ask *a, size_t i)
+{
+	char *s = NULL;
+	json_t *v;
+
+	if (a->numbered) {
+		if (asprintf(&s, "Answer to question %zu: %s", i + 1, a->questions[i]) < 0)
+			return NULL;
+	} else if (a->nq == 1) {
+		if (asprintf(&s, "Answer to question: %s", a->questions[0]) < 0)
+			return NULL;
+	} else if (asprintf(&s, "Stub answer about %zu characters of content.", a->content_chars) < 0) {
+		return NULL;
+	}
+	v = json_string(s);
+	free(s);
+	return v;
+}
+
+/* A deterministic value of the given (OpenAPI-subset) schema for question i. */
+static json_t *
+schema_value(const struct ask *a, const json_t *schema, size_t i, int depth)
+{
+	const char *type = json_string_value(json_object_get(schema, "type"));
+	const json_t *props;
+	const char *key;
+	json_t *val, *out;
+
+	if (type == NULL || depth > 8)
+		return answer_text_value(a, i);
+	if (strcasecmp(type, "object") == 0) {
+		out = json_object();
+		props = json_object_get(schema, "properties");
+		json_object_foreach((json_t *)(uintptr_t)props, key, val)
+			json_object_set_new(out, key, schema_value(a, val, i, depth + 1));
+		return out;
+	}
+	if (strcasecmp(type, "array") == 0) {
+		out = json_array();
+		json_array_append_new(out, schema_value(a, json_object_get(schema, "items"), i,
+		    depth + 1));
+		return out;
+	}
+	if (strcasecmp(type, "integer") == 0)
+		return json_integer((json_int_t)i + 1);
+	if (strcasecmp(type, "number") == 0)
+		return json_real((double)i + 1.5);
+	if (strcasecmp(type, "boolean") == 0)
+		return json_boolean(i % 2 == 0);
+	return answer_text_value(a, i);
+}
+
+static bool
+is_type(const json_t *schema, const char *type)
+{
+	const char *t = json_string_value(json_object_get(schema, "type"));
+
+	return t != NULL && strcasecmp(t, type) == 0;
+}
+
+/* The reply text. Numbered questions get a JSON array of answers (the prompt asks for one);
+ * a single question gets plain text, or a JSON value when the request asks for JSON. */
+static char *
+answer_text(const struct ask *a, enum fault_kind k)
+{
+	size_t n = a->nq, i;
+	json_t *arr, *v;
+	char *s, *fenced;
+
+	if (k == F_TEXT)
+		return strdup("Here is what I found in the document, in a few words of prose.");
+	if (!a->numbered || (a->schema != NULL && !is_type(a->schema, "array"))) {
+		v = a->schema != NULL ? schema_value(a, a->schema, 0, 0) : answer_text_value(a, 0);
+		if (v == NULL)
+			return NULL;
+		s = a->json ? json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT) :
+		    strdup(json_string_value(v) != NULL ? json_string_value(v) : "");
+		json_decref(v);
+		return s;
+	}
+	if (k == F_FEW && n > 0)
+		n--;
+	arr = json_array();
+	for (i = 0; i < n; i++) {
+		const json_t *items = a->schema != NULL ? json_object_get(a->schema, "items") : NULL;
+		json_array_append_new(arr, items != NULL ? schema_value(a, items, i, 0) :
+		    answer_text_value(a, i));
+	}
+	if (k == F_MANY)
+		json_array_append_new(arr, json_string("An answer to a question nobody asked."));
+	s = json_dumps(arr, JSON_INDENT(2));
+	json_decref(arr);
+	if (k == F_FENCED && s != NULL) {
+		if (asprintf(&fenced, "```json\n%s\n```\n", s) < 0)
+			fenced = NULL;
+		free(s);
+		s = fenced;
+	}
+	return s;
+}
+
+/* The implicit cache of 2.5 models: content already seen is billed as cached. */
+static long
+cached_tokens(const struct ask *a)
+{
+	long tokens = tokens_of(a->content_chars);
+	bool hit = false;
+
+	if (strstr(a->model, "2.5") == NULL || tokens < IMPLICIT_CACHE_MIN_TOKENS)
+		return 0;
+	for (size_t i = 0; i < stub.n_seen; i++)
+		hit = hit || stub.seen[i] == a->content_hash;
+	if (!hit && stub.n_seen < MAX_SEEN)
+		stub.seen[stub.n_seen++] = a->content_hash;
+	return hit ? tokens : 0;
+}
+
+static json_t *
+usage_json(const struct ask *a, const char *text, long cached)
+{
+	long prompt = tokens_of(a->prompt_chars) + 258 * (long)a->inline_parts;
+	long cand = text != NULL ? tokens_of(strlen(text)) : 0;
+	long thoughts = strstr(a->model, "2.5") != NULL ? 16 + 8 * (long)a->nq : 0;
+	json_t *u = json_pack("{s:I, s:I}", "promptTokenCount", (json_int_t)prompt,
+	    "totalTokenCount", (json_int_t)(prompt + cand + thoughts));
+
+	if (text != NULL)
+		json_object_set_new(u, "candidatesTokenCount", json_integer(cand));
+	if (thoughts > 0)
+		json_object_set_new(u, "thoughtsTokenCount", json_integer(thoughts));
+	if (cached > 0)
+		json_object_set_new(u, "cachedContentTokenCount", json_integer(cached));
+	return u;
+}
+
+static json_t *
+success_json(const struct ask *a, enum fault_kind k, long cached)
+{
+	json_t *cand, *resp;
+	char *text = NULL;
+	const char *finish = "STOP";
+
+	if (k == F_BLOCKED) {
+		return json_pack("{s:{s:s, s:[{s:s, s:s}]}, s:o, s:s}", "promptFeedback",
+		    "blockReason", "SAFETY", "safetyRatings", "category",
+		    "HARM_CATEGORY_DANGEROUS_CONTENT", "probability", "HIGH",
+		    "usageMetadata", usage_json(a, NULL, cached), "modelVersion", a->model);
+	}
+	cand = json_pack("{s:{s:s}, s:i}", "content", "role", "model", "index", 0);
+	if (k == F_MAXTOKENS || k == F_SAFETY) {
+		finish = k == F_MAXTOKENS ? "MAX_TOKENS" : "SAFETY";
+	} else {
+		text = answer_text(a, k);
+		json_object_set_new(json_object_get(cand, "content"), "parts",
+		    json_pack("[{s:s}]", "text", text != NULL ? text : ""));
+	}
+	json_object_set_new(cand, "finishReason", json_string(finish));
+	resp = json_pack("{s:[o], s:o, s:s, s:s}", "candidates", cand, "usageMetadata",
+	    usage_json(a, text, cached), "modelVersion", a->model, "responseId", "stub");
+	free(text);
+	return resp;
+}
+
+static void
+log_request(const char *path, const struct ask *a, int status, enum fault_kind k, bool key_ok,
+    uint64_t mono_ns, uint64_t real_ns, const json_t *body)
+{
+	const json_t *usage = json_object_get(body, "usageMetadata");
+	json_t *line;
+	char *s;
+
+	if (stub.log == NULL)
+		return;
+	line = json_pack("{s:I, s:I, s:I, s:s, s:s, s:I, s:b, s:i, s:s, s:b}",
+	    "n", (json_int_t)stub.request_no,
+	    "mono_ms", (json_int_t)(mono_ns / GB_NS_PER_MS),
+	    "real_ms", (json_int_t)(real_ns / GB_NS_PER_MS), "path", path,
+	    "model", a->model, "questions", (json_int_t)a->nq, "json", a->json, "status", status,
+	    "fault", fault_names[k], "key_ok", key_ok);
+	if (usage != NULL)
+		json_object_set(line, "usage", (json_t *)(uintptr_t)usage);
+	s = json_dumps(line, JSON_COMPACT);
+	if (s != NULL) {
+		fprintf(stub.log, "%s\n", s);
+		fflush(stub.log);
+	}
+	free(s);
+	json_decref(line);
+}
+
+static enum MHD_Result
+reply(struct MHD_Connection *c, int status, json_t *body)
+{
+	char *s = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	json_decref(body);
+	if (s == NULL)
+		s = strdup("{\"error\":{\"code\":500,\"message\":\"stand-in out of memory\",\"status\":\"INTERNAL\"}}");
+	r = MHD_create_response_from_buffer(strlen(s), s, MHD_RESPMEM_MUST_FREE);
+	MHD_add_response_header(r, "Content-Type", "application/json; charset=UTF-8");
+	ret = MHD_queue_response(c, (unsigned)status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result
+reply_raw(struct MHD_Connection *c, int status, const char *text)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(strlen(text), (void *)(uintptr_t)text,
+	    MHD_RESPMEM_MUST_COPY);
+	enum MHD_Result ret;
+
+	MHD_add_response_header(r, "Content-Type", "application/json; charset=UTF-8");
+	ret = MHD_queue_response(c, (unsigned)status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+/* Splits "/v1beta/models/MODEL:METHOD" into the ask; -1 for any other path. */
+static int
+parse_path(const char *url, struct ask *a)
+{
+	static const char prefix[] = "/v1beta/models/";
+	const char *colon;
+	size_t mlen;
+
+	if (strncmp(url, prefix, sizeof(prefix) - 1) != 0)
+		return -1;
+	url += sizeof(prefix) - 1;
+	if ((colon = strrchr(url, ':')) == NULL)
+		return -1;
+	mlen = (size_t)(colon - url);
+	if (mlen == 0 || mlen >= sizeof(a->model) || memchr(url, '/', mlen) != NULL)
+		return -1;
+	memcpy(a->model, url, mlen);
+	a->model[mlen] = '\0';
+	if (strcmp(colon + 1, "countTokens") == 0)
+		a->count_tokens = true;
+	else if (strcmp(colon + 1, "generateContent") != 0)
+		return -1;
+	return 0;
+}
+
+static enum MHD_Result
+serve(struct MHD_Connection *c, const char *url, struct conn *cn)
+{
+	uint64_t mono_ns = gb__clock_mono_ns(), real_ns = gb__clock_real_ns();
+	struct ask a = { .model = "" };
+	const char *key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "x-goog-api-key");
+	bool key_ok = key != NULL && strcmp(key, stub.key) == 0;
+	json_t *req = NULL, *body;
+	struct fault f = { .kind = F_NONE };
+	int status = 200;
+	long cached = 0;
+	enum MHD_Result ret;
+
+	if (parse_path(url, &a) != 0) {
+		status = 404;
+		body = gemini_error(404, "NOT_FOUND", "The requested URL was not found on this server.");
+	} else if (key == NULL) {
+		status = 401;
+		body = gemini_error(401, "UNAUTHENTICATED",
+		    "Method doesn't allow unregistered callers (callers without established identity). "
+		    "Please use API Key or other form of API consumer identity to call this API.");
+	} else if (!key_ok) {
+		status = 403;
+		body = gemini_error(403, "PERMISSION_DENIED", "API key not valid. Please pass a valid API key.");
+	} else if (cn->too_big) {
+		status = 413;
+		body = gemini_error(413, "INVALID_ARGUMENT", "Request payload size exceeds the limit.");
+	} else if ((req = json_loadb(cn->body != NULL ? cn->body : "", cn->len, 0, NULL)) == NULL ||
+	    parse_ask(&a, req) != 0) {
+		status = 400;
+		body = gemini_error(400, "INVALID_ARGUMENT", "Invalid JSON payload received.");
+	} else {
+		pthread_mutex_lock(&stub.lock);
+		if (!a.count_tokens) {
+			f = take_fault(a.nq);
+			cached = cached_tokens(&a);
+		}
+		pthread_mutex_unlock(&stub.lock);
+		if (a.count_tokens)
+			body = json_pack("{s:I}", "totalTokens",
+			    (json_int_t)(tokens_of(a.prompt_chars) + 258 * (long)a.inline_parts));
+		else if ((body = error_for(f.kind, f.delay_ns, &status)) == NULL)
+			body = success_json(&a, f.kind, cached);
+	}
+	stall(stub.latency_ns + (f.kind == F_SLOW ? f.delay_ns : 0));
+	pthread_mutex_lock(&stub.lock);
+	stub.request_no++;
+	log_request(url, &a, status, f.kind, key_ok, mono_ns, real_ns,
+	    f.kind == F_MALFORMED ? NULL : body);
+	pthread_mutex_unlock(&stub.lock);
+	if (f.kind == F_MALFORMED) {
+		json_decref(body);
+		ret = reply_raw(c, 200, "{\"candidates\": [{\"content\": {\"parts\": [{\"text\": \"[\\\"Ans");
+	} else {
+		ret = reply(c, status, body);
+	}
+	json_decref(req);
+	ask_free(&a);
+	return ret;
+}
+
+static enum MHD_Result
+handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+    const char *version, const char *upload, size_t *upload_size, void **con_cls)
+{
+	struct conn *cn = *con_cls;
+
+	(void)cls;
+	(void)version;
+	if (cn == NULL) {
+		if ((cn = calloc(1, sizeof(*cn))) == NULL)
+			return MHD_NO;
+		*con_cls = cn;
+		return MHD_YES;
+	}
+	if (*upload_size > 0) {
+		if (!cn->too_big && cn->len + *upload_size <= MAX_BODY) {
+			char *nb = realloc(cn->body, cn->len + *upload_size + 1);
+			if (nb == NULL)
+				return MHD_NO;
+			memcpy(nb + cn->len, upload, *upload_size);
+			cn->body = nb;
+			cn->len += *upload_size;
+			cn->body[cn->len] = '\0';
+		} else {
+			cn->too_big = true;
+		}
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (strcmp(method, "POST") != 0)
+		return reply(c, 405, gemini_error(405, "INVALID_ARGUMENT", "Use POST."));
+	return serve(c, url, cn);
+}
+
+static void
+request_done(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+	struct conn *cn = *con_cls;
+
+	(void)cls;
+	(void)c;
+	(void)toe;
+	if (cn != NULL) {
+		free(cn->body);
+		free(cn);
+		*con_cls = NULL;
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "port", required_argument, NULL, 'p' },
+		{ "latency", required_argument, NULL, 'l' },
+		{ "log", required_argument, NULL, 'L' },
+		{ "api-key", required_argument, NULL, 'k' },
+		{ "fault", required_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	char err[256];
+	uint64_t port = 0;
+	const char *env_key = getenv("STUB_GEMINI_API_KEY");
+	struct sockaddr_in sa;
+	struct MHD_Daemon *d;
+	const union MHD_DaemonInfo *info;
+	sigset_t sigs;
+	int opt, sig;
+
+	log_init(argv[0]);
+	if (env_key != NULL && *env_key != '\0')
+		stub.key = env_key;
+	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'p':
+			if (gb__parse_uint(optarg, 0, 65535, &port, err, sizeof(err)) != 0)
+				goto bad;
+			break;
+		case 'l':
+			if (gb__parse_duration(optarg, &stub.latency_ns, err, sizeof(err)) != 0)
+				goto bad;
+			break;
+		case 'L':
+			if ((stub.log = fopen(optarg, "a")) == NULL) {
+				log_warn("cannot open request log \"%s\"", optarg);
+				return 2;
+			}
+			break;
+		case 'k':
+			stub.key = optarg;
+			break;
+		case 'f':
+			if (stub.n_faults == MAX_FAULTS) {
+				snprintf(err, sizeof(err), "more than %d faults", MAX_FAULTS);
+				goto bad;
+			}
+			if (parse_fault(optarg, &stub.faults[stub.n_faults], err, sizeof(err)) != 0)
+				goto bad;
+			stub.n_faults++;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		snprintf(err, sizeof(err), "unexpected argument \"%s\"", argv[optind]);
+		goto bad;
+	}
+
+	/* Block the stop signals before the server's threads start, so only sigwait sees them. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+	    MHD_USE_ERROR_LOG, 0, NULL, NULL, handle, NULL, MHD_OPTION_SOCK_ADDR, &sa,
+	    MHD_OPTION_NOTIFY_COMPLETED, request_done, NULL,
+	    MHD_OPTION_CONNECTION_TIMEOUT, 120u, MHD_OPTION_END);
+	if (d == NULL) {
+		log_warnx("cannot listen on 127.0.0.1:%" PRIu64 " (port in use?)", port);
+		return 1;
+	}
+	info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+	printf("listening on 127.0.0.1:%u\n", info != NULL ? (unsigned)info->port : (unsigned)port);
+	fflush(stdout);
+
+	while (sigwait(&sigs, &sig) != 0)
+		;
+	pthread_mutex_lock(&stub.lock);
+	stub.stopping = true;
+	pthread_cond_broadcast(&stub.wake);
+	pthread_mutex_unlock(&stub.lock);
+	MHD_stop_daemon(d);
+	if (stub.log != NULL)
+		fclose(stub.log);
+	return 0;
+bad:
+	fprintf(stderr, "gbatch-stub-gemini: %s\n", err);
+	return 2;
+}

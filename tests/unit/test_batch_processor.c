@@ -1,0 +1,628 @@
+/* test_batch_processor.c - gb_processor_process_questions against a real gbatch-stub-gemini:
+ * answers in order, fallback, count repair, per-answer reasons, compare figures checked against
+ * the usage the stand-in logged, fatal quota, schema, and the telemetry scopes and metrics. */
+#include <check.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gbatch/processor.h>
+#include <gbatch/telemetry.h>
+
+#include "stub_proc.h"
+
+static const char content_text[] =
+    "The Tay Bridge was a railway bridge over the Firth of Tay in Scotland. It opened in 1878 "
+    "and fell in a storm on 28 December 1879 while a train was crossing it.";
+
+static const char *const qs[] = {
+	"When did the bridge open?",
+	"When did it fall?",
+	"Which firth does it cross?",
+	"What was crossing it when it fell?",
+	"In which country is it?",
+};
+#define NQ (sizeof(qs) / sizeof(qs[0]))
+
+static struct stub_proc stub;
+static gb_processor *proc;
+static gb_result *res;
+static json_t *out;  /* the result's JSON */
+static json_t *reqs; /* the stand-in's request log */
+
+/* ---- a reporter that keeps every record, to check names, depth, parents and metadata ---- */
+
+struct rec {
+	char scope[256];
+	char parent[256];
+	int depth;
+	bool timing;
+	char type[16];
+	double value;
+	char meta[128]; /* "k=v,k=v" */
+};
+
+static struct rec recs[512];
+static size_t nrecs;
+
+static int
+keep(const char *scope, double v, const gb_tele_meta *m, bool timing)
+{
+	struct rec *r;
+
+	if (nrecs == sizeof(recs) / sizeof(recs[0]))
+		return 1;
+	r = &recs[nrecs++];
+	memset(r, 0, sizeof(*r));
+	strncpy(r->scope, scope, sizeof(r->scope) - 1);
+	strncpy(r->parent, m->parent_scope != NULL ? m->parent_scope : "(null)", sizeof(r->parent) - 1);
+	r->depth = m->depth;
+	r->timing = timing;
+	strncpy(r->type, m->metric_type != NULL ? m->metric_type : "", sizeof(r->type) - 1);
+	r->value = v;
+	for (size_t i = 0; i < m->n_extra; i++) {
+		size_t l = strlen(r->meta);
+		snprintf(r->meta + l, sizeof(r->meta) - l, "%s%s=%s", i > 0 ? "," : "",
+		    m->extra[i].key, m->extra[i].value);
+	}
+	return 0;
+}
+
+static int
+keep_timing(void *self, const char *scope, double s, const gb_tele_meta *m)
+{
+	(void)self;
+	return keep(scope, s, m, true);
+}
+
+static int
+keep_metric(void *self, const char *scope, double v, const gb_tele_meta *m)
+{
+	(void)self;
+	return keep(scope, v, m, false);
+}
+
+static const struct rec *
+find(const char *scope, bool timing)
+{
+	for (size_t i = 0; i < nrecs; i++)
+		if (recs[i].timing == timing && strcmp(recs[i].scope, scope) == 0)
+			return &recs[i];
+	return NULL;
+}
+
+static size_t
+count_recs(const char *scope)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < nrecs; i++)
+		n += strcmp(recs[i].scope, scope) == 0;
+	return n;
+}
+
+static double
+sum_metric(const char *scope)
+{
+	double s = 0;
+
+	for (size_t i = 0; i < nrecs; i++)
+		if (!recs[i].timing && strcmp(recs[i].scope, scope) == 0)
+			s += recs[i].value;
+	return s;
+}
+
+/* ---- fixtures ---- */
+
+static void
+start(const char *const *args, gb_tele *tele)
+{
+	gb_processor_opts o;
+	char err[256];
+
+	ck_assert_int_eq(stub_start(&stub, args), 0);
+	gb_processor_opts_init(&o);
+	o.api_key = STUB_KEY;
+	o.api_base = stub.base;
+	o.model = "gemini-2.5-flash";
+	o.tele = tele;
+	o.max_attempts = 2;
+	o.backoff_base_s = 0.01;
+	o.timeout_s = 5;
+	proc = gb_processor_new(&o, err, sizeof(err));
+	ck_assert_msg(proc != NULL, "%s", err);
+}
+
+static void
+run_n(size_t n, unsigned flags, const char *schema)
+{
+	gb_content c = { NULL, content_text, sizeof(content_text) - 1 };
+	gb_process_opts po = { flags, schema };
+	char err[256], *s;
+
+	ck_assert_int_eq(gb_processor_process_questions(proc, &c, 1, qs, n, &po, &res, err,
+	    sizeof(err)), 0);
+	s = gb_result_to_json(res, 0);
+	ck_assert_ptr_nonnull(s);
+	out = json_loads(s, 0, NULL);
+	ck_assert_ptr_nonnull(out);
+	free(s);
+	reqs = stub_requests(&stub);
+}
+
+static void
+run(unsigned flags)
+{
+	run_n(NQ, flags, NULL);
+}
+
+static void
+teardown(void)
+{
+	gb_result_free(res);
+	gb_processor_free(proc);
+	json_decref(out);
+	json_decref(reqs);
+	res = NULL;
+	proc = NULL;
+	out = reqs = NULL;
+	if (stub.pid > 0)
+		ck_assert_int_eq(stub_stop(&stub), 0);
+}
+
+static json_t *
+at(const char *path)
+{
+	json_t *v = out;
+	char buf[128], *save = NULL;
+
+	strncpy(buf, path, sizeof(buf) - 1);
+	buf[sizeof(buf) - 1] = '\0';
+	for (char *k = strtok_r(buf, ".", &save); k != NULL; k = strtok_r(NULL, ".", &save))
+		v = json_is_array(v) ? json_array_get(v, strtoul(k, NULL, 10)) : json_object_get(v, k);
+	return v;
+}
+
+static int64_t
+ival(const char *path)
+{
+	json_t *v = at(path);
+
+	ck_assert_msg(json_is_integer(v), "%s is not an integer", path);
+	return json_integer_value(v);
+}
+
+static const char *
+sval(const char *path)
+{
+	json_t *v = at(path);
+
+	ck_assert_msg(json_is_string(v), "%s is not a string", path);
+	return json_string_value(v);
+}
+
+/* Sum of usage field `key` over the stand-in's requests [from, to). */
+static int64_t
+logged_usage(size_t from, size_t to, const char *key)
+{
+	int64_t s = 0;
+
+	for (size_t i = from; i < to; i++)
+		s += json_integer_value(json_object_get(json_object_get(json_array_get(reqs, i), "usage"),
+		    key));
+	return s;
+}
+
+static int64_t
+logged(size_t i, const char *key)
+{
+	return json_integer_value(json_object_get(json_array_get(reqs, i), key));
+}
+
+static char *
+expect_batch(size_t i)
+{
+	static char buf[256];
+
+	snprintf(buf, sizeof(buf), "Answer to question %zu: %s", i + 1, qs[i]);
+	return buf;
+}
+
+static char *
+expect_single(size_t i)
+{
+	static char buf[256];
+
+	snprintf(buf, sizeof(buf), "Answer to question: %s", qs[i]);
+	return buf;
+}
+
+/* ---- tests ---- */
+
+START_TEST(answers_in_order_from_one_call)
+{
+	start(NULL, NULL);
+	run(0);
+	ck_assert_uint_eq(json_array_size(reqs), 1);
+	ck_assert_int_eq(logged(0, "questions"), NQ);
+	ck_assert_uint_eq(gb_result_question_count(res), NQ);
+	ck_assert_uint_eq(gb_result_failed_count(res), 0);
+	for (size_t i = 0; i < NQ; i++) {
+		ck_assert_str_eq(gb_result_answer(res, i), expect_batch(i));
+		ck_assert_str_eq(gb_result_source(res, i), "batch");
+		ck_assert_ptr_null(gb_result_error(res, i));
+	}
+	ck_assert_int_eq(ival("question_count"), NQ);
+	ck_assert_str_eq(sval("answers.4"), expect_batch(4));
+	ck_assert_str_eq(sval("answer_details.2.finish_reason"), "STOP");
+	ck_assert_str_eq(sval("batch.outcome"), "complete");
+	ck_assert_int_eq(ival("batch.answers_received"), NQ);
+	ck_assert_int_eq(ival("metrics.batch.calls"), 1);
+	ck_assert_int_eq(ival("metrics.batch.prompt_tokens"), logged_usage(0, 1, "promptTokenCount"));
+	ck_assert_int_eq(ival("metrics.batch.output_tokens"), logged_usage(0, 1, "candidatesTokenCount"));
+	ck_assert_int_eq(ival("metrics.batch.thoughts_tokens"), logged_usage(0, 1, "thoughtsTokenCount"));
+	ck_assert_int_eq(ival("metrics.batch.total_tokens"), logged_usage(0, 1, "totalTokenCount"));
+	ck_assert_int_gt(ival("metrics.batch.total_tokens"), 0);
+	ck_assert_int_eq(ival("metrics.individual.calls"), 0);
+	ck_assert_int_eq(ival("usage.total_tokens"), ival("metrics.batch.total_tokens"));
+	ck_assert(json_is_false(at("efficiency.comparison_available")));
+	ck_assert(json_is_null(at("efficiency.token_efficiency_ratio")));
+	ck_assert(json_is_number(at("processing_time")));
+	ck_assert_ptr_null(at("structured_data"));
+	ck_assert_ptr_null(at("error"));
+}
+END_TEST
+
+START_TEST(fenced_answer_is_unwrapped)
+{
+	const char *args[] = { "--fault", "fenced", NULL };
+
+	start(args, NULL);
+	run(0);
+	ck_assert_uint_eq(json_array_size(reqs), 1);
+	for (size_t i = 0; i < NQ; i++)
+		ck_assert_str_eq(gb_result_answer(res, i), expect_batch(i));
+	ck_assert_str_eq(sval("batch.outcome"), "complete");
+}
+END_TEST
+
+START_TEST(failed_batch_falls_back_to_individual_calls)
+{
+	const char *args[] = { "--fault", "500:0:only=batch", NULL };
+
+	start(args, NULL);
+	run(0);
+	/* Two attempts at the batch (max_attempts 2), then one call per question. */
+	ck_assert_uint_eq(json_array_size(reqs), 2 + NQ);
+	ck_assert_int_eq(logged(1, "status"), 500);
+	ck_assert_int_eq(logged(2, "questions"), 1);
+	ck_assert_uint_eq(gb_result_failed_count(res), 0);
+	for (size_t i = 0; i < NQ; i++) {
+		ck_assert_str_eq(gb_result_answer(res, i), expect_single(i));
+		ck_assert_str_eq(gb_result_source(res, i), "individual");
+	}
+	ck_assert_str_eq(sval("batch.outcome"), "failed");
+	ck_assert_ptr_nonnull(strstr(sval("batch.error"), "500 INTERNAL"));
+	/* The batch method's cost includes its failed attempts and the fallback calls. */
+	ck_assert_int_eq(ival("metrics.batch.calls"), 1 + NQ);
+	ck_assert_int_eq(ival("metrics.batch.total_tokens"), logged_usage(0, 2 + NQ, "totalTokenCount"));
+	ck_assert_int_eq(ival("usage.retries"), 1);
+}
+END_TEST
+
+START_TEST(missing_answers_are_asked_individually)
+{
+	const char *args[] = { "--fault", "few", NULL };
+
+	start(args, NULL);
+	run(0);
+	ck_assert_uint_eq(json_array_size(reqs), 2);
+	ck_assert_int_eq(logged(1, "questions"), 1);
+	for (size_t i = 0; i + 1 < NQ; i++) {
+		ck_assert_str_eq(gb_result_answer(res, i), expect_batch(i));
+		ck_assert_str_eq(gb_result_source(res, i), "batch");
+	}
+	ck_assert_str_eq(gb_result_answer(res, NQ - 1), expect_single(NQ - 1));
+	ck_assert_str_eq(gb_result_source(res, NQ - 1), "individual");
+	ck_assert_str_eq(sval("batch.outcome"), "partial");
+	ck_assert_int_eq(ival("batch.answers_received"), NQ - 1);
+	ck_assert_str_eq(sval("batch.error"), "the batched answer has 4 answers for 5 questions");
+	ck_assert_int_eq(ival("metrics.batch.calls"), 2);
+}
+END_TEST
+
+START_TEST(extra_answers_are_detected)
+{
+	const char *args[] = { "--fault", "many", NULL };
+
+	start(args, NULL);
+	run(0);
+	ck_assert_uint_eq(json_array_size(reqs), 1);
+	ck_assert_int_eq(ival("batch.answers_received"), NQ + 1);
+	ck_assert_str_eq(sval("batch.error"), "the batched answer has 6 answers for 5 questions");
+	ck_assert_str_eq(gb_result_answer(res, NQ - 1), expect_batch(NQ - 1));
+}
+END_TEST
+
+START_TEST(prose_batch_and_blocked_question)
+{
+	const char *args[] = { "--fault", "text:1:only=batch", "--fault", "blocked:1:only=single",
+		"--fault", "maxtokens:1:only=single", NULL };
+
+	start(args, NULL);
+	run_n(3, 0, NULL);
+	ck_assert_uint_eq(json_array_size(reqs), 4);
+	ck_assert_str_eq(sval("batch.outcome"), "failed");
+	ck_assert_str_eq(sval("batch.error"), "the batched answer is not valid JSON");
+	ck_assert_uint_eq(gb_result_failed_count(res), 2);
+	ck_assert_str_eq(gb_result_source(res, 0), "error");
+	ck_assert_str_eq(gb_result_error(res, 0), "the prompt was blocked (blockReason SAFETY)");
+	ck_assert_str_eq(sval("answer_details.0.block_reason"), "SAFETY");
+	ck_assert_str_eq(gb_result_error(res, 1), "the answer has no text (finishReason MAX_TOKENS)");
+	ck_assert_str_eq(sval("answer_details.1.finish_reason"), "MAX_TOKENS");
+	ck_assert(json_is_null(at("answers.1")));
+	ck_assert_str_eq(gb_result_answer(res, 2), expect_single(2));
+}
+END_TEST
+
+START_TEST(compare_figures_match_the_stand_in)
+{
+	int64_t bt, it;
+	double ratio;
+
+	start(NULL, NULL);
+	run(GB_PROCESS_COMPARE);
+	ck_assert_uint_eq(json_array_size(reqs), 1 + NQ);
+	bt = logged_usage(0, 1, "totalTokenCount");
+	it = logged_usage(1, 1 + NQ, "totalTokenCount");
+	ck_assert_int_eq(ival("metrics.batch.total_tokens"), bt);
+	ck_assert_int_eq(ival("metrics.individual.total_tokens"), it);
+	ck_assert_int_eq(ival("metrics.individual.calls"), NQ);
+	ck_assert_int_eq(ival("metrics.individual.prompt_tokens"), logged_usage(1, 1 + NQ,
+	    "promptTokenCount"));
+	ck_assert_int_eq(ival("metrics.individual.output_tokens"), logged_usage(1, 1 + NQ,
+	    "candidatesTokenCount"));
+	ck_assert_int_eq(ival("metrics.individual.thoughts_tokens"), logged_usage(1, 1 + NQ,
+	    "thoughtsTokenCount"));
+	ck_assert_int_eq(ival("usage.total_tokens"), bt + it);
+	ck_assert_int_eq(ival("usage.calls"), 1 + NQ);
+	ratio = (double)it / (double)bt;
+	ck_assert_double_eq_tol(json_real_value(at("efficiency.token_efficiency_ratio")), ratio, 1e-9);
+	ck_assert(json_is_boolean(at("efficiency.meets_target")));
+	ck_assert(json_boolean_value(at("efficiency.meets_target")) == (ratio >= 2.97));
+	ck_assert(json_is_true(at("efficiency.comparison_available")));
+	ck_assert_double_gt(json_real_value(at("efficiency.time_efficiency")), 0);
+	ck_assert_str_eq(sval("individual_answers.3"), expect_single(3));
+	ck_assert_str_eq(sval("answers.3"), expect_batch(3));
+}
+END_TEST
+
+START_TEST(per_day_quota_stops_everything)
+{
+	const char *args[] = { "--fault", "quota:0:delay=0.05s", NULL };
+
+	start(args, NULL);
+	run(GB_PROCESS_COMPARE);
+	ck_assert_uint_eq(json_array_size(reqs), 1);
+	ck_assert_uint_eq(gb_result_failed_count(res), NQ);
+	ck_assert_ptr_nonnull(gb_result_fatal_error(res));
+	ck_assert_ptr_nonnull(strstr(gb_result_fatal_error(res), "daily quota exhausted"));
+	ck_assert_ptr_nonnull(strstr(sval("error"), "RESOURCE_EXHAUSTED"));
+	ck_assert_str_eq(sval("answer_details.0.source"), "error");
+	ck_assert_int_eq(ival("metrics.individual.calls"), 0);
+}
+END_TEST
+
+START_TEST(fatal_error_midway_stops_the_fallback)
+{
+	const char *args[] = { "--fault", "400:1:only=batch", "--fault", "quota:0:only=single", NULL };
+
+	start(args, NULL);
+	run(0);
+	/* The 400 batch is not retried; the first individual call hits the daily quota. */
+	ck_assert_uint_eq(json_array_size(reqs), 2);
+	ck_assert_uint_eq(gb_result_failed_count(res), NQ);
+	ck_assert_ptr_nonnull(gb_result_fatal_error(res));
+	ck_assert_str_eq(gb_result_error(res, 4), gb_result_fatal_error(res));
+}
+END_TEST
+
+START_TEST(schema_answers_are_structured_and_checked)
+{
+	static const char schema[] = "{\"type\":\"OBJECT\",\"properties\":{\"answer\":{\"type\":"
+	    "\"STRING\"},\"confidence\":{\"type\":\"NUMBER\"}},\"required\":[\"answer\",\"confidence\"]}";
+	/* The stand-in ignores enum: its answers cannot follow this one. */
+	static const char enum_schema[] = "{\"type\":\"STRING\",\"enum\":[\"yes\",\"no\"]}";
+	gb_content c = { NULL, content_text, sizeof(content_text) - 1 };
+	gb_process_opts po = { 0, "[not json" };
+	char err[256];
+	gb_result *r2 = NULL;
+
+	start(NULL, NULL);
+	run_n(2, 0, schema);
+	ck_assert_uint_eq(json_array_size(reqs), 1);
+	ck_assert_str_eq(json_string_value(at("structured_data.1.answer")), expect_batch(1));
+	ck_assert(json_is_real(at("structured_data.1.confidence")));
+	ck_assert_ptr_nonnull(strstr(gb_result_answer(res, 0), "\"answer\""));
+	ck_assert_str_eq(gb_result_source(res, 1), "batch");
+
+	/* Answers that do not follow the schema are not taken, from the batch or one by one. */
+	ck_assert_int_eq(gb_processor_process_questions(proc, &c, 1, qs, 2, &(gb_process_opts){ 0,
+	    enum_schema }, &r2, err, sizeof(err)), 0);
+	ck_assert_uint_eq(gb_result_failed_count(r2), 2);
+	ck_assert_str_eq(gb_result_error(r2, 1), "the answer does not follow the response schema");
+	gb_result_free(r2);
+
+	ck_assert_int_eq(gb_processor_process_questions(proc, &c, 1, qs, 2, &po, &r2, err,
+	    sizeof(err)), -EINVAL);
+	ck_assert_ptr_null(r2);
+	ck_assert_ptr_nonnull(strstr(err, "response schema is not a JSON object"));
+}
+END_TEST
+
+START_TEST(bad_arguments)
+{
+	gb_content c = { NULL, content_text, sizeof(content_text) - 1 };
+	const char *empty[] = { "fine", "" };
+	gb_processor_opts o;
+	char err[256];
+	gb_result *r2 = (gb_result *)&c;
+
+	start(NULL, NULL);
+	ck_assert_int_eq(gb_processor_process_questions(proc, &c, 1, qs, 0, NULL, &r2, err,
+	    sizeof(err)), -EINVAL);
+	ck_assert_ptr_null(r2);
+	ck_assert_str_eq(err, "no questions to ask");
+	ck_assert_int_eq(gb_processor_process_questions(proc, &c, 1, empty, 2, NULL, &r2, err,
+	    sizeof(err)), -EINVAL);
+	ck_assert_str_eq(err, "question 2 is empty");
+	ck_assert_int_eq(gb_processor_process_questions(proc, &c, 0, qs, 1, NULL, &r2, err,
+	    sizeof(err)), -EINVAL);
+	gb_processor_opts_init(&o);
+	ck_assert_ptr_null(gb_processor_new(&o, err, sizeof(err)));
+	ck_assert_ptr_nonnull(strstr(err, "GEMINI_API_KEY"));
+}
+END_TEST
+
+START_TEST(telemetry_scopes_and_metrics)
+{
+	gb_simple_reporter *simple = gb_simple_reporter_new(0);
+	gb_reporter reps[2] = { { NULL, keep_timing, keep_metric },
+		gb_simple_reporter_as_reporter(simple) };
+	gb_tele *t = gb_tele_new(reps, 2, GB_TELE_ENABLE);
+	const char *args[] = { "--fault", "few", NULL };
+	const struct rec *r;
+	char *report;
+
+	nrecs = 0;
+	start(args, t);
+	run(GB_PROCESS_COMPARE);
+
+	r = find("batch.total_processing", true);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(r->depth, 0);
+	ck_assert_str_eq(r->parent, "(null)");
+	ck_assert_str_eq(r->meta, "question_count=5,content_type=text");
+	r = find("batch.total_processing.batch.attempt", true);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(r->depth, 1);
+	ck_assert_str_eq(r->parent, "batch.total_processing");
+	r = find("batch.total_processing.batch.attempt.batch.processing.batch.prompt_creation", true);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(r->depth, 3);
+	r = find("batch.total_processing.batch.attempt.batch.processing.batch.api_call."
+	    "client.api_call_with_retry", true);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(r->depth, 4);
+	ck_assert_str_eq(r->parent, "batch.total_processing.batch.attempt.batch.processing.batch.api_call");
+	ck_assert_ptr_nonnull(find("batch.total_processing.batch.attempt.batch.processing."
+	    "batch.response_processing", true));
+
+	/* The repair of the missing answer, with the reason in metadata. */
+	r = find("batch.total_processing.batch.individual_fallback", true);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_str_eq(r->meta, "error_type=count_mismatch");
+	r = find("batch.total_processing.batch.individual_fallback.individual.processing."
+	    "individual.question", true);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(r->depth, 3);
+	ck_assert_str_eq(r->meta, "question_index=4");
+
+	/* Compare run: one scope name for every question, the index only in metadata. */
+	ck_assert_uint_eq(count_recs("batch.total_processing.batch.comparison_run.individual.processing."
+	    "individual.question"), NQ);
+	for (size_t i = 0; i < nrecs; i++)
+		ck_assert_msg(strstr(recs[i].scope, "question_") == NULL, "index in name: %s",
+		    recs[i].scope);
+	ck_assert_ptr_nonnull(find("batch.total_processing.batch.result_building", true));
+
+	r = find("batch.total_processing.batch_success", false);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_str_eq(r->type, "counter");
+	ck_assert_double_eq(r->value, 1);
+	ck_assert_uint_eq(count_recs("batch.total_processing.batch_failures"), 0);
+	ck_assert_double_eq(sum_metric("batch.total_processing.batch.comparison_run.individual.processing."
+	    "individual.question.individual_success"), NQ);
+	ck_assert_double_eq(sum_metric("batch.total_processing.batch.attempt.batch.processing."
+	    "batch.api_call.api_calls_successful"), 1);
+	ck_assert_double_eq(sum_metric("batch.total_processing.batch.attempt.batch.processing."
+	    "batch.api_call.total_tokens"), (double)logged_usage(0, 1, "totalTokenCount"));
+	r = find("batch.total_processing.batch.result_building.token_efficiency", false);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_str_eq(r->type, "gauge");
+	ck_assert_double_eq_tol(r->value, json_real_value(at("efficiency.token_efficiency_ratio")), 1e-9);
+
+	report = gb_simple_reporter_report(simple);
+	ck_assert_ptr_nonnull(report);
+	ck_assert_ptr_nonnull(strstr(report, "client.api_call_with_retry"));
+	ck_assert_ptr_nonnull(strstr(report, "individual.question"));
+	free(report);
+	teardown();
+	gb_tele_free(t);
+	gb_simple_reporter_free(simple);
+}
+END_TEST
+
+START_TEST(retries_are_counted)
+{
+	gb_reporter rep = { NULL, keep_timing, keep_metric };
+	gb_tele *t = gb_tele_new(&rep, 1, GB_TELE_ENABLE);
+	/* The batch: a 503, then 4 answers for 5; the repair call gets a 400. */
+	const char *args[] = { "--fault", "503:1", "--fault", "few", "--fault", "400:1:only=single",
+		NULL };
+
+	nrecs = 0;
+	start(args, t);
+	run(0);
+	ck_assert_uint_eq(json_array_size(reqs), 3);
+	ck_assert_double_eq(sum_metric("batch.total_processing.batch.attempt.batch.processing."
+	    "batch.api_call.retryable_errors"), 1);
+	ck_assert_double_eq(sum_metric("batch.total_processing.batch.individual_fallback.individual."
+	    "processing.individual.question.non_retryable_errors"), 1);
+	ck_assert_double_eq(sum_metric("batch.total_processing.batch.individual_fallback.individual."
+	    "processing.individual.question.individual_failures"), 1);
+	ck_assert_uint_eq(gb_result_failed_count(res), 1);
+	ck_assert_ptr_nonnull(strstr(gb_result_error(res, NQ - 1), "400 INVALID_ARGUMENT"));
+	teardown();
+	gb_tele_free(t);
+}
+END_TEST
+
+static Suite *
+suite(void)
+{
+	Suite *s = suite_create("batch_processor");
+	TCase *tc = tcase_create("against the stand-in");
+
+	tcase_add_checked_fixture(tc, NULL, teardown);
+	tcase_add_test(tc, answers_in_order_from_one_call);
+	tcase_add_test(tc, fenced_answer_is_unwrapped);
+	tcase_add_test(tc, failed_batch_falls_back_to_individual_calls);
+	tcase_add_test(tc, missing_answers_are_asked_individually);
+	tcase_add_test(tc, extra_answers_are_detected);
+	tcase_add_test(tc, prose_batch_and_blocked_question);
+	tcase_add_test(tc, compare_figures_match_the_stand_in);
+	tcase_add_test(tc, per_day_quota_stops_everything);
+	tcase_add_test(tc, fatal_error_midway_stops_the_fallback);
+	tcase_add_test(tc, schema_answers_are_structured_and_checked);
+	tcase_add_test(tc, bad_arguments);
+	tcase_add_test(tc, telemetry_scopes_and_metrics);
+	tcase_add_test(tc, retries_are_counted);
+	tcase_set_timeout(tc, 30);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

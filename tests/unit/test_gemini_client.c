@@ -1,0 +1,486 @@
+/* test_gemini_client.c - the Gemini client: request JSON, response and error parsing, and
+ * calls against a real gbatch-stub-gemini process (retries, timeouts, quota, keep-alive). */
+#include <check.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "gemini_client.h"
+#include "stub_proc.h"
+
+static const char batch_prompt[] =
+    "Answer each question about the content above as a JSON array of 3 strings.\n"
+    "Question 1: What is it?\nQuestion 2: Who made it?\nQuestion 3: When?\n";
+
+static struct stub_proc stub;
+
+/* Starts the stand-in with args and a client on it; timeouts and backoff short. */
+static gb__gemini *
+start(const char *const *args, unsigned attempts, uint64_t timeout_ns)
+{
+	char err[256];
+	gb__gemini_opts o = {
+		.api_key = STUB_KEY,
+		.model = "gemini-2.0-flash",
+		.timeout_ns = timeout_ns != 0 ? timeout_ns : 5 * GB_NS_PER_SEC,
+		.max_attempts = attempts,
+		.backoff_base_ns = 20 * GB_NS_PER_MS,
+		.backoff_max_ns = 100 * GB_NS_PER_MS,
+	};
+	gb__gemini *c;
+
+	ck_assert_int_eq(stub_start(&stub, args), 0);
+	o.api_base = stub.base;
+	c = gb__gemini_new(&o, err, sizeof(err));
+	ck_assert_msg(c != NULL, "%s", err);
+	return c;
+}
+
+static int
+ask(gb__gemini *c, gb__gemini_result *res)
+{
+	gb__gemini_part parts[2] = {
+		{ NULL, "The content: a small red bicycle.", 33 },
+		{ NULL, batch_prompt, sizeof(batch_prompt) - 1 },
+	};
+	gb__gemini_request rq = { .parts = parts, .n_parts = 2, .json = 1 };
+
+	return gb__gemini_generate(c, &rq, res);
+}
+
+static void
+finish(gb__gemini *c)
+{
+	gb__gemini_free(c);
+	ck_assert_int_eq(stub_stop(&stub), 0);
+}
+
+static int64_t
+log_int(json_t *log, size_t i, const char *key)
+{
+	return json_integer_value(json_object_get(json_array_get(log, i), key));
+}
+
+START_TEST(request_json_shape)
+{
+	gb__gemini_part parts[2] = { { NULL, "hello", 5 }, { "application/pdf", "abcd", 4 } };
+	json_t *schema = json_pack("{s:s, s:{s:s}}", "type", "ARRAY", "items", "type", "STRING");
+	gb__gemini_request rq = { .parts = parts, .n_parts = 2, .system = "Be brief.",
+		.schema = schema, .cached_content = "cachedContents/abc" };
+	json_t *req = gb__gemini_request_json(&rq);
+	char *s;
+
+	ck_assert_ptr_nonnull(req);
+	s = json_dumps(req, JSON_COMPACT | JSON_SORT_KEYS);
+	ck_assert_str_eq(s, "{\"cachedContent\":\"cachedContents/abc\",\"contents\":[{\"parts\":"
+	    "[{\"text\":\"hello\"},{\"inlineData\":{\"data\":\"YWJjZA==\",\"mimeType\":"
+	    "\"application/pdf\"}}],\"role\":\"user\"}],\"generationConfig\":{\"responseMimeType\":"
+	    "\"application/json\",\"responseSchema\":{\"items\":{\"type\":\"STRING\"},\"type\":"
+	    "\"ARRAY\"}},\"systemInstruction\":{\"parts\":[{\"text\":\"Be brief.\"}]}}");
+	free(s);
+	json_decref(req);
+	json_decref(schema);
+
+	parts[0].data = "bad \xff utf-8";
+	parts[0].len = 11;
+	rq.n_parts = 1;
+	ck_assert_ptr_null(gb__gemini_request_json(&rq));
+}
+END_TEST
+
+START_TEST(proto_durations)
+{
+	uint64_t ns = 7;
+
+	ck_assert_int_eq(gb__gemini_parse_proto_duration("40s", &ns), 0);
+	ck_assert_uint_eq(ns, 40 * GB_NS_PER_SEC);
+	ck_assert_int_eq(gb__gemini_parse_proto_duration("45.837906927s", &ns), 0);
+	ck_assert_uint_eq(ns, 45837906927ull);
+	ck_assert_int_eq(gb__gemini_parse_proto_duration("1.5s", &ns), 0);
+	ck_assert_uint_eq(ns, 1500000000ull);
+	ck_assert_int_eq(gb__gemini_parse_proto_duration("0s", &ns), 0);
+	ck_assert_uint_eq(ns, 0);
+	ns = 7;
+	ck_assert_int_eq(gb__gemini_parse_proto_duration("", &ns), -1);
+	ck_assert_int_eq(gb__gemini_parse_proto_duration("s", &ns), -1);
+	ck_assert_int_eq(gb__gemini_parse_proto_duration("40", &ns), -1);
+	ck_assert_int_eq(gb__gemini_parse_proto_duration("-1s", &ns), -1);
+	ck_assert_int_eq(gb__gemini_parse_proto_duration("1.5ms", &ns), -1);
+	ck_assert_int_eq(gb__gemini_parse_proto_duration("1.s", &ns), -1);
+	ck_assert_int_eq(gb__gemini_parse_proto_duration("99999999999999999999s", &ns), -1);
+	ck_assert_uint_eq(ns, 7);
+}
+END_TEST
+
+START_TEST(error_shapes)
+{
+	static const char minute[] = "{\"error\":{\"code\":429,\"message\":\"Slow\\ndown\","
+	    "\"status\":\"RESOURCE_EXHAUSTED\",\"details\":[{\"@type\":"
+	    "\"type.googleapis.com/google.rpc.QuotaFailure\",\"violations\":[{\"quotaId\":"
+	    "\"GenerateRequestsPerMinutePerProjectPerModel-FreeTier\"}]},{\"@type\":"
+	    "\"type.googleapis.com/google.rpc.RetryInfo\",\"retryDelay\":\"45.837906927s\"}]}}";
+	static const char day[] = "{\"error\":{\"code\":429,\"message\":\"quota\",\"status\":"
+	    "\"RESOURCE_EXHAUSTED\",\"details\":[{\"@type\":\"type.googleapis.com/google.rpc.QuotaFailure\","
+	    "\"violations\":[{\"quotaId\":\"GenerateRequestsPerDayPerProjectPerModel-FreeTier\"}]}]}}";
+	gb__gemini_result res = { 0 };
+	uint64_t delay;
+	int per_day;
+
+	gb__gemini_parse_error(429, minute, sizeof(minute) - 1, &res, &delay, &per_day);
+	ck_assert_uint_eq(delay, 45837906927ull);
+	ck_assert_int_eq(per_day, 0);
+	ck_assert_str_eq(res.api_status, "RESOURCE_EXHAUSTED");
+	ck_assert_str_eq(res.message, "Gemini API error 429 RESOURCE_EXHAUSTED: Slow down");
+
+	gb__gemini_parse_error(429, day, sizeof(day) - 1, &res, &delay, &per_day);
+	ck_assert_uint_eq(delay, 0);
+	ck_assert_int_eq(per_day, 1);
+
+	gb__gemini_parse_error(502, "<html>bad gateway</html>", 24, &res, &delay, &per_day);
+	ck_assert_str_eq(res.api_status, "");
+	ck_assert_ptr_nonnull(strstr(res.message, "HTTP 502 without a Gemini error body"));
+
+	/* Wrong types are ignored, not trusted. */
+	gb__gemini_parse_error(500, "{\"error\":{\"message\":7,\"status\":[],\"details\":{}}}", 49,
+	    &res, &delay, &per_day);
+	ck_assert_str_eq(res.api_status, "");
+	ck_assert_uint_eq(delay, 0);
+}
+END_TEST
+
+START_TEST(response_shapes)
+{
+	static const char ok[] = "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"thinking\","
+	    "\"thought\":true},{\"text\":\"Hello \"},{\"text\":\"world\"}]},\"finishReason\":\"STOP\"}],"
+	    "\"usageMetadata\":{\"promptTokenCount\":10,\"candidatesTokenCount\":3,"
+	    "\"cachedContentTokenCount\":4,\"thoughtsTokenCount\":5,\"totalTokenCount\":18}}";
+	static const char blocked[] = "{\"promptFeedback\":{\"blockReason\":\"SAFETY\"},"
+	    "\"usageMetadata\":{\"promptTokenCount\":\"many\",\"totalTokenCount\":-3}}";
+	gb__gemini_result res = { 0 };
+
+	ck_assert_int_eq(gb__gemini_parse_response(ok, sizeof(ok) - 1, &res), GB__GEMINI_OK);
+	ck_assert_str_eq(res.text, "Hello world");
+	ck_assert_str_eq(res.finish_reason, "STOP");
+	ck_assert_int_eq(res.usage.prompt, 10);
+	ck_assert_int_eq(res.usage.candidates, 3);
+	ck_assert_int_eq(res.usage.cached, 4);
+	ck_assert_int_eq(res.usage.thoughts, 5);
+	ck_assert_int_eq(res.usage.total, 18);
+	gb__gemini_result_fini(&res);
+
+	ck_assert_int_eq(gb__gemini_parse_response(blocked, sizeof(blocked) - 1, &res), GB__GEMINI_OK);
+	ck_assert_ptr_null(res.text);
+	ck_assert_str_eq(res.block_reason, "SAFETY");
+	ck_assert_int_eq(res.usage.prompt, 0);
+	ck_assert_int_eq(res.usage.total, 0);
+	gb__gemini_result_fini(&res);
+
+	ck_assert_int_eq(gb__gemini_parse_response("{\"candidates\":[]}", 17, &res),
+	    GB__GEMINI_E_RESPONSE);
+	ck_assert_int_eq(gb__gemini_parse_response("[1,2]", 5, &res), GB__GEMINI_E_RESPONSE);
+	ck_assert_int_eq(gb__gemini_parse_response("{\"cand", 6, &res), GB__GEMINI_E_RESPONSE);
+	ck_assert_ptr_nonnull(strstr(res.message, "not valid JSON"));
+	gb__gemini_result_fini(&res);
+}
+END_TEST
+
+START_TEST(answers_and_usage)
+{
+	gb__gemini *c = start(NULL, 3, 0);
+	gb__gemini_result res = { 0 };
+	json_t *arr, *log;
+
+	ck_assert_int_eq(ask(c, &res), GB__GEMINI_OK);
+	arr = json_loads(res.text, 0, NULL);
+	ck_assert_uint_eq(json_array_size(arr), 3);
+	ck_assert_str_eq(json_string_value(json_array_get(arr, 0)), "Answer to question 1: What is it?");
+	ck_assert_str_eq(json_string_value(json_array_get(arr, 2)), "Answer to question 3: When?");
+	json_decref(arr);
+	ck_assert_str_eq(res.finish_reason, "STOP");
+	/* The stand-in bills ceil(chars / 4) for the prompt and for the answer. */
+	ck_assert_int_eq(res.usage.prompt, (int64_t)(33 + sizeof(batch_prompt) - 1 + 3) / 4);
+	ck_assert_int_eq(res.usage.candidates, (int64_t)(strlen(res.text) + 3) / 4);
+	ck_assert_int_eq(res.usage.total, res.usage.prompt + res.usage.candidates);
+	ck_assert_uint_eq(res.attempts, 1);
+	gb__gemini_result_fini(&res);
+
+	/* Keep-alive: later calls reuse the connection. */
+	ck_assert_int_eq(ask(c, &res), GB__GEMINI_OK);
+	ck_assert_int_eq(ask(c, &res), GB__GEMINI_OK);
+	ck_assert_uint_eq(gb__gemini_connections(c), 1);
+	gb__gemini_result_fini(&res);
+
+	log = stub_requests(&stub);
+	ck_assert_uint_eq(json_array_size(log), 3);
+	ck_assert_int_eq(log_int(log, 0, "questions"), 3);
+	ck_assert(json_is_true(json_object_get(json_array_get(log, 0), "key_ok")));
+	ck_assert(json_is_true(json_object_get(json_array_get(log, 0), "json")));
+	json_decref(log);
+	finish(c);
+}
+END_TEST
+
+START_TEST(retry_honours_retry_delay)
+{
+	const char *args[] = { "--fault", "429:1:delay=0.6s", NULL };
+	gb__gemini *c = start(args, 3, 0);
+	gb__gemini_result res = { 0 };
+	json_t *log;
+	int64_t gap;
+
+	ck_assert_int_eq(ask(c, &res), GB__GEMINI_OK);
+	ck_assert_uint_eq(res.attempts, 2);
+	ck_assert_uint_eq(res.retryable_errors, 1);
+	ck_assert_double_eq_tol(res.retry_delay_seconds, 0.6, 1e-9);
+	log = stub_requests(&stub);
+	ck_assert_uint_eq(json_array_size(log), 2);
+	ck_assert_int_eq(log_int(log, 0, "status"), 429);
+	ck_assert_int_eq(log_int(log, 1, "status"), 200);
+	/* The second request came at least retryDelay after the first (backoff alone is 20 ms),
+	 * and not much more than retryDelay plus its tenth of jitter. */
+	gap = log_int(log, 1, "mono_ms") - log_int(log, 0, "mono_ms");
+	ck_assert_int_ge(gap, 600);
+	ck_assert_int_le(gap, 600 + 60 + 250);
+	json_decref(log);
+	gb__gemini_result_fini(&res);
+	finish(c);
+}
+END_TEST
+
+START_TEST(retry_5xx_with_backoff)
+{
+	const char *args[] = { "--fault", "500", "--fault", "503", "--fault", "504", NULL };
+	gb__gemini *c = start(args, 5, 0);
+	gb__gemini_result res = { 0 };
+
+	ck_assert_int_eq(ask(c, &res), GB__GEMINI_OK);
+	ck_assert_uint_eq(res.attempts, 4);
+	ck_assert_uint_eq(res.retryable_errors, 3);
+	/* Equal jitter: each wait is between half and all of 20, 40, 80 ms. */
+	ck_assert_double_ge(res.backoff_seconds, 0.070);
+	ck_assert_double_le(res.backoff_seconds, 0.140 + 0.001);
+	gb__gemini_result_fini(&res);
+	finish(c);
+}
+END_TEST
+
+START_TEST(gives_up_after_max_attempts)
+{
+	const char *args[] = { "--fault", "503:0", NULL };
+	gb__gemini *c = start(args, 3, 0);
+	gb__gemini_result res = { 0 };
+	json_t *log;
+
+	ck_assert_int_eq(ask(c, &res), GB__GEMINI_E_API);
+	ck_assert_int_eq(res.http_status, 503);
+	ck_assert_str_eq(res.api_status, "UNAVAILABLE");
+	ck_assert_uint_eq(res.attempts, 3);
+	ck_assert_ptr_nonnull(strstr(res.message, "The model is overloaded"));
+	ck_assert_ptr_nonnull(strstr(res.message, "gave up after 3 attempts"));
+	ck_assert_int_eq(gb__gemini_is_fatal(&res), 0);
+	log = stub_requests(&stub);
+	ck_assert_uint_eq(json_array_size(log), 3);
+	json_decref(log);
+	gb__gemini_result_fini(&res);
+	finish(c);
+}
+END_TEST
+
+START_TEST(no_retry_on_400)
+{
+	const char *args[] = { "--fault", "400", NULL };
+	gb__gemini *c = start(args, 5, 0);
+	gb__gemini_result res = { 0 };
+	json_t *log;
+
+	ck_assert_int_eq(ask(c, &res), GB__GEMINI_E_API);
+	ck_assert_int_eq(res.http_status, 400);
+	ck_assert_str_eq(res.api_status, "INVALID_ARGUMENT");
+	ck_assert_uint_eq(res.attempts, 1);
+	ck_assert_uint_eq(res.non_retryable_errors, 1);
+	ck_assert_str_eq(res.message,
+	    "Gemini API error 400 INVALID_ARGUMENT: Request contains an invalid argument.");
+	log = stub_requests(&stub);
+	ck_assert_uint_eq(json_array_size(log), 1);
+	json_decref(log);
+	gb__gemini_result_fini(&res);
+	finish(c);
+}
+END_TEST
+
+START_TEST(per_day_quota_is_fatal)
+{
+	const char *args[] = { "--fault", "quota:0:delay=0.1s", NULL };
+	gb__gemini *c = start(args, 5, 0);
+	gb__gemini_result res = { 0 };
+
+	ck_assert_int_eq(ask(c, &res), GB__GEMINI_E_QUOTA_DAY);
+	ck_assert_uint_eq(res.attempts, 1);
+	ck_assert_int_eq(gb__gemini_is_fatal(&res), 1);
+	ck_assert_ptr_nonnull(strstr(res.message, "daily quota exhausted"));
+	gb__gemini_result_fini(&res);
+	finish(c);
+}
+END_TEST
+
+START_TEST(retry_delay_beyond_limit_is_not_waited)
+{
+	const char *args[] = { "--fault", "429:1:delay=700s", NULL };
+	gb__gemini *c = start(args, 5, 0);
+	gb__gemini_result res = { 0 };
+
+	ck_assert_int_eq(ask(c, &res), GB__GEMINI_E_API);
+	ck_assert_uint_eq(res.attempts, 1);
+	ck_assert_ptr_nonnull(strstr(res.message, "asks to wait 700s"));
+	ck_assert_double_lt(res.seconds, 5);
+	gb__gemini_result_fini(&res);
+	finish(c);
+}
+END_TEST
+
+START_TEST(timeout_is_retried)
+{
+	const char *args[] = { "--fault", "slow:1:delay=3s", NULL };
+	gb__gemini *c = start(args, 3, 300 * GB_NS_PER_MS);
+	gb__gemini_result res = { 0 };
+
+	ck_assert_int_eq(ask(c, &res), GB__GEMINI_OK);
+	ck_assert_uint_eq(res.attempts, 2);
+	ck_assert_uint_eq(res.retryable_errors, 1);
+	ck_assert_double_ge(res.seconds, 0.3);
+	ck_assert_double_lt(res.seconds, 2.5);
+	gb__gemini_result_fini(&res);
+	finish(c);
+}
+END_TEST
+
+START_TEST(timeout_reported)
+{
+	const char *args[] = { "--fault", "slow:0:delay=3s", NULL };
+	gb__gemini *c = start(args, 2, 200 * GB_NS_PER_MS);
+	gb__gemini_result res = { 0 };
+
+	ck_assert_int_eq(ask(c, &res), GB__GEMINI_E_TIMEOUT);
+	ck_assert_uint_eq(res.attempts, 2);
+	ck_assert_ptr_nonnull(strstr(res.message, "within 0.2s (timeout)"));
+	gb__gemini_result_fini(&res);
+	finish(c);
+}
+END_TEST
+
+START_TEST(odd_answers)
+{
+	const char *args[] = { "--fault", "malformed", "--fault", "maxtokens", "--fault", "blocked",
+		"--fault", "safety", NULL };
+	gb__gemini *c = start(args, 3, 0);
+	gb__gemini_result res = { 0 };
+
+	ck_assert_int_eq(ask(c, &res), GB__GEMINI_E_RESPONSE);
+	ck_assert_uint_eq(res.attempts, 1);
+	ck_assert_ptr_nonnull(strstr(res.message, "not valid JSON"));
+	ck_assert_int_eq(ask(c, &res), GB__GEMINI_OK);
+	ck_assert_ptr_null(res.text);
+	ck_assert_str_eq(res.finish_reason, "MAX_TOKENS");
+	ck_assert_int_gt(res.usage.prompt, 0);
+	ck_assert_int_eq(ask(c, &res), GB__GEMINI_OK);
+	ck_assert_ptr_null(res.text);
+	ck_assert_str_eq(res.block_reason, "SAFETY");
+	ck_assert_str_eq(res.finish_reason, "");
+	ck_assert_int_eq(ask(c, &res), GB__GEMINI_OK);
+	ck_assert_str_eq(res.finish_reason, "SAFETY");
+	gb__gemini_result_fini(&res);
+	finish(c);
+}
+END_TEST
+
+START_TEST(wrong_key_is_fatal_and_not_echoed)
+{
+	char err[256];
+	gb__gemini_opts o = { .api_key = "sk-wrong-secret-987", .model = "gemini-2.0-flash",
+		.max_attempts = 3 };
+	gb__gemini *c;
+	gb__gemini_result res = { 0 };
+
+	ck_assert_int_eq(stub_start(&stub, NULL), 0);
+	o.api_base = stub.base;
+	c = gb__gemini_new(&o, err, sizeof(err));
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(ask(c, &res), GB__GEMINI_E_API);
+	ck_assert_int_eq(res.http_status, 403);
+	ck_assert_uint_eq(res.attempts, 1);
+	ck_assert_int_eq(gb__gemini_is_fatal(&res), 1);
+	ck_assert_ptr_null(strstr(res.message, "sk-wrong-secret-987"));
+	gb__gemini_result_fini(&res);
+	finish(c);
+}
+END_TEST
+
+START_TEST(unreachable_and_bad_options)
+{
+	char err[256];
+	gb__gemini_opts o = { .api_key = "k", .model = "gemini-2.0-flash", .max_attempts = 2,
+		.backoff_base_ns = GB_NS_PER_MS, .api_base = "http://127.0.0.1:1" };
+	gb__gemini *c = gb__gemini_new(&o, err, sizeof(err));
+	gb__gemini_result res = { 0 };
+
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(ask(c, &res), GB__GEMINI_E_TRANSPORT);
+	ck_assert_uint_eq(res.attempts, 2);
+	ck_assert_ptr_nonnull(strstr(res.message, "cannot talk to http://127.0.0.1:1"));
+	gb__gemini_result_fini(&res);
+	gb__gemini_free(c);
+
+	o.model = "../etc";
+	ck_assert_ptr_null(gb__gemini_new(&o, err, sizeof(err)));
+	ck_assert_ptr_nonnull(strstr(err, "\"../etc\""));
+	o.model = "gemini-2.0-flash";
+	o.api_base = "ftp://x";
+	ck_assert_ptr_null(gb__gemini_new(&o, err, sizeof(err)));
+	ck_assert_ptr_nonnull(strstr(err, "\"ftp://x\""));
+	o.api_key = NULL;
+	ck_assert_ptr_null(gb__gemini_new(&o, err, sizeof(err)));
+	ck_assert_ptr_nonnull(strstr(err, "GEMINI_API_KEY"));
+}
+END_TEST
+
+static Suite *
+suite(void)
+{
+	Suite *s = suite_create("gemini_client");
+	TCase *pure = tcase_create("parsing");
+	TCase *live = tcase_create("against the stand-in");
+
+	tcase_add_test(pure, request_json_shape);
+	tcase_add_test(pure, proto_durations);
+	tcase_add_test(pure, error_shapes);
+	tcase_add_test(pure, response_shapes);
+	tcase_add_test(live, answers_and_usage);
+	tcase_add_test(live, retry_honours_retry_delay);
+	tcase_add_test(live, retry_5xx_with_backoff);
+	tcase_add_test(live, gives_up_after_max_attempts);
+	tcase_add_test(live, no_retry_on_400);
+	tcase_add_test(live, per_day_quota_is_fatal);
+	tcase_add_test(live, retry_delay_beyond_limit_is_not_waited);
+	tcase_add_test(live, timeout_is_retried);
+	tcase_add_test(live, timeout_reported);
+	tcase_add_test(live, odd_answers);
+	tcase_add_test(live, wrong_key_is_fatal_and_not_echoed);
+	tcase_add_test(live, unreachable_and_bad_options);
+	tcase_set_timeout(live, 30);
+	suite_add_tcase(s, pure);
+	suite_add_tcase(s, live);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
