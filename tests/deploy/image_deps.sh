@@ -3,15 +3,17 @@
 # installed programs need: installs the build tree into a scratch prefix (as the image's build
 # stage does), reads each ELF file's NEEDED entries, finds the Debian package that provides
 # each library on this machine, and fails when that package is neither in the final stage's
-# apt-get install list nor part of debian:bookworm-slim itself.
-#   tests/deploy/image_deps.sh BUILD_DIR RUNTIME_PACKAGES_FILE
+# apt-get install list (as check_dockerfile.mjs reads it) nor part of debian:bookworm-slim.
+#   tests/deploy/image_deps.sh BUILD_DIR NODE_DIR DOCKERFILE UID
 set -euo pipefail
 
-build=$1 listed=$2
+build=$1 node_dir=$2 dockerfile=$3 uid=$4
 # Essential in debian:bookworm-slim (apt needs them), so present without an install.
 base=(libc6 libgcc-s1 libstdc++6 zlib1g)
 stage=$(mktemp -d)
-trap 'rm -rf "$stage"' EXIT
+listed=$stage.packages
+trap 'rm -rf "$stage" "$listed"' EXIT
+node "$node_dir/check_dockerfile.mjs" --uid "$uid" --print-runtime-packages "$dockerfile" >"$listed"
 cmake --install "$build" --prefix "$stage" >/dev/null
 
 mapfile -t elves < <(find "$stage" -type f -exec sh -c \
@@ -39,7 +41,7 @@ fail=0
 for f in "${elves[@]}"; do
 	while read -r lib; do
 		[ -n "$(find "$stage" -name "$lib" -print -quit)" ] && continue
-		path=$(ldconfig -p | awk -v l="$lib" '$1 == l { print $NF; exit }')
+		path=$(ldconfig -p | awk -v l="$lib" '$1 == l && !found { print $NF; found = 1 }')
 		if [ -z "$path" ]; then
 			echo "image_deps: ${f#"$stage"/} needs $lib, which this machine does not have"
 			fail=1

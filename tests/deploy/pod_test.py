@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
 """pod_test.py - the Kubernetes pod of deploy/k8s simulated without a container engine.
 
-The collector and the producer each run in their own mount, IPC and PID namespaces
-(unshare --mount --ipc --pid --fork --mount-proc), as the same non-root uid (setpriv), and
-share nothing but one tmpfs bind-mounted at /dev/shm in each, as an emptyDir with
-medium: Memory is. The network namespace is shared, as in a pod, so the collector reaches a
-real StatsD daemon (the npm statsd, read back through its management port) on loopback.
+The collector and a producer (gbatch-processor asking the Gemini stand-in, gbatch-emit, or
+pod-producer, which can die holding a half-written record) each run in their own mount, IPC
+and PID namespaces (unshare --mount --ipc --pid --fork --mount-proc), as the same non-root uid
+with no capabilities (setpriv), and share nothing but one tmpfs bind-mounted at /dev/shm in
+each, as an emptyDir with medium: Memory is. The network namespace is shared, as in a pod, so
+the collector reaches a real StatsD daemon (the npm statsd, read back through its management
+port) and the processor reaches the stand-in, both on loopback.
 
-  pod_test.py --collector BIN --producer BIN [--uid UID]
+  pod_test.py --collector BIN --producer BIN --processor BIN --emit BIN --stub-gemini BIN
+              [--uid UID]
 GBATCH_STATSD_DIR names the npm install of statsd made by tests/run.sh. Needs root for the
 namespaces and mounts: exits 77 (skipped) with a message when not root, when unshare cannot
 make namespaces here, or when gbatch-collector is not built in this tree.
@@ -93,9 +96,23 @@ class Statsd:
             raise AssertionError("the statsd management port does not answer")
         return {k: float(v) for k, v in re.findall(r"'([^']+)': ([-+0-9.e]+)", out)}
 
-    def counter(self, prefix):
-        """The sum of every counter whose key starts with prefix (tags may follow it)."""
-        return sum(v for k, v in self.counters().items() if k.startswith(prefix))
+    def counter(self, name):
+        """The sum of the counters named name, whatever their tags (statsd keys them
+        "name;tag=value;...")."""
+        return sum(v for k, v in self.counters().items() if k.split(";")[0] == name)
+
+    def timer_samples(self, name):
+        """How many samples the timer named name (with any tags) holds."""
+        out = self._ask("timers")
+        if out is None:
+            raise AssertionError("the statsd management port does not answer")
+        n = 0
+        for k, body in re.findall(r"'([^']+)': \[([^\]]*)\]", out):
+            if k.split(";")[0] == name:
+                items = [x for x in body.split(",") if x.strip()]
+                more = sum(int(m) for m in re.findall(r"\.\.\. (\d+) more item", body))
+                n += len([x for x in items if "more item" not in x]) + more
+        return n
 
 
 class Pod(unittest.TestCase):
@@ -110,8 +127,9 @@ class Pod(unittest.TestCase):
         # The "image": both binaries where the pod's uid can run them.
         bindir = os.path.join(self.tmp, "bin")
         os.mkdir(bindir, 0o755)
-        self.collector = shutil.copy(ARGS.collector, os.path.join(bindir, "gbatch-collector"))
-        self.producer = shutil.copy(ARGS.producer, os.path.join(bindir, "pod-producer"))
+        self.bin = {name: shutil.copy(getattr(ARGS, attr), os.path.join(bindir, name))
+                    for name, attr in (("gbatch-collector", "collector"), ("pod-producer", "producer"),
+                                       ("gbatch-processor", "processor"), ("gbatch-emit", "emit"))}
         # The emptyDir: a tmpfs of the pod, bind-mounted at /dev/shm in each container.
         self.shm = os.path.join(self.tmp, "pod-shm")
         os.mkdir(self.shm)
@@ -133,10 +151,11 @@ class Pod(unittest.TestCase):
             if p.poll() is None:
                 p.kill()
             p.wait()
-            if p.stdout is not None:
-                p.stdout.close()
+            for f in (p.stdin, p.stdout):
+                if f is not None:
+                    f.close()
 
-    def container(self, name, argv, want_pid=True):
+    def container(self, name, argv, want_pid=True, env=None, stdout=subprocess.PIPE):
         """Starts argv as the main process of a container: new mount, IPC and PID namespaces
         with their own /proc, the pod tmpfs bind-mounted at /dev/shm, the pod's uid and gid,
         no supplementary groups, no new privileges. Returns the unshare process and, with
@@ -149,8 +168,8 @@ class Pod(unittest.TestCase):
         p = self.spawn(["unshare", "--mount", "--ipc", "--pid", "--fork", "--mount-proc",
                         "--kill-child=SIGKILL", "--", "bash", "-c", setup, "container",
                         self.shm, str(ARGS.uid)] + argv,
-                       stdout=subprocess.PIPE, stderr=log,
-                       env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+                       stdout=stdout, stderr=log, stdin=subprocess.PIPE,
+                       env=dict(env or {}, PATH="/usr/sbin:/usr/bin:/sbin:/bin"))
         binary = os.path.basename(argv[0])[:15]
 
         def main_pid():
@@ -180,7 +199,7 @@ class Pod(unittest.TestCase):
 
     def start_collector(self, *flags):
         proc, pid = self.container("collector", [
-            self.collector, "--ring", self.ring, "--statsd", "udp://127.0.0.1:%d" % self.statsd.port,
+            self.bin["gbatch-collector"], "--ring", self.ring, "--statsd", "udp://127.0.0.1:%d" % self.statsd.port,
             "--console", "off", "--flush-interval", "60s", "--unblock-timeout", "500ms"] + list(flags))
         # as a native sidecar, the collector is up (its ring created) before the processor starts
         wait_until(lambda: os.path.exists(self.segment), 10, "the collector to create its ring")
@@ -192,7 +211,7 @@ class Pod(unittest.TestCase):
         return proc, pid
 
     def run_producer(self, count, *flags):
-        proc, pid = self.container("producer", [self.producer, "--ring", self.ring,
+        proc, pid = self.container("producer", [self.bin["pod-producer"], "--ring", self.ring,
                                                 "--count", str(count)] + list(flags),
                                    want_pid="--hold-claim" in flags)
         first = proc.stdout.readline().decode()
@@ -205,27 +224,69 @@ class Pod(unittest.TestCase):
         wait_until(lambda: proc.poll() is not None, timeout, what)
         return proc.returncode
 
+    def start_stub(self, *flags):
+        """The Gemini stand-in: outside the pod, reached over the shared loopback."""
+        stub = self.spawn([ARGS.stub_gemini, "--port", "0", "--api-key", "pod-key"] + list(flags),
+                          stdout=subprocess.PIPE)
+        line = stub.stdout.readline().decode()
+        m = re.match(r"listening on (127\.0\.0\.1):([0-9]+)", line)
+        self.assertIsNotNone(m, "the stand-in did not start: %r" % line)
+        self.stub_port = int(m.group(2))
+        return "http://127.0.0.1:%d" % self.stub_port
+
+    def processor(self, base, want_pid=False):
+        """gbatch-processor in its container, three questions, telemetry into the pod's ring."""
+        qpath, cpath = os.path.join(self.tmp, "questions.txt"), os.path.join(self.tmp, "content.txt")
+        with open(qpath, "w") as f:
+            f.write("Who built it?\nWhen did it open?\nWhere is it?\n")
+        with open(cpath, "w") as f:
+            f.write("A bridge over a firth, built by a company in a hurry.\n")
+        out = open(os.path.join(self.tmp, "answers.json"), "w")
+        self.addCleanup(out.close)
+        return self.container("processor", [
+            self.bin["gbatch-processor"], "--telemetry", "shm:" + self.ring, "--questions", qpath,
+            cpath], want_pid=want_pid, env={"GEMINI_API_KEY": "pod-key", "GEMINI_API_BASE": base},
+            stdout=out)
+
+    def stub_connected(self):
+        """True while a TCP connection to the stand-in is established (/proc/net/tcp state 01)."""
+        want = ":%04X" % self.stub_port
+        with open("/proc/net/tcp") as f:
+            for line in f.readlines()[1:]:
+                local, state = line.split()[1], line.split()[3]
+                if local.endswith(want) and state == "01":
+                    return True
+        return False
+
     def records(self):
         return self.statsd.counter("gbatch.pod.records")
 
-    def test_sigterm_after_the_producer_finished(self):
+    def test_sigterm_after_the_processor_finished(self):
+        base = self.start_stub()
         coll, coll_pid = self.start_collector()
-        prod, _ = self.run_producer(5000)
-        self.assertEqual(self.wait_exit(prod, 10, "the producer to finish"), 0)
+        proc, _ = self.processor(base)
+        self.assertEqual(self.wait_exit(proc, 20, "the processor to finish"), 0,
+                         self.log("processor"))
+        with open(os.path.join(self.tmp, "answers.json")) as f:
+            self.assertIn("Answer to question 3", f.read())
         # the collector drains as records come, but folds counters for 60 s: nothing is sent
         # before the SIGTERM, everything after it
         self.assertIsNone(coll.poll(), "the collector waits for SIGTERM")
-        self.assertEqual(self.records(), 0)
+        self.assertEqual(self.statsd.counter("gbatch.batch.total_processing.batch_success"), 0)
         os.kill(coll_pid, signal.SIGTERM)
         self.assertEqual(self.wait_exit(coll, 10, "the collector to exit after SIGTERM"), 0,
                          self.log("collector"))
-        self.assertEqual(self.records(), 5000)
+        self.assertEqual(self.statsd.counter("gbatch.batch.total_processing.batch_success"), 1)
+        self.assertEqual(self.statsd.timer_samples("gbatch.batch.total_processing"), 1)
         self.assertIn("draining and exiting", self.log("collector"))
 
     def test_exits_on_its_own_when_producers_are_done(self):
         coll, _ = self.start_collector("--exit-when-producers-done")
-        prod, _ = self.run_producer(3000)
-        self.assertEqual(self.wait_exit(prod, 10, "the producer to finish"), 0)
+        emit, _ = self.container("emit", [self.bin["gbatch-emit"], "--ring", self.ring, "--strict",
+                                          "--stdin"], want_pid=False)
+        emit.stdin.write(b"count pod.records 1 --meta step=emit\n" * 3000)
+        emit.stdin.close()
+        self.assertEqual(self.wait_exit(emit, 10, "gbatch-emit to finish"), 0, self.log("emit"))
         self.assertEqual(self.wait_exit(coll, 10, "the collector to exit by itself"), 0,
                          self.log("collector"))
         self.assertEqual(self.records(), 3000)
@@ -248,12 +309,28 @@ class Pod(unittest.TestCase):
         self.assertEqual(self.statsd.counter("gbatch.collector.records_unblocked"), 1,
                          "the claim the producer died holding was padded over and counted")
 
+    def test_processor_killed_while_waiting_on_gemini(self):
+        base = self.start_stub("--latency", "60s")
+        coll, _ = self.start_collector("--exit-when-producers-done")
+        proc, proc_pid = self.processor(base, want_pid=True)
+        wait_until(self.stub_connected, 10, "the processor to call the stand-in")
+        self.assertIsNone(coll.poll(), "the collector waits for the running processor")
+        os.kill(proc_pid, signal.SIGKILL)
+        self.wait_exit(proc, 10, "the processor to die")
+        self.assertEqual(self.wait_exit(coll, DEAD_PRODUCER_DEADLINE,
+                                        "the collector to notice the dead processor"), 0,
+                         self.log("collector"))
+        self.assertIn("every producer has detached", self.log("collector"))
+
 
 def main():
     global ARGS
     ap = argparse.ArgumentParser()
     ap.add_argument("--collector", required=True)
     ap.add_argument("--producer", required=True)
+    ap.add_argument("--processor", required=True)
+    ap.add_argument("--emit", required=True)
+    ap.add_argument("--stub-gemini", required=True)
     ap.add_argument("--uid", type=int, default=10001)
     ap.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
     ARGS, rest = ap.parse_known_args()
