@@ -16,6 +16,7 @@ namespaces and mounts: exits 77 (skipped) with a message when not root, when uns
 make namespaces here, or when gbatch-collector is not built in this tree.
 """
 import argparse
+import ctypes
 import os
 import re
 import shutil
@@ -32,6 +33,13 @@ ARGS = None
 STATSD_DIR = os.environ.get("GBATCH_STATSD_DIR", "")
 # A producer that stops heartbeating is dead after 5 s (GB_RL_PRODUCER_STALE_NS).
 DEAD_PRODUCER_DEADLINE = 20.0
+
+
+def die_with_parent():
+    """preexec_fn: the child is killed when the test dies, however it dies (a ctest timeout),
+    and unshare --kill-child then takes the container down with it."""
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 def skip(why):
@@ -142,7 +150,7 @@ class Pod(unittest.TestCase):
         self.statsd = Statsd(self)
 
     def spawn(self, argv, **kw):
-        p = subprocess.Popen(argv, **kw)
+        p = subprocess.Popen(argv, preexec_fn=die_with_parent, **kw)
         self.procs.append(p)
         return p
 
@@ -160,9 +168,11 @@ class Pod(unittest.TestCase):
         with their own /proc, the pod tmpfs bind-mounted at /dev/shm, the pod's uid and gid,
         no supplementary groups, no new privileges. Returns the unshare process and, with
         want_pid, the host pid of the container's process (pid 1 inside), once it runs."""
+        # --pdeathsig: changing uid clears the parent-death signal unshare --kill-child set;
+        # set again, the container dies with its unshare process, hence with the test
         setup = ('mount --bind "$1" /dev/shm && shift && '
                  'exec setpriv --reuid="$1" --regid="$1" --clear-groups --no-new-privs '
-                 '--inh-caps=-all --bounding-set=-all -- "${@:2}"')
+                 '--inh-caps=-all --bounding-set=-all --pdeathsig=SIGKILL -- "${@:2}"')
         log = open(os.path.join(self.tmp, name + ".log"), "w")
         self.addCleanup(log.close)
         p = self.spawn(["unshare", "--mount", "--ipc", "--pid", "--fork", "--mount-proc",
@@ -199,8 +209,9 @@ class Pod(unittest.TestCase):
 
     def start_collector(self, *flags):
         proc, pid = self.container("collector", [
-            self.bin["gbatch-collector"], "--ring", self.ring, "--statsd", "udp://127.0.0.1:%d" % self.statsd.port,
-            "--console", "off", "--flush-interval", "60s", "--unblock-timeout", "500ms"] + list(flags))
+            self.bin["gbatch-collector"], "--ring", self.ring,
+            "--statsd", "udp://127.0.0.1:%d" % self.statsd.port, "--console", "off",
+            "--flush-interval", "60s", "--unblock-timeout", "500ms"] + list(flags))
         # as a native sidecar, the collector is up (its ring created) before the processor starts
         wait_until(lambda: os.path.exists(self.segment), 10, "the collector to create its ring")
         st = os.stat(self.segment)
