@@ -163,14 +163,21 @@ class Pod(unittest.TestCase):
                 if f is not None:
                     f.close()
 
-    def container(self, name, argv, want_pid=True, env=None, stdout=subprocess.PIPE):
+    def container(self, name, argv, want_pid=True, env=None, stdout=subprocess.PIPE,
+                  read_only_dir=None):
         """Starts argv as the main process of a container: new mount, IPC and PID namespaces
-        with their own /proc, the pod tmpfs bind-mounted at /dev/shm, the pod's uid and gid,
-        no supplementary groups, no new privileges. Returns the unshare process and, with
-        want_pid, the host pid of the container's process (pid 1 inside), once it runs."""
+        with their own /proc, the pod tmpfs bind-mounted at /dev/shm (and read_only_dir
+        bind-mounted read-only onto itself, as a hostPath volume with readOnly: true), the
+        pod's uid and gid, no supplementary groups, no new privileges. Returns the unshare
+        process and, with want_pid, the host pid of the container's process (pid 1 inside),
+        once it runs."""
+        ro = ""
+        if read_only_dir:
+            ro = ('mount --bind "%s" "%s" && mount -o remount,bind,ro "%s" && '
+                  % (read_only_dir, read_only_dir, read_only_dir))
         # --pdeathsig: changing uid clears the parent-death signal unshare --kill-child set;
         # set again, the container dies with its unshare process, hence with the test
-        setup = ('mount --bind "$1" /dev/shm && shift && '
+        setup = ('mount --bind "$1" /dev/shm && shift && ' + ro +
                  'exec setpriv --reuid="$1" --regid="$1" --clear-groups --no-new-privs '
                  '--inh-caps=-all --bounding-set=-all --pdeathsig=SIGKILL -- "${@:2}"')
         log = open(os.path.join(self.tmp, name + ".log"), "w")
@@ -207,11 +214,12 @@ class Pod(unittest.TestCase):
         with open(os.path.join(self.tmp, name + ".log")) as f:
             return f.read()
 
-    def start_collector(self, *flags):
+    def start_collector(self, *flags, target=None, read_only_dir=None):
         proc, pid = self.container("collector", [
             self.bin["gbatch-collector"], "--ring", self.ring,
-            "--statsd", "udp://127.0.0.1:%d" % self.statsd.port, "--console", "off",
-            "--flush-interval", "60s", "--unblock-timeout", "500ms"] + list(flags))
+            "--statsd", target or "udp://127.0.0.1:%d" % self.statsd.port, "--console", "off",
+            "--flush-interval", "60s", "--unblock-timeout", "500ms"] + list(flags),
+            read_only_dir=read_only_dir)
         # as a native sidecar, the collector is up (its ring created) before the processor starts
         wait_until(lambda: os.path.exists(self.segment), 10, "the collector to create its ring")
         st = os.stat(self.segment)
@@ -302,6 +310,35 @@ class Pod(unittest.TestCase):
                          self.log("collector"))
         self.assertEqual(self.records(), 3000)
         self.assertIn("every producer has detached", self.log("collector"))
+
+    def test_unixgram_socket_on_a_read_only_mount(self):
+        # pod-unixgram.yaml: the agent's socket directory is a hostPath mounted read-only
+        sockdir = os.path.join(self.tmp, "datadog")
+        os.mkdir(sockdir, 0o755)
+        path = os.path.join(sockdir, "dsd.socket")
+        agent = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.addCleanup(agent.close)
+        agent.bind(path)
+        os.chmod(path, 0o722)  # as the DataDog agent leaves it: anyone may send
+        coll, _ = self.start_collector("--exit-when-producers-done", target="unixgram://" + path,
+                                       read_only_dir=sockdir)
+        emit, _ = self.container("emit", [self.bin["gbatch-emit"], "--ring", self.ring, "--strict",
+                                          "--stdin"], want_pid=False)
+        emit.stdin.write(b"count pod.records 1\n" * 500)
+        emit.stdin.close()
+        self.assertEqual(self.wait_exit(emit, 10, "gbatch-emit to finish"), 0, self.log("emit"))
+        self.assertEqual(self.wait_exit(coll, 10, "the collector to exit by itself"), 0,
+                         self.log("collector"))
+        agent.settimeout(0)
+        lines = []
+        while True:
+            try:
+                lines += agent.recv(65536).decode().splitlines()
+            except BlockingIOError:
+                break
+        total = sum(float(m.group(1)) for m in
+                    (re.match(r"gbatch\.pod\.records:([0-9.]+)\|c(\||$)", l) for l in lines) if m)
+        self.assertEqual(total, 500, "sent over the socket: %r" % lines[:20])
 
     def test_producer_killed_mid_record(self):
         coll, _ = self.start_collector("--exit-when-producers-done")
