@@ -8,7 +8,8 @@
 #   fuzz    clang + libFuzzer (with ASan+UBSan): each fuzz target runs briefly from its seed
 #           corpus (GBATCH_FUZZ_SECONDS, default 20)
 # GBATCH_TEST_STAGES="normal asan" picks stages; GBATCH_BUILD_ROOT moves the build trees
-# (default build/ in the source tree). Exits non-zero on any failure.
+# (default build/ in the source tree). The statsd test server is installed under the build
+# root and named to the tests by GBATCH_STATSD_DIR. Exits non-zero on any failure.
 set -euo pipefail
 
 src=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -17,6 +18,20 @@ stages=${GBATCH_TEST_STAGES:-normal asan tsan fuzz}
 jobs=$(nproc 2>/dev/null || echo 2)
 
 "$src/deploy/install-deps.sh" test
+
+# The StatsD daemon the collector's integration tests send to: pinned by tests/statsd's
+# package-lock.json and installed with npm ci into the build tree, never the source tree.
+install_statsd() {
+	local dir=$build_root/statsd
+	if [ -f "$dir/node_modules/statsd/stats.js" ] &&
+		cmp -s "$src/tests/statsd/package-lock.json" "$dir/package-lock.json"; then
+		return 0
+	fi
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	cp "$src/tests/statsd/package.json" "$src/tests/statsd/package-lock.json" "$dir/"
+	(cd "$dir" && npm ci --omit=optional --ignore-scripts --no-audit --no-fund --loglevel=error)
+}
 
 run_stage() {
 	local name=$1 dir=$build_root/$1
@@ -34,6 +49,8 @@ run_stage() {
 }
 
 mkdir -p "$build_root"
+install_statsd
+export GBATCH_STATSD_DIR=$build_root/statsd
 for stage in $stages; do
 	case $stage in
 	normal) run_stage normal ;;

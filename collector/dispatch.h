@@ -1,0 +1,41 @@
+/*
+ * dispatch.h - what the collector does with each ring record and on each timer: decode the
+ * untrusted payload, count it, hand it to the sinks; and the self-metrics it reports every
+ * 10 s. Kept apart from the ring loop so it can be driven from plain buffers.
+ */
+#ifndef GBATCH_COLLECTOR_DISPATCH_H
+#define GBATCH_COLLECTOR_DISPATCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "console_sink.h"
+#include "statsd_sink.h"
+
+typedef struct gb_dispatch {
+	gb_statsd_sink *statsd;   /* NULL when --statsd off (borrowed) */
+	gb_console_sink *console; /* NULL when --console off (borrowed) */
+	uint64_t records_read;    /* telemetry records decoded and dispatched */
+	uint64_t records_invalid; /* payloads that did not decode, or of an unknown type */
+	uint64_t ring_invalid;    /* corrupt headers the rings skipped (fed by the loop) */
+	gb_statsd_stats last;     /* sink figures at the previous report */
+	uint64_t last_read, last_invalid;
+} gb_dispatch;
+
+/* The ring handler (gb_ring_handler): ctx is a gb_dispatch. payload is untrusted. */
+void gb__dispatch_payload(void *ctx, uint16_t type, const uint8_t *payload, size_t len);
+
+/* Per-ring figures for a report: deltas since the previous report, lag now. */
+typedef struct gb_ring_figures {
+	const char *name;
+	uint64_t dropped, unblocked;
+	uint64_t lag_bytes;
+} gb_ring_figures;
+
+/* Sends the self-metrics under gbatch.collector.*: collector-wide counters as deltas since
+ * the previous report (records_read, records_invalid, packets_sent, bytes_sent, send_errors,
+ * values_rejected, tags_dropped, tag_values_capped) and, tagged ring:<name>, records_dropped,
+ * records_unblocked (deltas) and ring_lag_bytes (a gauge). Then flushes. No-op without statsd. */
+void gb__dispatch_report(gb_dispatch *d, const gb_ring_figures *rings, size_t n);
+
+#endif

@@ -1,0 +1,129 @@
+/*
+ * statsd_sink.h - the collector's DogStatsD sink: turns telemetry records into DogStatsD lines
+ * (`name:value|type|#tags`), sanitised so nothing a producer writes can break a line or a tag,
+ * folds counters and gauges per flush interval, packs lines into datagrams that never exceed
+ * the target's limit, and sends them on a non-blocking socket that may be down at any time.
+ */
+#ifndef GBATCH_COLLECTOR_STATSD_SINK_H
+#define GBATCH_COLLECTOR_STATSD_SINK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "record.h"
+
+#define GB_STATSD_UDP_MAX 1432        /* datagram limit for UDP (fits a 1500 B MTU) */
+#define GB_STATSD_UNIX_MAX 8192       /* datagram limit for unixgram */
+#define GB_STATSD_NAME_MAX 200        /* metric name, prefix included */
+#define GB_STATSD_TAG_MAX 200         /* one tag, key:value */
+#define GB_STATSD_PREFIX_MAX 100
+#define GB_STATSD_GLOBAL_TAGS_MAX 1024 /* all global tags joined with commas */
+#define GB_STATSD_VALUE_MAX 32        /* a formatted value */
+#define GB_STATSD_DEFAULT_PREFIX "gbatch."
+#define GB_STATSD_DEFAULT_URL "udp://127.0.0.1:8125"
+
+/* ---- sanitising (exposed for tests) ---- */
+
+/* Writes prefix + the sanitised scope into out (room for GB_STATSD_NAME_MAX + 1 bytes): bytes
+ * outside [A-Za-z0-9_.] become '_' (a run of them one '_'), empty path segments and trailing
+ * dots go, the name starts with a letter and is cut at GB_STATSD_NAME_MAX. A scope with
+ * nothing usable becomes "unnamed". prefix must have passed gb__statsd_prefix_check.
+ * Returns the length (never 0); out is not NUL-terminated. */
+size_t gb__statsd_name(char *out, const char *prefix, size_t prefix_len, const char *scope,
+    size_t scope_len);
+
+/* Checks a user-given prefix: empty, or a name as above optionally ending in '.', at most
+ * GB_STATSD_PREFIX_MAX bytes. Returns 0, or -1 with err naming the prefix. */
+int gb__statsd_prefix_check(const char *prefix, char *err, size_t errlen);
+
+/* Writes the tag key:value into out (room for GB_STATSD_TAG_MAX + 1 bytes): lower case,
+ * bytes outside [a-z0-9_-./] (and ':' in the key) become '_' (a run of them one '_'), the key
+ * starts with a letter, the key "host" becomes "user_host", the tag is cut at
+ * GB_STATSD_TAG_MAX and never ends in ':' (an empty value leaves the bare key). value may be
+ * NULL for a bare key. Returns the length, or 0 when the key has no letter (no tag);
+ * *key_len gets the length of the key part. Not NUL-terminated. */
+size_t gb__statsd_tag(char *out, const char *key, size_t key_len, const char *value,
+    size_t value_len, size_t *key_len_out);
+
+/* Formats a finite v as a DogStatsD number ("12", "0.1234", "1e+20") into out (room for
+ * GB_STATSD_VALUE_MAX bytes). Returns the length. */
+size_t gb__statsd_value(char *out, double v);
+
+/* ---- the target ---- */
+
+enum gb_statsd_kind { GB_STATSD_UDP = 1, GB_STATSD_UNIXGRAM = 2 };
+
+typedef struct gb_statsd_target {
+	enum gb_statsd_kind kind;
+	char host[256]; /* udp: a name or address ("::1" without brackets) */
+	char port[8];   /* udp */
+	char path[108]; /* unixgram: the socket path */
+} gb_statsd_target;
+
+/* Parses "udp://host:port" (IPv6 as [addr]:port) or "unixgram:///path". Returns 0, or -1
+ * with err naming the URL. */
+int gb__statsd_parse_url(const char *url, gb_statsd_target *t, char *err, size_t errlen);
+
+/* The target the DataDog clients would pick from the environment: DD_DOGSTATSD_URL, else
+ * DD_AGENT_HOST and DD_DOGSTATSD_PORT (each defaulting as below), else GB_STATSD_DEFAULT_URL.
+ * Returns 0, or -1 with err naming the variable and its bad value. */
+int gb__statsd_target_from_env(gb_statsd_target *t, char *err, size_t errlen);
+
+/* ---- the sink ---- */
+
+typedef struct gb_statsd_sink gb_statsd_sink;
+
+/* Sends one datagram somewhere other than a socket (tests, benchmarks). Returns 0, or -1 with
+ * errno set: counted as a send error. */
+typedef int (*gb_statsd_send_fn)(void *ctx, const char *dgram, size_t len);
+
+typedef struct gb_statsd_config {
+	const gb_statsd_target *target; /* where to send; NULL to use send instead */
+	gb_statsd_send_fn send;
+	void *send_ctx;
+	size_t max_datagram;            /* 0: by target kind; required with send */
+	const char *prefix;             /* NULL: GB_STATSD_DEFAULT_PREFIX */
+	const char *const *tags;        /* global tags "key:value", sanitised here */
+	size_t n_tags;
+	const char *const *drop_tags;   /* tag keys never sent (compared after sanitising) */
+	size_t n_drop_tags;
+	size_t max_tag_values;          /* distinct values per user tag key; 0 = no cap */
+} gb_statsd_config;
+
+typedef struct gb_statsd_stats {
+	uint64_t lines;             /* lines packed */
+	uint64_t packets_sent, bytes_sent;
+	uint64_t send_errors;       /* datagrams that could not be sent */
+	uint64_t values_rejected;   /* NaN, infinities, negative timings */
+	uint64_t tags_dropped;      /* tags left out to keep a line within one datagram */
+	uint64_t tag_values_capped; /* values replaced by "other" by the cardinality cap */
+	uint64_t fold_errors;       /* counters or gauges lost because the table could not grow */
+} gb_statsd_stats;
+
+/* Creates a sink; with a target it resolves the UDP host (a failure is returned) and opens a
+ * non-blocking socket (a unixgram target that is not there yet is retried later, not an
+ * error). Returns NULL with err saying why. */
+gb_statsd_sink *gb__statsd_new(const gb_statsd_config *cfg, char *err, size_t errlen);
+/* Sends what is pending (aggregates are NOT flushed: call gb__statsd_flush_aggregates first)
+ * and frees the sink. NULL is fine. */
+void gb__statsd_free(gb_statsd_sink *s);
+
+/* Takes one record: a timing becomes a line at once; a counter, gauge or metric is folded
+ * into its context until the next gb__statsd_flush_aggregates. Non-finite values and negative
+ * timings are counted in values_rejected and dropped. No allocation except for a new context. */
+void gb__statsd_record(gb_statsd_sink *s, const gb_record *r);
+
+/* Emits every folded counter and gauge, then sends what is pending. */
+void gb__statsd_flush_aggregates(gb_statsd_sink *s);
+
+/* Sends the pending datagram, if any. */
+void gb__statsd_flush(gb_statsd_sink *s);
+
+/* Packs one line of our own (self-metrics): name is used as is, type 'c' or 'g', tag (may be
+ * NULL) is a valid tag, followed by the global tags. Non-finite values are rejected. */
+void gb__statsd_metric(gb_statsd_sink *s, const char *name, double v, char type, const char *tag);
+
+/* The counters so far. */
+void gb__statsd_get_stats(const gb_statsd_sink *s, gb_statsd_stats *out);
+
+#endif

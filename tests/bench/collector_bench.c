@@ -1,0 +1,261 @@
+/*
+ * collector_bench.c - how fast the collector turns a full ring into DogStatsD datagrams on
+ * loopback: the same drain (ring read, record decode, sanitise, format) once packed into
+ * datagrams of up to 1432 B and once with one datagram per record, in one run. A receiver
+ * thread counts what arrives so loss is reported, not guessed. A program, not a test; run it
+ * on an otherwise idle machine with at least two cores (the receiver polls on one).
+ *
+ *   collector_bench [--records N] [--ring-size SIZE]      (defaults 2000000, 4MiB)
+ * The peak RSS it prints is the whole process: the collector side plus the producer's own
+ * mapping of the ring.
+ */
+#include <arpa/inet.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "dispatch.h"
+#include "parse.h"
+#include "record.h"
+#include "ring.h"
+
+struct receiver {
+	int fd;
+	atomic_bool stop;
+	atomic_ullong lines, bytes, datagrams;
+};
+
+/* Polls without sleeping: a receiver that sleeps makes every datagram pay for a wake-up,
+ * which measures the scheduler, not the collector. */
+static void *
+receive(void *arg)
+{
+	enum { VLEN = 64 };
+	struct receiver *rv = arg;
+	static char bufs[VLEN][2048];
+	struct mmsghdr m[VLEN];
+	struct iovec iov[VLEN];
+
+	for (int i = 0; i < VLEN; i++) {
+		iov[i] = (struct iovec){ .iov_base = bufs[i], .iov_len = sizeof(bufs[i]) };
+		m[i] = (struct mmsghdr){ .msg_hdr = { .msg_iov = &iov[i], .msg_iovlen = 1 } };
+	}
+	while (!atomic_load_explicit(&rv->stop, memory_order_relaxed)) {
+		int n = recvmmsg(rv->fd, m, VLEN, MSG_DONTWAIT, NULL);
+		unsigned long long lines = 0, bytes = 0;
+
+		if (n <= 0)
+			continue;
+		for (int i = 0; i < n; i++) {
+			const char *b = bufs[i];
+
+			for (unsigned j = 0; j < m[i].msg_len; j++)
+				lines += b[j] == '\n';
+			bytes += m[i].msg_len;
+		}
+		atomic_fetch_add(&rv->lines, lines);
+		atomic_fetch_add(&rv->bytes, bytes);
+		atomic_fetch_add(&rv->datagrams, (unsigned long long)n);
+	}
+	return NULL;
+}
+
+/* Keeps the drain and the receiver on their own CPUs when there are two: left to the
+ * scheduler they share one now and then, and the figure measures that instead. */
+static void
+pin(pthread_t th, int cpu)
+{
+	cpu_set_t cs;
+
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
+		return;
+	CPU_ZERO(&cs);
+	CPU_SET(cpu, &cs);
+	pthread_setaffinity_np(th, sizeof(cs), &cs);
+}
+
+static uint16_t
+receiver_start(struct receiver *rv, pthread_t *th)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sl = sizeof(sa);
+	int sz = 64 << 20;
+
+	rv->fd = socket(AF_INET, SOCK_DGRAM, 0);
+	if (setsockopt(rv->fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)) < 0)
+		setsockopt(rv->fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+	if (bind(rv->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    getsockname(rv->fd, (struct sockaddr *)&sa, &sl) < 0) {
+		perror("collector_bench: bind");
+		exit(1);
+	}
+	pthread_create(th, NULL, receive, rv);
+	pin(*th, 1);
+	pin(pthread_self(), 0);
+	return ntohs(sa.sin_port);
+}
+
+/* Fills the ring with copies of one encoded timing until it is full; returns how many. */
+static size_t
+fill(gb_ring *p, const uint8_t *rec, size_t len, size_t max)
+{
+	size_t n = 0;
+
+	while (n < max && gb__ring_write(p, GB_RING_TYPE_TELEMETRY, rec, len) == GB_RING_OK)
+		n++;
+	return n;
+}
+
+struct one_each {
+	gb_dispatch *d;
+};
+
+/* The unpacked variant: the same dispatch, then the datagram leaves at once. */
+static void
+dispatch_and_send(void *ctx, uint16_t type, const uint8_t *payload, size_t len)
+{
+	struct one_each *o = ctx;
+
+	gb__dispatch_payload(o->d, type, payload, len);
+	gb__statsd_flush(o->d->statsd);
+}
+
+static double
+thread_cpu_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+struct result {
+	size_t records;
+	double wall_s, cpu_s;
+	gb_statsd_stats st;
+	unsigned long long received;
+};
+
+static void
+run(const char *ring_name, gb_ring *prod, gb_ring *cons, bool packed, size_t total,
+    struct result *res)
+{
+	const gb_rec_kv meta[] = { { "question_count", 14, "5", 1 }, { "model", 5, "gemini-2.0-flash", 16 } };
+	const char scope[] = "batch.total_processing.batch.attempt";
+	gb_record r = { .kind = GB_REC_TIMING, .value = 0.1234, .depth = 1, .scope = scope,
+		.scope_len = sizeof(scope) - 1, .parent_len = 22, .meta = meta, .n_meta = 2 };
+	uint8_t rec[GB_REC_MAX_SIZE];
+	size_t len = gb__rec_encode(&r, rec, sizeof(rec));
+	struct receiver rv = { 0 };
+	pthread_t th;
+	char url[64], err[256];
+	gb_statsd_target t;
+
+	snprintf(url, sizeof(url), "udp://127.0.0.1:%u", receiver_start(&rv, &th));
+	gb__statsd_parse_url(url, &t, err, sizeof(err));
+	gb_statsd_config cfg = { .target = &t };
+	gb_statsd_sink *s = gb__statsd_new(&cfg, err, sizeof(err));
+	if (s == NULL) {
+		fprintf(stderr, "collector_bench: %s\n", err);
+		exit(1);
+	}
+	gb_dispatch d = { .statsd = s };
+	struct one_each o = { &d };
+
+	memset(res, 0, sizeof(*res));
+	while (res->records < total) {
+		size_t n = fill(prod, rec, len, total - res->records);
+		uint64_t t0 = gb__clock_mono_ns();
+		double c0 = thread_cpu_s();
+		size_t got = 0;
+
+		while (got < n)
+			got += packed ? gb__ring_read(cons, gb__dispatch_payload, &d, 4096) :
+			    gb__ring_read(cons, dispatch_and_send, &o, 4096);
+		gb__statsd_flush(s);
+		res->wall_s += (double)(gb__clock_mono_ns() - t0) / 1e9;
+		res->cpu_s += thread_cpu_s() - c0;
+		res->records += n;
+	}
+	gb__statsd_get_stats(s, &res->st);
+	/* let the receiver catch up, then stop it */
+	for (int i = 0; i < 50 && atomic_load(&rv.lines) < res->st.lines; i++)
+		usleep(20000);
+	atomic_store(&rv.stop, true);
+	pthread_join(th, NULL);
+	close(rv.fd);
+	res->received = atomic_load(&rv.lines);
+	gb__statsd_free(s);
+	(void)ring_name;
+}
+
+static void
+print(const char *what, const struct result *r)
+{
+	printf("%-22s %10zu records %8.3f s %12.0f records/s  %9llu datagrams %6.1f B/dgram  "
+	    "cpu %.3f s  received %llu (loss %lld)  send_errors %llu\n",
+	    what, r->records, r->wall_s, (double)r->records / r->wall_s,
+	    (unsigned long long)r->st.packets_sent,
+	    r->st.packets_sent ? (double)r->st.bytes_sent / (double)r->st.packets_sent : 0.0,
+	    r->cpu_s, r->received, (long long)r->st.lines - (long long)r->received,
+	    (unsigned long long)r->st.send_errors);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "records", required_argument, NULL, 'n' },
+		{ "ring-size", required_argument, NULL, 's' },
+		{ NULL, 0, NULL, 0 },
+	};
+	uint64_t total = 2000000, size = 4u << 20;
+	char name[64], err[256];
+	gb_ring *prod, *cons;
+	struct result packed, single;
+	struct rusage ru;
+	int o;
+
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (o == 'n' && gb__parse_uint(optarg, 1, 1000000000, &total, err, sizeof(err)) == 0)
+			continue;
+		if (o == 's' && gb__parse_size(optarg, &size, err, sizeof(err)) == 0)
+			continue;
+		fprintf(stderr, "usage: collector_bench [--records N] [--ring-size SIZE]\n");
+		return 2;
+	}
+	snprintf(name, sizeof(name), "bench%d", (int)getpid());
+	gb_ring_opts ro;
+	gb__ring_opts_init(&ro);
+	ro.capacity = size;
+	if (gb__ring_open_consumer(&cons, name, &ro, err, sizeof(err)) != GB_RING_OK ||
+	    gb__ring_open_producer(&prod, name, &ro, err, sizeof(err)) != GB_RING_OK) {
+		fprintf(stderr, "collector_bench: %s\n", err);
+		return 1;
+	}
+	run(name, prod, cons, true, total, &packed);
+	run(name, prod, cons, false, total / 4, &single);
+	getrusage(RUSAGE_SELF, &ru);
+	printf("collector_bench: ring %s of %llu bytes, timings with depth, parent_scope and 2 "
+	    "metadata tags, UDP loopback\n", name, (unsigned long long)size);
+	print("packed (1432 B)", &packed);
+	print("one datagram/record", &single);
+	printf("packed vs one-per-record: %.1fx; process peak RSS %ld KiB, total CPU %.3f s\n",
+	    ((double)packed.records / packed.wall_s) / ((double)single.records / single.wall_s),
+	    ru.ru_maxrss, (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+	    (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6);
+	gb__ring_close(prod);
+	gb__ring_close(cons);
+	gb__ring_unlink(name, err, sizeof(err));
+	return 0;
+}

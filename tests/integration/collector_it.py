@@ -1,0 +1,615 @@
+#!/usr/bin/env python3
+"""collector_it.py - gbatch-collector against real processes: producers writing into a real
+ring (ring-write), a real StatsD daemon (the npm `statsd`, read back through its management
+port), our strict DogStatsD receiver (dogstatsd-recv) for UDP and unixgram, signals, console
+output line by line, and the command line's refusals.
+
+Run by ctest with GBATCH_COLLECTOR, GBATCH_RING_WRITE, GBATCH_DSD_RECV, GBATCH_EMIT (binaries) and
+GBATCH_STATSD_DIR (the npm install made by tests/run.sh) in the environment.
+"""
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+COLLECTOR = os.environ.get("GBATCH_COLLECTOR", "")
+RING_WRITE = os.environ.get("GBATCH_RING_WRITE", "")
+DSD_RECV = os.environ.get("GBATCH_DSD_RECV", "")
+EMIT = os.environ.get("GBATCH_EMIT", "")
+STATSD_DIR = os.environ.get("GBATCH_STATSD_DIR", "")
+
+_seq = [0]
+
+
+def wait_until(cond, timeout=10.0, what="condition"):
+    """Polls cond until it returns a true value or the deadline passes (then fails)."""
+    end = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.monotonic() > end:
+            raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
+        time.sleep(0.02)
+
+
+def free_port(kind):
+    s = socket.socket(socket.AF_INET, kind)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def free_port_pair():
+    """A UDP port and a TCP port, both free now."""
+    return free_port(socket.SOCK_DGRAM), free_port(socket.SOCK_STREAM)
+
+
+class Statsd:
+    """The Etsy statsd daemon on loopback; flushes never happen during a test, so counters
+    and timers accumulate and can be read back through the management port."""
+
+    def __init__(self, tc, port=None, mgmt=None):
+        if not os.path.isfile(os.path.join(STATSD_DIR, "node_modules/statsd/stats.js")):
+            raise AssertionError("statsd is not installed under GBATCH_STATSD_DIR=%r: run "
+                                 "tests/run.sh, which installs it with npm ci" % STATSD_DIR)
+        self.tc = tc
+        if port is None:
+            port, mgmt = free_port_pair()
+        self.port, self.mgmt = port, mgmt
+        self.conf = os.path.join(tc.tmp, "statsd-%d.js" % port)
+        with open(self.conf, "w") as f:
+            f.write('{ port: %d, mgmt_port: %d, address: "127.0.0.1", '
+                    'mgmt_address: "127.0.0.1", flushInterval: 3600000, backends: [], '
+                    'deleteIdleStats: false }\n' % (port, mgmt))
+        self.start()
+
+    def start(self):
+        with open(os.path.join(self.tc.tmp, "statsd-%d.log" % self.port), "a") as log:
+            self.proc = self.tc.spawn(["node", os.path.join(STATSD_DIR,
+                                                            "node_modules/statsd/stats.js"),
+                                       self.conf], stdout=log, stderr=subprocess.STDOUT)
+        wait_until(lambda: self._try("health") is not None, 15, "statsd to listen")
+
+    def stop(self):
+        self.tc.kill(self.proc)
+
+    def _try(self, cmd):
+        try:
+            with socket.create_connection(("127.0.0.1", self.mgmt), timeout=2) as s:
+                s.sendall((cmd + "\n").encode())
+                data = b""
+                while not data.endswith(b"END\n\n") and not (cmd == "health" and data):
+                    d = s.recv(1 << 20)
+                    if not d:
+                        break
+                    data += d
+                return data.decode()
+        except OSError:
+            return None
+
+    def cmd(self, cmd):
+        out = self._try(cmd)
+        if out is None:
+            raise AssertionError("statsd management port does not answer %r" % cmd)
+        return out
+
+    def counters(self):
+        return {k: float(v) for k, v in re.findall(r"'([^']+)': ([-+0-9.e]+)", self.cmd("counters"))}
+
+    def timers(self):
+        """key -> (sample count, the samples shown)."""
+        out = {}
+        for k, body in re.findall(r"'([^']+)': \[([^\]]*)\]", self.cmd("timers")):
+            items = [x.strip() for x in body.split(",") if x.strip()]
+            shown = [float(x) for x in items if re.fullmatch(r"-?[0-9.]+(e[-+]?[0-9]+)?", x)]
+            more = sum(int(m) for m in re.findall(r"\.\.\. (\d+) more item", body))
+            out[k] = (len(shown) + more, shown)
+        return out
+
+    def bad_lines(self):
+        m = re.search(r"messages\.bad_lines_seen: (\d+)", self.cmd("stats"))
+        return int(m.group(1))
+
+
+class Receiver:
+    """dogstatsd-recv: every line the collector sends, checked by our strict checker."""
+
+    def __init__(self, tc, unix_path=None):
+        self.tc = tc
+        self.out = os.path.join(tc.tmp, "recv-%d.txt" % tc.next_id())
+        open(self.out, "w").close()
+        if unix_path:
+            args = [DSD_RECV, "--unix", unix_path, "--out", self.out, "--max", "8192"]
+        else:
+            args = [DSD_RECV, "--udp", "0", "--out", self.out, "--max", "1432"]
+        self.proc = tc.spawn(args, stdout=subprocess.PIPE)
+        first = self.proc.stdout.readline().decode()
+        if not unix_path:
+            self.port = int(first.split()[1])
+
+    def text(self):
+        with open(self.out) as f:
+            return f.read()
+
+    def lines(self):
+        return [l for l in self.text().splitlines() if not l.startswith("#dgram")]
+
+    def datagrams(self):
+        return [tuple(map(int, l.split()[1:])) for l in self.text().splitlines()
+                if l.startswith("#dgram")]
+
+    def invalid(self):
+        return [l for l in self.lines() if l.startswith("!INVALID")]
+
+    def sum_of(self, prefix):
+        return sum(float(l.split(":", 1)[1].split("|", 1)[0]) for l in self.lines()
+                   if l.startswith(prefix + ":"))
+
+
+class CollectorCase(unittest.TestCase):
+    def setUp(self):
+        for name, path in (("GBATCH_COLLECTOR", COLLECTOR), ("GBATCH_RING_WRITE", RING_WRITE),
+                           ("GBATCH_DSD_RECV", DSD_RECV)):
+            self.assertTrue(os.access(path, os.X_OK), "%s=%r is not a program" % (name, path))
+        self.tmp = tempfile.mkdtemp(prefix="gbatch-it-")
+        self.procs = []
+        self.rings = []
+
+    def tearDown(self):
+        for p in reversed(self.procs):
+            self.kill(p)
+        for r in self.rings:
+            try:
+                os.unlink("/dev/shm/gbatch." + r)
+            except FileNotFoundError:
+                pass
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def next_id(self):
+        _seq[0] += 1
+        return _seq[0]
+
+    def ring(self):
+        name = "it%dx%d" % (os.getpid(), self.next_id())
+        self.rings.append(name)
+        return name
+
+    def spawn(self, args, **kw):
+        p = subprocess.Popen(args, **kw)
+        self.procs.append(p)
+        return p
+
+    def kill(self, p):
+        if p.poll() is None:
+            p.kill()
+        p.wait()
+        for f in (p.stdout, p.stderr):
+            if f:
+                f.close()
+
+    def collector(self, ring, *args, env=None, console=None):
+        """Starts gbatch-collector on ring; its stdout and stderr go to files."""
+        n = self.next_id()
+        self.c_out = os.path.join(self.tmp, "collector-%d.out" % n)
+        self.c_err = os.path.join(self.tmp, "collector-%d.err" % n)
+        e = dict(os.environ)
+        for k in list(e):
+            if k.startswith("DD_") or k == "GBATCH_RING":
+                del e[k]
+        e.update(env or {})
+        cmd = [COLLECTOR, "--ring", ring, "--console", console or "off"] + list(args)
+        with open(self.c_out, "w") as out, open(self.c_err, "w") as err:
+            return self.spawn(cmd, stdout=out, stderr=err, env=e)
+
+    def stop(self, p, sig=signal.SIGTERM, timeout=15):
+        p.send_signal(sig)
+        try:
+            rc = p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("collector did not exit within %ds of signal %d" % (timeout, sig))
+        return rc
+
+    def write(self, ring, *args, check=True):
+        r = subprocess.run([RING_WRITE, "--ring", ring] + list(args), capture_output=True,
+                           timeout=60)
+        if check:
+            self.assertEqual(r.returncode, 0, r.stderr.decode() + r.stdout.decode())
+        return r
+
+    def text(self, path):
+        with open(path) as f:
+            return f.read()
+
+
+class StatsdEndToEnd(CollectorCase):
+    def test_counters_timers_and_tags_arrive_at_statsd(self):
+        sd = Statsd(self)
+        ring = self.ring()
+        c = self.collector(ring, "--statsd", "udp://127.0.0.1:%d" % sd.port,
+                           "--flush-interval", "100ms")
+        self.write(ring, "--count", "1000", "--kind", "counter", "--scope", "api.calls",
+                   "--value", "2", "--meta", "model=flash")
+        self.write(ring, "--count", "50", "--kind", "timing",
+                   "--scope", "batch.total_processing.batch.attempt",
+                   "--parent-len", str(len("batch.total_processing")), "--depth", "1",
+                   "--value", "0.125", "--meta", "question_count=5")
+        self.write(ring, "--count", "3", "--kind", "gauge", "--scope", "inflight", "--value", "7")
+        key = "gbatch.api.calls;depth=0;model=flash"
+        wait_until(lambda: sd.counters().get(key) == 2000, 15, "the counter sum at statsd")
+        tkey = ("gbatch.batch.total_processing.batch.attempt;depth=1;"
+                "parent_scope=batch.total_processing;question_count=5")
+        wait_until(lambda: sd.timers().get(tkey, (0,))[0] == 50, 15, "50 timer samples")
+        n, shown = sd.timers()[tkey]
+        self.assertEqual(set(shown), {125.0})
+        self.assertIn("'gbatch.inflight;depth=0': 7", sd.cmd("gauges"))
+        self.assertEqual(self.stop(c), 0)
+        # the last report at exit carries the collector's own figures
+        wait_until(lambda: sd.counters().get("gbatch.collector.records_read") == 1053, 10,
+                   "self-metric records_read")
+        self.assertEqual(sd.counters().get("gbatch.collector.send_errors"), 0)
+        self.assertEqual(sd.bad_lines(), 0)
+
+    def test_records_from_gbatch_emit_arrive_at_statsd(self):
+        """gbatch-emit writes through the telemetry API and the shm reporter."""
+        self.assertTrue(os.access(EMIT, os.X_OK), "GBATCH_EMIT=%r is not a program" % EMIT)
+        sd = Statsd(self)
+        ring = self.ring()
+        c = self.collector(ring, "--statsd", "udp://127.0.0.1:%d" % sd.port,
+                           "--flush-interval", "100ms")
+        # gbatch-emit attaches only: the collector creates the ring
+        wait_until(lambda: os.path.exists("/dev/shm/gbatch." + ring), 10, "the ring segment")
+        lines = ["count pipeline.files 1 --meta stage=download"] * 40
+        lines += ["timing pipeline.download 0.5 --meta stage=download"] * 7
+        lines += ["gauge pipeline.queue 12"]
+        r = subprocess.run([EMIT, "--ring", ring, "--strict", "--stdin"],
+                           input="\n".join(lines).encode(), capture_output=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        wait_until(lambda: sd.counters().get("gbatch.pipeline.files;depth=0;stage=download") == 40,
+                   15, "the emitted counter")
+        wait_until(lambda: sd.timers().get("gbatch.pipeline.download;depth=0;stage=download",
+                                           (0,))[0] == 7, 15, "the emitted timings")
+        self.assertEqual(set(sd.timers()["gbatch.pipeline.download;depth=0;stage=download"][1]),
+                         {500.0})
+        wait_until(lambda: "'gbatch.pipeline.queue;depth=0': 12" in sd.cmd("gauges"), 15,
+                   "the emitted gauge")
+        self.assertEqual(self.stop(c), 0)
+        self.assertEqual(sd.bad_lines(), 0)
+
+    def test_everything_written_before_sigterm_arrives_before_exit(self):
+        sd = Statsd(self)
+        ring = self.ring()
+        c = self.collector(ring, "--statsd", "udp://127.0.0.1:%d" % sd.port)
+        for i in range(4):
+            self.write(ring, "--count", "5000", "--kind", "counter", "--scope", "burst",
+                       "--meta", "part=%d" % i)
+        self.write(ring, "--count", "2000", "--kind", "timing", "--scope", "burst.t",
+                   "--value", "0.001")
+        self.assertEqual(self.stop(c), 0)
+        for i in range(4):
+            wait_until(lambda: sd.counters().get("gbatch.burst;depth=0;part=%d" % i) == 5000, 5,
+                       "part %d" % i)
+        wait_until(lambda: sd.timers().get("gbatch.burst.t;depth=0", (0,))[0] == 2000, 5,
+                   "2000 timings")
+        self.assertEqual(sd.bad_lines(), 0)
+
+    def test_statsd_restart_mid_run(self):
+        sd = Statsd(self)
+        ring = self.ring()
+        c = self.collector(ring, "--statsd", "udp://127.0.0.1:%d" % sd.port,
+                           "--flush-interval", "50ms")
+        self.write(ring, "--count", "10", "--kind", "counter", "--scope", "before")
+        wait_until(lambda: sd.counters().get("gbatch.before;depth=0") == 10, 10, "before")
+        sd.stop()
+        # the target is gone: sends fail with ECONNREFUSED, counted, never fatal
+        for _ in range(20):
+            self.write(ring, "--count", "5", "--kind", "counter", "--scope", "during")
+            time.sleep(0.06)
+        self.assertIsNone(c.poll(), "collector died while statsd was down")
+        sd.start()
+        wait_until(lambda: (self.write(ring, "--count", "1", "--kind", "counter",
+                                       "--scope", "after") and
+                            sd.counters().get("gbatch.after;depth=0", 0) > 0), 15,
+                   "delivery to resume")
+        self.assertEqual(self.stop(c), 0)
+        m = re.search(r"send_errors (\d+)", self.text(self.c_err))
+        self.assertIsNotNone(m, self.text(self.c_err))
+        self.assertGreater(int(m.group(1)), 0)
+        self.assertEqual(sd.bad_lines(), 0)
+
+
+class ReceiverChecks(CollectorCase):
+    def test_aggregation_over_the_flush_interval(self):
+        rv = Receiver(self)
+        ring = self.ring()
+        c = self.collector(ring, "--statsd", "udp://127.0.0.1:%d" % rv.port,
+                           "--flush-interval", "2s")
+        self.write(ring, "--count", "500", "--kind", "counter", "--scope", "agg", "--value", "3")
+        self.write(ring, "--count", "500", "--kind", "gauge", "--scope", "lvl", "--value", "9")
+        self.write(ring, "--count", "1", "--kind", "gauge", "--scope", "lvl", "--value", "4")
+        wait_until(lambda: rv.sum_of("gbatch.agg") == 1500, 10, "the folded counter")
+        lines = [l for l in rv.lines() if l.startswith("gbatch.agg:")]
+        self.assertEqual(lines, ["gbatch.agg:1500|c|#depth:0"])
+        self.assertEqual([l for l in rv.lines() if l.startswith("gbatch.lvl:")],
+                         ["gbatch.lvl:4|g|#depth:0"])
+        self.assertEqual(self.stop(c), 0)
+        self.assertEqual(rv.invalid(), [])
+
+    def test_global_tags_and_dd_environment(self):
+        rv = Receiver(self)
+        ring = self.ring()
+        env = {"DD_ENV": "Prod", "DD_SERVICE": "batch-svc", "DD_VERSION": "1.2.3",
+               "DD_TAGS": "team:ml,region:eu-west-1 tier:free", "DD_ENTITY_ID": "abc-123",
+               "DD_AGENT_HOST": "127.0.0.1", "DD_DOGSTATSD_PORT": str(rv.port)}
+        c = self.collector(ring, "--tag", "extra:yes", "--prefix", "app.", env=env)
+        self.write(ring, "--kind", "timing", "--scope", "t", "--value", "0.5")
+        wait_until(lambda: rv.lines(), 10, "a line")
+        self.assertEqual(rv.lines()[0],
+                         "app.t:500|ms|#depth:0,env:prod,service:batch-svc,version:1.2.3,"
+                         "dd.internal.entity_id:abc-123,team:ml,region:eu-west-1,tier:free,"
+                         "extra:yes")
+        self.assertEqual(self.stop(c), 0)
+
+    def test_hostile_names_through_the_ring_give_valid_lines(self):
+        rv = Receiver(self)
+        ring = self.ring()
+        c = self.collector(ring, "--statsd", "udp://127.0.0.1:%d" % rv.port)
+        hostile = ["", "....", "a|b:c#d,e\nf", "\u00e9t\u00e9.\U0001F600", "x" * 5000,
+                   ":1|c\nevil:2|g"]
+        for s in hostile:
+            self.write(ring, "--kind", "timing", "--scope", s, "--value", "0.25",
+                       "--meta", "k|,#:\n=v|,#:\n", "--meta", "host=spoofed")
+        wait_until(lambda: len(rv.lines()) == len(hostile), 10, "every hostile record")
+        self.assertEqual(rv.invalid(), [])
+        for l in rv.lines():
+            self.assertIn("user_host:spoofed", l)
+            self.assertNotIn(",host:", l)
+        self.assertEqual(self.stop(c), 0)
+
+    def test_unixgram_target_packs_up_to_8192(self):
+        path = os.path.join(self.tmp, "dsd.sock")
+        rv = Receiver(self, unix_path=path)
+        ring = self.ring()
+        c = self.collector(ring, env={"DD_DOGSTATSD_URL": "unixgram://" + path,
+                                      "DD_AGENT_HOST": "192.0.2.1"})
+        self.write(ring, "--count", "3000", "--kind", "timing", "--scope", "uds.t",
+                   "--value", "0.002")
+        wait_until(lambda: len(rv.lines()) == 3000, 15, "3000 lines over unixgram")
+        sizes = [d[0] for d in rv.datagrams()]
+        self.assertLessEqual(max(sizes), 8192)
+        self.assertGreater(max(sizes), 1432)
+        self.assertEqual(rv.invalid(), [])
+        self.assertEqual(self.stop(c), 0)
+
+    def test_udp_datagrams_stay_within_1432(self):
+        rv = Receiver(self)
+        ring = self.ring()
+        c = self.collector(ring, "--statsd", "udp://127.0.0.1:%d" % rv.port)
+        self.write(ring, "--count", "3000", "--kind", "timing", "--scope", "udp.t",
+                   "--value", "0.002", "--meta", "k=" + "v" * 150)
+        wait_until(lambda: len(rv.lines()) == 3000, 15, "3000 lines over UDP")
+        sizes = [d[0] for d in rv.datagrams()]
+        self.assertLessEqual(max(sizes), 1432)
+        self.assertGreater(sum(sizes) / len(sizes), 1000)  # packed, not one line each
+        self.assertEqual(rv.invalid(), [])
+        self.assertEqual(self.stop(c), 0)
+
+
+class Console(CollectorCase):
+    def test_lines_checked_line_by_line(self):
+        ring = self.ring()
+        c = self.collector(ring, "--statsd", "off", console="lines")
+        self.write(ring, "--kind", "timing", "--scope", "batch.total_processing",
+                   "--value", "1.5")
+        self.write(ring, "--kind", "timing", "--scope", "batch.total_processing.attempt",
+                   "--parent-len", "22", "--depth", "1", "--value", "0.12344",
+                   "--meta", "question_count=5")
+        self.write(ring, "--kind", "counter", "--scope", "tokens", "--value", "42")
+        wait_until(lambda: self.text(self.c_out).count("\n") == 3, 10, "three console lines")
+        self.assertEqual(self.stop(c), 0)
+        self.assertEqual(self.text(self.c_out).splitlines(), [
+            "[TIMING] batch.total_processing: duration=1.5000s (depth=0, call_count=0)",
+            "[TIMING]   batch.total_processing.attempt: duration=0.1234s (depth=1, "
+            "parent_scope=batch.total_processing, call_count=0, question_count=5)",
+            "[METRIC] tokens: 42 (metric_type=counter, depth=0, call_count=0)",
+        ])
+
+    def test_summary_on_sigusr1_and_at_exit(self):
+        ring = self.ring()
+        c = self.collector(ring, "--statsd", "off", console="summary")
+        self.write(ring, "--count", "4", "--kind", "timing", "--scope", "step", "--value", "0.5")
+        self.write(ring, "--count", "2", "--kind", "counter", "--scope", "hits", "--value", "3")
+        # records are in the ring; ask for a summary once they have been read
+        def summary_seen():
+            c.send_signal(signal.SIGUSR1)
+            time.sleep(0.05)
+            return "step: calls=4" in self.text(self.c_out)
+        wait_until(summary_seen, 10, "a summary on SIGUSR1")
+        self.assertEqual(self.stop(c), 0)
+        out = self.text(self.c_out)
+        last = out[out.rindex("=== gbatch telemetry summary ==="):]
+        self.assertEqual(last.splitlines(), [
+            "=== gbatch telemetry summary ===",
+            "timings (1 scopes):",
+            "  step: calls=4 avg=0.5000s p50=0.5000s p95=0.5000s max=0.5000s total=2.0000s",
+            "metrics (1):",
+            "  hits: count=2 total=6",
+        ])
+
+
+class Lifecycle(CollectorCase):
+    def test_exits_when_producers_are_done(self):
+        rv = Receiver(self)
+        ring = self.ring()
+        c = self.collector(ring, "--statsd", "udp://127.0.0.1:%d" % rv.port,
+                           "--exit-when-producers-done")
+        time.sleep(0.3)
+        self.assertIsNone(c.poll(), "exited before any producer attached")
+        self.write(ring, "--count", "100", "--kind", "counter", "--scope", "job",
+                   "--hold", "500ms")
+        self.assertEqual(c.wait(15), 0)
+        wait_until(lambda: rv.sum_of("gbatch.job") == 100, 5, "the job's counter")
+
+    def test_second_collector_on_a_ring_is_refused(self):
+        ring = self.ring()
+        c = self.collector(ring, "--statsd", "off")
+        wait_until(lambda: os.path.exists("/dev/shm/gbatch." + ring), 10, "the ring segment")
+        time.sleep(0.2)
+        r = subprocess.run([COLLECTOR, "--ring", ring, "--statsd", "off", "--console", "off"],
+                           capture_output=True, timeout=10)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn(ring, r.stderr.decode())
+        self.assertEqual(self.stop(c), 0)
+
+    def test_idle_collector_sleeps(self):
+        ring = self.ring()
+        c = self.collector(ring, "--statsd", "off")
+        wait_until(lambda: os.path.exists("/dev/shm/gbatch." + ring), 10, "the ring segment")
+
+        def cpu_ticks():
+            with open("/proc/%d/stat" % c.pid) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            return int(fields[11]) + int(fields[12])  # utime + stime
+        before = cpu_ticks()
+        time.sleep(2.0)  # a measurement window, not a wait for a condition
+        used = (cpu_ticks() - before) / os.sysconf("SC_CLK_TCK")
+        self.assertLess(used, 0.04, "idle collector used %.3f s of CPU in 2 s" % used)
+        self.assertEqual(self.stop(c), 0)
+
+    def test_drops_in_the_ring_are_reported(self):
+        rv = Receiver(self)
+        ring = self.ring()
+        c = self.collector(ring, "--statsd", "udp://127.0.0.1:%d" % rv.port)
+        wait_until(lambda: os.path.exists("/dev/shm/gbatch." + ring), 10, "the ring segment")
+        time.sleep(0.2)
+        c.send_signal(signal.SIGSTOP)  # the collector stops reading: the ring fills up
+        try:
+            r = self.write(ring, "--count", "200000", "--kind", "counter", "--scope", "flood",
+                           check=False)
+        finally:
+            c.send_signal(signal.SIGCONT)
+        m = re.match(r"written (\d+) dropped (\d+)", r.stdout.decode())
+        written, dropped = int(m.group(1)), int(m.group(2))
+        self.assertGreater(dropped, 0)
+        self.assertEqual(self.stop(c), 0)
+        wait_until(lambda: rv.sum_of("gbatch.flood") == written, 5, "every record that fit")
+        self.assertEqual(rv.sum_of("gbatch.collector.records_dropped"), dropped)
+        self.assertEqual(rv.sum_of("gbatch.collector.records_read"), written)
+        self.assertIn("gbatch.collector.records_dropped:%d|c|#ring:%s" % (dropped, ring.lower()),
+                      rv.lines())
+
+    def test_self_metrics_every_10s(self):
+        rv = Receiver(self)
+        ring = self.ring()
+        c = self.collector(ring, "--statsd", "udp://127.0.0.1:%d" % rv.port)
+        self.write(ring, "--count", "3", "--kind", "counter", "--scope", "x")
+        wait_until(lambda: rv.sum_of("gbatch.collector.records_read") == 3, 20,
+                   "the periodic self-report")
+        names = {l.split(":", 1)[0] for l in rv.lines() if l.startswith("gbatch.collector.")}
+        self.assertEqual(names, {"gbatch.collector." + n for n in (
+            "records_read", "records_invalid", "packets_sent", "bytes_sent", "send_errors",
+            "values_rejected", "tags_dropped", "tag_values_capped", "records_dropped",
+            "records_unblocked", "ring_lag_bytes")})
+        self.assertIsNone(c.poll())
+        self.assertEqual(self.stop(c), 0)
+
+    def test_summary_is_the_default_on_a_terminal(self):
+        import pty
+        ring = self.ring()
+        master, slave = pty.openpty()
+        e = {k: v for k, v in os.environ.items() if not k.startswith("DD_")}
+        c = self.spawn([COLLECTOR, "--ring", ring, "--statsd", "off"], stdout=slave,
+                       stderr=subprocess.DEVNULL, env=e)
+        os.close(slave)
+        self.write(ring, "--kind", "timing", "--scope", "tty.step", "--value", "0.25")
+        time.sleep(0.2)
+        self.assertEqual(self.stop(c), 0)
+        out = b""
+        while True:
+            try:
+                d = os.read(master, 65536)
+            except OSError:
+                break
+            if not d:
+                break
+            out += d
+        os.close(master)
+        self.assertIn(b"=== gbatch telemetry summary ===", out)
+        self.assertIn(b"tty.step: calls=1", out)
+
+    def test_invalid_payloads_are_counted(self):
+        ring = self.ring()
+        c = self.collector(ring, "--statsd", "off")
+        self.write(ring, "--count", "5", "--garbage", "7")
+        time.sleep(0.3)
+        self.assertEqual(self.stop(c, signal.SIGINT), 0)
+        self.assertRegex(self.text(self.c_err), r"5 records read, 7 invalid")
+
+
+BAD = [
+    (["--bogus"], "--bogus"),
+    (["--ring"], "--ring"),
+    (["--ring", "bad name!"], "bad name!"),
+    (["--statsd", "tcp://x:1"], "tcp://x:1"),
+    (["--statsd", "udp://h:99999"], "udp://h:99999"),
+    (["--console", "loud"], "loud"),
+    (["--flush-interval", "fast"], "fast"),
+    (["--flush-interval", "0"], "--flush-interval"),
+    (["--prefix", "9x."], "9x."),
+    (["--tag", "Bad Tag"], "Bad Tag"),
+    (["--tag", "host:foo"], "host:foo"),
+    (["--drop-tag", "a:b"], "a:b"),
+    (["--max-tag-values", "-1"], "-1"),
+    (["--max-tag-values", "lots"], "lots"),
+    (["--unblock-timeout", "2 s"], "2 s"),
+    (["--trust-uid", "root"], "root"),
+    (["stray"], "stray"),
+]
+BAD_ENV = [
+    ({"DD_DOGSTATSD_URL": "bogus://x"}, "bogus://x"),
+    ({"DD_DOGSTATSD_PORT": "abc"}, "abc"),
+    ({"DD_AGENT_HOST": "h", "DD_DOGSTATSD_PORT": "70000"}, "70000"),
+    ({"GBATCH_RING": "bad name"}, "bad name"),
+    ({"DD_TAGS": "ok:1,123:x"}, "123:x"),
+]
+
+
+class CommandLine(unittest.TestCase):
+    def run_collector(self, args, env=None):
+        e = {k: v for k, v in os.environ.items() if not k.startswith("DD_") and k != "GBATCH_RING"}
+        e.update(env or {})
+        return subprocess.run([COLLECTOR] + args, capture_output=True, timeout=10, env=e)
+
+    def test_bad_flags_exit_2_naming_the_value(self):
+        for args, named in BAD:
+            with self.subTest(args=args):
+                r = self.run_collector(args)
+                self.assertEqual(r.returncode, 2, r.stderr)
+                self.assertIn(named, r.stderr.decode())
+
+    def test_bad_environment_exits_2_naming_it(self):
+        for env, named in BAD_ENV:
+            with self.subTest(env=env):
+                r = self.run_collector(["--statsd", "off"] if "DD_" not in "".join(env) else [],
+                                       env)
+                self.assertEqual(r.returncode, 2, r.stderr)
+                self.assertIn(named, r.stderr.decode())
+
+    def test_help_and_version(self):
+        r = self.run_collector(["--help"])
+        self.assertEqual(r.returncode, 0)
+        self.assertIn("--exit-when-producers-done", r.stdout.decode())
+        r = self.run_collector(["--version"])
+        self.assertEqual(r.returncode, 0)
+        self.assertRegex(r.stdout.decode(), r"^gbatch-collector \d+\.\d+\.\d+\n$")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -1,0 +1,231 @@
+/*
+ * dogstatsd_check.c - the strict DogStatsD checker: a hand-written scanner over the grammar in
+ * dogstatsd_check.h, written apart from the sink so that the two do not share a mistake.
+ */
+#include "dogstatsd_check.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NAME_MAX_LEN 200
+#define TAG_MAX_LEN 200
+
+static bool
+lower(char c)
+{
+	return c >= 'a' && c <= 'z';
+}
+
+static bool
+alpha(char c)
+{
+	return lower(c) || (c >= 'A' && c <= 'Z');
+}
+
+static bool
+digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static int
+fail(const char **why, const char *msg)
+{
+	*why = msg;
+	return -1;
+}
+
+/* Scans digits at s[*i, end); returns how many. */
+static size_t
+digits(const char *s, size_t *i, size_t end)
+{
+	size_t n = 0;
+
+	while (*i < end && digit(s[*i])) {
+		(*i)++;
+		n++;
+	}
+	return n;
+}
+
+static int
+check_value(const char *s, size_t len, bool nonneg, const char **why)
+{
+	size_t i = 0;
+
+	if (len == 0)
+		return fail(why, "empty value");
+	if (s[i] == '-') {
+		if (nonneg)
+			return fail(why, "negative timing");
+		i++;
+	}
+	if (digits(s, &i, len) == 0)
+		return fail(why, "value without digits");
+	if (i < len && s[i] == '.') {
+		i++;
+		if (digits(s, &i, len) == 0)
+			return fail(why, "value with an empty fraction");
+	}
+	if (i < len && (s[i] == 'e' || s[i] == 'E')) {
+		i++;
+		if (i < len && (s[i] == '+' || s[i] == '-'))
+			i++;
+		if (digits(s, &i, len) == 0)
+			return fail(why, "value with an empty exponent");
+	}
+	if (i != len)
+		return fail(why, "junk in value");
+	return 0;
+}
+
+static int
+check_name(const char *s, size_t len, const char **why)
+{
+	if (len == 0)
+		return fail(why, "empty name");
+	if (len > NAME_MAX_LEN)
+		return fail(why, "name over 200 bytes");
+	if (!alpha(s[0]))
+		return fail(why, "name not starting with a letter");
+	for (size_t i = 1; i < len; i++) {
+		char c = s[i];
+
+		if (c == '.') {
+			if (s[i - 1] == '.')
+				return fail(why, "empty name segment");
+			continue;
+		}
+		if (!alpha(c) && !digit(c) && c != '_')
+			return fail(why, "bad byte in name");
+	}
+	if (s[len - 1] == '.')
+		return fail(why, "name ending in '.'");
+	return 0;
+}
+
+static int
+check_tag(const char *s, size_t len, const char **why)
+{
+	if (len == 0)
+		return fail(why, "empty tag");
+	if (len > TAG_MAX_LEN)
+		return fail(why, "tag over 200 bytes");
+	if (!lower(s[0]))
+		return fail(why, "tag not starting with a lower-case letter");
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+
+		if (c == ':')
+			continue;
+		if (!lower(c) && !digit(c) && c != '_' && c != '-' && c != '.' && c != '/')
+			return fail(why, "bad byte in tag");
+	}
+	if (s[len - 1] == ':')
+		return fail(why, "tag ending in ':'");
+	return 0;
+}
+
+static int
+check_tags(const char *s, size_t len, const char **why)
+{
+	size_t start = 0;
+
+	for (size_t i = 0; i <= len; i++) {
+		if (i == len || s[i] == ',') {
+			if (check_tag(s + start, i - start, why) < 0)
+				return -1;
+			start = i + 1;
+		}
+	}
+	return 0;
+}
+
+static int
+check_rate(const char *s, size_t len, const char **why)
+{
+	size_t i = 0;
+
+	if ((len == 1 && s[0] == '1') || (len == 3 && memcmp(s, "1.0", 3) == 0))
+		return 0;
+	if (len < 3 || s[0] != '0' || s[1] != '.')
+		return fail(why, "bad sample rate");
+	i = 2;
+	if (digits(s, &i, len) == 0 || i != len)
+		return fail(why, "bad sample rate");
+	return 0;
+}
+
+int
+dsd_check_line(const char *line, size_t len, const char **why)
+{
+	const char *colon = memchr(line, ':', len);
+	const char *bar, *end = line + len;
+	size_t tl;
+
+	if (memchr(line, '\n', len) != NULL || memchr(line, '\0', len) != NULL)
+		return fail(why, "newline or NUL inside a line");
+	if (colon == NULL)
+		return fail(why, "no ':' after the name");
+	if (check_name(line, (size_t)(colon - line), why) < 0)
+		return -1;
+	bar = memchr(colon, '|', (size_t)(end - colon));
+	if (bar == NULL)
+		return fail(why, "no type");
+	const char *type = bar + 1;
+	const char *next = memchr(type, '|', (size_t)(end - type));
+	tl = (size_t)((next ? next : end) - type);
+	bool ms = tl == 2 && memcmp(type, "ms", 2) == 0;
+	if (!(ms || (tl == 1 && strchr("cghds", type[0]) != NULL)))
+		return fail(why, "unknown metric type");
+	if (check_value(colon + 1, (size_t)(bar - colon - 1), ms, why) < 0)
+		return -1;
+	if (next != NULL && next + 1 < end && next[1] == '@') {
+		const char *r = next + 2;
+		next = memchr(r, '|', (size_t)(end - r));
+		if (check_rate(r, (size_t)((next ? next : end) - r), why) < 0)
+			return -1;
+	}
+	if (next != NULL) {
+		const char *t = next + 1;
+
+		if (t >= end || t[0] != '#')
+			return fail(why, "unknown field after the type");
+		t++;
+		if (memchr(t, '|', (size_t)(end - t)) != NULL)
+			return fail(why, "'|' inside the tags");
+		return check_tags(t, (size_t)(end - t), why);
+	}
+	return 0;
+}
+
+long
+dsd_check_datagram(const char *d, size_t len, size_t max, const char **why, size_t *bad_line)
+{
+	size_t start = 0;
+	long lines = 0;
+
+	if (bad_line != NULL)
+		*bad_line = 0;
+	if (len == 0)
+		return fail(why, "empty datagram");
+	if (len > max)
+		return fail(why, "datagram over the size limit");
+	if (d[len - 1] != '\n')
+		return fail(why, "datagram not ending in a newline");
+	for (size_t i = 0; i < len; i++) {
+		if (d[i] != '\n')
+			continue;
+		if (i == start || dsd_check_line(d + start, i - start, why) < 0) {
+			if (i == start)
+				*why = "empty line";
+			if (bad_line != NULL)
+				*bad_line = start;
+			return -1;
+		}
+		lines++;
+		start = i + 1;
+	}
+	return lines;
+}

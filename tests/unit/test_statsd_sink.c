@@ -1,0 +1,870 @@
+/* test_statsd_sink.c - the DogStatsD sink: names, tags and values sanitised to the grammar,
+ * counters and gauges folded, datagrams packed within their limit, hostile producers (every
+ * byte value, UTF-8, huge and empty names) checked by the strict line checker, and real UDP
+ * and unixgram sockets, including a target that goes away and comes back. */
+#include <check.h>
+#include <errno.h>
+#include <math.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "dogstatsd_check.h"
+#include "record.h"
+#include "statsd_sink.h"
+
+/* ---- a capture of every datagram the sink sends ---- */
+
+#define CAP_MAX (1u << 22)
+
+struct capture {
+	char *buf; /* all datagrams back to back */
+	size_t len;
+	size_t n_dgrams;
+	size_t max;
+	long lines;
+	int fail_with; /* errno to fail every send with, 0 to accept */
+};
+
+static int
+capture_send(void *ctx, const char *d, size_t len)
+{
+	struct capture *c = ctx;
+	const char *why = "";
+	size_t bad = 0;
+	long n;
+
+	if (c->fail_with != 0) {
+		errno = c->fail_with;
+		return -1;
+	}
+	n = dsd_check_datagram(d, len, c->max, &why, &bad);
+	if (n < 0)
+		ck_abort_msg("invalid datagram (%s) at line \"%.*s\"", why,
+		    (int)strcspn(d + bad, "\n"), d + bad);
+	c->lines += n;
+	ck_assert_uint_le(c->len + len, CAP_MAX);
+	memcpy(c->buf + c->len, d, len);
+	c->len += len;
+	c->buf[c->len] = '\0';
+	c->n_dgrams++;
+	return 0;
+}
+
+static struct capture *
+capture_new(size_t max)
+{
+	struct capture *c = calloc(1, sizeof(*c));
+
+	c->buf = malloc(CAP_MAX + 1);
+	c->buf[0] = '\0';
+	c->max = max;
+	return c;
+}
+
+static void
+capture_free(struct capture *c)
+{
+	free(c->buf);
+	free(c);
+}
+
+static gb_statsd_sink *
+sink_for(struct capture *c, const gb_statsd_config *extra)
+{
+	gb_statsd_config cfg = { 0 };
+	char err[256];
+	gb_statsd_sink *s;
+
+	if (extra != NULL)
+		cfg = *extra;
+	cfg.send = capture_send;
+	cfg.send_ctx = c;
+	cfg.max_datagram = c->max;
+	s = gb__statsd_new(&cfg, err, sizeof(err));
+	ck_assert_msg(s != NULL, "%s", err);
+	return s;
+}
+
+static gb_record
+rec(enum gb_rec_kind kind, const char *scope, size_t parent_len, double v)
+{
+	gb_record r = {
+		.kind = (uint8_t)kind,
+		.value = v,
+		.scope = scope,
+		.scope_len = strlen(scope),
+		.parent_len = parent_len,
+		.depth = parent_len ? 1 : 0,
+	};
+	return r;
+}
+
+/* ---- sanitising ---- */
+
+static const struct {
+	const char *prefix, *scope, *want;
+} names[] = {
+	{ "gbatch.", "batch.total_processing", "gbatch.batch.total_processing" },
+	{ "gbatch.", "", "gbatch.unnamed" },
+	{ "gbatch.", "......", "gbatch.unnamed" },
+	{ "gbatch.", ".a..b.", "gbatch.a.b" },
+	{ "gbatch.", "a b|c#d,e:f\ng", "gbatch.a_b_c_d_e_f_g" },
+	{ "gbatch.", "a|||b", "gbatch.a_b" },
+	{ "gbatch.", "h\xc3\xa9llo.w\xc3\xb6rld", "gbatch.h_llo.w_rld" },
+	{ "gbatch.", "Mixed.Case_9", "gbatch.Mixed.Case_9" },
+	{ "gbatch.", "9lives", "gbatch.9lives" },
+	{ "", "9lives", "lives" },
+	{ "", "123", "unnamed" },
+	{ "", "..x", "x" },
+	{ "app", "x", "appx" },
+};
+
+START_TEST(name_is_sanitised)
+{
+	char out[GB_STATSD_NAME_MAX + 1];
+	size_t n = gb__statsd_name(out, names[_i].prefix, strlen(names[_i].prefix), names[_i].scope,
+	    strlen(names[_i].scope));
+
+	ck_assert_str_eq((out[n] = '\0', out), names[_i].want);
+}
+END_TEST
+
+START_TEST(long_name_is_cut_at_200)
+{
+	static char scope[10 * 1024 + 1];
+	char out[GB_STATSD_NAME_MAX + 8];
+	const char *why;
+	size_t n;
+
+	memset(scope, 'a', sizeof(scope) - 1);
+	for (size_t i = 7; i < sizeof(scope) - 1; i += 8)
+		scope[i] = '.';
+	n = gb__statsd_name(out, "gbatch.", 7, scope, sizeof(scope) - 1);
+	ck_assert_uint_le(n, GB_STATSD_NAME_MAX);
+	ck_assert_uint_ge(n, GB_STATSD_NAME_MAX - 1);
+	memcpy(out + n, ":1|c", 4);
+	ck_assert_msg(dsd_check_line(out, n + 4, &why) == 0, "%s", why);
+}
+END_TEST
+
+static const struct {
+	const char *key, *value, *want;
+} tags[] = {
+	{ "model", "gemini-2.0-flash", "model:gemini-2.0-flash" },
+	{ "Model", "Gemini 2.0 Flash", "model:gemini_2.0_flash" },
+	{ "host", "evil", "user_host:evil" },
+	{ "HOST", "evil", "user_host:evil" },
+	{ "a:b", "c", "a_b:c" },
+	{ "k", "v:", "k:v" },
+	{ "k", "a:b", "k:a:b" },
+	{ "k", ":::", "k" },
+	{ "k", "", "k" },
+	{ "k", "a|b,c#d\ne", "k:a_b_c_d_e" },
+	{ "_9key", "x", "key:x" },
+	{ "path", "/tmp/x.json", "path:/tmp/x.json" },
+	{ "k", "\xe2\x9c\x93ok", "k:_ok" },
+};
+
+START_TEST(tag_is_sanitised)
+{
+	char out[GB_STATSD_TAG_MAX + 1];
+	size_t kl, n = gb__statsd_tag(out, tags[_i].key, strlen(tags[_i].key), tags[_i].value,
+	    strlen(tags[_i].value), &kl);
+
+	out[n] = '\0';
+	ck_assert_str_eq(out, tags[_i].want);
+	ck_assert_uint_eq(kl, strcspn(tags[_i].want, ":"));
+}
+END_TEST
+
+START_TEST(tag_without_letter_is_no_tag)
+{
+	char out[GB_STATSD_TAG_MAX + 1];
+
+	ck_assert_uint_eq(gb__statsd_tag(out, "123", 3, "x", 1, NULL), 0);
+	ck_assert_uint_eq(gb__statsd_tag(out, "", 0, "x", 1, NULL), 0);
+	ck_assert_uint_eq(gb__statsd_tag(out, ":|,#", 4, "x", 1, NULL), 0);
+}
+END_TEST
+
+START_TEST(long_tag_is_cut_and_never_ends_in_colon)
+{
+	char key[300], value[300], out[GB_STATSD_TAG_MAX + 1];
+	const char *why;
+	size_t n;
+
+	memset(key, 'k', sizeof(key));
+	memset(value, ':', sizeof(value));
+	n = gb__statsd_tag(out, key, 199, value, sizeof(value), NULL);
+	ck_assert_uint_eq(n, 199);
+	n = gb__statsd_tag(out, key, 150, value, sizeof(value), NULL);
+	ck_assert_uint_eq(n, 150);
+	memset(value, 'v', sizeof(value));
+	value[48] = ':';
+	n = gb__statsd_tag(out, key, 150, value, sizeof(value), NULL);
+	ck_assert_uint_eq(n, 199); /* cut at 200 lands on the ':' and drops it */
+	n = gb__statsd_tag(out, key, sizeof(key), value, sizeof(value), NULL);
+	ck_assert_uint_eq(n, GB_STATSD_TAG_MAX);
+	char line[300] = "a:1|c|#";
+	memcpy(line + 7, out, n);
+	ck_assert_msg(dsd_check_line(line, 7 + n, &why) == 0, "%s", why);
+}
+END_TEST
+
+static const struct {
+	double v;
+	const char *want;
+} values[] = {
+	{ 0.0, "0" }, { -0.0, "0" }, { 5, "5" }, { -5, "-5" }, { 123.4, "123.4" }, { 2.5, "2.5" },
+	{ 0.001, "0.001" }, { 1e20, "1e+20" }, { 1e-7, "1e-07" }, { 999999.9999999999, "1000000" },
+	{ 18446744073709.5, "18446744073709.5" },
+};
+
+START_TEST(value_is_formatted)
+{
+	char out[GB_STATSD_VALUE_MAX];
+	size_t n = gb__statsd_value(out, values[_i].v);
+
+	out[n] = '\0';
+	ck_assert_str_eq(out, values[_i].want);
+}
+END_TEST
+
+START_TEST(prefix_check)
+{
+	char err[256];
+
+	ck_assert_int_eq(gb__statsd_prefix_check("gbatch.", err, sizeof(err)), 0);
+	ck_assert_int_eq(gb__statsd_prefix_check("", err, sizeof(err)), 0);
+	ck_assert_int_eq(gb__statsd_prefix_check("my_app.v2.", err, sizeof(err)), 0);
+	ck_assert_int_eq(gb__statsd_prefix_check("9app.", err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "\"9app.\""));
+	ck_assert_int_eq(gb__statsd_prefix_check("a..b.", err, sizeof(err)), -1);
+	ck_assert_int_eq(gb__statsd_prefix_check("a b.", err, sizeof(err)), -1);
+	ck_assert_int_eq(gb__statsd_prefix_check(".", err, sizeof(err)), -1);
+}
+END_TEST
+
+/* ---- lines ---- */
+
+START_TEST(timing_line_carries_depth_parent_and_metadata)
+{
+	struct capture *c = capture_new(GB_STATSD_UDP_MAX);
+	gb_statsd_sink *s = sink_for(c, NULL);
+	const gb_rec_kv meta[] = { { "question_count", 14, "5", 1 } };
+	gb_record r = rec(GB_REC_TIMING, "batch.total_processing.batch.attempt",
+	    strlen("batch.total_processing"), 0.1234);
+
+	r.meta = meta;
+	r.n_meta = 1;
+	gb__statsd_record(s, &r);
+	r = rec(GB_REC_TIMING, "batch.total_processing", 0, 2);
+	gb__statsd_record(s, &r);
+	gb__statsd_flush(s);
+	ck_assert_str_eq(c->buf,
+	    "gbatch.batch.total_processing.batch.attempt:123.4|ms|#depth:1,"
+	    "parent_scope:batch.total_processing,question_count:5\n"
+	    "gbatch.batch.total_processing:2000|ms|#depth:0\n");
+	ck_assert_uint_eq(c->n_dgrams, 1);
+	gb__statsd_free(s);
+	capture_free(c);
+}
+END_TEST
+
+START_TEST(counters_sum_gauges_keep_last_per_context)
+{
+	struct capture *c = capture_new(GB_STATSD_UDP_MAX);
+	gb_statsd_sink *s = sink_for(c, NULL);
+	const gb_rec_kv m1[] = { { "model", 5, "a", 1 } }, m2[] = { { "model", 5, "b", 1 } };
+	gb_record r;
+
+	for (int i = 1; i <= 3; i++) {
+		r = rec(GB_REC_COUNTER, "api.calls", 0, i);
+		r.meta = m1;
+		r.n_meta = 1;
+		gb__statsd_record(s, &r);
+		r.meta = m2;
+		r.value = 10;
+		gb__statsd_record(s, &r);
+		r = rec(GB_REC_GAUGE, "inflight", 0, i);
+		gb__statsd_record(s, &r);
+		r = rec(GB_REC_METRIC, "token_efficiency", 0, 0.5 * i);
+		gb__statsd_record(s, &r);
+	}
+	ck_assert_uint_eq(c->len, 0); /* nothing leaves before the flush */
+	gb__statsd_flush_aggregates(s);
+	ck_assert_str_eq(c->buf,
+	    "gbatch.api.calls:6|c|#depth:0,model:a\n"
+	    "gbatch.api.calls:30|c|#depth:0,model:b\n"
+	    "gbatch.inflight:3|g|#depth:0\n"
+	    "gbatch.token_efficiency:1.5|g|#depth:0\n");
+	/* the next interval starts empty */
+	c->len = 0;
+	c->buf[0] = '\0';
+	r = rec(GB_REC_COUNTER, "api.calls", 0, 1);
+	gb__statsd_record(s, &r);
+	gb__statsd_flush_aggregates(s);
+	ck_assert_str_eq(c->buf, "gbatch.api.calls:1|c|#depth:0\n");
+	gb__statsd_free(s);
+	capture_free(c);
+}
+END_TEST
+
+START_TEST(non_finite_and_negative_timings_are_rejected)
+{
+	struct capture *c = capture_new(GB_STATSD_UDP_MAX);
+	gb_statsd_sink *s = sink_for(c, NULL);
+	const double bad[] = { NAN, INFINITY, -INFINITY };
+	gb_statsd_stats st;
+	gb_record r;
+
+	for (size_t i = 0; i < 3; i++) {
+		for (int k = GB_REC_TIMING; k <= GB_REC_METRIC; k++) {
+			r = rec((enum gb_rec_kind)k, "x", 0, bad[i]);
+			gb__statsd_record(s, &r);
+		}
+	}
+	r = rec(GB_REC_TIMING, "x", 0, -0.5);
+	gb__statsd_record(s, &r);
+	r = rec(GB_REC_TIMING, "x", 0, 1e306); /* finite seconds, infinite milliseconds */
+	gb__statsd_record(s, &r);
+	r = rec(GB_REC_COUNTER, "sum", 0, 1.5e308);
+	gb__statsd_record(s, &r);
+	gb__statsd_record(s, &r); /* the sum overflows */
+	gb__statsd_metric(s, "gbatch.collector.x", NAN, 'g', NULL);
+	gb__statsd_flush_aggregates(s);
+	gb__statsd_get_stats(s, &st);
+	ck_assert_uint_eq(st.values_rejected, 12 + 1 + 1 + 1 + 1);
+	ck_assert_uint_eq(c->len, 0);
+	gb__statsd_free(s);
+	capture_free(c);
+}
+END_TEST
+
+START_TEST(global_tags_and_dropped_tags)
+{
+	struct capture *c = capture_new(GB_STATSD_UDP_MAX);
+	const char *gt[] = { "env:prod", "Team:ML Ops", "bare", "123:nokey" };
+	const char *drop[] = { "depth", "Secret" };
+	gb_statsd_config cfg = { .tags = gt, .n_tags = 4, .drop_tags = drop, .n_drop_tags = 2 };
+	gb_statsd_sink *s = sink_for(c, &cfg);
+	const gb_rec_kv meta[] = { { "secret", 6, "x", 1 }, { "kept", 4, "y", 1 } };
+	gb_record r = rec(GB_REC_TIMING, "a.b", 1, 1);
+
+	r.meta = meta;
+	r.n_meta = 2;
+	gb__statsd_record(s, &r);
+	gb__statsd_metric(s, "gbatch.collector.records_read", 7, 'c', "ring:default");
+	gb__statsd_flush(s);
+	ck_assert_str_eq(c->buf,
+	    "gbatch.a.b:1000|ms|#parent_scope:a,kept:y,env:prod,team:ml_ops,bare\n"
+	    "gbatch.collector.records_read:7|c|#ring:default,env:prod,team:ml_ops,bare\n");
+	gb__statsd_free(s);
+	capture_free(c);
+}
+END_TEST
+
+START_TEST(tag_values_are_capped_per_key)
+{
+	struct capture *c = capture_new(GB_STATSD_UDP_MAX);
+	gb_statsd_config cfg = { .max_tag_values = 2 };
+	gb_statsd_sink *s = sink_for(c, &cfg);
+	const char *vals[] = { "a", "b", "c", "a", "d", "b" };
+	gb_statsd_stats st;
+
+	for (size_t i = 0; i < 6; i++) {
+		gb_rec_kv meta[] = { { "id", 2, vals[i], 1 }, { "other_key", 9, vals[i], 1 } };
+		gb_record r = rec(GB_REC_TIMING, "t", 0, 0.001);
+
+		r.meta = meta;
+		r.n_meta = 2;
+		gb__statsd_record(s, &r);
+	}
+	gb__statsd_flush(s);
+	ck_assert_str_eq(c->buf,
+	    "gbatch.t:1|ms|#depth:0,id:a,other_key:a\n"
+	    "gbatch.t:1|ms|#depth:0,id:b,other_key:b\n"
+	    "gbatch.t:1|ms|#depth:0,id:other,other_key:other\n"
+	    "gbatch.t:1|ms|#depth:0,id:a,other_key:a\n"
+	    "gbatch.t:1|ms|#depth:0,id:other,other_key:other\n"
+	    "gbatch.t:1|ms|#depth:0,id:b,other_key:b\n");
+	gb__statsd_get_stats(s, &st);
+	ck_assert_uint_eq(st.tag_values_capped, 4);
+	gb__statsd_free(s);
+	capture_free(c);
+}
+END_TEST
+
+/* Lines are packed: every datagram is full (the next line would not have fitted), none is
+ * over the limit, and every line arrives once, in order. */
+START_TEST(lines_are_packed_and_never_split)
+{
+	size_t max = _i == 0 ? GB_STATSD_UDP_MAX : GB_STATSD_UNIX_MAX;
+	struct capture *c = capture_new(max);
+	gb_statsd_sink *s = sink_for(c, NULL);
+	gb_statsd_stats st;
+	char scope[64];
+	const char *p, *end;
+	size_t prev_end = 0, n = 0;
+
+	for (int i = 0; i < 5000; i++) {
+		snprintf(scope, sizeof(scope), "scope.%d%s", i, i % 7 ? "" : ".with.a.longer.tail");
+		gb_record r = rec(GB_REC_TIMING, scope, 0, i / 1000.0);
+		gb__statsd_record(s, &r);
+	}
+	gb__statsd_flush(s);
+	ck_assert_int_eq(c->lines, 5000);
+	gb__statsd_get_stats(s, &st);
+	ck_assert_uint_eq(st.lines, 5000);
+	ck_assert_uint_eq(st.packets_sent, c->n_dgrams);
+	ck_assert_uint_eq(st.bytes_sent, c->len);
+	ck_assert_uint_lt(c->n_dgrams, 5000 * 40 / max + 2);
+	p = c->buf;
+	end = c->buf + c->len;
+	for (int i = 0; p < end; i++) {
+		char want[64];
+		int wl = snprintf(want, sizeof(want), "gbatch.scope.%d", i);
+
+		ck_assert_msg(strncmp(p, want, (size_t)wl) == 0 && p[wl] == (i % 7 ? ':' : '.'),
+		    "line %d out of order", i);
+		p = strchr(p, '\n') + 1;
+		n++;
+	}
+	ck_assert_uint_eq(n, 5000);
+	(void)prev_end;
+	gb__statsd_free(s);
+	capture_free(c);
+}
+END_TEST
+
+/* ---- hostile producers ---- */
+
+static void
+hostile_run(size_t max)
+{
+	struct capture *c = capture_new(max);
+	gb_statsd_sink *s = sink_for(c, NULL);
+	gb_statsd_stats st;
+	static char big[10 * 1024];
+	char scope[8], key[8], val[8];
+	long valid = 0;
+
+	/* every byte value in the scope, a key and a value, alone and between letters */
+	for (int b = 0; b < 256; b++) {
+		snprintf(scope, sizeof(scope), "a%cb", b);
+		scope[1] = (char)b;
+		snprintf(key, sizeof(key), "k%cx", b);
+		key[1] = (char)b;
+		val[0] = (char)b;
+		val[1] = 'v';
+		val[2] = (char)b;
+		for (int pass = 0; pass < 2; pass++) {
+			gb_rec_kv meta[] = { { key, 3, val, 3 }, { key + 1, 1, val, 1 } };
+			gb_record r = rec(GB_REC_TIMING, pass ? scope + 1 : scope, pass ? 0 : 2, 0.5);
+
+			r.scope_len = pass ? 1 : 3;
+			r.meta = meta;
+			r.n_meta = 2;
+			gb__statsd_record(s, &r);
+			valid++;
+		}
+	}
+	/* UTF-8, empty names, names of only dots, separators only */
+	const char *odd[] = { "", ".", "...........", "d\xc3\xa9j\xc3\xa0.vu", "\xf0\x9f\x98\x80",
+		"|", ",#:|\n", "\n\n\n", "a.\x00.b", "-x-", ":1|c", "x:1|c\ny:2|g|#evil" };
+	for (size_t i = 0; i < sizeof(odd) / sizeof(odd[0]); i++) {
+		gb_rec_kv meta[] = { { odd[i], strlen(odd[i]), odd[i], strlen(odd[i]) } };
+		gb_record r = rec(GB_REC_TIMING, odd[i], 0, 1);
+
+		r.meta = meta;
+		r.n_meta = 1;
+		gb__statsd_record(s, &r);
+		valid++;
+	}
+	/* a 10 KiB name of every byte value, parent = most of it */
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = (char)(i * 7 + 3);
+	gb_record r = rec(GB_REC_TIMING, big, sizeof(big) - 10, 3);
+	r.scope_len = sizeof(big);
+	gb__statsd_record(s, &r);
+	valid++;
+	/* 16 metadata pairs at the codec's limits, full of separators */
+	static char keys[GB_REC_MAX_META][GB_REC_MAX_KEY], vals[GB_REC_MAX_META][GB_REC_MAX_VALUE];
+	gb_rec_kv meta[GB_REC_MAX_META];
+	for (int i = 0; i < GB_REC_MAX_META; i++) {
+		memset(keys[i], 'a' + i, sizeof(keys[i]));
+		for (size_t j = 0; j < sizeof(vals[i]); j++)
+			vals[i][j] = "v|,#:\n\xc3\xa9"[j % 8];
+		meta[i] = (gb_rec_kv){ keys[i], sizeof(keys[i]), vals[i], sizeof(vals[i]) };
+	}
+	r = rec(GB_REC_TIMING, big, 400, 4);
+	r.scope_len = 512;
+	r.meta = meta;
+	r.n_meta = GB_REC_MAX_META;
+	gb__statsd_record(s, &r);
+	valid++;
+	/* the same records as counters: each distinct context arrives once */
+	r.kind = GB_REC_COUNTER;
+	gb__statsd_record(s, &r);
+	gb__statsd_record(s, &r);
+	gb__statsd_flush_aggregates(s);
+
+	ck_assert_int_eq(c->lines, valid + 1);
+	gb__statsd_get_stats(s, &st);
+	ck_assert_uint_eq(st.send_errors, 0);
+	ck_assert_uint_eq(st.values_rejected, 0);
+	if (max == GB_STATSD_UDP_MAX)
+		ck_assert_uint_gt(st.tags_dropped, 0);
+	else
+		ck_assert_uint_eq(st.tags_dropped, 0);
+	/* the last line is the summed counter */
+	ck_assert_ptr_nonnull(strstr(c->buf, ":8|c|#depth:1,parent_scope:"));
+	gb__statsd_free(s);
+	capture_free(c);
+}
+
+START_TEST(hostile_input_gives_only_valid_lines_udp)
+{
+	hostile_run(GB_STATSD_UDP_MAX);
+}
+END_TEST
+
+START_TEST(hostile_input_gives_only_valid_lines_unixgram)
+{
+	hostile_run(GB_STATSD_UNIX_MAX);
+}
+END_TEST
+
+/* Records that went through the codec, truncation and all, come out valid too. */
+START_TEST(decoded_records_give_valid_lines)
+{
+	struct capture *c = capture_new(GB_STATSD_UDP_MAX);
+	gb_statsd_sink *s = sink_for(c, NULL);
+	static char big[2000];
+	uint8_t buf[GB_REC_MAX_SIZE];
+	gb_rec_kv in[20], dm[GB_REC_MAX_META];
+	gb_record r = rec(GB_REC_TIMING, big, 700, 0.25), out;
+	size_t n;
+
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = (char)(255 - i % 256);
+	for (int i = 0; i < 20; i++)
+		in[i] = (gb_rec_kv){ big + i, 300, big + 2 * i, 400 };
+	r.scope_len = sizeof(big);
+	r.meta = in;
+	r.n_meta = 20;
+	n = gb__rec_encode(&r, buf, sizeof(buf));
+	ck_assert_uint_gt(n, 0);
+	ck_assert_int_eq(gb__rec_decode(buf, n, &out, dm), 0);
+	gb__statsd_record(s, &out);
+	gb__statsd_flush(s);
+	ck_assert_int_eq(c->lines, 1);
+	gb__statsd_free(s);
+	capture_free(c);
+}
+END_TEST
+
+/* The name/tags cache must give what the slow path gives, and keep records apart that differ
+ * in depth, parent or metadata only. */
+START_TEST(cached_lines_match_and_stay_apart)
+{
+	struct capture *c = capture_new(GB_STATSD_UNIX_MAX);
+	gb_statsd_sink *s = sink_for(c, NULL);
+	const gb_rec_kv m1[] = { { "k", 1, "a", 1 } }, m2[] = { { "k", 1, "b", 1 } };
+	static char long_scope[600];
+	gb_statsd_stats st;
+
+	memset(long_scope, 'x', sizeof(long_scope) - 1);
+	for (int round = 0; round < 3; round++) {
+		gb_record r = rec(GB_REC_TIMING, "a.b", 1, 0.001);
+
+		gb__statsd_record(s, &r);
+		r.depth = 2;
+		gb__statsd_record(s, &r);
+		r.parent_len = 0;
+		gb__statsd_record(s, &r);
+		r.meta = m1;
+		r.n_meta = 1;
+		gb__statsd_record(s, &r);
+		r.meta = m2;
+		gb__statsd_record(s, &r);
+		r = rec(GB_REC_TIMING, long_scope, 0, 0.001); /* too long to be cached */
+		gb__statsd_record(s, &r);
+	}
+	gb__statsd_flush(s);
+	const char *one =
+	    "gbatch.a.b:1|ms|#depth:1,parent_scope:a\n"
+	    "gbatch.a.b:1|ms|#depth:2,parent_scope:a\n"
+	    "gbatch.a.b:1|ms|#depth:2\n"
+	    "gbatch.a.b:1|ms|#depth:2,k:a\n"
+	    "gbatch.a.b:1|ms|#depth:2,k:b\n";
+	size_t ol = strlen(one), line = 7 + 193 + strlen(":1|ms|#depth:0\n");
+	ck_assert_uint_eq(c->len, 3 * (ol + line));
+	for (int round = 0; round < 3; round++)
+		ck_assert(memcmp(c->buf + round * (ol + line), one, ol) == 0);
+	gb__statsd_get_stats(s, &st);
+	ck_assert_uint_eq(st.lines, 18);
+	gb__statsd_free(s);
+	capture_free(c);
+}
+END_TEST
+
+START_TEST(send_errors_are_counted)
+{
+	struct capture *c = capture_new(GB_STATSD_UDP_MAX);
+	gb_statsd_sink *s = sink_for(c, NULL);
+	gb_statsd_stats st;
+	gb_record r = rec(GB_REC_TIMING, "x", 0, 1);
+
+	c->fail_with = ECONNREFUSED;
+	gb__statsd_record(s, &r);
+	gb__statsd_flush(s);
+	c->fail_with = 0;
+	gb__statsd_record(s, &r);
+	gb__statsd_flush(s);
+	gb__statsd_get_stats(s, &st);
+	ck_assert_uint_eq(st.send_errors, 1);
+	ck_assert_uint_eq(st.packets_sent, 1);
+	ck_assert_str_eq(c->buf, "gbatch.x:1000|ms|#depth:0\n");
+	gb__statsd_free(s);
+	capture_free(c);
+}
+END_TEST
+
+/* ---- targets ---- */
+
+static const struct {
+	const char *url;
+	int ok;
+	const char *host, *port, *path;
+} urls[] = {
+	{ "udp://127.0.0.1:8125", 1, "127.0.0.1", "8125", "" },
+	{ "udp://localhost:1", 1, "localhost", "1", "" },
+	{ "udp://[::1]:65535", 1, "::1", "65535", "" },
+	{ "unixgram:///var/run/datadog/dsd.socket", 1, "", "", "/var/run/datadog/dsd.socket" },
+	{ "udp://127.0.0.1", 0, 0, 0, 0 },
+	{ "udp://127.0.0.1:0", 0, 0, 0, 0 },
+	{ "udp://127.0.0.1:65536", 0, 0, 0, 0 },
+	{ "udp://:8125", 0, 0, 0, 0 },
+	{ "udp://h:12x", 0, 0, 0, 0 },
+	{ "udp://::1:8125", 0, 0, 0, 0 },
+	{ "tcp://h:1", 0, 0, 0, 0 },
+	{ "unixgram://relative", 0, 0, 0, 0 },
+	{ "", 0, 0, 0, 0 },
+};
+
+START_TEST(urls_parse)
+{
+	gb_statsd_target t;
+	char err[256] = "";
+	int rc = gb__statsd_parse_url(urls[_i].url, &t, err, sizeof(err));
+
+	if (!urls[_i].ok) {
+		ck_assert_int_eq(rc, -1);
+		ck_assert_msg(strstr(err, urls[_i].url) != NULL, "message does not name the URL: %s",
+		    err);
+		return;
+	}
+	ck_assert_msg(rc == 0, "%s", err);
+	ck_assert_str_eq(t.host, urls[_i].host);
+	ck_assert_str_eq(t.port, urls[_i].port);
+	ck_assert_str_eq(t.path, urls[_i].path);
+}
+END_TEST
+
+START_TEST(env_picks_the_target_like_datadog_clients)
+{
+	gb_statsd_target t;
+	char err[256];
+
+	unsetenv("DD_DOGSTATSD_URL");
+	unsetenv("DD_AGENT_HOST");
+	unsetenv("DD_DOGSTATSD_PORT");
+	ck_assert_int_eq(gb__statsd_target_from_env(&t, err, sizeof(err)), 0);
+	ck_assert_str_eq(t.host, "127.0.0.1");
+	ck_assert_str_eq(t.port, "8125");
+	setenv("DD_AGENT_HOST", "10.0.0.7", 1);
+	ck_assert_int_eq(gb__statsd_target_from_env(&t, err, sizeof(err)), 0);
+	ck_assert_str_eq(t.host, "10.0.0.7");
+	ck_assert_str_eq(t.port, "8125");
+	setenv("DD_DOGSTATSD_PORT", "9125", 1);
+	ck_assert_int_eq(gb__statsd_target_from_env(&t, err, sizeof(err)), 0);
+	ck_assert_str_eq(t.port, "9125");
+	setenv("DD_DOGSTATSD_URL", "unixgram:///run/dsd.sock", 1);
+	ck_assert_int_eq(gb__statsd_target_from_env(&t, err, sizeof(err)), 0);
+	ck_assert_int_eq(t.kind, GB_STATSD_UNIXGRAM);
+	ck_assert_str_eq(t.path, "/run/dsd.sock");
+	setenv("DD_DOGSTATSD_URL", "bogus", 1);
+	ck_assert_int_eq(gb__statsd_target_from_env(&t, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "DD_DOGSTATSD_URL"));
+	ck_assert_ptr_nonnull(strstr(err, "bogus"));
+	unsetenv("DD_DOGSTATSD_URL");
+	setenv("DD_DOGSTATSD_PORT", "99999", 1);
+	ck_assert_int_eq(gb__statsd_target_from_env(&t, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "99999"));
+	unsetenv("DD_AGENT_HOST");
+	unsetenv("DD_DOGSTATSD_PORT");
+}
+END_TEST
+
+/* Receives one datagram within a deadline; returns its length, or -1. */
+static ssize_t
+recv_within(int fd, char *buf, size_t cap, int ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	if (poll(&p, 1, ms) != 1)
+		return -1;
+	return recv(fd, buf, cap, 0);
+}
+
+START_TEST(udp_socket_sends_and_survives_no_listener)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sl = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	gb_statsd_target t;
+	gb_statsd_stats st;
+	char url[64], err[256], buf[2048];
+	gb_record r = rec(GB_REC_TIMING, "udp.test", 0, 0.002);
+
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+	snprintf(url, sizeof(url), "udp://127.0.0.1:%u", ntohs(sa.sin_port));
+	ck_assert_int_eq(gb__statsd_parse_url(url, &t, err, sizeof(err)), 0);
+	gb_statsd_config cfg = { .target = &t };
+	gb_statsd_sink *s = gb__statsd_new(&cfg, err, sizeof(err));
+	ck_assert_msg(s != NULL, "%s", err);
+	gb__statsd_record(s, &r);
+	gb__statsd_flush(s);
+	ssize_t n = recv_within(fd, buf, sizeof(buf) - 1, 5000);
+	ck_assert_int_gt(n, 0);
+	buf[n] = '\0';
+	ck_assert_str_eq(buf, "gbatch.udp.test:2|ms|#depth:0\n");
+	close(fd); /* nobody listens any more: ECONNREFUSED comes back */
+	for (int i = 0; i < 50; i++) {
+		gb__statsd_record(s, &r);
+		gb__statsd_flush(s);
+	}
+	gb__statsd_get_stats(s, &st);
+	ck_assert_uint_gt(st.send_errors, 0);
+	ck_assert_uint_eq(st.packets_sent + st.send_errors, 51);
+	gb__statsd_free(s);
+}
+END_TEST
+
+static int
+bind_unix(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	unlink(path);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	return fd;
+}
+
+START_TEST(unixgram_reconnects_after_the_agent_restarts)
+{
+	char path[64], url[96], err[256], buf[GB_STATSD_UNIX_MAX];
+	gb_statsd_target t;
+	gb_statsd_stats st;
+	gb_record r = rec(GB_REC_COUNTER, "uds", 0, 1);
+	int fd;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/tmp/gbatch-test-dsd-%d.sock", (int)getpid());
+	unlink(path);
+	snprintf(url, sizeof(url), "unixgram://%s", path);
+	ck_assert_int_eq(gb__statsd_parse_url(url, &t, err, sizeof(err)), 0);
+	gb_statsd_config cfg = { .target = &t };
+	gb_statsd_sink *s = gb__statsd_new(&cfg, err, sizeof(err)); /* the agent is not there yet */
+	ck_assert_msg(s != NULL, "%s", err);
+	gb__statsd_record(s, &r);
+	gb__statsd_flush_aggregates(s);
+	gb__statsd_get_stats(s, &st);
+	ck_assert_uint_eq(st.send_errors, 1);
+
+	fd = bind_unix(path);
+	n = -1;
+	for (uint64_t end = gb__clock_mono_ns() + 5 * GB_NS_PER_SEC; n < 0 && gb__clock_mono_ns() < end;) {
+		gb__statsd_record(s, &r);
+		gb__statsd_flush_aggregates(s);
+		n = recv_within(fd, buf, sizeof(buf) - 1, 50);
+	}
+	ck_assert_int_gt(n, 0);
+	buf[n] = '\0';
+	ck_assert_str_eq(buf, "gbatch.uds:1|c|#depth:0\n");
+
+	close(fd); /* the agent restarts: a new socket at the same path */
+	unlink(path);
+	fd = bind_unix(path);
+	n = -1;
+	for (uint64_t end = gb__clock_mono_ns() + 5 * GB_NS_PER_SEC; n < 0 && gb__clock_mono_ns() < end;) {
+		gb__statsd_record(s, &r);
+		gb__statsd_flush_aggregates(s);
+		n = recv_within(fd, buf, sizeof(buf) - 1, 50);
+	}
+	ck_assert_int_gt(n, 0);
+	gb__statsd_get_stats(s, &st);
+	ck_assert_uint_ge(st.send_errors, 2);
+	gb__statsd_free(s);
+	close(fd);
+	unlink(path);
+}
+END_TEST
+
+static Suite *
+statsd_suite(void)
+{
+	Suite *s = suite_create("statsd_sink");
+	TCase *tc = tcase_create("format");
+
+	tcase_add_loop_test(tc, name_is_sanitised, 0, sizeof(names) / sizeof(names[0]));
+	tcase_add_test(tc, long_name_is_cut_at_200);
+	tcase_add_loop_test(tc, tag_is_sanitised, 0, sizeof(tags) / sizeof(tags[0]));
+	tcase_add_test(tc, tag_without_letter_is_no_tag);
+	tcase_add_test(tc, long_tag_is_cut_and_never_ends_in_colon);
+	tcase_add_loop_test(tc, value_is_formatted, 0, sizeof(values) / sizeof(values[0]));
+	tcase_add_test(tc, prefix_check);
+	tcase_add_test(tc, timing_line_carries_depth_parent_and_metadata);
+	tcase_add_test(tc, counters_sum_gauges_keep_last_per_context);
+	tcase_add_test(tc, non_finite_and_negative_timings_are_rejected);
+	tcase_add_test(tc, global_tags_and_dropped_tags);
+	tcase_add_test(tc, tag_values_are_capped_per_key);
+	tcase_add_loop_test(tc, lines_are_packed_and_never_split, 0, 2);
+	tcase_add_test(tc, hostile_input_gives_only_valid_lines_udp);
+	tcase_add_test(tc, hostile_input_gives_only_valid_lines_unixgram);
+	tcase_add_test(tc, decoded_records_give_valid_lines);
+	tcase_add_test(tc, cached_lines_match_and_stay_apart);
+	tcase_add_test(tc, send_errors_are_counted);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("target");
+	tcase_add_loop_test(tc, urls_parse, 0, sizeof(urls) / sizeof(urls[0]));
+	tcase_add_test(tc, env_picks_the_target_like_datadog_clients);
+	tcase_add_test(tc, udp_socket_sends_and_survives_no_listener);
+	tcase_add_test(tc, unixgram_reconnects_after_the_agent_restarts);
+	tcase_set_timeout(tc, 30);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(statsd_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
