@@ -15,17 +15,20 @@ build=${GBATCH_BUILD_DIR:-$src/build/demo}
 demo=$src/deploy/demo
 ring=demo-$$
 work=$(mktemp -d "${TMPDIR:-/tmp}/gbatch-demo.XXXXXX")
-stub_pid= collector_pid= recv_pid=
+stub_pid='' collector_pid='' recv_pid=''
 
 say() { printf '\n== %s\n' "$*"; }
 
 # stop PID: ends a background process of ours, whatever its exit status.
+# (shellcheck 0.9 cannot see that the EXIT trap calls these: SC2317 there is a false positive.)
+# shellcheck disable=SC2317
 stop() {
 	[ -n "$1" ] || return 0
 	kill "$1" 2>/dev/null || true
 	wait "$1" 2>/dev/null || true
 }
 
+# shellcheck disable=SC2317
 cleanup() {
 	stop "$collector_pid"
 	stop "$stub_pid"

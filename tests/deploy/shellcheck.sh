@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# tests/deploy/shellcheck.sh - runs shellcheck on the image's entry point, the dependency
-# installer and the deployment tests (any finding fails).
+# tests/deploy/shellcheck.sh - runs shellcheck on every shell script of the project: the demo,
+# the test command and CI entry point, the image's entry point, the dependency installer and the
+# test scripts (any finding fails).
 #   tests/deploy/shellcheck.sh SRC_DIR
 set -euo pipefail
 
@@ -9,6 +10,6 @@ if ! command -v shellcheck >/dev/null; then
 	echo "shellcheck: SKIPPED: shellcheck is not installed (Debian package shellcheck)"
 	exit 77
 fi
-mapfile -t scripts < <(cd "$src" && ls deploy/entrypoint.sh deploy/install-deps.sh tests/deploy/*.sh)
+mapfile -t scripts < <(cd "$src" && ls .ci/run deploy/*.sh tests/run.sh tests/deploy/*.sh tests/integration/*.sh)
 (cd "$src" && shellcheck "${scripts[@]}")
 echo "shellcheck: ${#scripts[@]} scripts clean"
