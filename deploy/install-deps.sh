@@ -8,7 +8,7 @@ set -euo pipefail
 build_pkgs=(cmake make gcc pkg-config libcurl4-openssl-dev libjansson-dev libbsd-dev check
 	libmicrohttpd-dev)
 test_pkgs=(clang libclang-rt-14-dev procps util-linux python3 curl prometheus-pushgateway prometheus
-	valgrind)
+	shellcheck systemd valgrind)
 
 case "${1:-build}" in
 build) want=("${build_pkgs[@]}") ;;

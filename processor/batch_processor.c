@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "clock.h"
+#include "batch_steps.h"
 #include "gemini_client.h"
 #include "log.h"
 
@@ -63,6 +64,7 @@ struct run {
 	const gb_content *content;
 	size_t n_content;
 	const json_t *schema; /* the user's schema for one answer, or NULL */
+	const char *cached;   /* "cachedContents/..." holding the content and system, or NULL */
 	gb_result *r;
 };
 
@@ -445,68 +447,79 @@ single_prompt(const char *question)
 	return buf;
 }
 
-/* The request: the content parts, then the prompt as the last part. */
+/* The content parts a request carries: none when a cache holds the content. */
+static size_t
+content_parts(const struct run *run)
+{
+	return run->cached != NULL ? 0 : run->n_content;
+}
+
+/* The request's parts: the content parts, then the prompt as the last part. */
 static gb__gemini_part *
 request_parts(const struct run *run, const char *prompt)
 {
-	gb__gemini_part *parts = calloc(run->n_content + 1, sizeof(*parts));
+	size_t nc = content_parts(run);
+	gb__gemini_part *parts = calloc(nc + 1, sizeof(*parts));
 
 	if (parts == NULL)
 		return NULL;
-	for (size_t i = 0; i < run->n_content; i++) {
+	for (size_t i = 0; i < nc; i++) {
 		const gb_content *c = &run->content[i];
 		bool text = c->mime_type == NULL || strcmp(c->mime_type, "text/plain") == 0;
 		parts[i].mime_type = text ? NULL : c->mime_type;
 		parts[i].data = c->data;
 		parts[i].len = c->len;
 	}
-	parts[run->n_content].data = prompt;
-	parts[run->n_content].len = strlen(prompt);
+	parts[nc].data = prompt;
+	parts[nc].len = strlen(prompt);
 	return parts;
+}
+
+/* The request around parts (from request_parts): with a cache, the system instruction is in
+ * the cache and the request names it. */
+static gb__gemini_request
+make_request(const struct run *run, const gb__gemini_part *parts, int json, const json_t *schema)
+{
+	gb__gemini_request rq = { .parts = parts, .n_parts = content_parts(run) + 1,
+		.system = run->cached != NULL ? NULL : run->p->system, .json = json, .schema = schema,
+		.cached_content = run->cached };
+
+	return rq;
 }
 
 /* ---- individual calls ---- */
 
-/* Asks question i alone into a, accounting into m. Returns 1 when the error is fatal. */
+/* Takes the outcome of question i's own call (seconds long) into a, accounting into m.
+ * Returns 1 when the error is fatal. */
 static int
-ask_one(struct run *run, size_t i, struct answer *a, struct method *m)
+take_single(struct run *run, struct answer *a, struct method *m, gb__gemini_result *res,
+    double seconds)
 {
-	char *prompt = single_prompt(run->r->questions[i]), reason[160], *clean = NULL;
-	gb__gemini_part *parts = prompt != NULL ? request_parts(run, prompt) : NULL;
-	gb__gemini_request rq = { .parts = parts, .n_parts = run->n_content + 1,
-		.system = run->p->system, .schema = run->schema };
-	gb__gemini_result res = { 0 };
-	uint64_t t0 = gb__clock_mono_ns();
+	char reason[160], *clean = NULL;
 	int fatal = 0;
 
-	if (parts == NULL) {
-		set_error(a, "out of memory");
-		free(prompt);
-		return 0;
-	}
-	call(run, &rq, &res);
-	m->time += (double)(gb__clock_mono_ns() - t0) / 1e9;
-	copy_reasons(a, &res);
-	if (res.status != GB__GEMINI_OK) {
-		set_error(a, res.message);
-		fatal = gb__gemini_is_fatal(&res);
-		if (res.attempts > 0 && res.http_status != 0)
-			method_add(m, &res);
+	m->time += seconds;
+	copy_reasons(a, res);
+	if (res->status != GB__GEMINI_OK) {
+		set_error(a, res->message);
+		fatal = gb__gemini_is_fatal(res);
+		if (res->attempts > 0 && res->http_status != 0)
+			method_add(m, res);
 	} else {
-		method_add(m, &res);
-		if (no_text_reason(&res, reason, sizeof(reason)) != NULL) {
+		method_add(m, res);
+		if (no_text_reason(res, reason, sizeof(reason)) != NULL) {
 			set_error(a, reason);
 		} else if (run->schema == NULL) {
-			size_t n = strlen(res.text);
+			size_t n = strlen(res->text);
 			json_t *v;
-			while (n > 0 && strchr(" \t\r\n", res.text[n - 1]) != NULL)
-				res.text[--n] = '\0';
-			v = json_string(res.text);
+			while (n > 0 && strchr(" \t\r\n", res->text[n - 1]) != NULL)
+				res->text[--n] = '\0';
+			v = json_string(res->text);
 			if (v == NULL || !take_value(a, v, NULL, "individual"))
 				set_error(a, "out of memory");
 			json_decref(v);
 		} else {
-			json_t *v = (clean = strip_fences(res.text)) != NULL ?
+			json_t *v = (clean = strip_fences(res->text)) != NULL ?
 			    json_loads(clean, JSON_DECODE_ANY, NULL) : NULL;
 			if (v == NULL || !take_value(a, v, run->schema, "individual"))
 				set_error(a, "the answer does not follow the response schema");
@@ -514,8 +527,29 @@ ask_one(struct run *run, size_t i, struct answer *a, struct method *m)
 		}
 	}
 	count(run, a->text != NULL ? "individual_success" : "individual_failures", 1);
-	gb__gemini_result_fini(&res);
 	free(clean);
+	return fatal;
+}
+
+/* Asks question i alone into a, accounting into m. Returns 1 when the error is fatal. */
+static int
+ask_one(struct run *run, size_t i, struct answer *a, struct method *m)
+{
+	char *prompt = single_prompt(run->r->questions[i]);
+	gb__gemini_part *parts = prompt != NULL ? request_parts(run, prompt) : NULL;
+	gb__gemini_request rq = make_request(run, parts, 0, run->schema);
+	gb__gemini_result res = { 0 };
+	uint64_t t0 = gb__clock_mono_ns();
+	int fatal;
+
+	if (parts == NULL) {
+		set_error(a, "out of memory");
+		free(prompt);
+		return 0;
+	}
+	call(run, &rq, &res);
+	fatal = take_single(run, a, m, &res, (double)(gb__clock_mono_ns() - t0) / 1e9);
+	gb__gemini_result_fini(&res);
 	free(parts);
 	free(prompt);
 	return fatal;
@@ -609,57 +643,82 @@ take_batch(struct run *run, const gb__gemini_result *res, bool *missing, const c
 	return got == r->n ? BATCH_COMPLETE : BATCH_PARTIAL;
 }
 
+/* Takes the outcome of the batched call into r: the answers it brought, or why it failed. */
+static enum batch_outcome
+take_batch_call(struct run *run, const gb__gemini_result *res, bool *missing,
+    const char **error_type)
+{
+	gb_result *r = run->r;
+	enum batch_outcome out = BATCH_FAILED;
+
+	if (res->status != GB__GEMINI_OK) {
+		if (res->attempts > 0 && res->http_status != 0)
+			method_add(&r->batch, res);
+		*error_type = res->status == GB__GEMINI_E_TIMEOUT ? "timeout" :
+		    res->status == GB__GEMINI_E_QUOTA_DAY ? "quota_exhausted" :
+		    res->status == GB__GEMINI_E_RESPONSE ? "invalid_response" :
+		    res->status == GB__GEMINI_E_TRANSPORT ? "transport_error" : "api_error";
+		r->batch_error = strdup(res->message);
+		out = gb__gemini_is_fatal(res) ? BATCH_FATAL : BATCH_FAILED;
+		if (out == BATCH_FATAL)
+			r->fatal = strdup(res->message);
+		return out;
+	}
+	method_add(&r->batch, res);
+	GB_SCOPE(run->p->tele, "batch.response_processing")
+		out = take_batch(run, res, missing, error_type);
+	return out;
+}
+
+/* The batched request's prompt, parts and array schema (owned by the caller); false when out
+ * of memory. */
+static bool
+batch_request(struct run *run, char **prompt, gb__gemini_part **parts, json_t **schema)
+{
+	gb_result *r = run->r;
+	size_t *idx = malloc(r->n * sizeof(*idx));
+
+	*prompt = NULL;
+	*parts = NULL;
+	*schema = NULL;
+	for (size_t i = 0; idx != NULL && i < r->n; i++)
+		idx[i] = i;
+	*prompt = idx != NULL ? batch_prompt(run, idx, r->n) : NULL;
+	*parts = *prompt != NULL ? request_parts(run, *prompt) : NULL;
+	if (run->schema != NULL)
+		*schema = json_pack("{s:s, s:O}", "type", "ARRAY", "items", run->schema);
+	free(idx);
+	return *parts != NULL && (run->schema == NULL || *schema != NULL);
+}
+
 static enum batch_outcome
 run_batch(struct run *run, bool *missing, const char **error_type)
 {
 	gb_result *r = run->r;
-	size_t *idx = malloc(r->n * sizeof(*idx));
 	char *prompt = NULL;
 	gb__gemini_part *parts = NULL;
 	gb__gemini_result res = { 0 };
 	enum batch_outcome out = BATCH_FAILED;
 	uint64_t t0 = gb__clock_mono_ns();
 	json_t *schema = NULL;
+	bool ok = false;
 
 	*error_type = "out_of_memory";
 	GB_SCOPE(run->p->tele, "batch.processing") {
-		GB_SCOPE(run->p->tele, "batch.prompt_creation") {
-			for (size_t i = 0; idx != NULL && i < r->n; i++)
-				idx[i] = i;
-			prompt = idx != NULL ? batch_prompt(run, idx, r->n) : NULL;
-			parts = prompt != NULL ? request_parts(run, prompt) : NULL;
-			if (run->schema != NULL)
-				schema = json_pack("{s:s, s:O}", "type", "ARRAY", "items", run->schema);
-		}
-		if (parts == NULL || (run->schema != NULL && schema == NULL))
+		GB_SCOPE(run->p->tele, "batch.prompt_creation")
+			ok = batch_request(run, &prompt, &parts, &schema);
+		if (!ok)
 			break;
-		gb__gemini_request rq = { .parts = parts, .n_parts = run->n_content + 1,
-			.system = run->p->system, .json = 1, .schema = schema };
+		gb__gemini_request rq = make_request(run, parts, 1, schema);
 		GB_SCOPE(run->p->tele, "batch.api_call")
 			call(run, &rq, &res);
-		if (res.status != GB__GEMINI_OK) {
-			if (res.attempts > 0 && res.http_status != 0)
-				method_add(&r->batch, &res);
-			*error_type = res.status == GB__GEMINI_E_TIMEOUT ? "timeout" :
-			    res.status == GB__GEMINI_E_QUOTA_DAY ? "quota_exhausted" :
-			    res.status == GB__GEMINI_E_RESPONSE ? "invalid_response" :
-			    res.status == GB__GEMINI_E_TRANSPORT ? "transport_error" : "api_error";
-			r->batch_error = strdup(res.message);
-			out = gb__gemini_is_fatal(&res) ? BATCH_FATAL : BATCH_FAILED;
-			if (out == BATCH_FATAL)
-				r->fatal = strdup(res.message);
-			break;
-		}
-		method_add(&r->batch, &res);
-		GB_SCOPE(run->p->tele, "batch.response_processing")
-			out = take_batch(run, &res, missing, error_type);
+		out = take_batch_call(run, &res, missing, error_type);
 	}
 	r->batch.time += (double)(gb__clock_mono_ns() - t0) / 1e9;
 	gb__gemini_result_fini(&res);
 	json_decref(schema);
 	free(parts);
 	free(prompt);
-	free(idx);
 	return out;
 }
 
@@ -734,13 +793,40 @@ check_args(const gb_content *content, size_t n_content, const char *const *quest
 	return 0;
 }
 
+/* Records the batch's outcome and lists in idx the questions still to ask one by one (all of
+ * them when it failed, none after a fatal error). Returns how many. */
+static size_t
+after_batch(struct run *run, enum batch_outcome out, const bool *missing, size_t *idx,
+    const char *error_type)
+{
+	gb_result *r = run->r;
+	size_t k = 0;
+
+	r->batch_outcome = out == BATCH_COMPLETE ? "complete" : out == BATCH_PARTIAL ? "partial" :
+	    "failed";
+	count(run, out == BATCH_COMPLETE || out == BATCH_PARTIAL ? "batch_success" : "batch_failures", 1);
+	if (out == BATCH_FATAL) {
+		for (size_t i = 0; i < r->n; i++)
+			set_error(&r->answers[i], r->fatal != NULL ? r->fatal : "stopped");
+		return 0;
+	}
+	for (size_t i = 0; i < r->n; i++)
+		if (out == BATCH_FAILED || missing[i])
+			idx[k++] = i;
+	if (out != BATCH_COMPLETE)
+		log_info("batched call %s (%s): asking %zu question%s individually",
+		    out == BATCH_PARTIAL ? "incomplete" : "failed",
+		    r->batch_error != NULL ? r->batch_error : error_type, k, k == 1 ? "" : "s");
+	return k;
+}
+
 /* The batch and its repair or fallback, under batch.attempt / batch.individual_fallback. */
 static void
 batch_then_repair(struct run *run)
 {
 	gb_result *r = run->r;
 	bool *missing = calloc(r->n, sizeof(*missing));
-	size_t *idx = calloc(r->n, sizeof(*idx)), k = 0;
+	size_t *idx = calloc(r->n, sizeof(*idx)), k;
 	const char *error_type = "none";
 	enum batch_outcome out = BATCH_FAILED;
 
@@ -750,21 +836,7 @@ batch_then_repair(struct run *run)
 	}
 	GB_SCOPE(run->p->tele, "batch.attempt")
 		out = run_batch(run, missing, &error_type);
-	r->batch_outcome = out == BATCH_COMPLETE ? "complete" : out == BATCH_PARTIAL ? "partial" :
-	    "failed";
-	count(run, out == BATCH_COMPLETE || out == BATCH_PARTIAL ? "batch_success" : "batch_failures", 1);
-	if (out == BATCH_FATAL) {
-		for (size_t i = 0; i < r->n; i++)
-			set_error(&r->answers[i], r->fatal != NULL ? r->fatal : "stopped");
-		goto done;
-	}
-	for (size_t i = 0; i < r->n; i++)
-		if (out == BATCH_FAILED || missing[i])
-			idx[k++] = i;
-	if (out != BATCH_COMPLETE)
-		log_info("batched call %s (%s): asking %zu question%s individually",
-		    out == BATCH_PARTIAL ? "incomplete" : "failed",
-		    r->batch_error != NULL ? r->batch_error : error_type, k, k == 1 ? "" : "s");
+	k = after_batch(run, out, missing, idx, error_type);
 	if (k > 0) {
 		gb_kv kv = { "error_type", error_type };
 		gb_scope s = gb_tele_begin(run->p->tele, "batch.individual_fallback", &kv, 1);
@@ -790,20 +862,21 @@ usage_sum(gb_result *r)
 	r->usage.time += r->indiv.time;
 }
 
-int
-gb_processor_process_questions(gb_processor *p, const gb_content *content, size_t n_content,
-    const char *const *questions, size_t n, const gb_process_opts *opts, gb_result **out,
-    char *err, size_t errlen)
+/* Checks the arguments and sets up run for them: the schema parsed, an empty result. Returns
+ * 0, or -EINVAL / -ENOMEM with err filled. */
+static int
+run_init(struct run *run, gb_processor *p, const gb_content *content, size_t n_content,
+    const char *const *questions, size_t n, const gb_process_opts *opts, char *err, size_t errlen)
 {
 	bool compare = opts != NULL && (opts->flags & GB_PROCESS_COMPARE) != 0;
 	json_t *schema = NULL;
 	json_error_t jerr;
-	struct run run = { .p = p, .content = content, .n_content = n_content };
-	char nbuf[24];
-	uint64_t t0 = gb__clock_mono_ns();
 	int rc;
 
-	*out = NULL;
+	memset(run, 0, sizeof(*run));
+	run->p = p;
+	run->content = content;
+	run->n_content = n_content;
 	if ((rc = check_args(content, n_content, questions, n, err, errlen)) != 0)
 		return rc;
 	if (opts != NULL && opts->response_schema != NULL) {
@@ -815,13 +888,30 @@ gb_processor_process_questions(gb_processor *p, const gb_content *content, size_
 			return -EINVAL;
 		}
 	}
-	if ((run.r = result_new(questions, n, compare)) == NULL) {
+	if ((run->r = result_new(questions, n, compare)) == NULL) {
 		json_decref(schema);
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	run.schema = schema;
-	run.r->has_schema = schema != NULL;
+	run->schema = schema;
+	run->r->has_schema = schema != NULL;
+	return 0;
+}
+
+int
+gb_processor_process_questions(gb_processor *p, const gb_content *content, size_t n_content,
+    const char *const *questions, size_t n, const gb_process_opts *opts, gb_result **out,
+    char *err, size_t errlen)
+{
+	bool compare = opts != NULL && (opts->flags & GB_PROCESS_COMPARE) != 0;
+	struct run run;
+	char nbuf[24];
+	uint64_t t0 = gb__clock_mono_ns();
+	int rc;
+
+	*out = NULL;
+	if ((rc = run_init(&run, p, content, n_content, questions, n, opts, err, errlen)) != 0)
+		return rc;
 	snprintf(nbuf, sizeof(nbuf), "%zu", n);
 	gb_kv meta[2] = { { "question_count", nbuf }, { "content_type", content_type(content, n_content) } };
 	gb_scope total = gb_tele_begin(p->tele, "batch.total_processing", meta, 2);
@@ -845,9 +935,203 @@ gb_processor_process_questions(gb_processor *p, const gb_content *content, size_
 	}
 	gb_tele_end(p->tele, &total);
 	run.r->processing_time = (double)(gb__clock_mono_ns() - t0) / 1e9;
-	json_decref(schema);
+	json_decref((json_t *)(uintptr_t)run.schema);
 	*out = run.r;
 	return 0;
+}
+
+/* ---- the same work as a sequence of requests, for a caller that sends them ---- */
+
+enum qstate { Q_BATCH, Q_REPAIR, Q_COMPARE, Q_DONE };
+
+struct gb__qrun {
+	struct run run;
+	bool compare;
+	enum qstate state;
+	bool *missing;
+	size_t *idx;   /* the questions this state asks one by one */
+	size_t n_idx;
+	size_t k;      /* the next of them */
+	char *prompt;  /* of the request given out */
+	gb__gemini_part *parts;
+	json_t *schema;
+	const char *error_type;
+	char *cached;
+	uint64_t t0;
+};
+
+int
+gb__qrun_new(gb_processor *p, const gb_content *content, size_t n_content,
+    const char *const *questions, size_t n, const gb_process_opts *opts, const char *cached,
+    gb__qrun **out, char *err, size_t errlen)
+{
+	gb__qrun *q = calloc(1, sizeof(*q));
+	int rc;
+
+	*out = NULL;
+	if (q == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	if ((rc = run_init(&q->run, p, content, n_content, questions, n, opts, err, errlen)) != 0) {
+		free(q);
+		return rc;
+	}
+	q->compare = opts != NULL && (opts->flags & GB_PROCESS_COMPARE) != 0;
+	q->missing = calloc(n, sizeof(*q->missing));
+	q->idx = calloc(n, sizeof(*q->idx));
+	q->cached = cached != NULL ? strdup(cached) : NULL;
+	if (q->missing == NULL || q->idx == NULL || (cached != NULL && q->cached == NULL)) {
+		gb__qrun_free(q);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	q->run.cached = q->cached;
+	q->error_type = "none";
+	q->t0 = gb__clock_mono_ns();
+	*out = q;
+	return 0;
+}
+
+static void
+request_release(gb__qrun *q)
+{
+	free(q->prompt);
+	free(q->parts);
+	json_decref(q->schema);
+	q->prompt = NULL;
+	q->parts = NULL;
+	q->schema = NULL;
+}
+
+/* Moves on to comparing, or to the end. */
+static void
+after_answers(gb__qrun *q)
+{
+	gb_result *r = q->run.r;
+
+	q->k = 0;
+	if (q->state != Q_COMPARE && q->compare && r->fatal == NULL) {
+		q->state = Q_COMPARE;
+		for (size_t i = 0; i < r->n; i++)
+			q->idx[i] = i;
+		q->n_idx = r->n;
+		return;
+	}
+	q->state = Q_DONE;
+	usage_sum(r);
+	if (q->compare && r->batch.total > 0 && r->indiv.calls > 0)
+		gb_tele_gauge(q->run.p->tele, "token_efficiency",
+		    (double)r->indiv.total / (double)r->batch.total, NULL, 0);
+	r->processing_time = (double)(gb__clock_mono_ns() - q->t0) / 1e9;
+}
+
+int
+gb__qrun_next(gb__qrun *q, gb__gemini_request *rq, const char **kind)
+{
+	request_release(q);
+	if (q->state == Q_BATCH) {
+		if (!batch_request(&q->run, &q->prompt, &q->parts, &q->schema)) {
+			q->run.r->batch_error = strdup("out of memory");
+			q->error_type = "out_of_memory";
+			q->n_idx = after_batch(&q->run, BATCH_FAILED, q->missing, q->idx, q->error_type);
+			q->state = Q_REPAIR;
+		} else {
+			*rq = make_request(&q->run, q->parts, 1, q->schema);
+			*kind = "batch";
+			return 1;
+		}
+	}
+	while (q->state == Q_REPAIR || q->state == Q_COMPARE) {
+		if (q->k == q->n_idx) {
+			after_answers(q);
+			continue;
+		}
+		if ((q->prompt = single_prompt(q->run.r->questions[q->idx[q->k]])) == NULL ||
+		    (q->parts = request_parts(&q->run, q->prompt)) == NULL) {
+			request_release(q);
+			set_error(&(q->state == Q_REPAIR ? q->run.r->answers :
+			    q->run.r->individual)[q->idx[q->k++]], "out of memory");
+			continue;
+		}
+		*rq = make_request(&q->run, q->parts, 0, q->run.schema);
+		*kind = "single";
+		return 1;
+	}
+	return 0;
+}
+
+void
+gb__qrun_take(gb__qrun *q, gb__gemini_result *res)
+{
+	gb_result *r = q->run.r;
+	enum batch_outcome out;
+	struct answer *as;
+	int fatal;
+
+	count_call(&q->run, res);
+	if (q->state == Q_BATCH) {
+		r->batch.time += res->seconds;
+		out = take_batch_call(&q->run, res, q->missing, &q->error_type);
+		q->n_idx = after_batch(&q->run, out, q->missing, q->idx, q->error_type);
+		q->state = Q_REPAIR;
+		q->k = 0;
+		return;
+	}
+	as = q->state == Q_REPAIR ? r->answers : r->individual;
+	fatal = take_single(&q->run, &as[q->idx[q->k]], q->state == Q_REPAIR ? &r->batch : &r->indiv,
+	    res, res->seconds);
+	q->k++;
+	if (fatal) {
+		if (r->fatal == NULL)
+			r->fatal = strdup(as[q->idx[q->k - 1]].error != NULL ?
+			    as[q->idx[q->k - 1]].error : "stopped");
+		for (; q->k < q->n_idx; q->k++)
+			set_error(&as[q->idx[q->k]], r->fatal);
+	}
+}
+
+gb_result *
+gb__qrun_result(gb__qrun *q)
+{
+	gb_result *r = q->run.r;
+
+	if (q->state != Q_DONE)
+		return NULL;
+	q->run.r = NULL;
+	return r;
+}
+
+void
+gb__qrun_free(gb__qrun *q)
+{
+	if (q == NULL)
+		return;
+	request_release(q);
+	gb_result_free(q->run.r);
+	json_decref((json_t *)(uintptr_t)q->run.schema);
+	free(q->missing);
+	free(q->idx);
+	free(q->cached);
+	free(q);
+}
+
+gb__gemini *
+gb__processor_client(gb_processor *p)
+{
+	return p->client;
+}
+
+gb_tele *
+gb__processor_tele(gb_processor *p)
+{
+	return p->tele;
+}
+
+const char *
+gb__processor_system(const gb_processor *p)
+{
+	return p->system;
 }
 
 /* ---- JSON ---- */

@@ -488,37 +488,48 @@ http_retryable(long http)
 	return http == 408 || http == 429 || http == 500 || http == 502 || http == 503 || http == 504;
 }
 
-/* One HTTP exchange. Returns 1 when the failure is worth retrying, 0 otherwise (success
- * included); res->status tells which. */
-static int
-attempt(gb__gemini *c, const char *url, const char *body, gb__gemini_result *res,
-    uint64_t *retry_delay_ns)
+/* Prepares handle h for one exchange: POST body to url, or DELETE url when body is NULL. The
+ * answer goes into b, libcurl's message into errbuf. */
+static void
+easy_setup(const gb__gemini *c, CURL *h, const char *url, const char *body, struct buf *b,
+    char *errbuf)
 {
-	struct buf b = { NULL, 0, 0 };
-	CURLcode rc;
+	curl_easy_reset(h);
+	errbuf[0] = '\0';
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, c->headers);
+	if (body != NULL) {
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
+	} else {
+		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "DELETE");
+	}
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, b);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)(c->o.connect_timeout_ns / GB_NS_PER_MS));
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)(c->o.timeout_ns / GB_NS_PER_MS));
+	curl_easy_setopt(h, CURLOPT_USERAGENT, "gbatch/0.1");
+	curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
+	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+}
+
+/* Reads the outcome of one finished exchange on h (libcurl's rc, the answer in b) into res.
+ * A 2xx answer is parsed as generateContent when generate is set, else its body is kept in
+ * res->text. Returns 1 when the failure is worth retrying, 0 otherwise (success included);
+ * res->status tells which; *retry_delay_ns gets the server's RetryInfo (0 without one). */
+static int
+classify(gb__gemini *c, CURL *h, CURLcode rc, struct buf *b, const char *errbuf, int generate,
+    gb__gemini_result *res, uint64_t *retry_delay_ns)
+{
 	long http = 0, nconn = 0;
 	int per_day = 0, retry = 0;
 
 	*retry_delay_ns = 0;
-	curl_easy_reset(c->curl);
-	c->errbuf[0] = '\0';
-	curl_easy_setopt(c->curl, CURLOPT_URL, url);
-	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, c->headers);
-	curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, body);
-	curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
-	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &b);
-	curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, c->errbuf);
-	curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS, (long)(c->o.connect_timeout_ns / GB_NS_PER_MS));
-	curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, (long)(c->o.timeout_ns / GB_NS_PER_MS));
-	curl_easy_setopt(c->curl, CURLOPT_USERAGENT, "gbatch/0.1");
-	curl_easy_setopt(c->curl, CURLOPT_ACCEPT_ENCODING, "");
-	curl_easy_setopt(c->curl, CURLOPT_TCP_KEEPALIVE, 1L);
-	rc = curl_easy_perform(c->curl);
 	res->attempts++;
-	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &http);
-	if (curl_easy_getinfo(c->curl, CURLINFO_NUM_CONNECTS, &nconn) == CURLE_OK && nconn > 0)
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &http);
+	if (curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &nconn) == CURLE_OK && nconn > 0)
 		c->connections += (unsigned)nconn;
 	res->http_status = http;
 	res->api_status[0] = '\0';
@@ -528,7 +539,7 @@ attempt(gb__gemini *c, const char *url, const char *body, gb__gemini_result *res
 	memset(&res->usage, 0, sizeof(res->usage));
 
 	if (rc != CURLE_OK) {
-		if (b.too_big) {
+		if (b->too_big) {
 			snprintf(res->message, sizeof(res->message),
 			    "the API's answer is larger than %u MiB", MAX_RESPONSE >> 20);
 			res->status = GB__GEMINI_E_RESPONSE;
@@ -540,15 +551,21 @@ attempt(gb__gemini *c, const char *url, const char *body, gb__gemini_result *res
 			retry = 1;
 		} else {
 			snprintf(res->message, sizeof(res->message), "cannot talk to %s: %s", c->base,
-			    c->errbuf[0] != '\0' ? c->errbuf : curl_easy_strerror(rc));
+			    errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc));
 			res->status = rc == CURLE_OUT_OF_MEMORY ? GB__GEMINI_E_NOMEM : GB__GEMINI_E_TRANSPORT;
 			retry = curl_retryable(rc);
 		}
 	} else if (http >= 200 && http < 300) {
 		res->message[0] = '\0';
-		gb__gemini_parse_response(b.data != NULL ? b.data : "", b.len, res);
+		if (generate) {
+			gb__gemini_parse_response(b->data != NULL ? b->data : "", b->len, res);
+		} else {
+			res->text = b->data != NULL ? b->data : strdup("");
+			b->data = NULL;
+			res->status = res->text != NULL ? GB__GEMINI_OK : GB__GEMINI_E_NOMEM;
+		}
 	} else {
-		gb__gemini_parse_error(http, b.data != NULL ? b.data : "", b.len, res, retry_delay_ns,
+		gb__gemini_parse_error(http, b->data != NULL ? b->data : "", b->len, res, retry_delay_ns,
 		    &per_day);
 		res->retry_delay_seconds = (double)*retry_delay_ns / 1e9;
 		if (http == 429 && per_day) {
@@ -559,7 +576,8 @@ attempt(gb__gemini *c, const char *url, const char *body, gb__gemini_result *res
 			retry = http_retryable(http);
 		}
 	}
-	free(b.data);
+	free(b->data);
+	memset(b, 0, sizeof(*b));
 	if (res->status != GB__GEMINI_OK) {
 		if (retry)
 			res->retryable_errors++;
@@ -598,15 +616,44 @@ sleep_ns(uint64_t ns)
 		;
 }
 
-int
-gb__gemini_generate(gb__gemini *c, const gb__gemini_request *rq, gb__gemini_result *res)
+/* After a retryable failure: 1 with *delay set when another attempt is worth making, 0 with
+ * the reason appended to res->message when the call should end. */
+static int
+next_delay(const gb__gemini *c, gb__gemini_result *res, uint64_t server_delay, uint64_t *delay)
+{
+	if (res->attempts >= c->o.max_attempts) {
+		char more[96];
+		snprintf(more, sizeof(more), " (gave up after %u attempts)", res->attempts);
+		strlcat(res->message, more, sizeof(res->message));
+		return 0;
+	}
+	if (server_delay > c->o.max_retry_delay_ns) {
+		char more[128];
+		snprintf(more, sizeof(more), " (the server asks to wait %.0fs, more than the %.0fs "
+		    "allowed: not retried)", (double)server_delay / 1e9,
+		    (double)c->o.max_retry_delay_ns / 1e9);
+		strlcat(res->message, more, sizeof(res->message));
+		return 0;
+	}
+	/* The server's retryDelay is a floor (waiting less only earns another 429); up to a
+	 * tenth more spreads out clients that were told the same delay. */
+	if (server_delay > 0)
+		*delay = server_delay + (uint64_t)((double)server_delay / 10 * unit_random());
+	else
+		*delay = backoff_ns(c, res->attempts);
+	log_debug("Gemini call failed (%s); retrying in %.2fs", res->message, (double)*delay / 1e9);
+	return 1;
+}
+
+/* The URL and JSON body of rq; 0, or an error status with res->message set. */
+static int
+build(const gb__gemini *c, const gb__gemini_request *rq, char **url, char **body,
+    gb__gemini_result *res)
 {
 	const char *model = rq->model != NULL ? strip_models(rq->model) : c->model;
-	uint64_t t0 = gb__clock_mono_ns(), delay, server_delay;
-	char *url = NULL, *body = NULL;
 	json_t *req;
 
-	gb__gemini_result_fini(res);
+	*url = *body = NULL;
 	if (!model_name_ok(model)) {
 		snprintf(res->message, sizeof(res->message), "invalid model name \"%.128s\"", model);
 		return res->status = GB__GEMINI_E_REQUEST;
@@ -616,43 +663,153 @@ gb__gemini_generate(gb__gemini *c, const gb__gemini_request *rq, gb__gemini_resu
 		    "cannot build the request: a text part is not valid UTF-8 (or out of memory)");
 		return res->status = GB__GEMINI_E_REQUEST;
 	}
-	body = json_dumps(req, JSON_COMPACT);
+	*body = json_dumps(req, JSON_COMPACT);
 	json_decref(req);
-	if (body == NULL || asprintf(&url, "%s/v1beta/models/%s:generateContent", c->base, model) < 0) {
-		free(body);
+	if (*body == NULL ||
+	    asprintf(url, "%s/v1beta/models/%s:generateContent", c->base, model) < 0) {
+		free(*body);
+		*url = *body = NULL;
 		snprintf(res->message, sizeof(res->message), "out of memory building the request");
 		return res->status = GB__GEMINI_E_NOMEM;
 	}
+	return GB__GEMINI_OK;
+}
+
+/* Sends body to url (DELETE when body is NULL) on the client's handle until it succeeds or
+ * the failure is final, sleeping between attempts. */
+static int
+perform(gb__gemini *c, const char *url, const char *body, int generate, gb__gemini_result *res)
+{
+	uint64_t t0 = gb__clock_mono_ns(), delay, server_delay;
+	struct buf b = { NULL, 0, 0 };
+
 	for (;;) {
-		int retry = attempt(c, url, body, res, &server_delay);
-		if (!retry)
+		easy_setup(c, c->curl, url, body, &b, c->errbuf);
+		CURLcode rc = curl_easy_perform(c->curl);
+		if (!classify(c, c->curl, rc, &b, c->errbuf, generate, res, &server_delay) ||
+		    !next_delay(c, res, server_delay, &delay))
 			break;
-		if (res->attempts >= c->o.max_attempts) {
-			char more[96];
-			snprintf(more, sizeof(more), " (gave up after %u attempts)", res->attempts);
-			strlcat(res->message, more, sizeof(res->message));
-			break;
-		}
-		if (server_delay > c->o.max_retry_delay_ns) {
-			char more[128];
-			snprintf(more, sizeof(more), " (the server asks to wait %.0fs, more than the %.0fs "
-			    "allowed: not retried)", (double)server_delay / 1e9,
-			    (double)c->o.max_retry_delay_ns / 1e9);
-			strlcat(res->message, more, sizeof(res->message));
-			break;
-		}
-		/* The server's retryDelay is a floor (waiting less only earns another 429); up to
-		 * a tenth more spreads out clients that were told the same delay. */
-		if (server_delay > 0)
-			delay = server_delay + (uint64_t)((double)server_delay / 10 * unit_random());
-		else
-			delay = backoff_ns(c, res->attempts);
-		log_debug("Gemini call failed (%s); retrying in %.2fs", res->message, (double)delay / 1e9);
 		sleep_ns(delay);
 		res->backoff_seconds += (double)delay / 1e9;
 	}
-	free(url);
-	free(body);
 	res->seconds = (double)(gb__clock_mono_ns() - t0) / 1e9;
 	return res->status;
+}
+
+int
+gb__gemini_generate(gb__gemini *c, const gb__gemini_request *rq, gb__gemini_result *res)
+{
+	char *url, *body;
+
+	gb__gemini_result_fini(res);
+	if (build(c, rq, &url, &body, res) != GB__GEMINI_OK)
+		return res->status;
+	perform(c, url, body, 1, res);
+	free(url);
+	free(body);
+	return res->status;
+}
+
+int
+gb__gemini_rest(gb__gemini *c, const char *path, const json_t *body, json_t **out,
+    gb__gemini_result *res)
+{
+	char *url = NULL, *text = NULL;
+	json_error_t jerr;
+
+	*out = NULL;
+	gb__gemini_result_fini(res);
+	if ((body != NULL && (text = json_dumps(body, JSON_COMPACT)) == NULL) ||
+	    asprintf(&url, "%s/v1beta/%s", c->base, path) < 0) {
+		free(text);
+		snprintf(res->message, sizeof(res->message), "out of memory building the request");
+		return res->status = GB__GEMINI_E_NOMEM;
+	}
+	perform(c, url, text, 0, res);
+	free(url);
+	free(text);
+	if (res->status != GB__GEMINI_OK)
+		return res->status;
+	*out = json_loads(res->text, JSON_DECODE_ANY, &jerr);
+	if (!json_is_object(*out)) {
+		json_decref(*out);
+		*out = NULL;
+		snprintf(res->message, sizeof(res->message), "the API's answer to %.64s is not a "
+		    "JSON object", path);
+		return res->status = GB__GEMINI_E_RESPONSE;
+	}
+	return res->status;
+}
+
+/* ---- exchanges driven by a caller's multi handle ---- */
+
+struct gb__gemini_xfer {
+	gb__gemini *c;
+	CURL *easy;
+	char *url;
+	char *body;
+	struct buf b;
+	uint64_t t0;
+	char errbuf[CURL_ERROR_SIZE];
+};
+
+gb__gemini_xfer *
+gb__gemini_xfer_new(gb__gemini *c, const gb__gemini_request *rq, gb__gemini_result *res)
+{
+	gb__gemini_xfer *x;
+
+	gb__gemini_result_fini(res);
+	if ((x = calloc(1, sizeof(*x))) == NULL || (x->easy = curl_easy_init()) == NULL) {
+		free(x);
+		snprintf(res->message, sizeof(res->message), "out of memory building the request");
+		res->status = GB__GEMINI_E_NOMEM;
+		return NULL;
+	}
+	x->c = c;
+	if (build(c, rq, &x->url, &x->body, res) != GB__GEMINI_OK) {
+		gb__gemini_xfer_free(x);
+		return NULL;
+	}
+	x->t0 = gb__clock_mono_ns();
+	return x;
+}
+
+CURL *
+gb__gemini_xfer_easy(gb__gemini_xfer *x)
+{
+	free(x->b.data);
+	memset(&x->b, 0, sizeof(x->b));
+	easy_setup(x->c, x->easy, x->url, x->body, &x->b, x->errbuf);
+	return x->easy;
+}
+
+CURL *
+gb__gemini_xfer_handle(const gb__gemini_xfer *x)
+{
+	return x->easy;
+}
+
+int
+gb__gemini_xfer_done(gb__gemini_xfer *x, CURLcode rc, gb__gemini_result *res, uint64_t *delay_ns)
+{
+	uint64_t server_delay;
+	int again;
+
+	again = classify(x->c, x->easy, rc, &x->b, x->errbuf, 1, res, &server_delay) &&
+	    next_delay(x->c, res, server_delay, delay_ns);
+	res->seconds = (double)(gb__clock_mono_ns() - x->t0) / 1e9;
+	return again;
+}
+
+void
+gb__gemini_xfer_free(gb__gemini_xfer *x)
+{
+	if (x == NULL)
+		return;
+	if (x->easy != NULL)
+		curl_easy_cleanup(x->easy);
+	free(x->b.data);
+	free(x->url);
+	free(x->body);
+	free(x);
 }

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <curl/curl.h>
 #include <jansson.h>
 
 #define GB__GEMINI_DEFAULT_BASE "https://generativelanguage.googleapis.com"
@@ -103,7 +104,34 @@ int gb__gemini_is_fatal(const gb__gemini_result *res);
 /* New connections the client opened so far (1 while keep-alive holds). */
 unsigned gb__gemini_connections(const gb__gemini *c);
 
-/* The pieces, for tests and for a future multi-handle driver. */
+/* Another REST method of the API on the client's handle, with the same retries: POST body
+ * to {base}/v1beta/{path} (e.g. "models/M:countTokens", "cachedContents"), or DELETE it when
+ * body is NULL. On success *out is the answer's JSON object (new reference); on failure *out is
+ * NULL. Fills res (text holds the raw answer) and returns res->status. */
+int gb__gemini_rest(gb__gemini *c, const char *path, const json_t *body, json_t **out,
+    gb__gemini_result *res);
+
+/* generateContent driven by the caller's libcurl multi handle, one attempt at a time, so many
+ * calls share one thread. The caller adds gb__gemini_xfer_easy's handle to its multi handle,
+ * and when libcurl reports it done, removes it and calls gb__gemini_xfer_done; on 1 it waits
+ * *delay_ns (or longer) and starts another attempt the same way. */
+typedef struct gb__gemini_xfer gb__gemini_xfer;
+/* Builds the request (copied) of one call on client c (which must outlive it). NULL with res
+ * filled when it cannot be built; res is reset either way. */
+gb__gemini_xfer *gb__gemini_xfer_new(gb__gemini *c, const gb__gemini_request *rq,
+    gb__gemini_result *res);
+/* The easy handle (owned by x) set up for the next attempt. */
+CURL *gb__gemini_xfer_easy(gb__gemini_xfer *x);
+/* The easy handle of x as it is, to remove it from the multi handle. */
+CURL *gb__gemini_xfer_handle(const gb__gemini_xfer *x);
+/* Reads the finished attempt (libcurl's result rc) into res, as gb__gemini_generate would.
+ * Returns 1 when another attempt should follow after *delay_ns, 0 when res is final. */
+int gb__gemini_xfer_done(gb__gemini_xfer *x, CURLcode rc, gb__gemini_result *res,
+    uint64_t *delay_ns);
+/* Frees x (NULL is fine); its handle must not be in a multi handle. */
+void gb__gemini_xfer_free(gb__gemini_xfer *x);
+
+/* The pieces, for tests and for the multi-handle driver. */
 
 /* The JSON body of rq (new reference), or NULL when a text part is not UTF-8 or out of memory. */
 json_t *gb__gemini_request_json(const gb__gemini_request *rq);

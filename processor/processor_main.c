@@ -14,8 +14,11 @@
 #include <gbatch/processor.h>
 #include <gbatch/telemetry.h>
 
+#include "clock.h"
 #include "log.h"
 #include "parse.h"
+#include "processor_jobs.h"
+#include "rate_limit.h"
 
 #define EXIT_USAGE 2
 #define MAX_QUESTIONS 10000
@@ -34,10 +37,11 @@ usage(FILE *out)
 {
 	fprintf(out,
 	    "usage: gbatch-processor [options] --questions FILE CONTENT_FILE...\n"
+	    "       gbatch-processor [options] --jobs FILE.jsonl [--output FILE] [--parallel N]\n"
 	    "Asks every question of FILE (one per line; blank lines skipped) about the content files\n"
 	    "in one batched Gemini call, asks missing or failed answers one by one, and prints the\n"
-	    "result as JSON.\n"
-	    "  --questions FILE   the questions, one per line (required)\n"
+	    "result as JSON. With --jobs, does the same for every job of a JSON-lines file.\n"
+	    "  --questions FILE   the questions, one per line (required without --jobs)\n"
 	    "  --model M          model (default $GEMINI_MODEL, else " GB_DEFAULT_MODEL ")\n"
 	    "  --api-base URL     API endpoint (default $GEMINI_API_BASE, else\n"
 	    "                     " GB_DEFAULT_API_BASE ")\n"
@@ -48,13 +52,36 @@ usage(FILE *out)
 	    "  --telemetry KIND   shm[:RING] (default: the ring gbatch-collector drains, RING\n"
 	    "                     default $GBATCH_RING or \"default\"), console (records on\n"
 	    "                     stderr), simple (a summary on stderr at the end) or off\n"
-	    "  --output FILE      write the JSON result to FILE (stdout then gets one line per answer)\n"
+	    "  --output FILE      write the JSON result to FILE (stdout then gets one line per answer);\n"
+	    "                     with --jobs, the results file (default stdout)\n"
 	    "  --timeout DUR      per HTTP attempt (default 120s)\n"
 	    "  --max-attempts N   HTTP attempts per call, retries included (default 5)\n"
+	    "Jobs (--jobs FILE.jsonl): one job a line, {\"id\": \"...\" or N, \"content\": \"...\" or\n"
+	    "\"content_file\": \"PATH\", \"questions\": [\"...\", ...], \"schema\": {...}}; one result a\n"
+	    "line, {\"id\", \"line\", the result's keys, \"outcome\": answered|partial|failed}, written\n"
+	    "as each job finishes. A malformed line is reported with its number and skipped.\n"
+	    "  --parallel N       requests in flight at most (default 1; 1 to 1024)\n"
+	    "  --resume           skip the ids already in --output (a cut-off last line is removed)\n"
+	    "  --tier T           free, tier1, tier2 or tier3 (default $GEMINI_TIER, else free): the\n"
+	    "                     model's requests and tokens per minute\n"
+	    "  --rpm N            requests per window instead of the tier's\n"
+	    "  --tpm N            input tokens per window instead of the tier's (0: no limit)\n"
+	    "  --rate-window DUR  the rate window (default 60s; shorter only for testing)\n"
+	    "  --drain-timeout DUR  after SIGINT/SIGTERM, how long in-flight jobs may finish\n"
+	    "                     (default 30s); a second signal stops at once\n"
+	    "  --cache            upload content of at least --cache-min-tokens once as a context\n"
+	    "                     cache (cachedContents) and ask every question of it against that\n"
+	    "  --cache-min-tokens N  (default 4096)\n"
+	    "  --cache-ttl DUR    the caches' time to live (default 3600s)\n"
+	    "  --keep-cache       leave the caches to expire instead of deleting them at the end\n"
+	    "  --progress, --no-progress  live progress on stderr (default: when it is a terminal;\n"
+	    "                     otherwise one summary line at the end)\n"
 	    "  --help, --version\n"
 	    "Content files are text, or sent inline by extension: .pdf, .png, .jpg, .jpeg, .webp,\n"
 	    ".gif, .heic, .heif. The key comes from GEMINI_API_KEY and is never printed.\n"
-	    "Exit status: 0 every question answered, 1 some failed, 2 usage error.\n",
+	    "Exit status: 0 every question answered, 1 some failed (or a jobs line was invalid),\n"
+	    "2 usage error, 3 a jobs run stopped before every job was done: a signal, a per-day\n"
+	    "quota, a refused key or an unknown model, a failed write (run again with --resume).\n",
 	    GB_TARGET_TOKEN_EFFICIENCY);
 }
 
@@ -65,58 +92,6 @@ usage_error(const char *fmt, const char *value)
 	fprintf(stderr, fmt, value);
 	fprintf(stderr, "\nTry 'gbatch-processor --help'.\n");
 	exit(EXIT_USAGE);
-}
-
-/* Reads a whole file (NUL-terminated, *len without the NUL); NULL with errno set. */
-static char *
-read_file(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL, *nb;
-	size_t cap = 0, n = 0, r;
-
-	if (f == NULL)
-		return NULL;
-	do {
-		if (n + 4096 + 1 > cap) {
-			cap = (n + 4096 + 1) * 2;
-			if (cap > MAX_FILE_BYTES + 8192 || (nb = realloc(buf, cap)) == NULL) {
-				free(buf);
-				fclose(f);
-				errno = cap > MAX_FILE_BYTES + 8192 ? EFBIG : ENOMEM;
-				return NULL;
-			}
-			buf = nb;
-		}
-		r = fread(buf + n, 1, cap - n - 1, f);
-		n += r;
-	} while (r > 0);
-	if (ferror(f)) {
-		free(buf);
-		fclose(f);
-		errno = EIO;
-		return NULL;
-	}
-	fclose(f);
-	buf[n] = '\0';
-	*len = n;
-	return buf;
-}
-
-static const char *
-mime_for(const char *path)
-{
-	static const struct { const char *ext, *mime; } types[] = {
-		{ ".pdf", "application/pdf" }, { ".png", "image/png" }, { ".jpg", "image/jpeg" },
-		{ ".jpeg", "image/jpeg" }, { ".webp", "image/webp" }, { ".gif", "image/gif" },
-		{ ".heic", "image/heic" }, { ".heif", "image/heif" },
-	};
-	const char *dot = strrchr(path, '.');
-
-	for (size_t i = 0; dot != NULL && i < sizeof(types) / sizeof(types[0]); i++)
-		if (strcasecmp(dot, types[i].ext) == 0)
-			return types[i].mime;
-	return NULL;
 }
 
 /* Splits the questions file into lines, trimmed, blank lines skipped (in place). */
@@ -229,6 +204,20 @@ main(int argc, char **argv)
 		{ "output", required_argument, NULL, 'o' },
 		{ "timeout", required_argument, NULL, 'T' },
 		{ "max-attempts", required_argument, NULL, 'a' },
+		{ "jobs", required_argument, NULL, 'j' },
+		{ "parallel", required_argument, NULL, 'P' },
+		{ "resume", no_argument, NULL, 'r' },
+		{ "tier", required_argument, NULL, 'E' },
+		{ "rpm", required_argument, NULL, 'R' },
+		{ "tpm", required_argument, NULL, 'K' },
+		{ "rate-window", required_argument, NULL, 'W' },
+		{ "drain-timeout", required_argument, NULL, 'D' },
+		{ "cache", no_argument, NULL, 'C' },
+		{ "cache-min-tokens", required_argument, NULL, 'M' },
+		{ "cache-ttl", required_argument, NULL, 'L' },
+		{ "keep-cache", no_argument, NULL, 'k' },
+		{ "progress", no_argument, NULL, 'g' },
+		{ "no-progress", no_argument, NULL, 'G' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -245,6 +234,12 @@ main(int argc, char **argv)
 	gb_processor *p;
 	gb_result *r;
 	struct telemetry tele;
+	struct gb__jobs_opts jo = { .parallel = 1, .window_ns = 60 * GB_NS_PER_SEC,
+		.drain_ns = 30 * GB_NS_PER_SEC, .cache_min_tokens = 4096,
+		.cache_ttl_ns = 3600 * GB_NS_PER_SEC, .progress = -1 };
+	const char *tier_text = getenv("GEMINI_TIER");
+	int64_t rpm = -1, tpm = -1;
+	bool jobs_only = false;
 
 	log_init(argv[0]);
 	gb_processor_opts_init(&o);
@@ -289,6 +284,65 @@ main(int argc, char **argv)
 				usage_error("invalid --max-attempts \"%s\" (use 1 to 100)", optarg);
 			o.max_attempts = (unsigned)v;
 			break;
+		case 'j':
+			jo.jobs_path = optarg;
+			break;
+		case 'P':
+			if (gb__parse_uint(optarg, 1, 1024, &v, err, sizeof(err)) != 0)
+				usage_error("invalid --parallel \"%s\" (use 1 to 1024)", optarg);
+			jo.parallel = (unsigned)v;
+			jobs_only = true;
+			break;
+		case 'r':
+			jo.resume = true;
+			jobs_only = true;
+			break;
+		case 'E':
+			tier_text = optarg;
+			break;
+		case 'R':
+			if (gb__parse_uint(optarg, 1, 1000000, &v, err, sizeof(err)) != 0)
+				usage_error("invalid --rpm \"%s\" (use 1 to 1000000)", optarg);
+			rpm = (int64_t)v;
+			break;
+		case 'K':
+			if (gb__parse_uint(optarg, 0, INT64_MAX, &v, err, sizeof(err)) != 0)
+				usage_error("invalid --tpm \"%s\" (a whole number; 0 for no limit)", optarg);
+			tpm = (int64_t)v;
+			break;
+		case 'W':
+			if (gb__parse_duration(optarg, &v, err, sizeof(err)) != 0 || v < GB_NS_PER_MS)
+				usage_error("invalid --rate-window \"%s\" (use e.g. 60s, 2s)", optarg);
+			jo.window_ns = v;
+			break;
+		case 'D':
+			if (gb__parse_duration(optarg, &v, err, sizeof(err)) != 0)
+				usage_error("invalid --drain-timeout \"%s\" (use e.g. 30s, 0)", optarg);
+			jo.drain_ns = v;
+			break;
+		case 'C':
+			jo.cache = true;
+			jobs_only = true;
+			break;
+		case 'M':
+			if (gb__parse_uint(optarg, 0, INT64_MAX, &v, err, sizeof(err)) != 0)
+				usage_error("invalid --cache-min-tokens \"%s\" (a whole number)", optarg);
+			jo.cache_min_tokens = v;
+			break;
+		case 'L':
+			if (gb__parse_duration(optarg, &v, err, sizeof(err)) != 0 || v < GB_NS_PER_SEC)
+				usage_error("invalid --cache-ttl \"%s\" (at least 1s, e.g. 3600s, 2h)", optarg);
+			jo.cache_ttl_ns = v;
+			break;
+		case 'k':
+			jo.keep_cache = true;
+			break;
+		case 'g':
+			jo.progress = 1;
+			break;
+		case 'G':
+			jo.progress = 0;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -304,6 +358,44 @@ main(int argc, char **argv)
 	    getenv("GBATCH_RING")[0] != '\0' && !ring_ok(getenv("GBATCH_RING")))
 		usage_error("invalid GBATCH_RING \"%s\" (a name of [A-Za-z0-9_-], 1 to 64, or a path "
 		    "containing '/')", getenv("GBATCH_RING"));
+	if (jo.jobs_path != NULL) {
+		int tier = tier_text != NULL ? gb__rate_parse_tier(tier_text) : 0;
+		if (questions_path != NULL || optind < argc)
+			usage_error("%s", "--jobs takes the questions and content from the jobs file: "
+			    "no --questions or CONTENT_FILE");
+		if (jo.resume && output == NULL)
+			usage_error("%s", "--resume needs --output FILE (the results to resume from)");
+		if (tier < 0)
+			usage_error("invalid tier \"%s\" (use free, tier1, tier2 or tier3)", tier_text);
+		o.api_key = getenv("GEMINI_API_KEY");
+		if (o.api_key == NULL || *o.api_key == '\0')
+			usage_error("%s", "GEMINI_API_KEY is not set");
+		if (schema_path != NULL &&
+		    (schema = gb__read_file(schema_path, MAX_FILE_BYTES, &len)) == NULL)
+			usage_error("cannot read schema file \"%s\"", schema_path);
+		jo.model = o.model != NULL && *o.model != '\0' ? o.model : GB_DEFAULT_MODEL;
+		jo.limits = gb__rate_defaults(jo.model, tier);
+		if (rpm >= 0)
+			jo.limits.rpm = (unsigned)rpm;
+		if (tpm >= 0)
+			jo.limits.tpm = (uint64_t)tpm;
+		jo.output = output;
+		jo.process = po;
+		jo.process.response_schema = schema;
+		tele = telemetry_open(telemetry_kind);
+		o.tele = tele.tele;
+		if ((p = gb_processor_new(&o, err, sizeof(err))) == NULL) {
+			telemetry_close(&tele);
+			usage_error("%s", err);
+		}
+		status = gb__jobs_run(p, &jo);
+		gb_processor_free(p);
+		telemetry_close(&tele);
+		free(schema);
+		return status;
+	}
+	if (jobs_only)
+		usage_error("%s", "--parallel, --resume and --cache need --jobs FILE");
 	if (questions_path == NULL)
 		usage_error("%s", "--questions FILE is required");
 	if (optind == argc)
@@ -312,13 +404,13 @@ main(int argc, char **argv)
 	if (o.api_key == NULL || *o.api_key == '\0')
 		usage_error("%s", "GEMINI_API_KEY is not set");
 
-	if ((qtext = read_file(questions_path, &len)) == NULL)
+	if ((qtext = gb__read_file(questions_path, MAX_FILE_BYTES, &len)) == NULL)
 		usage_error("cannot read questions file \"%s\"", questions_path);
 	if ((questions = calloc(MAX_QUESTIONS, sizeof(*questions))) == NULL)
 		fatalx("out of memory");
 	if ((nq = split_questions(qtext, questions, MAX_QUESTIONS, questions_path)) == 0)
 		usage_error("no questions in \"%s\"", questions_path);
-	if (schema_path != NULL && (schema = read_file(schema_path, &len)) == NULL)
+	if (schema_path != NULL && (schema = gb__read_file(schema_path, MAX_FILE_BYTES, &len)) == NULL)
 		usage_error("cannot read schema file \"%s\"", schema_path);
 	po.response_schema = schema;
 
@@ -327,10 +419,10 @@ main(int argc, char **argv)
 		fatalx("out of memory");
 	for (size_t i = 0; i < n_content; i++) {
 		const char *path = argv[optind + (int)i];
-		char *data = read_file(path, &len);
+		char *data = gb__read_file(path, MAX_FILE_BYTES, &len);
 		if (data == NULL)
 			usage_error("cannot read content file \"%s\"", path);
-		content[i].mime_type = mime_for(path);
+		content[i].mime_type = gb__mime_for(path);
 		content[i].data = data;
 		content[i].len = len;
 		if ((inline_bytes += len) > MAX_INLINE_BYTES)

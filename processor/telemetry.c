@@ -13,6 +13,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "telemetry_internal.h"
 
 struct gb_tele {
 	gb_reporter *reps;
@@ -538,6 +539,34 @@ record(gb_tele *t, const char *name, double v, const gb_kv *meta, size_t n, cons
 	}
 	m.call_count = count_bump(t, path, hash);
 	report_metric(t, path, v, &m);
+}
+
+void
+gb__tele_timing(gb_tele *t, const char *name, double seconds, const gb_kv *meta, size_t n)
+{
+	struct stack *st;
+	gb_tele_meta m = { .extra = meta, .n_extra = n };
+	const char *path = name;
+	uint64_t hash;
+	struct path p;
+
+	if (t == &gb__tele_noop || t == NULL)
+		return;
+	st = find_stack(t);
+	if (st != NULL && st->depth > 0) {
+		if (!compose_path(st, name, &p)) {
+			log_warnx("telemetry: out of memory; timing \"%s\" is not recorded", name);
+			return;
+		}
+		path = st->buf + p.off;
+		hash = p.hash;
+		m.depth = (int)st->depth;
+		m.parent_scope = st->buf + st->frames[st->depth - 1].path_off;
+	} else {
+		hash = hash_more(HASH_SEED, name, strlen(name));
+	}
+	m.call_count = count_bump(t, path, hash);
+	report_timing(t, path, seconds, &m);
 }
 
 void

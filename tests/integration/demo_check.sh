@@ -9,11 +9,20 @@ src=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 
+# demo_rings: how many demo rings /dev/shm holds.
+demo_rings() {
+	local rings=(/dev/shm/gbatch.demo-*)
+	[ -e "${rings[0]}" ] || { echo 0; return; }
+	echo "${#rings[@]}"
+}
+
 unset GEMINI_API_KEY GEMINI_API_BASE GEMINI_MODEL DD_DOGSTATSD_URL
-before=$(ls /dev/shm | grep -c '^gbatch\.demo-' || true)
-GBATCH_BUILD_DIR=$build "$src/deploy/demo.sh" >"$out" 2>&1 || { cat "$out"; echo "demo exited $?" >&2; exit 1; }
+before=$(demo_rings)
+status=0
+GBATCH_BUILD_DIR=$build "$src/deploy/demo.sh" >"$out" 2>&1 || status=$?
 
 fail() { cat "$out"; echo "demo_check: $*" >&2; exit 1; }
+[ "$status" -eq 0 ] || fail "deploy/demo.sh exited $status"
 questions=$(grep -c . "$src/deploy/demo/questions.txt")
 [ "$(grep -c '^[0-9]*\. \[batch\] Answer to question' "$out")" -eq "$questions" ] ||
 	fail "expected $questions answers from the batched call"
@@ -24,6 +33,6 @@ grep -Eq "^== what a DataDog agent would have received: [1-9][0-9]* DogStatsD li
 	fail "the DogStatsD receiver got nothing"
 grep -Eq '^gbatch\.batch\.total_processing[.:][^|]*\|ms\|#depth:[0-9]' "$out" ||
 	fail "no gbatch.batch.total_processing timing among the DogStatsD lines shown"
-after=$(ls /dev/shm | grep -c '^gbatch\.demo-' || true)
+after=$(demo_rings)
 [ "$after" -le "$before" ] || fail "the demo left its ring in /dev/shm"
 echo "demo_check: ok ($questions answers, summary and DogStatsD lines present)"

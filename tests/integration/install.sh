@@ -11,12 +11,14 @@ trap 'rm -rf "$tmp"' EXIT
 cmake --install "$build" --prefix "$tmp/prefix" >"$tmp/install.log"
 pcdir=$(dirname "$(find "$tmp/prefix" -name gbatch.pc)")
 libdir=$(PKG_CONFIG_PATH=$pcdir pkg-config --variable=libdir gbatch)
-for f in include/gbatch/telemetry.h; do
+for f in include/gbatch/telemetry.h include/gbatch/processor.h; do
 	[ -f "$tmp/prefix/$f" ] || { echo "not installed: $f" >&2; exit 1; }
 done
 [ -f "$libdir/libgbatch.a" ] || { echo "libgbatch.a not installed in $libdir" >&2; exit 1; }
-[ -L "$libdir/libgbatch.so" ] && [ -e "$libdir/libgbatch.so.0" ] ||
-	{ echo "libgbatch.so / .so.0 not installed in $libdir" >&2; exit 1; }
+if [ ! -L "$libdir/libgbatch.so" ] || [ ! -e "$libdir/libgbatch.so.0" ]; then
+	echo "libgbatch.so / .so.0 not installed in $libdir" >&2
+	exit 1
+fi
 
 mkdir "$tmp/user"
 cp "$src/examples/custom_reporter.c" "$tmp/user/prog.c"

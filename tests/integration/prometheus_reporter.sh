@@ -25,7 +25,7 @@ free_port() {
 
 # Start the gateway; another process may take the port between free_port and the bind, so try
 # a few ports. Ready when /-/ready answers, within a 20 s deadline per try.
-for try in 1 2 3; do
+for _ in 1 2 3; do
 	port=$(free_port)
 	prometheus-pushgateway --web.listen-address="127.0.0.1:$port" --persistence.file="" \
 		>"$tmp/gw.log" 2>&1 &

@@ -1,7 +1,8 @@
 /*
  * stub_gemini.c - gbatch-stub-gemini, a local stand-in for the Gemini REST API (generateContent,
- * countTokens) with deterministic answers, realistic usageMetadata, latency and a fault plan,
- * so the client, the processor, the tests and the demo run without a key or a network.
+ * countTokens, cachedContents create/delete) with deterministic answers, realistic
+ * usageMetadata, latency and a fault plan, so the client, the processor, the tests and the demo
+ * run without a key or a network.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -33,6 +34,7 @@
 #define DEFAULT_SLOW_NS (10ull * GB_NS_PER_SEC)
 #define DEFAULT_RETRY_NS (GB_NS_PER_SEC)
 #define IMPLICIT_CACHE_MIN_TOKENS 1024
+#define MAX_CACHES 1024
 
 enum fault_kind {
 	F_NONE,
@@ -72,6 +74,14 @@ struct fault {
 	uint64_t delay_ns; /* 429/quota: retryDelay; slow: how long to stall */
 };
 
+/* An explicit context cache (cachedContents). */
+struct cache {
+	char name[64];
+	char model[128];
+	long tokens;
+	bool deleted;
+};
+
 struct stub {
 	const char *key;
 	uint64_t latency_ns;
@@ -84,6 +94,8 @@ struct stub {
 	uint64_t seen[MAX_SEEN]; /* hashes of content already sent: the implicit cache */
 	size_t n_seen;
 	uint64_t request_no;
+	struct cache caches[MAX_CACHES];
+	size_t n_caches;
 };
 
 static struct stub stub = {
@@ -105,6 +117,8 @@ struct ask {
 	size_t nq;
 	char **questions; /* nq texts; for a single "Question:" prompt nq = 1 and numbered = false */
 	bool numbered;
+	const char *cached_content; /* the request's cachedContent, borrowed from the body */
+	long cache_tokens;          /* what that cache holds */
 };
 
 struct conn {
@@ -119,13 +133,17 @@ usage(FILE *out)
 	fprintf(out,
 	    "usage: gbatch-stub-gemini [--port N] [--latency DUR] [--log FILE] [--api-key KEY]\n"
 	    "                          [--fault KIND[:COUNT][:OPT=VAL...]]...\n"
-	    "A local Gemini REST stand-in: POST /v1beta/models/MODEL:generateContent and :countTokens.\n"
+	    "A local Gemini REST stand-in: POST /v1beta/models/MODEL:generateContent and :countTokens,\n"
+	    "POST /v1beta/cachedContents (a cache: its tokens come back as cachedContentTokenCount of\n"
+	    "every generateContent naming it in cachedContent) and DELETE /v1beta/cachedContents/ID.\n"
 	    "  --port N       port on 127.0.0.1 (default 0: pick a free one); prints\n"
 	    "                 \"listening on 127.0.0.1:PORT\" on stdout once ready\n"
 	    "  --latency DUR  delay before every response (e.g. 200ms; default 0)\n"
-	    "  --log FILE     one JSON line per request: n, mono_ms and real_ms (at arrival), path,\n"
-	    "                 model, questions, json, status, fault, key_ok (never the key itself)\n"
-	    "                 and the usageMetadata returned\n"
+	    "  --log FILE     one JSON line per request: n, mono_ms and real_ms (at arrival), method,\n"
+	    "                 path, model, questions, json, status, fault, key_ok (never the key\n"
+	    "                 itself), content_hash (FNV-1a 64 of the content parts' text, hex), the\n"
+	    "                 usageMetadata returned, cached_content (the cache a request named) and\n"
+	    "                 cache_name (the cache created or deleted)\n"
 	    "  --api-key KEY  the key expected in x-goog-api-key (default $STUB_GEMINI_API_KEY,\n"
 	    "                 else \"" DEFAULT_KEY "\"); missing: 401, wrong: 403\n"
 	    "  --fault SPEC   applied to the next COUNT matching requests (default 1; 0 = all),\n"
@@ -343,6 +361,7 @@ parse_ask(struct ask *a, const json_t *req)
 				last = t;
 		}
 	}
+	a->cached_content = json_string_value(json_object_get(req, "cachedContent"));
 	mime = json_string_value(json_object_get(gc, "responseMimeType"));
 	a->json = mime != NULL && strcmp(mime, "application/json") == 0;
 	a->schema = json_object_get(gc, "responseSchema");
@@ -530,7 +549,7 @@ cached_tokens(const struct ask *a)
 static json_t *
 usage_json(const struct ask *a, const char *text, long cached)
 {
-	long prompt = tokens_of(a->prompt_chars) + 258 * (long)a->inline_parts;
+	long prompt = tokens_of(a->prompt_chars) + 258 * (long)a->inline_parts + a->cache_tokens;
 	long cand = text != NULL ? tokens_of(strlen(text)) : 0;
 	long thoughts = strstr(a->model, "2.5") != NULL ? 16 + 8 * (long)a->nq : 0;
 	json_t *u = json_pack("{s:I, s:I}", "promptTokenCount", (json_int_t)prompt,
@@ -540,8 +559,8 @@ usage_json(const struct ask *a, const char *text, long cached)
 		json_object_set_new(u, "candidatesTokenCount", json_integer(cand));
 	if (thoughts > 0)
 		json_object_set_new(u, "thoughtsTokenCount", json_integer(thoughts));
-	if (cached > 0)
-		json_object_set_new(u, "cachedContentTokenCount", json_integer(cached));
+	if (cached + a->cache_tokens > 0)
+		json_object_set_new(u, "cachedContentTokenCount", json_integer(cached + a->cache_tokens));
 	return u;
 }
 
@@ -574,23 +593,28 @@ success_json(const struct ask *a, enum fault_kind k, long cached)
 }
 
 static void
-log_request(const char *path, const struct ask *a, int status, enum fault_kind k, bool key_ok,
-    uint64_t mono_ns, uint64_t real_ns, const json_t *body)
+log_request(const char *method, const char *path, const struct ask *a, int status,
+    enum fault_kind k, bool key_ok, uint64_t mono_ns, uint64_t real_ns, const json_t *body)
 {
 	const json_t *usage = json_object_get(body, "usageMetadata");
 	json_t *line;
-	char *s;
+	char *s, hash[24];
 
 	if (stub.log == NULL)
 		return;
-	line = json_pack("{s:I, s:I, s:I, s:s, s:s, s:I, s:b, s:i, s:s, s:b}",
+	snprintf(hash, sizeof(hash), "%016" PRIx64, a->content_hash);
+	line = json_pack("{s:I, s:I, s:I, s:s, s:s, s:s, s:I, s:b, s:i, s:s, s:b, s:s}",
 	    "n", (json_int_t)stub.request_no,
 	    "mono_ms", (json_int_t)(mono_ns / GB_NS_PER_MS),
-	    "real_ms", (json_int_t)(real_ns / GB_NS_PER_MS), "path", path,
+	    "real_ms", (json_int_t)(real_ns / GB_NS_PER_MS), "method", method, "path", path,
 	    "model", a->model, "questions", (json_int_t)a->nq, "json", a->json, "status", status,
-	    "fault", fault_names[k], "key_ok", key_ok);
+	    "fault", fault_names[k], "key_ok", key_ok, "content_hash", hash);
 	if (usage != NULL)
 		json_object_set(line, "usage", (json_t *)(uintptr_t)usage);
+	if (a->cached_content != NULL)
+		json_object_set_new(line, "cached_content", json_string(a->cached_content));
+	if (json_is_string(json_object_get(body, "name")))
+		json_object_set(line, "cache_name", json_object_get(body, "name"));
 	s = json_dumps(line, JSON_COMPACT);
 	if (s != NULL) {
 		fprintf(stub.log, "%s\n", s);
@@ -655,6 +679,107 @@ parse_path(const char *url, struct ask *a)
 	return 0;
 }
 
+/* POST /v1beta/cachedContents: stores the content's size under a new name. */
+static json_t *
+cache_create(struct ask *a, const json_t *req, int *status)
+{
+	const char *model = json_string_value(json_object_get(req, "model"));
+	const char *ttl = json_string_value(json_object_get(req, "ttl"));
+	struct cache *c;
+	json_t *body;
+
+	if (model == NULL || strncmp(model, "models/", 7) != 0 || strlen(model + 7) == 0 ||
+	    strlen(model + 7) >= sizeof(a->model) || a->prompt_chars + a->inline_parts == 0) {
+		*status = 400;
+		return gemini_error(400, "INVALID_ARGUMENT",
+		    "A cachedContent needs \"model\": \"models/...\" and contents.");
+	}
+	strlcpy(a->model, model + 7, sizeof(a->model));
+	pthread_mutex_lock(&stub.lock);
+	if (stub.n_caches == MAX_CACHES) {
+		pthread_mutex_unlock(&stub.lock);
+		*status = 429;
+		return gemini_error(429, "RESOURCE_EXHAUSTED", "Too many cached contents.");
+	}
+	c = &stub.caches[stub.n_caches];
+	snprintf(c->name, sizeof(c->name), "cachedContents/stub%zu-%08" PRIx64, stub.n_caches + 1,
+	    a->content_hash & 0xffffffffu);
+	strlcpy(c->model, a->model, sizeof(c->model));
+	c->tokens = tokens_of(a->prompt_chars) + 258 * (long)a->inline_parts;
+	stub.n_caches++;
+	body = json_pack("{s:s, s:s, s:s, s:{s:I}}", "name", c->name, "model", model, "ttl",
+	    ttl != NULL ? ttl : "3600s", "usageMetadata", "totalTokenCount", (json_int_t)c->tokens);
+	pthread_mutex_unlock(&stub.lock);
+	return body;
+}
+
+/* A generateContent naming a cache: NULL with a->cache_tokens set when it may use it, else
+ * the error to answer. */
+static json_t *
+cache_use(struct ask *a, int *status)
+{
+	json_t *err = NULL;
+	size_t i;
+
+	pthread_mutex_lock(&stub.lock);
+	for (i = 0; i < stub.n_caches; i++)
+		if (!stub.caches[i].deleted && strcmp(stub.caches[i].name, a->cached_content) == 0)
+			break;
+	if (i == stub.n_caches) {
+		*status = 404;
+		err = gemini_error(404, "NOT_FOUND", "CachedContent not found (or permission denied).");
+	} else if (strcmp(stub.caches[i].model, a->model) != 0) {
+		*status = 400;
+		err = gemini_error(400, "INVALID_ARGUMENT",
+		    "Model used by GenerateContent request and CachedContent has to be the same.");
+	} else {
+		a->cache_tokens = stub.caches[i].tokens;
+	}
+	pthread_mutex_unlock(&stub.lock);
+	return err;
+}
+
+/* DELETE /v1beta/cachedContents/NAME. */
+static enum MHD_Result
+serve_delete(struct MHD_Connection *c, const char *url)
+{
+	uint64_t mono_ns = gb__clock_mono_ns(), real_ns = gb__clock_real_ns();
+	const char *key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "x-goog-api-key");
+	bool key_ok = key != NULL && strcmp(key, stub.key) == 0;
+	struct ask a = { .model = "" };
+	int status = 200;
+	json_t *body = NULL;
+	size_t i;
+
+	if (!key_ok) {
+		status = key == NULL ? 401 : 403;
+		body = gemini_error(status, key == NULL ? "UNAUTHENTICATED" : "PERMISSION_DENIED",
+		    "API key missing or not valid.");
+	}
+	pthread_mutex_lock(&stub.lock);
+	if (body == NULL && strncmp(url, "/v1beta/cachedContents/", 23) == 0) {
+		for (i = 0; i < stub.n_caches; i++) {
+			struct cache *ca = &stub.caches[i];
+			if (!ca->deleted && strcmp(ca->name, url + 8) == 0) {
+				ca->deleted = true;
+				body = json_object();
+				break;
+			}
+		}
+	}
+	if (body == NULL) {
+		status = 404;
+		body = gemini_error(404, "NOT_FOUND", "CachedContent not found (or permission denied).");
+	}
+	stub.request_no++;
+	json_t *logged = json_pack("{s:s}", "name", url + strlen("/v1beta/"));
+	log_request("DELETE", url, &a, status, F_NONE, key_ok, mono_ns, real_ns,
+	    status == 200 ? logged : body);
+	json_decref(logged);
+	pthread_mutex_unlock(&stub.lock);
+	return reply(c, status, body);
+}
+
 static enum MHD_Result
 serve(struct MHD_Connection *c, const char *url, struct conn *cn)
 {
@@ -668,7 +793,9 @@ serve(struct MHD_Connection *c, const char *url, struct conn *cn)
 	long cached = 0;
 	enum MHD_Result ret;
 
-	if (parse_path(url, &a) != 0) {
+	bool create = strcmp(url, "/v1beta/cachedContents") == 0;
+
+	if (!create && parse_path(url, &a) != 0) {
 		status = 404;
 		body = gemini_error(404, "NOT_FOUND", "The requested URL was not found on this server.");
 	} else if (key == NULL) {
@@ -686,6 +813,10 @@ serve(struct MHD_Connection *c, const char *url, struct conn *cn)
 	    parse_ask(&a, req) != 0) {
 		status = 400;
 		body = gemini_error(400, "INVALID_ARGUMENT", "Invalid JSON payload received.");
+	} else if (create) {
+		body = cache_create(&a, req, &status);
+	} else if (a.cached_content != NULL && (body = cache_use(&a, &status)) != NULL) {
+		/* an unknown or deleted cache, or one of another model: refused */
 	} else {
 		pthread_mutex_lock(&stub.lock);
 		if (!a.count_tokens) {
@@ -702,7 +833,7 @@ serve(struct MHD_Connection *c, const char *url, struct conn *cn)
 	stall(stub.latency_ns + (f.kind == F_SLOW ? f.delay_ns : 0));
 	pthread_mutex_lock(&stub.lock);
 	stub.request_no++;
-	log_request(url, &a, status, f.kind, key_ok, mono_ns, real_ns,
+	log_request("POST", url, &a, status, f.kind, key_ok, mono_ns, real_ns,
 	    f.kind == F_MALFORMED ? NULL : body);
 	pthread_mutex_unlock(&stub.lock);
 	if (f.kind == F_MALFORMED) {
@@ -745,8 +876,10 @@ handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
 		*upload_size = 0;
 		return MHD_YES;
 	}
+	if (strcmp(method, "DELETE") == 0)
+		return serve_delete(c, url);
 	if (strcmp(method, "POST") != 0)
-		return reply(c, 405, gemini_error(405, "INVALID_ARGUMENT", "Use POST."));
+		return reply(c, 405, gemini_error(405, "INVALID_ARGUMENT", "Use POST or DELETE."));
 	return serve(c, url, cn);
 }
 

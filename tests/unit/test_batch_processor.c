@@ -11,6 +11,7 @@
 #include <gbatch/processor.h>
 #include <gbatch/telemetry.h>
 
+#include "batch_steps.h"
 #include "stub_proc.h"
 
 static const char content_text[] =
@@ -590,6 +591,87 @@ START_TEST(retries_are_counted)
 }
 END_TEST
 
+/* The request-at-a-time machine the jobs runner drives gives what the one-call API gives. */
+static const struct {
+	const char *fault;
+	unsigned flags;
+} step_cases[] = {
+	{ NULL, 0 },
+	{ "few", 0 },
+	{ "500:1:only=batch", 0 },
+	{ "blocked:1:only=single", GB_PROCESS_COMPARE },
+	{ "403", 0 },
+};
+
+/* Runs the questions through gb__qrun, each request sent with gb__gemini_generate. */
+static json_t *
+run_steps(unsigned flags)
+{
+	gb_content c = { NULL, content_text, sizeof(content_text) - 1 };
+	gb_process_opts po = { flags, NULL };
+	gb__qrun *q;
+	gb__gemini_request rq;
+	gb__gemini_result r = { 0 };
+	const char *kind;
+	gb_result *result;
+	char err[256], *s;
+	json_t *v;
+
+	ck_assert_int_eq(gb__qrun_new(proc, &c, 1, qs, NQ, &po, NULL, &q, err, sizeof(err)), 0);
+	ck_assert_ptr_null(gb__qrun_result(q));
+	while (gb__qrun_next(q, &rq, &kind)) {
+		ck_assert(strcmp(kind, "batch") == 0 || strcmp(kind, "single") == 0);
+		gb__gemini_generate(gb__processor_client(proc), &rq, &r);
+		gb__qrun_take(q, &r);
+	}
+	gb__gemini_result_fini(&r);
+	result = gb__qrun_result(q);
+	ck_assert_ptr_nonnull(result);
+	gb__qrun_free(q);
+	s = gb_result_to_json(result, 0);
+	v = json_loads(s, 0, NULL);
+	free(s);
+	gb_result_free(result);
+	return v;
+}
+
+START_TEST(steps_match_process_questions)
+{
+	const char *args[] = { "--fault", step_cases[_i].fault, NULL };
+	const char *const *fault = step_cases[_i].fault != NULL ? args : NULL;
+	static const char *const same[] = { "question_count", "answers", "answer_details", "batch",
+		"error", "individual_answers" };
+	static const char *const figures[] = { "calls", "prompt_tokens", "output_tokens",
+		"thoughts_tokens", "total_tokens" };
+	json_t *direct, *steps;
+
+	start(fault, NULL);
+	run(step_cases[_i].flags);
+	direct = json_incref(out);
+	teardown();
+	start(fault, NULL);
+	steps = run_steps(step_cases[_i].flags);
+	ck_assert_ptr_nonnull(steps);
+	for (size_t k = 0; k < sizeof(same) / sizeof(same[0]); k++) {
+		json_t *x = json_object_get(direct, same[k]), *y = json_object_get(steps, same[k]);
+		ck_assert_msg((x == NULL && y == NULL) || json_equal(x, y), "%s differs", same[k]);
+	}
+	for (size_t k = 0; k < sizeof(figures) / sizeof(figures[0]); k++) {
+		const char *m[] = { "batch", "individual" };
+		for (size_t j = 0; j < 2; j++) {
+			json_t *x = json_object_get(json_object_get(json_object_get(direct, "metrics"), m[j]),
+			    figures[k]);
+			json_t *y = json_object_get(json_object_get(json_object_get(steps, "metrics"), m[j]),
+			    figures[k]);
+			ck_assert_msg(json_equal(x, y), "metrics.%s.%s differs", m[j], figures[k]);
+		}
+	}
+	ck_assert(json_equal(json_object_get(direct, "usage"), json_object_get(steps, "usage")));
+	json_decref(direct);
+	json_decref(steps);
+}
+END_TEST
+
 static Suite *
 suite(void)
 {
@@ -610,6 +692,8 @@ suite(void)
 	tcase_add_test(tc, bad_arguments);
 	tcase_add_test(tc, telemetry_scopes_and_metrics);
 	tcase_add_test(tc, retries_are_counted);
+	tcase_add_loop_test(tc, steps_match_process_questions, 0,
+	    sizeof(step_cases) / sizeof(step_cases[0]));
 	tcase_set_timeout(tc, 30);
 	suite_add_tcase(s, tc);
 	return s;

@@ -1,0 +1,42 @@
+/*
+ * batch_steps.h - gb_processor_process_questions taken apart into the requests it sends (not a
+ * public API), so one thread can drive many question sets at once: the caller asks for the
+ * next request, sends it however it likes, and hands back the outcome.
+ */
+#ifndef GBATCH_PROCESSOR_BATCH_STEPS_H
+#define GBATCH_PROCESSOR_BATCH_STEPS_H
+
+#include <stddef.h>
+
+#include <gbatch/processor.h>
+
+#include "gemini_client.h"
+
+typedef struct gb__qrun gb__qrun;
+
+/* Prepares the work of gb_processor_process_questions on the same arguments (borrowed until
+ * gb__qrun_free), with cached ("cachedContents/...", copied) naming a cache that holds the
+ * content and the system instruction, or NULL to send the content in every request. The seed's
+ * counters are recorded at the current scope; no scopes are opened. Returns 0 with *out set,
+ * or -EINVAL / -ENOMEM with err filled. */
+int gb__qrun_new(gb_processor *p, const gb_content *content, size_t n_content,
+    const char *const *questions, size_t n, const gb_process_opts *opts, const char *cached,
+    gb__qrun **out, char *err, size_t errlen);
+/* The next request to send, in *rq (its pointers valid until the next call on q), with *kind
+ * "batch" or "single". Returns 1, or 0 when the work is done (gb__qrun_result). */
+int gb__qrun_next(gb__qrun *q, gb__gemini_request *rq, const char **kind);
+/* Takes the final outcome (retries done) of the request gb__qrun_next gave last. res->seconds
+ * counts as the call's time. */
+void gb__qrun_take(gb__qrun *q, gb__gemini_result *res);
+/* The result, handed over to the caller (gb_result_free), once gb__qrun_next returned 0;
+ * NULL before. */
+gb_result *gb__qrun_result(gb__qrun *q);
+/* Frees q (NULL is fine) and the result unless it was handed over. */
+void gb__qrun_free(gb__qrun *q);
+
+/* The processor's client, telemetry context and system instruction (borrowed). */
+gb__gemini *gb__processor_client(gb_processor *p);
+gb_tele *gb__processor_tele(gb_processor *p);
+const char *gb__processor_system(const gb_processor *p);
+
+#endif

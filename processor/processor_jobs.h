@@ -1,0 +1,50 @@
+/*
+ * processor_jobs.h - gbatch-processor --jobs: many question sets from a JSON-lines file,
+ * answered with up to N requests in flight on one libcurl multi handle, within the model's
+ * rate limits, written as JSON lines as each job finishes, resumable after any interruption.
+ */
+#ifndef GBATCH_PROCESSOR_PROCESSOR_JOBS_H
+#define GBATCH_PROCESSOR_PROCESSOR_JOBS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <gbatch/processor.h>
+
+#include "rate_limit.h"
+
+/* Exit status of a run that stopped before every job was done: a signal, an API error that
+ * every later call would meet (per-day quota, refused key, unknown model), a failed write. */
+#define GB__EXIT_INCOMPLETE 3
+
+struct gb__jobs_opts {
+	const char *jobs_path;     /* the JSON-lines jobs file */
+	const char *output;        /* results file, or NULL for stdout */
+	const char *model;         /* the model asked (for the cache) */
+	unsigned parallel;         /* requests in flight at most, >= 1 */
+	bool resume;               /* skip ids already in output (required) */
+	gb__rate_limits limits;    /* per window */
+	uint64_t window_ns;        /* the rate window: 60 s but in tests */
+	uint64_t drain_ns;         /* after SIGINT/SIGTERM, how long in-flight work may finish */
+	bool cache;                /* explicit context caching */
+	bool keep_cache;           /* leave the caches for their TTL instead of deleting them */
+	uint64_t cache_min_tokens; /* content of fewer tokens is sent inline */
+	uint64_t cache_ttl_ns;
+	gb_process_opts process;   /* compare flag; response_schema: the default schema */
+	int progress;              /* 1 live progress on stderr, 0 one summary line, -1 auto (a TTY) */
+};
+
+/* Runs every job of o->jobs_path through processor p (borrowed; its telemetry context gets the
+ * run's records). Returns the process exit status: 0 every job answered in full, 1 some job,
+ * question or line failed, 2 the jobs or output file cannot be used, GB__EXIT_INCOMPLETE when the
+ * run stopped before every job was done (see above). */
+int gb__jobs_run(gb_processor *p, const struct gb__jobs_opts *o);
+
+/* Reads a whole file of at most max bytes (NUL-terminated, *len without the NUL); NULL with
+ * errno set (EFBIG when larger). */
+char *gb__read_file(const char *path, size_t max, size_t *len);
+/* The MIME type to send a content file inline with, by extension; NULL for text. */
+const char *gb__mime_for(const char *path);
+
+#endif

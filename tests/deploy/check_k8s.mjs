@@ -1,0 +1,185 @@
+// check_k8s.mjs - validates deploy/k8s against the Kubernetes API schemas (kubernetes-models)
+// and checks what the sidecar deployment relies on, which a schema cannot say: the shared
+// in-memory /dev/shm, the native or classic sidecar, the same non-root uid, the hardening,
+// resources, the DataDog wiring through the downward API, the shards of an Indexed Job.
+//   node check_k8s.mjs --uid UID FILE...
+// Prints one line per object and exits 1 on the first file with a problem, naming it.
+import { readFileSync } from "node:fs";
+import { basename } from "node:path";
+import { parseAllDocuments } from "yaml";
+import { ConfigMap, Pod } from "kubernetes-models/v1";
+import { Job } from "kubernetes-models/batch/v1";
+
+const MODELS = { "v1/ConfigMap": ConfigMap, "v1/Pod": Pod, "batch/v1/Job": Job };
+const UNIFIED_TAGS = { DD_ENV: "env", DD_SERVICE: "service", DD_VERSION: "version" };
+
+class Problem extends Error {}
+function check(cond, what) {
+  if (!cond) throw new Problem(what);
+}
+
+function envOf(c) {
+  return Object.fromEntries((c.env ?? []).map((e) => [e.name, e]));
+}
+
+// The effective securityContext field of a container: its own, else the pod's.
+function sec(pod, c, key) {
+  return c.securityContext?.[key] ?? pod.securityContext?.[key];
+}
+
+function checkContainer(pod, c, uid, where) {
+  const w = `${where} container ${c.name}`;
+  check(sec(pod, c, "runAsNonRoot") === true, `${w}: runAsNonRoot is not true`);
+  check(sec(pod, c, "runAsUser") === uid, `${w}: runAsUser is not ${uid}`);
+  check(sec(pod, c, "runAsGroup") === uid, `${w}: runAsGroup is not ${uid}`);
+  check(c.securityContext?.readOnlyRootFilesystem === true, `${w}: root filesystem not read-only`);
+  check(c.securityContext?.allowPrivilegeEscalation === false,
+    `${w}: allowPrivilegeEscalation is not false`);
+  check(c.securityContext?.capabilities?.drop?.includes("ALL"), `${w}: capabilities not dropped`);
+  check((c.securityContext?.capabilities?.add ?? []).length === 0, `${w}: adds capabilities`);
+  for (const k of ["requests", "limits"])
+    for (const r of ["cpu", "memory"])
+      check(c.resources?.[k]?.[r] !== undefined, `${w}: no resources.${k}.${r}`);
+  const shm = (c.volumeMounts ?? []).find((m) => m.mountPath === "/dev/shm");
+  check(shm !== undefined, `${w}: nothing mounted at /dev/shm`);
+  const vol = (pod.volumes ?? []).find((v) => v.name === shm.name);
+  check(vol?.emptyDir?.medium === "Memory", `${w}: /dev/shm is not an emptyDir with medium Memory`);
+  check(vol.emptyDir.sizeLimit !== undefined, `${w}: the /dev/shm emptyDir has no sizeLimit`);
+  check(!shm.readOnly, `${w}: /dev/shm is mounted read-only`);
+  return shm.name;
+}
+
+// The ring a container uses: --ring/--telemetry shm:RING in its args, else GBATCH_RING.
+function ringOf(c) {
+  const args = c.args ?? [];
+  const i = args.indexOf("--ring");
+  if (i >= 0) return args[i + 1];
+  const t = args.indexOf("--telemetry");
+  if (t >= 0 && args[t + 1].startsWith("shm:")) return args[t + 1].slice(4);
+  return envOf(c).GBATCH_RING?.value ?? "default";
+}
+
+function checkStatsdTarget(pod, coll, where) {
+  const env = envOf(coll);
+  if (env.DD_DOGSTATSD_URL) {
+    const url = env.DD_DOGSTATSD_URL.value;
+    check(/^unixgram:\/\/\//.test(url), `${where}: DD_DOGSTATSD_URL ${url} is not unixgram://`);
+    const dir = url.slice("unixgram://".length).replace(/\/[^/]+$/, "");
+    const m = (coll.volumeMounts ?? []).find((v) => v.mountPath === dir);
+    check(m !== undefined, `${where}: the socket directory ${dir} is not mounted`);
+    const v = pod.volumes.find((x) => x.name === m.name);
+    check(v?.hostPath?.path !== undefined, `${where}: ${dir} is not a hostPath volume`);
+    return "unixgram";
+  }
+  check(env.DD_AGENT_HOST?.valueFrom?.fieldRef?.fieldPath === "status.hostIP",
+    `${where}: DD_AGENT_HOST does not come from status.hostIP`);
+  check(/^[0-9]+$/.test(env.DD_DOGSTATSD_PORT?.value ?? ""), `${where}: no DD_DOGSTATSD_PORT`);
+  return "udp";
+}
+
+function checkPodSpec(pod, labels, uid, where, seen) {
+  const sidecar = (pod.initContainers ?? []).find((c) => c.name === "collector");
+  const classic = (pod.containers ?? []).find((c) => c.name === "collector");
+  const proc = (pod.containers ?? []).find((c) => c.name === "processor");
+  check(proc !== undefined, `${where}: no processor container`);
+  check((sidecar === undefined) !== (classic === undefined),
+    `${where}: the collector must be exactly one of a native sidecar or a container`);
+  const coll = sidecar ?? classic;
+  if (sidecar) {
+    check(sidecar.restartPolicy === "Always",
+      `${where}: the collector init container is not a native sidecar (restartPolicy: Always)`);
+    seen.add("native");
+  } else {
+    check(coll.args?.includes("--exit-when-producers-done"),
+      `${where}: a classic sidecar collector needs --exit-when-producers-done to let the pod end`);
+    seen.add("classic");
+  }
+  check(pod.restartPolicy === "Never" || pod.restartPolicy === "OnFailure",
+    `${where}: a batch pod's restartPolicy must be Never or OnFailure`);
+  const v1 = checkContainer(pod, coll, uid, where);
+  const v2 = checkContainer(pod, proc, uid, where);
+  check(v1 === v2, `${where}: collector and processor mount different volumes at /dev/shm`);
+  check(ringOf(coll) === ringOf(proc),
+    `${where}: collector ring "${ringOf(coll)}" is not processor ring "${ringOf(proc)}"`);
+  check(coll.args?.[0] === "collector", `${where}: the collector does not run "collector"`);
+  seen.add(checkStatsdTarget(pod, coll, where));
+  const env = envOf(coll);
+  for (const [name, tag] of Object.entries(UNIFIED_TAGS)) {
+    const label = `tags.datadoghq.com/${tag}`;
+    check(env[name]?.valueFrom?.fieldRef?.fieldPath === `metadata.labels['${label}']`,
+      `${where}: ${name} does not come from the label ${label}`);
+    check(labels?.[label] !== undefined, `${where}: no label ${label}`);
+  }
+  check(envOf(proc).GEMINI_API_KEY?.valueFrom?.secretKeyRef !== undefined,
+    `${where}: GEMINI_API_KEY does not come from a Secret`);
+  return proc;
+}
+
+function checkShards(job, proc, configMaps, where) {
+  check(proc.args?.[0] === "shard", `${where}: an Indexed Job's processor must run "shard"`);
+  const dir = envOf(proc).GBATCH_SHARD_DIR?.value;
+  const m = (proc.volumeMounts ?? []).find((x) => x.mountPath === dir);
+  check(m !== undefined, `${where}: GBATCH_SHARD_DIR ${dir} is not mounted`);
+  const vol = job.spec.template.spec.volumes.find((v) => v.name === m.name);
+  const cm = configMaps.get(vol?.configMap?.name);
+  check(cm !== undefined, `${where}: the shards ConfigMap is not in this file`);
+  for (let i = 0; i < job.spec.completions; i++) {
+    check(cm.data[`questions-${i}.txt`] !== undefined, `${where}: no questions-${i}.txt`);
+    check(Object.keys(cm.data).some((k) => k.startsWith(`content-${i}.`)),
+      `${where}: no content-${i}.*`);
+  }
+}
+
+function checkFile(file, uid, seen) {
+  const docs = parseAllDocuments(readFileSync(file, "utf8"));
+  const configMaps = new Map();
+  for (const d of docs) {
+    check(d.errors.length === 0, `YAML: ${d.errors.map((e) => e.message).join("; ")}`);
+    const obj = d.toJS();
+    const key = `${obj.apiVersion}/${obj.kind}`;
+    const Model = MODELS[key];
+    check(Model !== undefined, `unexpected object ${key}`);
+    const where = `${obj.kind} ${obj.metadata?.name}`;
+    try {
+      new Model(obj).validate();
+    } catch (e) {
+      throw new Problem(`${where}: schema: ${e.message}`);
+    }
+    if (obj.kind === "ConfigMap") configMaps.set(obj.metadata.name, obj);
+    if (obj.kind === "Pod") {
+      checkPodSpec(obj.spec, obj.metadata.labels, uid, where, seen);
+      seen.add("pod");
+    }
+    if (obj.kind === "Job") {
+      const t = obj.spec.template;
+      const proc = checkPodSpec(t.spec, t.metadata?.labels, uid, where, seen);
+      if (obj.spec.completionMode === "Indexed") {
+        checkShards(obj, proc, configMaps, where);
+        seen.add("indexed-job");
+      }
+    }
+    console.log(`ok ${basename(file)}: ${where}`);
+  }
+}
+
+const args = process.argv.slice(2);
+check(args[0] === "--uid", "usage: check_k8s.mjs --uid UID FILE...");
+const uid = Number(args[1]);
+const seen = new Set();
+for (const f of args.slice(2)) {
+  try {
+    checkFile(f, uid, seen);
+  } catch (e) {
+    if (!(e instanceof Problem)) throw e;
+    console.error(`check_k8s: ${basename(f)}: ${e.message}`);
+    process.exit(1);
+  }
+}
+// The deployments deploy/README.md promises, each present at least once.
+for (const want of ["pod", "indexed-job", "native", "classic", "udp", "unixgram"]) {
+  if (!seen.has(want)) {
+    console.error(`check_k8s: no manifest covers "${want}"`);
+    process.exit(1);
+  }
+}
+console.log("check_k8s: every manifest is valid");
