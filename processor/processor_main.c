@@ -358,6 +358,9 @@ main(int argc, char **argv)
 	    getenv("GBATCH_RING")[0] != '\0' && !ring_ok(getenv("GBATCH_RING")))
 		usage_error("invalid GBATCH_RING \"%s\" (a name of [A-Za-z0-9_-], 1 to 64, or a path "
 		    "containing '/')", getenv("GBATCH_RING"));
+	/* only --jobs uses the tier, but a bad one is refused whatever the mode */
+	if (tier_text != NULL && gb__rate_parse_tier(tier_text) < 0)
+		usage_error("invalid tier \"%s\" (use free, tier1, tier2 or tier3)", tier_text);
 	if (jo.jobs_path != NULL) {
 		int tier = tier_text != NULL ? gb__rate_parse_tier(tier_text) : 0;
 		if (questions_path != NULL || optind < argc)
@@ -365,8 +368,6 @@ main(int argc, char **argv)
 			    "no --questions or CONTENT_FILE");
 		if (jo.resume && output == NULL)
 			usage_error("%s", "--resume needs --output FILE (the results to resume from)");
-		if (tier < 0)
-			usage_error("invalid tier \"%s\" (use free, tier1, tier2 or tier3)", tier_text);
 		o.api_key = getenv("GEMINI_API_KEY");
 		if (o.api_key == NULL || *o.api_key == '\0')
 			usage_error("%s", "GEMINI_API_KEY is not set");
