@@ -398,6 +398,25 @@ CLI = [("collector", a, {}, None, n) for a, n in BAD] + [
      "bad name"),
     ("processor", ["--questions", "{questions}", "{content}"], {"GBATCH_LOG_LEVEL": "loud"}, None,
      "loud"),
+    ("processor", ["--jobs", "/nonexistent/j.jsonl"], {}, None, "/nonexistent/j.jsonl"),
+    ("processor", ["--jobs", "{jobs}", "--parallel", "0"], {}, None, '"0"'),
+    ("processor", ["--jobs", "{jobs}", "--parallel", "1025"], {}, None, "1025"),
+    ("processor", ["--jobs", "{jobs}", "--tier", "gold"], {}, None, "gold"),
+    ("processor", ["--jobs", "{jobs}"], {"GEMINI_TIER": "gold"}, None, "gold"),
+    ("processor", ["--questions", "{questions}", "{content}"], {"GEMINI_TIER": "gold"}, None,
+     "gold"),
+    ("processor", ["--jobs", "{jobs}", "--rpm", "0"], {}, None, '"0"'),
+    ("processor", ["--jobs", "{jobs}", "--tpm", "-1"], {}, None, '"-1"'),
+    ("processor", ["--jobs", "{jobs}", "--rate-window", "0"], {}, None, '"0"'),
+    ("processor", ["--jobs", "{jobs}", "--drain-timeout", "soon"], {}, None, "soon"),
+    ("processor", ["--jobs", "{jobs}", "--cache-min-tokens", "many"], {}, None, "many"),
+    ("processor", ["--jobs", "{jobs}", "--cache-ttl", "0"], {}, None, '"0"'),
+    ("processor", ["--jobs", "{jobs}", "--resume"], {}, None, "--resume"),
+    ("processor", ["--jobs", "{jobs}", "--keep-cache=1"], {}, None, "--keep-cache"),
+    ("processor", ["--jobs", "{jobs}", "--questions", "{questions}"], {}, None, "--questions"),
+    ("processor", ["--parallel", "2", "--questions", "{questions}", "{content}"], {}, None,
+     "--parallel"),
+    ("processor", ["--jobs", "{jobs}"], {"GBATCH_RING": "bad name"}, None, "bad name"),
     ("emit", ["--bogus"], {}, None, "--bogus"),
     ("emit", ["--ring"], {}, None, "--ring"),
     ("emit", ["--ring", "bad name", "count", "x", "1"], {}, None, "bad name"),
@@ -443,8 +462,9 @@ class CommandLines(unittest.TestCase):
             self.assertTrue(os.access(path, os.X_OK), "%s: %r is not a program" % (name, path))
         with tempfile.TemporaryDirectory(prefix="gbatch-cli-") as tmp:
             files = {"questions": os.path.join(tmp, "q.txt"), "content": os.path.join(tmp, "c.txt"),
-                     "empty": os.path.join(tmp, "empty.txt")}
-            for k, text in (("questions", "What?\n"), ("content", "Some text.\n"), ("empty", "\n")):
+                     "empty": os.path.join(tmp, "empty.txt"), "jobs": os.path.join(tmp, "j.jsonl")}
+            for k, text in (("questions", "What?\n"), ("content", "Some text.\n"), ("empty", "\n"),
+                            ("jobs", '{"id": 1, "content": "x", "questions": ["What?"]}\n')):
                 with open(files[k], "w") as f:
                     f.write(text)
             base = {k: v for k, v in os.environ.items()
