@@ -261,6 +261,17 @@ bad:
 	return -1;
 }
 
+int
+gb__jobs_parse_line(const char *text, size_t len, char *err, size_t errlen)
+{
+	struct job j;
+
+	if (job_parse(&j, text, len, 1, err, errlen) != 0)
+		return -1;
+	job_fini(&j);
+	return 0;
+}
+
 /* Reads the jobs file; malformed lines are reported with their number and skipped. Returns 0,
  * or -1 when the file cannot be read. */
 static int

@@ -41,6 +41,10 @@ struct gb__jobs_opts {
  * run stopped before every job was done (see above). */
 int gb__jobs_run(gb_processor *p, const struct gb__jobs_opts *o);
 
+/* Parses one line of a jobs file (len bytes, not NUL-terminated) as --jobs does, and lets it
+ * go: the fuzz target's entry. Returns 0, or -1 with why in err. */
+int gb__jobs_parse_line(const char *text, size_t len, char *err, size_t errlen);
+
 /* Reads a whole file of at most max bytes (NUL-terminated, *len without the NUL); NULL with
  * errno set (EFBIG when larger). */
 char *gb__read_file(const char *path, size_t max, size_t *len);
