@@ -582,6 +582,22 @@ gb__ring_open_producer(gb_ring **out, const char *name, const gb_ring_opts *o,
 	return rc;
 }
 
+/* A predecessor killed while releasing left release_to ahead of head: what lies between was
+ * sent and is partly zeroed. Finish the release rather than wait to pad over the zeroes. A value
+ * that is not a position a healthy ring can have is ignored. */
+static void
+finish_release(gb_ring *r)
+{
+	uint64_t to = atomic_load_explicit(&r->hdr->release_to, memory_order_acquire);
+	uint64_t tail = atomic_load_explicit(&r->hdr->tail, memory_order_acquire);
+
+	if (to <= r->head || to > tail || to - r->head > r->capacity ||
+	    ((to | r->head) & (GB_RL_ALIGN - 1)))
+		return;
+	r->head = to;
+	gb__ring_release(r);
+}
+
 int
 gb__ring_open_consumer(gb_ring **out, const char *name, const gb_ring_opts *o,
     char *err, size_t errlen)
@@ -610,6 +626,7 @@ gb__ring_open_consumer(gb_ring **out, const char *name, const gb_ring_opts *o,
 	}
 	r->head = atomic_load_explicit(&r->hdr->head, memory_order_acquire);
 	r->released = r->head;
+	finish_release(r);
 	atomic_store_explicit(&r->hdr->consumer_pid, (uint32_t)getpid(), memory_order_relaxed);
 	atomic_store_explicit(&r->hdr->consumer_heartbeat_ns, gb__clock_real_coarse_ns(),
 	    memory_order_relaxed);
@@ -979,7 +996,9 @@ gb__ring_release(gb_ring *r)
 	assert(r->consumer);
 	if (r->head == r->released)
 		return;
-	/* the bytes go back zeroed: a producer's claim relies on it */
+	/* the bytes go back zeroed: a producer's claim relies on it. The intent goes first, so a
+	 * successor can finish a release this process is killed in the middle of. */
+	atomic_store_explicit(&hd->release_to, r->head, memory_order_release);
 	zero_span(r, r->released, r->head - r->released);
 	r->released = r->head;
 	atomic_store_explicit(&hd->head, r->head, memory_order_release);

@@ -14,6 +14,8 @@
  *   line 2   head_cache    a recent copy of head kept by producers so they rarely read head
  *   line 3   head          consumer position: everything before it has been read and zeroed;
  *                          persists across consumer restarts
+ *            release_to    where the consumer is releasing to (set before it zeroes, minor 1):
+ *                          a successor finds a release cut short by a kill and completes it
  *   line 4   dropped_records   claims refused (ring full, too big, contention), counted
  *   line 5   dropped_bytes     payload bytes of those claims
  *   line 6   unblocked_records records the consumer padded over after the unblock timeout
@@ -45,7 +47,7 @@
 
 #define GB_RL_MAGIC "GBRING01"         /* 8 bytes, no NUL stored */
 #define GB_RL_VERSION_MAJOR 1
-#define GB_RL_VERSION_MINOR 0
+#define GB_RL_VERSION_MINOR 1
 #define GB_RL_HEADER_SIZE 4096u
 #define GB_RL_LINE 128u
 #define GB_RL_PRODUCERS 64u
@@ -82,7 +84,8 @@ typedef struct gb_rl_header {
 	_Atomic uint64_t head_cache;
 	uint8_t pad2[GB_RL_LINE - 8];
 	_Atomic uint64_t head;
-	uint8_t pad3[GB_RL_LINE - 8];
+	_Atomic uint64_t release_to;
+	uint8_t pad3[GB_RL_LINE - 16];
 	_Atomic uint64_t dropped_records;
 	uint8_t pad4[GB_RL_LINE - 8];
 	_Atomic uint64_t dropped_bytes;

@@ -657,6 +657,50 @@ START_TEST(held_records_survive_the_consumer)
 }
 END_TEST
 
+/* A consumer killed in the middle of a release (release_to set, the span partly zeroed): its
+ * successor completes the release at once and reads on after it, without an unblock wait. */
+START_TEST(release_cut_short_is_completed)
+{
+	gb_ring_opts o = small_opts();
+	gb_ring *p = producer(&o), *c = consumer(&o);
+	struct seen s = { .next = 40 };
+	gb_ring_stats st;
+	gb_rl_header *h;
+	uint64_t seq;
+	uint8_t *m;
+	int fd;
+
+	for (seq = 0; seq < 100; seq++)
+		ck_assert_int_eq(write_seq(p, seq, 24), GB_RING_OK);
+	gb__ring_close(c);
+	fd = open(ring_file, O_RDWR);
+	ck_assert_int_ge(fd, 0);
+	m = mmap(NULL, GB_RL_HEADER_SIZE + SMALL, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ck_assert(m != MAP_FAILED);
+	h = (gb_rl_header *)(void *)m;
+	/* 40 records of 32 bytes read and sent; killed after zeroing the first 25 of them */
+	atomic_store(&h->release_to, 40 * 32);
+	memset(m + GB_RL_HEADER_SIZE, 0, 25 * 32);
+	c = consumer(&o);
+	ck_assert_uint_eq(gb__ring_read(c, on_seq, &s, 1000), 60);
+	ck_assert(!s.out_of_order);
+	ck_assert_uint_eq(s.next, 100);
+	gb__ring_stats(c, &st);
+	ck_assert_uint_eq(st.unblocked_records, 0);
+	ck_assert_uint_eq(st.head, st.tail);
+	/* a release_to that makes no sense is ignored */
+	atomic_store(&h->release_to, st.tail + 4096);
+	gb__ring_close(c);
+	c = consumer(&o);
+	gb__ring_stats(c, &st);
+	ck_assert_uint_eq(st.head, st.tail);
+	munmap(m, GB_RL_HEADER_SIZE + SMALL);
+	close(fd);
+	gb__ring_close(p);
+	gb__ring_close(c);
+}
+END_TEST
+
 /* Reads until the handler has seen `want` records or 5 s pass. */
 static void
 read_until(gb_ring *c, struct seen *s, uint64_t want)
@@ -1067,6 +1111,7 @@ ring_suite(void)
 	tcase_add_test(tc, attach_waits_for_creator);
 	tcase_add_test(tc, consumer_restart_resumes);
 	tcase_add_test(tc, held_records_survive_the_consumer);
+	tcase_add_test(tc, release_cut_short_is_completed);
 	tcase_add_test(tc, unblock_claimed_not_committed);
 	tcase_add_test(tc, unblock_unwritten_header);
 	tcase_add_test(tc, unblock_long_zeroed_span);
