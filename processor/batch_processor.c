@@ -103,13 +103,19 @@ gb_processor_new(const gb_processor_opts *o, char *err, size_t errlen)
 		free(p);
 		return NULL;
 	}
-	p->tele = o->tele != NULL ? o->tele : gb_tele_new(NULL, 0, GB_TELE_DISABLE);
+	gb_processor_set_telemetry(p, o->tele);
 	if (o->system_instruction != NULL && (p->system = strdup(o->system_instruction)) == NULL) {
 		gb_processor_free(p);
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
 	return p;
+}
+
+void
+gb_processor_set_telemetry(gb_processor *p, gb_tele *tele)
+{
+	p->tele = tele != NULL ? tele : gb_tele_new(NULL, 0, GB_TELE_DISABLE);
 }
 
 void
@@ -862,6 +868,37 @@ usage_sum(gb_result *r)
 	r->usage.time += r->indiv.time;
 }
 
+/* Parses opts' response schema into *schema (NULL when there is none). Returns 0, or -EINVAL
+ * with err filled when it is not a JSON object. */
+static int
+parse_schema(const gb_process_opts *opts, json_t **schema, char *err, size_t errlen)
+{
+	json_error_t jerr;
+
+	*schema = NULL;
+	if (opts == NULL || opts->response_schema == NULL)
+		return 0;
+	*schema = json_loads(opts->response_schema, 0, &jerr);
+	if (!json_is_object(*schema)) {
+		snprintf(err, errlen, "the response schema is not a JSON object (%s, line %d)",
+		    *schema == NULL ? jerr.text : "another JSON value", *schema == NULL ? jerr.line : 1);
+		json_decref(*schema);
+		*schema = NULL;
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int
+gb_process_opts_check(const gb_process_opts *opts, char *err, size_t errlen)
+{
+	json_t *schema;
+	int rc = parse_schema(opts, &schema, err, errlen);
+
+	json_decref(schema);
+	return rc;
+}
+
 /* Checks the arguments and sets up run for them: the schema parsed, an empty result. Returns
  * 0, or -EINVAL / -ENOMEM with err filled. */
 static int
@@ -870,7 +907,6 @@ run_init(struct run *run, gb_processor *p, const gb_content *content, size_t n_c
 {
 	bool compare = opts != NULL && (opts->flags & GB_PROCESS_COMPARE) != 0;
 	json_t *schema = NULL;
-	json_error_t jerr;
 	int rc;
 
 	memset(run, 0, sizeof(*run));
@@ -879,15 +915,8 @@ run_init(struct run *run, gb_processor *p, const gb_content *content, size_t n_c
 	run->n_content = n_content;
 	if ((rc = check_args(content, n_content, questions, n, err, errlen)) != 0)
 		return rc;
-	if (opts != NULL && opts->response_schema != NULL) {
-		schema = json_loads(opts->response_schema, 0, &jerr);
-		if (!json_is_object(schema)) {
-			snprintf(err, errlen, "the response schema is not a JSON object (%s, line %d)",
-			    schema == NULL ? jerr.text : "another JSON value", schema == NULL ? jerr.line : 1);
-			json_decref(schema);
-			return -EINVAL;
-		}
-	}
+	if ((rc = parse_schema(opts, &schema, err, errlen)) != 0)
+		return rc;
 	if ((run->r = result_new(questions, n, compare)) == NULL) {
 		json_decref(schema);
 		snprintf(err, errlen, "out of memory");

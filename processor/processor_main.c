@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <gbatch/processor.h>
 #include <gbatch/telemetry.h>
@@ -114,6 +115,19 @@ split_questions(char *text, char **out, size_t max, const char *path)
 		out[n++] = line;
 	}
 	return n;
+}
+
+/* Creates the processor, refusing bad options (model, API base, ...) with exit 2. Called before
+ * telemetry is opened, so a usage error never creates a ring. */
+static gb_processor *
+new_processor(const gb_processor_opts *o)
+{
+	char err[512];
+	gb_processor *p = gb_processor_new(o, err, sizeof(err));
+
+	if (p == NULL)
+		usage_error("%s", err);
+	return p;
 }
 
 static struct telemetry
@@ -383,12 +397,13 @@ main(int argc, char **argv)
 		jo.output = output;
 		jo.process = po;
 		jo.process.response_schema = schema;
-		tele = telemetry_open(telemetry_kind);
-		o.tele = tele.tele;
-		if ((p = gb_processor_new(&o, err, sizeof(err))) == NULL) {
-			telemetry_close(&tele);
+		if (gb_process_opts_check(&jo.process, err, sizeof(err)) != 0)
 			usage_error("%s", err);
-		}
+		if (access(jo.jobs_path, R_OK) != 0)
+			usage_error("cannot read jobs file \"%s\"", jo.jobs_path);
+		p = new_processor(&o);
+		tele = telemetry_open(telemetry_kind);
+		gb_processor_set_telemetry(p, tele.tele);
 		status = gb__jobs_run(p, &jo);
 		gb_processor_free(p);
 		telemetry_close(&tele);
@@ -431,12 +446,11 @@ main(int argc, char **argv)
 			    path);
 	}
 
-	tele = telemetry_open(telemetry_kind);
-	o.tele = tele.tele;
-	if ((p = gb_processor_new(&o, err, sizeof(err))) == NULL) {
-		telemetry_close(&tele);
+	if (gb_process_opts_check(&po, err, sizeof(err)) != 0)
 		usage_error("%s", err);
-	}
+	p = new_processor(&o);
+	tele = telemetry_open(telemetry_kind);
+	gb_processor_set_telemetry(p, tele.tele);
 	status = gb_processor_process_questions(p, content, n_content, (const char *const *)questions,
 	    nq, &po, &r, err, sizeof(err));
 	if (status != 0) {

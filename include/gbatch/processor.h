@@ -60,6 +60,14 @@ GB_API gb_processor *gb_processor_new(const gb_processor_opts *o, char *err, siz
 /* Frees p (NULL is fine); the key is wiped from memory. */
 GB_API void gb_processor_free(gb_processor *p);
 
+/* Sets the telemetry context p records into from now on (borrowed, must outlive p; NULL: none),
+ * so a program can check every option with gb_processor_new before it opens telemetry. */
+GB_API void gb_processor_set_telemetry(gb_processor *p, gb_tele *tele);
+
+/* Checks opts as gb_processor_process_questions will (the schema must be a JSON object).
+ * Returns 0, or -EINVAL with err saying why. NULL opts is valid. */
+GB_API int gb_process_opts_check(const gb_process_opts *opts, char *err, size_t errlen);
+
 /* Asks the n questions (borrowed) about the content: one batched call for a JSON array of n
  * answers; answers missing from it, and every answer when the batched call fails, are asked one
  * by one; a question that still fails becomes an error entry and the others go on. A per-day

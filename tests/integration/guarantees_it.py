@@ -471,6 +471,10 @@ class CommandLines(unittest.TestCase):
                     if not k.startswith(("DD_", "GBATCH_", "GEMINI_", "STUB_GEMINI_"))}
             # an unroutable endpoint: a case that got past its checks would fail, not hang
             base.update({"GEMINI_API_KEY": "k", "GEMINI_API_BASE": "http://127.0.0.1:9"})
+            # a usage error must leave no trace: the default ring of these runs must not appear
+            ring = "cli-%d" % os.getpid()
+            base["GBATCH_RING"] = ring
+            seg = "/dev/shm/gbatch." + ring
             for binary, args, env, stdin, named in CLI:
                 args = [a.format(**files) for a in args]
                 named = named.format(**files)
@@ -480,8 +484,12 @@ class CommandLines(unittest.TestCase):
                     r = subprocess.run([binaries[binary]] + args, capture_output=True, env=e,
                                        input=(stdin or "").encode(), timeout=20)
                     err = r.stderr.decode(errors="replace")
+                    created = os.path.exists(seg)
+                    if created:
+                        os.unlink(seg)
                     self.assertEqual(r.returncode, 2, "exit %d: %s" % (r.returncode, err))
                     self.assertIn(named, err)
+                    self.assertFalse(created, "a usage error created the ring")
 
 
 class Segments(GuaranteeCase):
