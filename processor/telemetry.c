@@ -516,57 +516,53 @@ gb__tele_scope_cleanup(gb_scope *s)
 
 /* ---- metrics ---- */
 
-static void
-record(gb_tele *t, const char *name, double v, const gb_kv *meta, size_t n, const char *type)
+/* Places name at this thread's current position in t: fills m's depth and parent_scope and
+ * call_count, and returns the full path (name itself at top level), or NULL when out of
+ * memory (logged, the record is lost). The path lives in the thread's stack buffer. */
+static const char *
+place(gb_tele *t, const char *name, gb_tele_meta *m)
 {
 	struct stack *st = find_stack(t);
-	gb_tele_meta m = { .metric_type = type, .extra = meta, .n_extra = n };
 	const char *path = name;
 	uint64_t hash;
 	struct path p;
 
 	if (st != NULL && st->depth > 0) {
 		if (!compose_path(st, name, &p)) {
-			log_warnx("telemetry: out of memory; metric \"%s\" is not recorded", name);
-			return;
+			log_warnx("telemetry: out of memory; \"%s\" is not recorded", name);
+			return NULL;
 		}
 		path = st->buf + p.off;
 		hash = p.hash;
-		m.depth = (int)st->depth;
-		m.parent_scope = st->buf + st->frames[st->depth - 1].path_off;
+		m->depth = (int)st->depth;
+		m->parent_scope = st->buf + st->frames[st->depth - 1].path_off;
 	} else {
 		hash = hash_more(HASH_SEED, name, strlen(name));
 	}
-	m.call_count = count_bump(t, path, hash);
-	report_metric(t, path, v, &m);
+	m->call_count = count_bump(t, path, hash);
+	return path;
+}
+
+static void
+record(gb_tele *t, const char *name, double v, const gb_kv *meta, size_t n, const char *type)
+{
+	gb_tele_meta m = { .metric_type = type, .extra = meta, .n_extra = n };
+	const char *path = place(t, name, &m);
+
+	if (path != NULL)
+		report_metric(t, path, v, &m);
 }
 
 void
 gb__tele_timing(gb_tele *t, const char *name, double seconds, const gb_kv *meta, size_t n)
 {
-	struct stack *st;
 	gb_tele_meta m = { .extra = meta, .n_extra = n };
-	const char *path = name;
-	uint64_t hash;
-	struct path p;
+	const char *path;
 
 	if (t == &gb__tele_noop || t == NULL)
 		return;
-	st = find_stack(t);
-	if (st != NULL && st->depth > 0) {
-		if (!compose_path(st, name, &p)) {
-			log_warnx("telemetry: out of memory; timing \"%s\" is not recorded", name);
-			return;
-		}
-		path = st->buf + p.off;
-		hash = p.hash;
-		m.depth = (int)st->depth;
-		m.parent_scope = st->buf + st->frames[st->depth - 1].path_off;
-	} else {
-		hash = hash_more(HASH_SEED, name, strlen(name));
-	}
-	m.call_count = count_bump(t, path, hash);
-	report_timing(t, path, seconds, &m);
+	if ((path = place(t, name, &m)) != NULL)
+		report_timing(t, path, seconds, &m);
 }
 
 void

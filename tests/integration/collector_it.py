@@ -472,7 +472,8 @@ class Lifecycle(CollectorCase):
         ring = self.ring()
         c = self.collector(ring, "--statsd", "udp://127.0.0.1:%d" % rv.port,
                            "--exit-when-producers-done")
-        time.sleep(0.3)
+        self.ready(ring, c)
+        time.sleep(0.3)  # an observation window: with no producer yet it must stay up
         self.assertIsNone(c.poll(), "exited before any producer attached")
         self.write(ring, "--count", "100", "--kind", "counter", "--scope", "job",
                    "--hold", "500ms")
@@ -482,8 +483,7 @@ class Lifecycle(CollectorCase):
     def test_second_collector_on_a_ring_is_refused(self):
         ring = self.ring()
         c = self.collector(ring, "--statsd", "off")
-        wait_until(lambda: os.path.exists("/dev/shm/gbatch." + ring), 10, "the ring segment")
-        time.sleep(0.2)
+        self.ready(ring, c)
         r = subprocess.run([COLLECTOR, "--ring", ring, "--statsd", "off", "--console", "off"],
                            capture_output=True, timeout=10)
         self.assertEqual(r.returncode, 1)
@@ -509,8 +509,7 @@ class Lifecycle(CollectorCase):
         rv = Receiver(self)
         ring = self.ring()
         c = self.collector(ring, "--statsd", "udp://127.0.0.1:%d" % rv.port)
-        wait_until(lambda: os.path.exists("/dev/shm/gbatch." + ring), 10, "the ring segment")
-        time.sleep(0.2)
+        self.ready(ring, c)
         c.send_signal(signal.SIGSTOP)  # the collector stops reading: the ring fills up
         try:
             r = self.write(ring, "--count", "200000", "--kind", "counter", "--scope", "flood",
@@ -552,8 +551,7 @@ class Lifecycle(CollectorCase):
         os.close(slave)
         self.ready(ring, c)
         self.write(ring, "--kind", "timing", "--scope", "tty.step", "--value", "0.25")
-        time.sleep(0.2)
-        self.assertEqual(self.stop(c), 0)
+        self.assertEqual(self.stop(c), 0)  # SIGTERM drains the ring first
         out = b""
         while True:
             try:
@@ -570,9 +568,9 @@ class Lifecycle(CollectorCase):
     def test_invalid_payloads_are_counted(self):
         ring = self.ring()
         c = self.collector(ring, "--statsd", "off")
+        self.ready(ring, c)
         self.write(ring, "--count", "5", "--garbage", "7")
-        time.sleep(0.3)
-        self.assertEqual(self.stop(c, signal.SIGINT), 0)
+        self.assertEqual(self.stop(c, signal.SIGINT), 0)  # SIGINT drains the ring first
         self.assertRegex(self.text(self.c_err), r"5 records read, 7 invalid")
 
 
