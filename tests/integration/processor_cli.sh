@@ -25,19 +25,8 @@ fail() {
 	fails=$((fails + 1))
 }
 
-# start_stub ARGS...: starts the stand-in on a free port, sets $base; waits up to 5 s.
-start_stub() {
-	[ -n "$stub_pid" ] && { kill "$stub_pid"; wait "$stub_pid" 2>/dev/null || true; }
-	rm -f "$work/stub.out"
-	"$stub" --port 0 --api-key "$key" --log "$work/stub.log" "$@" >"$work/stub.out" &
-	stub_pid=$!
-	for _ in $(seq 500); do
-		grep -q '^listening on ' "$work/stub.out" 2>/dev/null && break
-		sleep 0.01
-	done
-	base=http://$(sed -n 's/^listening on //p' "$work/stub.out")
-	[ "$base" != http:// ] || { echo "stand-in did not start" >&2; exit 1; }
-}
+# shellcheck source=tests/integration/stub_lib.sh disable=SC1091
+. "$src/tests/integration/stub_lib.sh"
 
 # run NAME ARGS...: runs the processor with the key set; stdout, stderr and status kept.
 run() {
@@ -65,7 +54,7 @@ json() {
 		fail "$1: not true: $2"
 }
 
-start_stub
+stub_start
 q=$demo/questions.txt
 c=$demo/content.txt
 nq=$(grep -c . "$q")
@@ -144,14 +133,14 @@ expect_in compare err "[TIMING] batch.total_processing: duration="
 expect_in compare err "question_index=0"
 
 # Some answers fail: exit 1.
-start_stub --fault 500:0:only=single --fault text:1:only=batch
+stub_start --fault 500:0:only=single --fault text:1:only=batch
 run partial --telemetry off --max-attempts 1 --questions "$q" "$c"
 expect_rc partial 1
 expect_in partial err "of $nq questions have no answer"
 json "$work/partial.out" "r['answers'] == [None] * $nq and r['batch']['outcome'] == 'failed'"
 
 # A daily quota stops the run: exit 1, one request only.
-start_stub --fault quota:0
+stub_start --fault quota:0
 : >"$work/stub.log"
 run quota --telemetry off --questions "$q" "$c"
 expect_rc quota 1
@@ -160,7 +149,7 @@ expect_in quota err "daily quota exhausted"
 
 # The key appears nowhere: not on stdout, stderr, the output file or the stand-in's log, even
 # with debug logging, console telemetry and retried errors.
-start_stub --fault 429:1:delay=0.2s --fault 503:1
+stub_start --fault 429:1:delay=0.2s --fault 503:1
 GBATCH_LOG_LEVEL=debug run secret --telemetry console --compare --output "$work/secret.json" \
 	--questions "$q" "$c"
 expect_rc secret 0

@@ -32,21 +32,13 @@ section() {
 	echo "-- $1 ($((($(date +%s%N) - t_start) / 1000000)) ms)"
 }
 
+# shellcheck source=tests/integration/stub_lib.sh disable=SC1091
+. "$(dirname "${BASH_SOURCE[0]}")/stub_lib.sh"
+
 # start_stub ARGS...: the stand-in on a free port with a fresh log; sets $base.
 start_stub() {
-	if [ -n "$stub_pid" ]; then
-		kill "$stub_pid"
-		wait "$stub_pid" 2>/dev/null || true
-	fi
-	rm -f "$work/stub.out" "$work/stub.log"
-	"$stub" --port 0 --api-key "$key" --log "$work/stub.log" "$@" >"$work/stub.out" &
-	stub_pid=$!
-	for _ in $(seq 500); do
-		grep -q '^listening on ' "$work/stub.out" 2>/dev/null && break
-		sleep 0.01
-	done
-	base=http://$(sed -n 's/^listening on //p' "$work/stub.out")
-	[ "$base" != http:// ] || { echo "stand-in did not start" >&2; exit 1; }
+	rm -f "$work/stub.log"
+	stub_start "$@"
 }
 
 # run NAME ARGS...: the processor in the foreground; stdout, stderr, status and milliseconds

@@ -2,7 +2,6 @@
  * a ring this test reads as the consumer; kinds, metadata, --stdin, a missing ring with and
  * without --strict, and every kind of bad input (exit 2, message naming the bad text). */
 #include <check.h>
-#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +12,7 @@
 
 #include "record.h"
 #include "ring.h"
+#include "test_rings.h"
 
 static const char *emit_path;
 static char ring_name[64];
@@ -28,27 +28,17 @@ struct got {
 static struct got got[32];
 static size_t n_got;
 
-/* Rings are named after the runner's pid; a test that fails before its own cleanup leaves its
- * ring behind, so the runner removes every ring of this run once the tests are done. */
+/* Rings are named "emit-test-<runner pid>-..." so the runner can remove them all at the end. */
 static pid_t runner_pid;
 
+/* Removes every ring of this run. */
 static void
 remove_run_rings(void)
 {
-	char prefix[64], path[512];
-	DIR *d = opendir("/dev/shm");
-	struct dirent *e;
+	char prefix[64];
 
-	if (d == NULL)
-		return;
-	snprintf(prefix, sizeof(prefix), "gbatch.emit-test-%d-", (int)runner_pid);
-	while ((e = readdir(d)) != NULL) {
-		if (strncmp(e->d_name, prefix, strlen(prefix)) == 0) {
-			snprintf(path, sizeof(path), "/dev/shm/%s", e->d_name);
-			unlink(path);
-		}
-	}
-	closedir(d);
+	snprintf(prefix, sizeof(prefix), "emit-test-%d-", (int)runner_pid);
+	gb_test_remove_rings(prefix);
 }
 
 static void

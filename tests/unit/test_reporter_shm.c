@@ -3,7 +3,6 @@
  * cannot be opened warns once and counts drops; a full ring drops and counts; close detaches. */
 #include <check.h>
 #include <pthread.h>
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +13,7 @@
 #include "clock.h"
 #include "record.h"
 #include "ring.h"
+#include "test_rings.h"
 
 struct got {
 	gb_record rec;
@@ -28,27 +28,17 @@ static size_t n_got;
 static char ring_name[64];
 static gb_ring *consumer;
 
-/* Rings are named after the runner's pid; a test that fails before its own cleanup leaves its
- * ring behind, so the runner removes every ring of this run once the tests are done. */
+/* Rings are named "tele-test-<runner pid>-..." so the runner can remove them all at the end. */
 static pid_t runner_pid;
 
+/* Removes every ring of this run. */
 static void
 remove_run_rings(void)
 {
-	char prefix[64], path[512];
-	DIR *d = opendir("/dev/shm");
-	struct dirent *e;
+	char prefix[64];
 
-	if (d == NULL)
-		return;
-	snprintf(prefix, sizeof(prefix), "gbatch.tele-test-%d-", (int)runner_pid);
-	while ((e = readdir(d)) != NULL) {
-		if (strncmp(e->d_name, prefix, strlen(prefix)) == 0) {
-			snprintf(path, sizeof(path), "/dev/shm/%s", e->d_name);
-			unlink(path);
-		}
-	}
-	closedir(d);
+	snprintf(prefix, sizeof(prefix), "tele-test-%d-", (int)runner_pid);
+	gb_test_remove_rings(prefix);
 }
 
 static void
