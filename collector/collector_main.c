@@ -4,6 +4,7 @@
  * DD_VERSION, DD_TAGS, DD_ENTITY_ID) and GBATCH_RING. Anything bad exits 2 naming it.
  */
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,8 +34,8 @@ static const char usage[] =
     "usage: gbatch-collector [--ring NAME|PATH]... [--statsd URL|off]\n"
     "         [--console lines|summary|off] [--flush-interval DUR] [--prefix P]\n"
     "         [--tag K:V]... [--drop-tag KEY]... [--max-tag-values N]\n"
-    "         [--unblock-timeout DUR] [--exit-when-producers-done] [--trust-uid UID]\n"
-    "         [--version] [--help]\n"
+    "         [--send-timeout DUR] [--unblock-timeout DUR] [--exit-when-producers-done]\n"
+    "         [--trust-uid UID] [--version] [--help]\n"
     "\n"
     "Drains gbatch telemetry rings into DogStatsD and the console.\n"
     "  --ring NAME|PATH         ring to drain (repeatable; default $GBATCH_RING or \"default\")\n"
@@ -50,6 +51,9 @@ static const char usage[] =
     "  --drop-tag KEY           never send tags with this key (repeatable)\n"
     "  --max-tag-values N       distinct values per metadata tag key before \"other\"\n"
     "                           (default 1000, 0 = no cap)\n"
+    "  --send-timeout DUR       unixgram: how long a datagram may wait for room in a\n"
+    "                           slow agent's queue before it is dropped (default 1s,\n"
+    "                           at most 60s, 0 = never wait)\n"
     "  --unblock-timeout DUR    pad over a record a dead producer left unfinished (default 2s)\n"
     "  --exit-when-producers-done  exit once every producer that attached is gone\n"
     "  --trust-uid UID          also accept rings owned by this uid\n"
@@ -66,7 +70,7 @@ bad(const char *fmt, const char *what, const char *detail)
 }
 
 static uint64_t
-duration_arg(const char *flag, const char *text, uint64_t min_ns)
+duration_arg(const char *flag, const char *text, uint64_t min_ns, uint64_t max_ns)
 {
 	char err[256];
 	uint64_t ns;
@@ -75,6 +79,8 @@ duration_arg(const char *flag, const char *text, uint64_t min_ns)
 		bad("%s: %s", flag, err);
 	if (ns < min_ns)
 		bad("%s: \"%s\" is too short", flag, text);
+	if (ns > max_ns)
+		bad("%s: \"%s\" is too long", flag, text);
 	return ns;
 }
 
@@ -153,7 +159,7 @@ parse_env(struct cli *cl)
 }
 
 enum { OPT_RING = 256, OPT_STATSD, OPT_CONSOLE, OPT_FLUSH, OPT_PREFIX, OPT_TAG, OPT_DROP,
-	OPT_MAXTAG, OPT_UNBLOCK, OPT_EXITDONE, OPT_TRUST, OPT_VERSION, OPT_HELP };
+	OPT_MAXTAG, OPT_SENDTIMEOUT, OPT_UNBLOCK, OPT_EXITDONE, OPT_TRUST, OPT_VERSION, OPT_HELP };
 
 static const struct option options[] = {
 	{ "ring", required_argument, NULL, OPT_RING },
@@ -164,6 +170,7 @@ static const struct option options[] = {
 	{ "tag", required_argument, NULL, OPT_TAG },
 	{ "drop-tag", required_argument, NULL, OPT_DROP },
 	{ "max-tag-values", required_argument, NULL, OPT_MAXTAG },
+	{ "send-timeout", required_argument, NULL, OPT_SENDTIMEOUT },
 	{ "unblock-timeout", required_argument, NULL, OPT_UNBLOCK },
 	{ "exit-when-producers-done", no_argument, NULL, OPT_EXITDONE },
 	{ "trust-uid", required_argument, NULL, OPT_TRUST },
@@ -186,6 +193,7 @@ parse_args(struct cli *cl, int argc, char **argv)
 	cfg->flush_interval_ns = GB_NS_PER_SEC;
 	cfg->statsd_on = true;
 	cfg->statsd.max_tag_values = DEFAULT_MAX_TAG_VALUES;
+	cfg->statsd.send_timeout_ns = GB_STATSD_DEFAULT_SEND_TIMEOUT_NS;
 	cfg->console_out = stdout;
 	parse_env(cl);
 
@@ -213,7 +221,8 @@ parse_args(struct cli *cl, int argc, char **argv)
 			console_set = true;
 			break;
 		case OPT_FLUSH:
-			cfg->flush_interval_ns = duration_arg("--flush-interval", optarg, GB_NS_PER_MS);
+			cfg->flush_interval_ns = duration_arg("--flush-interval", optarg, GB_NS_PER_MS,
+			    UINT64_MAX);
 			break;
 		case OPT_PREFIX:
 			if (gb__statsd_prefix_check(optarg, err, sizeof(err)) < 0)
@@ -239,7 +248,11 @@ parse_args(struct cli *cl, int argc, char **argv)
 			break;
 		case OPT_UNBLOCK:
 			cfg->ring_opts.unblock_timeout_ns = duration_arg("--unblock-timeout", optarg,
-			    GB_NS_PER_MS);
+			    GB_NS_PER_MS, UINT64_MAX);
+			break;
+		case OPT_SENDTIMEOUT:
+			cfg->statsd.send_timeout_ns = duration_arg("--send-timeout", optarg, 0,
+			    GB_STATSD_MAX_SEND_TIMEOUT_NS);
 			break;
 		case OPT_EXITDONE:
 			cfg->exit_when_producers_done = true;

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <netdb.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +52,8 @@ struct gb_statsd_sink {
 	gb_statsd_send_fn send;
 	void *send_ctx;
 	size_t max;
+	uint64_t send_timeout_ns;
+	bool congested; /* a wait for room ran out; no more waits until a send succeeds */
 
 	char prefix[GB_STATSD_PREFIX_MAX + 1];
 	size_t prefix_len;
@@ -519,6 +522,7 @@ gb__statsd_new(const gb_statsd_config *cfg, char *err, size_t errlen)
 		s->has_target = true;
 		s->target = *cfg->target;
 		s->max = s->target.kind == GB_STATSD_UNIXGRAM ? GB_STATSD_UNIX_MAX : GB_STATSD_UDP_MAX;
+		s->send_timeout_ns = cfg->send_timeout_ns;
 		if (resolve(s, err, errlen) < 0)
 			goto fail;
 		connect_socket(s);
@@ -529,6 +533,12 @@ gb__statsd_new(const gb_statsd_config *cfg, char *err, size_t errlen)
 	}
 	if (cfg->max_datagram != 0 && cfg->max_datagram < s->max)
 		s->max = cfg->max_datagram;
+	if (s->send_timeout_ns > GB_STATSD_MAX_SEND_TIMEOUT_NS) {
+		snprintf(err, errlen, "send timeout %llu ms is over the limit of %llu ms",
+		    (unsigned long long)(s->send_timeout_ns / GB_NS_PER_MS),
+		    (unsigned long long)(GB_STATSD_MAX_SEND_TIMEOUT_NS / GB_NS_PER_MS));
+		goto fail;
+	}
 	if (s->max < 512 || s->max > GB_STATSD_UNIX_MAX || (s->send == NULL && !s->has_target)) {
 		snprintf(err, errlen, "datagram size %zu not in [512, %d], or nowhere to send", s->max,
 		    GB_STATSD_UNIX_MAX);
@@ -571,6 +581,34 @@ send_failed(gb_statsd_sink *s, int err)
 	}
 }
 
+/* A unixgram target whose queue is full (the agent reads more slowly than we send) makes the
+ * send fail with EAGAIN. Records stay in the ring until they are sent, so waiting here is
+ * backpressure into the ring rather than loss: waits for room until *deadline (set on the
+ * first wait for this datagram), unless the target is congested. Returns true when the send
+ * is worth trying again; false marks the target congested. */
+static bool
+wait_for_room(gb_statsd_sink *s, uint64_t *deadline)
+{
+	uint64_t now = gb__clock_mono_ns();
+
+	if (s->congested || s->send_timeout_ns == 0)
+		return false;
+	if (*deadline == 0)
+		*deadline = now + s->send_timeout_ns;
+	while (now < *deadline) {
+		struct pollfd p = { .fd = s->fd, .events = POLLOUT };
+		int rc = poll(&p, 1, (int)((*deadline - now + GB_NS_PER_MS - 1) / GB_NS_PER_MS));
+
+		if (rc > 0)
+			return true; /* room, or an error the next send reports */
+		if (rc < 0 && errno != EINTR)
+			break;
+		now = gb__clock_mono_ns();
+	}
+	s->congested = true;
+	return false;
+}
+
 /* Sends the queued datagrams with as few sendmmsg calls as the errors allow. */
 static void
 socket_send_queue(gb_statsd_sink *s)
@@ -578,6 +616,7 @@ socket_send_queue(gb_statsd_sink *s)
 	struct mmsghdr m[GB_STATSD_QUEUE];
 	struct iovec iov[GB_STATSD_QUEUE];
 	bool retried = false;
+	uint64_t deadline = 0; /* of the wait for room for datagram i */
 	size_t i = 0;
 
 	for (size_t k = 0; k < s->nq; k++) {
@@ -597,6 +636,9 @@ socket_send_queue(gb_statsd_sink *s)
 		if (n <= 0) { /* the datagram at i failed: count it, go on with the next */
 			int e = errno;
 
+			if (s->target.kind == GB_STATSD_UNIXGRAM && (e == EAGAIN || e == EWOULDBLOCK) &&
+			    wait_for_room(s, &deadline))
+				continue;
 			send_failed(s, e);
 			/* UDP reports the port unreachable of an earlier datagram on a later send,
 			 * which it does not send: the target may be back, so try that one again */
@@ -605,10 +647,13 @@ socket_send_queue(gb_statsd_sink *s)
 				continue;
 			}
 			retried = false;
+			deadline = 0;
 			i++;
 			continue;
 		}
 		retried = false;
+		s->congested = false;
+		deadline = 0;
 		for (size_t k = i; k < i + (size_t)n; k++) {
 			s->st.packets_sent++;
 			s->st.bytes_sent += s->qlen[k];

@@ -2,7 +2,8 @@
  * statsd_sink.h - the collector's DogStatsD sink: turns telemetry records into DogStatsD lines
  * (`name:value|type|#tags`), sanitised so nothing a producer writes can break a line or a tag,
  * folds counters and gauges per flush interval, packs lines into datagrams that never exceed
- * the target's limit, and sends them on a non-blocking socket that may be down at any time.
+ * the target's limit, and sends them on a non-blocking socket that may be down at any time
+ * (a slow unixgram agent is waited for, within a bound).
  */
 #ifndef GBATCH_COLLECTOR_STATSD_SINK_H
 #define GBATCH_COLLECTOR_STATSD_SINK_H
@@ -21,6 +22,8 @@
 #define GB_STATSD_VALUE_MAX 32        /* a formatted value */
 #define GB_STATSD_DEFAULT_PREFIX "gbatch."
 #define GB_STATSD_DEFAULT_URL "udp://127.0.0.1:8125"
+#define GB_STATSD_DEFAULT_SEND_TIMEOUT_NS 1000000000ull /* see gb_statsd_config.send_timeout_ns */
+#define GB_STATSD_MAX_SEND_TIMEOUT_NS 60000000000ull
 
 /* ---- sanitising (exposed for tests) ---- */
 
@@ -88,6 +91,12 @@ typedef struct gb_statsd_config {
 	const char *const *drop_tags;   /* tag keys never sent (compared after sanitising) */
 	size_t n_drop_tags;
 	size_t max_tag_values;          /* distinct values per user tag key; 0 = no cap */
+	uint64_t send_timeout_ns;       /* unixgram: how long one datagram may wait for room in
+	                                   the target's queue (at most
+	                                   GB_STATSD_MAX_SEND_TIMEOUT_NS); a wait that runs out
+	                                   drops it (a send error) and marks the target congested:
+	                                   no further waits until a datagram gets through.
+	                                   0 = never wait. UDP never waits. */
 } gb_statsd_config;
 
 typedef struct gb_statsd_stats {
@@ -103,7 +112,8 @@ typedef struct gb_statsd_stats {
 
 /* Creates a sink; with a target it resolves the UDP host (a failure is returned) and opens a
  * non-blocking socket (a unixgram target that is not there yet is retried later, not an
- * error). Returns NULL with err saying why. */
+ * error; one whose queue is full is waited for only as send_timeout_ns allows). Returns NULL
+ * with err saying why. */
 gb_statsd_sink *gb__statsd_new(const gb_statsd_config *cfg, char *err, size_t errlen);
 /* Sends what is pending (aggregates are NOT flushed: call gb__statsd_flush_aggregates first)
  * and frees the sink. NULL is fine. */

@@ -6,9 +6,11 @@
 #include <errno.h>
 #include <math.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <netinet/in.h>
@@ -825,6 +827,136 @@ START_TEST(unixgram_reconnects_after_the_agent_restarts)
 }
 END_TEST
 
+/* A unixgram agent that reads one datagram per millisecond, counting lines, until it has
+ * `want` lines or nothing came for 10 s. */
+struct slow_agent {
+	int fd;
+	long want, lines;
+};
+
+static void *
+slow_agent_run(void *arg)
+{
+	struct slow_agent *a = arg;
+	char buf[GB_STATSD_UNIX_MAX];
+	const struct timespec ms = { .tv_nsec = 1000000 };
+
+	while (a->lines < a->want) {
+		ssize_t n = recv_within(a->fd, buf, sizeof(buf), 10000);
+
+		if (n <= 0)
+			break;
+		for (ssize_t k = 0; k < n; k++)
+			a->lines += buf[k] == '\n';
+		nanosleep(&ms, NULL);
+	}
+	return NULL;
+}
+
+static gb_statsd_sink *
+unixgram_sink(const char *path, uint64_t send_timeout_ns)
+{
+	char url[96], err[256];
+	gb_statsd_target t;
+
+	snprintf(url, sizeof(url), "unixgram://%s", path);
+	ck_assert_int_eq(gb__statsd_parse_url(url, &t, err, sizeof(err)), 0);
+	/* small datagrams: many of them, far more than the agent's queue holds */
+	gb_statsd_config cfg = { .target = &t, .max_datagram = 1024,
+		.send_timeout_ns = send_timeout_ns };
+	gb_statsd_sink *s = gb__statsd_new(&cfg, err, sizeof(err));
+	ck_assert_msg(s != NULL, "%s", err);
+	return s;
+}
+
+START_TEST(unixgram_slow_agent_loses_nothing)
+{
+	char path[64];
+	struct slow_agent a = { .want = 6000 };
+	gb_statsd_stats st;
+	gb_record r = rec(GB_REC_TIMING, "uds.slow", 0, 0.002);
+	pthread_t th;
+
+	snprintf(path, sizeof(path), "/tmp/gbatch-test-slow-%d.sock", (int)getpid());
+	a.fd = bind_unix(path);
+	gb_statsd_sink *s = unixgram_sink(path, 30 * GB_NS_PER_SEC);
+	ck_assert_int_eq(pthread_create(&th, NULL, slow_agent_run, &a), 0);
+	for (long i = 0; i < a.want; i++)
+		gb__statsd_record(s, &r);
+	gb__statsd_flush(s);
+	gb__statsd_get_stats(s, &st);
+	ck_assert_int_eq(pthread_join(th, NULL), 0);
+	/* about 170 datagrams against a queue of net.unix.max_dgram_qlen (10 by default) */
+	ck_assert_uint_gt(st.packets_sent, 100);
+	ck_assert_uint_eq(st.send_errors, 0);
+	ck_assert_int_eq(a.lines, a.want);
+	gb__statsd_free(s);
+	close(a.fd);
+	unlink(path);
+}
+END_TEST
+
+/* Lines in what the agent has queued, read without waiting. */
+static long
+drain_lines(int fd)
+{
+	char buf[GB_STATSD_UNIX_MAX];
+	long lines = 0;
+	ssize_t n;
+
+	while ((n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
+		for (ssize_t k = 0; k < n; k++)
+			lines += buf[k] == '\n';
+	return lines;
+}
+
+START_TEST(unixgram_agent_that_stops_reading_costs_counted_datagrams)
+{
+	char path[64];
+	gb_statsd_stats st;
+	gb_record r = rec(GB_REC_TIMING, "uds.stuck", 0, 0.002);
+	int fd;
+	long got;
+
+	snprintf(path, sizeof(path), "/tmp/gbatch-test-stuck-%d.sock", (int)getpid());
+	fd = bind_unix(path);
+	gb_statsd_sink *s = unixgram_sink(path, 20 * GB_NS_PER_MS);
+	for (int i = 0; i < 3000; i++)
+		gb__statsd_record(s, &r);
+	gb__statsd_flush(s);
+	gb__statsd_get_stats(s, &st);
+	ck_assert_uint_gt(st.send_errors, 0);
+	got = drain_lines(fd);
+	ck_assert_int_gt(got, 0);
+	ck_assert_int_lt(got, 3000);
+	ck_assert_uint_eq(st.lines, 3000);
+
+	/* the agent reads again: the next datagram gets through and ends the congestion */
+	gb__statsd_record(s, &r);
+	gb__statsd_flush(s);
+	ck_assert_int_eq(drain_lines(fd), 1);
+	gb__statsd_get_stats(s, &st);
+	uint64_t errors = st.send_errors;
+	gb__statsd_free(s);
+	ck_assert_uint_gt(errors, 0);
+	close(fd);
+	unlink(path);
+}
+END_TEST
+
+START_TEST(send_timeout_over_the_limit_is_refused)
+{
+	char err[256];
+	gb_statsd_target t;
+
+	ck_assert_int_eq(gb__statsd_parse_url("unixgram:///tmp/x.sock", &t, err, sizeof(err)), 0);
+	gb_statsd_config cfg = { .target = &t,
+		.send_timeout_ns = GB_STATSD_MAX_SEND_TIMEOUT_NS + 1 };
+	ck_assert_ptr_null(gb__statsd_new(&cfg, err, sizeof(err)));
+	ck_assert_ptr_nonnull(strstr(err, "send timeout 60000 ms"));
+}
+END_TEST
+
 static Suite *
 statsd_suite(void)
 {
@@ -856,6 +988,9 @@ statsd_suite(void)
 	tcase_add_test(tc, env_picks_the_target_like_datadog_clients);
 	tcase_add_test(tc, udp_socket_sends_and_survives_no_listener);
 	tcase_add_test(tc, unixgram_reconnects_after_the_agent_restarts);
+	tcase_add_test(tc, unixgram_slow_agent_loses_nothing);
+	tcase_add_test(tc, unixgram_agent_that_stops_reading_costs_counted_datagrams);
+	tcase_add_test(tc, send_timeout_over_the_limit_is_refused);
 	tcase_set_timeout(tc, 30);
 	suite_add_tcase(s, tc);
 	return s;
