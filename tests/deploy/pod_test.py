@@ -25,12 +25,13 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from statsd_server import Statsd, wait_until  # noqa: E402
 
 SKIP = 77
 ARGS = None
-STATSD_DIR = os.environ.get("GBATCH_STATSD_DIR", "")
 # A producer that stops heartbeating is dead after 5 s (GB_RL_PRODUCER_STALE_NS).
 DEAD_PRODUCER_DEADLINE = 20.0
 
@@ -45,82 +46,6 @@ def die_with_parent():
 def skip(why):
     print("pod_test: SKIPPED: " + why, flush=True)
     sys.exit(SKIP)
-
-
-def wait_until(cond, timeout, what):
-    """Polls cond until it returns a true value; fails once the deadline passes."""
-    end = time.monotonic() + timeout
-    while True:
-        v = cond()
-        if v:
-            return v
-        if time.monotonic() > end:
-            raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
-        time.sleep(0.02)
-
-
-def free_port(kind):
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Statsd:
-    """The Etsy statsd daemon on loopback, never flushing during a test: counters
-    accumulate and are read back through the management port."""
-
-    def __init__(self, tc):
-        js = os.path.join(STATSD_DIR, "node_modules/statsd/stats.js")
-        if not os.path.isfile(js):
-            raise AssertionError("statsd is not installed under GBATCH_STATSD_DIR=%r: run "
-                                 "tests/run.sh, which installs it with npm ci" % STATSD_DIR)
-        self.port, self.mgmt = free_port(socket.SOCK_DGRAM), free_port(socket.SOCK_STREAM)
-        conf = os.path.join(tc.tmp, "statsd.js")
-        with open(conf, "w") as f:
-            f.write('{ port: %d, mgmt_port: %d, address: "127.0.0.1", '
-                    'mgmt_address: "127.0.0.1", flushInterval: 3600000, backends: [], '
-                    'deleteIdleStats: false }\n' % (self.port, self.mgmt))
-        with open(os.path.join(tc.tmp, "statsd.log"), "w") as log:
-            tc.spawn(["node", js, conf], stdout=log, stderr=subprocess.STDOUT)
-        wait_until(lambda: self._ask("health") is not None, 15, "statsd to listen")
-
-    def _ask(self, cmd):
-        try:
-            with socket.create_connection(("127.0.0.1", self.mgmt), timeout=2) as s:
-                s.sendall((cmd + "\n").encode())
-                data = b""
-                while not data.endswith(b"END\n\n") and not (cmd == "health" and data):
-                    d = s.recv(1 << 20)
-                    if not d:
-                        break
-                    data += d
-                return data.decode()
-        except OSError:
-            return None
-
-    def counters(self):
-        out = self._ask("counters")
-        if out is None:
-            raise AssertionError("the statsd management port does not answer")
-        return {k: float(v) for k, v in re.findall(r"'([^']+)': ([-+0-9.e]+)", out)}
-
-    def counter(self, name):
-        """The sum of the counters named name, whatever their tags (statsd keys them
-        "name;tag=value;...")."""
-        return sum(v for k, v in self.counters().items() if k.split(";")[0] == name)
-
-    def timer_samples(self, name):
-        """How many samples the timer named name (with any tags) holds."""
-        out = self._ask("timers")
-        if out is None:
-            raise AssertionError("the statsd management port does not answer")
-        n = 0
-        for k, body in re.findall(r"'([^']+)': \[([^\]]*)\]", out):
-            if k.split(";")[0] == name:
-                items = [x for x in body.split(",") if x.strip()]
-                more = sum(int(m) for m in re.findall(r"\.\.\. (\d+) more item", body))
-                n += len([x for x in items if "more item" not in x]) + more
-        return n
 
 
 class Pod(unittest.TestCase):

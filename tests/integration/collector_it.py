@@ -11,115 +11,24 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import unittest
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from statsd_server import Statsd, wait_until  # noqa: E402
+
 COLLECTOR = os.environ.get("GBATCH_COLLECTOR", "")
 RING_WRITE = os.environ.get("GBATCH_RING_WRITE", "")
 DSD_RECV = os.environ.get("GBATCH_DSD_RECV", "")
 EMIT = os.environ.get("GBATCH_EMIT", "")
-STATSD_DIR = os.environ.get("GBATCH_STATSD_DIR", "")
 
 _seq = [0]
 
 # ring_layout.h: the consumer's pid, on the consumer line (line 8) of the header page
 CONSUMER_PID_OFFSET = 8 * 128 + 16
-
-
-def wait_until(cond, timeout=10.0, what="condition"):
-    """Polls cond until it returns a true value or the deadline passes (then fails)."""
-    end = time.monotonic() + timeout
-    while True:
-        v = cond()
-        if v:
-            return v
-        if time.monotonic() > end:
-            raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
-        time.sleep(0.02)
-
-
-def free_port(kind):
-    s = socket.socket(socket.AF_INET, kind)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def free_port_pair():
-    """A UDP port and a TCP port, both free now."""
-    return free_port(socket.SOCK_DGRAM), free_port(socket.SOCK_STREAM)
-
-
-class Statsd:
-    """The Etsy statsd daemon on loopback; flushes never happen during a test, so counters
-    and timers accumulate and can be read back through the management port."""
-
-    def __init__(self, tc, port=None, mgmt=None):
-        if not os.path.isfile(os.path.join(STATSD_DIR, "node_modules/statsd/stats.js")):
-            raise AssertionError("statsd is not installed under GBATCH_STATSD_DIR=%r: run "
-                                 "tests/run.sh, which installs it with npm ci" % STATSD_DIR)
-        self.tc = tc
-        if port is None:
-            port, mgmt = free_port_pair()
-        self.port, self.mgmt = port, mgmt
-        self.conf = os.path.join(tc.tmp, "statsd-%d.js" % port)
-        with open(self.conf, "w") as f:
-            f.write('{ port: %d, mgmt_port: %d, address: "127.0.0.1", '
-                    'mgmt_address: "127.0.0.1", flushInterval: 3600000, backends: [], '
-                    'deleteIdleStats: false }\n' % (port, mgmt))
-        self.start()
-
-    def start(self):
-        with open(os.path.join(self.tc.tmp, "statsd-%d.log" % self.port), "a") as log:
-            self.proc = self.tc.spawn(["node", os.path.join(STATSD_DIR,
-                                                            "node_modules/statsd/stats.js"),
-                                       self.conf], stdout=log, stderr=subprocess.STDOUT)
-        wait_until(lambda: self._try("health") is not None, 15, "statsd to listen")
-
-    def stop(self):
-        self.tc.kill(self.proc)
-
-    def _try(self, cmd):
-        try:
-            with socket.create_connection(("127.0.0.1", self.mgmt), timeout=2) as s:
-                s.sendall((cmd + "\n").encode())
-                data = b""
-                while not data.endswith(b"END\n\n") and not (cmd == "health" and data):
-                    d = s.recv(1 << 20)
-                    if not d:
-                        break
-                    data += d
-                return data.decode()
-        except OSError:
-            return None
-
-    def cmd(self, cmd):
-        out = self._try(cmd)
-        if out is None:
-            raise AssertionError("statsd management port does not answer %r" % cmd)
-        return out
-
-    def counters(self):
-        return {k: float(v) for k, v in re.findall(r"'([^']+)': ([-+0-9.e]+)", self.cmd("counters"))}
-
-    def timers(self):
-        """key -> (sample count, the samples shown)."""
-        out = {}
-        for k, body in re.findall(r"'([^']+)': \[([^\]]*)\]", self.cmd("timers")):
-            items = [x.strip() for x in body.split(",") if x.strip()]
-            shown = [float(x) for x in items if re.fullmatch(r"-?[0-9.]+(e[-+]?[0-9]+)?", x)]
-            more = sum(int(m) for m in re.findall(r"\.\.\. (\d+) more item", body))
-            out[k] = (len(shown) + more, shown)
-        return out
-
-    def bad_lines(self):
-        m = re.search(r"messages\.bad_lines_seen: (\d+)", self.cmd("stats"))
-        return int(m.group(1))
 
 
 class Receiver:
