@@ -20,6 +20,7 @@
 #define IDLE_WAIT_NS (100ull * GB_NS_PER_MS) /* longest sleep: bounds signal latency */
 #define MULTI_WAIT_NS (10ull * GB_NS_PER_MS) /* per-ring sleep when there are several */
 #define FINAL_DRAIN_NS (2ull * GB_NS_PER_SEC)
+#define CONSOLE_EXIT_WAIT_NS (2ull * GB_NS_PER_SEC) /* for a slow reader of the last output */
 
 struct ring_slot {
 	gb_ring *ring;
@@ -71,7 +72,7 @@ gb__collector_new(const gb_collector_config *cfg, char *err, size_t errlen)
 	if (cfg->statsd_on && (c->statsd = gb__statsd_new(&cfg->statsd, err, errlen)) == NULL)
 		goto fail;
 	if (cfg->console != GB_CONSOLE_OFF &&
-	    (c->console = gb__console_new(cfg->console, cfg->console_out, 0)) == NULL) {
+	    (c->console = gb__console_new(cfg->console, cfg->console_fd, 0)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -196,7 +197,7 @@ flush_sinks(gb_collector *c)
 	if (c->statsd != NULL)
 		gb__statsd_flush(c->statsd);
 	if (c->console != NULL)
-		gb__console_flush(c->console);
+		gb__console_flush(c->console, 0);
 }
 
 static void
@@ -242,16 +243,19 @@ finish(gb_collector *c)
 		gb__statsd_flush_aggregates(c->statsd);
 	report(c);
 	release(c);
-	if (c->console != NULL)
+	if (c->console != NULL) {
 		gb__console_summary(c->console);
+		gb__console_finish(c->console, CONSOLE_EXIT_WAIT_NS);
+	}
 	if (c->statsd != NULL)
 		gb__statsd_get_stats(c->statsd, &st);
 	log_info("drained: %llu records read, %llu invalid; statsd: %llu packets sent, "
-	    "send_errors %llu, values_rejected %llu",
+	    "send_errors %llu, values_rejected %llu; console_lines_dropped %llu",
 	    (unsigned long long)c->d.records_read,
 	    (unsigned long long)(c->d.records_invalid + c->d.ring_invalid),
 	    (unsigned long long)st.packets_sent, (unsigned long long)st.send_errors,
-	    (unsigned long long)st.values_rejected);
+	    (unsigned long long)st.values_rejected,
+	    (unsigned long long)(c->console ? gb__console_lines_dropped(c->console) : 0));
 }
 
 int

@@ -25,7 +25,7 @@ typedef struct gb_collector_config {
 	bool statsd_on;
 	gb_statsd_config statsd;      /* used when statsd_on */
 	enum gb_console_mode console;
-	FILE *console_out;
+	int console_fd;               /* where console output goes (borrowed) */
 	uint64_t flush_interval_ns;   /* aggregates leave this often */
 	uint64_t report_interval_ns;  /* self-metrics; 0 = GB_COLLECTOR_REPORT_NS */
 	bool exit_when_producers_done;

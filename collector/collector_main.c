@@ -194,7 +194,7 @@ parse_args(struct cli *cl, int argc, char **argv)
 	cfg->statsd_on = true;
 	cfg->statsd.max_tag_values = DEFAULT_MAX_TAG_VALUES;
 	cfg->statsd.send_timeout_ns = GB_STATSD_DEFAULT_SEND_TIMEOUT_NS;
-	cfg->console_out = stdout;
+	cfg->console_fd = STDOUT_FILENO;
 	parse_env(cl);
 
 	opterr = 0;

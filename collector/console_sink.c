@@ -4,15 +4,35 @@
  * table of per-scope figures (calls, total, max, the last N values for p50/p95); the tree is
  * only built when a report is printed. Producer bytes are escaped: a scope name must not be
  * able to drive the terminal.
+ *
+ * Output never stalls the drain: each line is formatted whole into a line buffer, queued
+ * (at most QUEUE_MAX bytes) and written only when poll says the descriptor has room, in chunks
+ * of whole lines of at most PIPE_BUF bytes, which a pipe with room takes without blocking. A
+ * reader that falls behind costs whole lines, counted (only a line longer than PIPE_BUF can be
+ * left half-written at exit).
  */
 #include "console_sink.h"
 
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdarg.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "clock.h"
 
 #define DEFAULT_SAMPLES 1000
+#define LINE_MAX_BYTES (32 * 1024) /* one line; a longer one is cut and ends in "...\n" */
+#define LINE_END_ROOM 4            /* kept free for "...\n" */
+#define QUEUE_MAX (1024 * 1024)    /* bytes waiting for a slow reader */
+#define QUEUE_FLUSH_AT (64 * 1024) /* queued bytes that trigger a write */
+#define SUMMARY_WAIT_NS (1000ull * GB_NS_PER_MS) /* a summary line waits this for room */
 
 struct scope_stats {
 	char *name;
@@ -28,7 +48,15 @@ struct scope_stats {
 
 struct gb_console_sink {
 	enum gb_console_mode mode;
-	FILE *out;
+	int fd;
+	bool regular;      /* a regular file: always writable, written whole */
+	bool stalled;      /* a wait for the reader ran out; no more waits until a write works */
+	uint64_t lines_dropped;
+	char *queue;       /* QUEUE_MAX bytes */
+	size_t qlen;
+	char line[LINE_MAX_BYTES];
+	size_t llen;
+	bool cut;
 	size_t max_samples;
 	struct scope_stats *scopes;
 	size_t n, cap;
@@ -51,15 +79,21 @@ gb__console_parse_mode(const char *text, enum gb_console_mode *out)
 }
 
 gb_console_sink *
-gb__console_new(enum gb_console_mode mode, FILE *out, size_t max_samples)
+gb__console_new(enum gb_console_mode mode, int fd, size_t max_samples)
 {
 	gb_console_sink *c = calloc(1, sizeof(*c));
+	struct stat st;
 
 	if (c == NULL)
 		return NULL;
 	c->mode = mode;
-	c->out = out;
+	c->fd = fd;
+	c->regular = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
 	c->max_samples = max_samples ? max_samples : DEFAULT_SAMPLES;
+	if (mode != GB_CONSOLE_OFF && (c->queue = malloc(QUEUE_MAX)) == NULL) {
+		free(c);
+		return NULL;
+	}
 	return c;
 }
 
@@ -75,71 +109,208 @@ gb__console_free(gb_console_sink *c)
 	}
 	free(c->scopes);
 	free(c->slots);
+	free(c->queue);
 	free(c);
 }
 
-/* Writes len untrusted bytes, escaping what a terminal would act on. */
+uint64_t
+gb__console_lines_dropped(const gb_console_sink *c)
+{
+	return c->lines_dropped;
+}
+
+/* ---- the output queue ---- */
+
+static uint64_t
+count_lines(const char *s, size_t len)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < len; i++)
+		n += s[i] == '\n';
+	return n;
+}
+
+/* Writes queued bytes while the descriptor has room, waiting for room until wait_ns has
+ * passed (0: not at all; none while stalled). A write error (the reader is gone) drops the
+ * queue, counted. */
 static void
-put_escaped(FILE *f, const char *s, size_t len)
+queue_write(gb_console_sink *c, uint64_t wait_ns)
+{
+	uint64_t end = gb__clock_mono_ns() + (c->stalled ? 0 : wait_ns);
+	size_t off = 0;
+
+	while (off < c->qlen) {
+		struct pollfd p = { .fd = c->fd, .events = POLLOUT };
+		uint64_t now = gb__clock_mono_ns();
+		int ms = now < end ? (int)((end - now + GB_NS_PER_MS - 1) / GB_NS_PER_MS) : 0;
+		size_t n = c->qlen - off;
+		ssize_t w;
+		int rc = c->regular ? 1 : poll(&p, 1, ms);
+
+		if (rc < 0 && errno == EINTR)
+			continue;
+		if (rc == 0) {
+			if (wait_ns > 0)
+				c->stalled = true;
+			break;
+		}
+		if (rc < 0)
+			goto broken;
+		if (!c->regular && n > PIPE_BUF) {
+			/* whole lines only, so a reader never holds half a line while the rest
+			 * waits here (a line over PIPE_BUF bytes goes out in pieces) */
+			const char *nl = memrchr(c->queue + off, '\n', PIPE_BUF);
+
+			n = nl != NULL ? (size_t)(nl - (c->queue + off)) + 1 : PIPE_BUF;
+		}
+		w = write(c->fd, c->queue + off, n);
+		if (w < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
+			continue;
+		if (w <= 0)
+			goto broken;
+		off += (size_t)w;
+		c->stalled = false;
+	}
+	memmove(c->queue, c->queue + off, c->qlen - off);
+	c->qlen -= off;
+	return;
+broken:
+	c->lines_dropped += count_lines(c->queue + off, c->qlen - off);
+	c->qlen = 0;
+}
+
+/* Queues the finished line; when the queue has no room for it, writes what the descriptor
+ * takes (waiting up to wait_ns) and drops the line, counted, if there is still no room. */
+static void
+line_out(gb_console_sink *c, uint64_t wait_ns)
+{
+	if (c->cut) {
+		memcpy(c->line + c->llen, "...\n", 4);
+		c->llen += 4;
+	}
+	if (c->qlen + c->llen > QUEUE_MAX)
+		queue_write(c, wait_ns);
+	if (c->qlen + c->llen > QUEUE_MAX) {
+		c->lines_dropped++;
+	} else {
+		memcpy(c->queue + c->qlen, c->line, c->llen);
+		c->qlen += c->llen;
+	}
+	c->llen = 0;
+	c->cut = false;
+	if (c->qlen >= QUEUE_FLUSH_AT)
+		queue_write(c, 0);
+}
+
+/* ---- formatting into the line buffer ---- */
+
+static size_t
+line_room(const gb_console_sink *c)
+{
+	return LINE_MAX_BYTES - LINE_END_ROOM - c->llen;
+}
+
+static void
+put(gb_console_sink *c, const char *s, size_t len)
+{
+	size_t room = line_room(c);
+
+	if (len > room) {
+		len = room;
+		c->cut = true;
+	}
+	memcpy(c->line + c->llen, s, len);
+	c->llen += len;
+}
+
+static void
+puts_(gb_console_sink *c, const char *s)
+{
+	put(c, s, strlen(s));
+}
+
+static void __attribute__((format(printf, 2, 3)))
+putf(gb_console_sink *c, const char *fmt, ...)
+{
+	size_t room = line_room(c);
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(c->line + c->llen, room + 1, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n > room) {
+		n = (int)room;
+		c->cut = true;
+	}
+	c->llen += (size_t)n;
+}
+
+/* Appends len untrusted bytes, escaping what a terminal would act on. */
+static void
+put_escaped(gb_console_sink *c, const char *s, size_t len)
 {
 	size_t start = 0;
 
-	for (size_t i = 0; i < len; i++) {
+	for (size_t i = 0; i < len && !c->cut; i++) {
 		unsigned char ch = (unsigned char)s[i];
 
 		if (ch >= 0x20 && ch != 0x7f && ch != '\\')
 			continue;
-		fwrite(s + start, 1, i - start, f);
-		fprintf(f, "\\x%02x", ch);
+		put(c, s + start, i - start);
+		putf(c, "\\x%02x", ch);
 		start = i + 1;
 	}
-	fwrite(s + start, 1, len - start, f);
+	if (!c->cut)
+		put(c, s + start, len - start);
 }
 
 static void
-put_meta(FILE *f, const gb_record *r, const char *metric_type)
+put_meta(gb_console_sink *c, const gb_record *r, const char *metric_type)
 {
 	bool first = true;
 
-	fputs(" (", f);
+	puts_(c, " (");
 	if (metric_type != NULL) {
-		fprintf(f, "metric_type=%s", metric_type);
+		putf(c, "metric_type=%s", metric_type);
 		first = false;
 	}
-	fprintf(f, "%sdepth=%u", first ? "" : ", ", (unsigned)r->depth);
+	putf(c, "%sdepth=%u", first ? "" : ", ", (unsigned)r->depth);
 	if (r->parent_len > 0) {
-		fputs(", parent_scope=", f);
-		put_escaped(f, r->scope, r->parent_len);
+		puts_(c, ", parent_scope=");
+		put_escaped(c, r->scope, r->parent_len);
 	}
-	fprintf(f, ", call_count=%u", (unsigned)r->call_count);
+	putf(c, ", call_count=%u", (unsigned)r->call_count);
 	for (size_t i = 0; i < r->n_meta; i++) {
-		fputs(", ", f);
-		put_escaped(f, r->meta[i].key, r->meta[i].key_len);
-		fputc('=', f);
-		put_escaped(f, r->meta[i].value, r->meta[i].value_len);
+		puts_(c, ", ");
+		put_escaped(c, r->meta[i].key, r->meta[i].key_len);
+		puts_(c, "=");
+		put_escaped(c, r->meta[i].value, r->meta[i].value_len);
 	}
-	fputs(")\n", f);
+	puts_(c, ")\n");
 }
 
 static void
 print_line(gb_console_sink *c, const gb_record *r)
 {
-	FILE *f = c->out;
-
 	if (r->kind == GB_REC_TIMING) {
-		fputs("[TIMING] ", f);
+		puts_(c, "[TIMING] ");
 		for (unsigned i = 0; i < r->depth && i < 64; i++)
-			fputs("  ", f);
-		put_escaped(f, r->scope, r->scope_len);
-		fprintf(f, ": duration=%.4fs", r->value);
-		put_meta(f, r, NULL);
-		return;
+			puts_(c, "  ");
+		put_escaped(c, r->scope, r->scope_len);
+		putf(c, ": duration=%.4fs", r->value);
+		put_meta(c, r, NULL);
+	} else {
+		puts_(c, "[METRIC] ");
+		put_escaped(c, r->scope, r->scope_len);
+		putf(c, ": %.15g", r->value);
+		put_meta(c, r, r->kind == GB_REC_COUNTER ? "counter" :
+		    r->kind == GB_REC_GAUGE ? "gauge" : NULL);
 	}
-	fputs("[METRIC] ", f);
-	put_escaped(f, r->scope, r->scope_len);
-	fprintf(f, ": %.15g", r->value);
-	put_meta(f, r, r->kind == GB_REC_COUNTER ? "counter" : r->kind == GB_REC_GAUGE ? "gauge" :
-	    NULL);
+	line_out(c, 0);
 }
 
 static uint64_t
@@ -294,12 +465,13 @@ print_timing(gb_console_sink *c, size_t i, unsigned level, double *tmp)
 	memcpy(tmp, st->samples, st->n_samples * sizeof(double));
 	qsort(tmp, st->n_samples, sizeof(double), cmp_double);
 	for (unsigned k = 0; k < level && k < 64; k++)
-		fputs("  ", c->out);
-	put_escaped(c->out, st->name, st->len);
-	fprintf(c->out, ": calls=%llu avg=%.4fs p50=%.4fs p95=%.4fs max=%.4fs total=%.4fs\n",
+		puts_(c, "  ");
+	put_escaped(c, st->name, st->len);
+	putf(c, ": calls=%llu avg=%.4fs p50=%.4fs p95=%.4fs max=%.4fs total=%.4fs\n",
 	    (unsigned long long)st->calls, st->total / (double)st->calls,
 	    percentile(tmp, st->n_samples, 50), percentile(tmp, st->n_samples, 95), st->max,
 	    st->total);
+	line_out(c, SUMMARY_WAIT_NS);
 	for (size_t k = 0; k < st->n_children; k++)
 		print_timing(c, st->children[k], level + 1, tmp);
 }
@@ -350,30 +522,43 @@ gb__console_summary(gb_console_sink *c)
 			ps->children[ps->n_children++] = order[k];
 		}
 	}
-	fputs("=== gbatch telemetry summary ===\n", c->out);
-	fprintf(c->out, "timings (%zu scopes):\n", nt);
+	puts_(c, "=== gbatch telemetry summary ===\n");
+	line_out(c, SUMMARY_WAIT_NS);
+	putf(c, "timings (%zu scopes):\n", nt);
+	line_out(c, SUMMARY_WAIT_NS);
 	for (size_t k = 0; k < c->n; k++)
 		if (c->scopes[order[k]].timing && parent[order[k]] == SIZE_MAX)
 			print_timing(c, order[k], 1, tmp);
-	fprintf(c->out, "metrics (%zu):\n", nm);
+	putf(c, "metrics (%zu):\n", nm);
+	line_out(c, SUMMARY_WAIT_NS);
 	for (size_t k = 0; k < c->n; k++) {
 		const struct scope_stats *st = &c->scopes[order[k]];
 
 		if (st->timing)
 			continue;
-		fputs("  ", c->out);
-		put_escaped(c->out, st->name, st->len);
-		fprintf(c->out, ": count=%llu total=%.15g\n", (unsigned long long)st->calls, st->total);
+		puts_(c, "  ");
+		put_escaped(c, st->name, st->len);
+		putf(c, ": count=%llu total=%.15g\n", (unsigned long long)st->calls, st->total);
+		line_out(c, SUMMARY_WAIT_NS);
 	}
 out:
 	free(order);
 	free(parent);
 	free(tmp);
-	fflush(c->out);
+	gb__console_flush(c, 0);
 }
 
 void
-gb__console_flush(gb_console_sink *c)
+gb__console_flush(gb_console_sink *c, uint64_t wait_ns)
 {
-	fflush(c->out);
+	if (c->qlen > 0)
+		queue_write(c, wait_ns);
+}
+
+void
+gb__console_finish(gb_console_sink *c, uint64_t wait_ns)
+{
+	gb__console_flush(c, wait_ns);
+	c->lines_dropped += count_lines(c->queue, c->qlen);
+	c->qlen = 0;
 }

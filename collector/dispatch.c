@@ -54,6 +54,13 @@ gb__dispatch_report(gb_dispatch *d, const gb_ring_figures *rings, size_t n)
 	counter(d, "gbatch.collector.tags_dropped", st.tags_dropped, d->last.tags_dropped, NULL);
 	counter(d, "gbatch.collector.tag_values_capped", st.tag_values_capped,
 	    d->last.tag_values_capped, NULL);
+	if (d->console != NULL) {
+		uint64_t lost = gb__console_lines_dropped(d->console);
+
+		counter(d, "gbatch.collector.console_lines_dropped", lost, d->last_console_dropped,
+		    NULL);
+		d->last_console_dropped = lost;
+	}
 	for (size_t i = 0; i < n; i++) {
 		size_t tl = gb__statsd_tag(tag, "ring", 4, rings[i].name, strlen(rings[i].name), NULL);
 

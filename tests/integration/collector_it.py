@@ -126,8 +126,9 @@ class CollectorCase(unittest.TestCase):
             if f:
                 f.close()
 
-    def collector(self, ring, *args, env=None, console=None):
-        """Starts gbatch-collector on ring; its stdout and stderr go to files."""
+    def collector(self, ring, *args, env=None, console=None, stdout=None):
+        """Starts gbatch-collector on ring; its stdout (unless given) and stderr go to
+        files."""
         n = self.next_id()
         self.c_out = os.path.join(self.tmp, "collector-%d.out" % n)
         self.c_err = os.path.join(self.tmp, "collector-%d.err" % n)
@@ -138,7 +139,7 @@ class CollectorCase(unittest.TestCase):
         e.update(env or {})
         cmd = [COLLECTOR, "--ring", ring, "--console", console or "off"] + list(args)
         with open(self.c_out, "w") as out, open(self.c_err, "w") as err:
-            p = self.spawn(cmd, stdout=out, stderr=err, env=e)
+            p = self.spawn(cmd, stdout=stdout or out, stderr=err, env=e)
         self.ready(ring, p)
         return p
 
@@ -405,6 +406,28 @@ class Console(CollectorCase):
             "metrics (1):",
             "  hits: count=2 total=6",
         ])
+
+    def test_a_stalled_console_reader_never_stalls_statsd(self):
+        rv = Receiver(self)
+        ring = self.ring()
+        c = self.collector(ring, "--statsd", "udp://127.0.0.1:%d" % rv.port, console="lines",
+                           stdout=subprocess.PIPE)
+        # nobody reads the console pipe: about 5 MB of lines against its 64 KiB
+        self.write(ring, "--count", "50000", "--kind", "timing", "--scope", "console.stall",
+                   "--value", "0.002", "--rate", "100000")
+        wait_until(lambda: len(rv.lines()) == 50000, 30, "every record at the StatsD receiver")
+        self.assertEqual(self.stop(c, timeout=30), 0)
+        log = self.text(self.c_err)
+        m = re.search(r"console_lines_dropped (\d+)", log)
+        self.assertIsNotNone(m, log)
+        dropped = int(m.group(1))
+        self.assertGreater(dropped, 0)
+        out = c.stdout.read().decode()
+        lines = out.splitlines()
+        self.assertTrue(out.endswith("\n"), "the console output ends in half a line")
+        self.assertEqual(len(lines) + dropped, 50000)
+        bad = [l for l in lines if not l.startswith("[TIMING] console.stall: duration=0.0020s")]
+        self.assertEqual(bad, [])
 
 
 class Lifecycle(CollectorCase):

@@ -2,27 +2,52 @@
  * (indentation by depth, metadata, escaping of hostile bytes) and the summary tree (calls,
  * avg, p50, p95, max, total; metrics count and total). */
 #include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "clock.h"
 #include "console_sink.h"
 
 static char *buf;
 static size_t len;
-static FILE *out;
+static FILE *file;
+static int out;
 
 static void
 setup(void)
 {
-	out = open_memstream(&buf, &len);
+	file = tmpfile();
+	ck_assert_ptr_nonnull(file);
+	out = fileno(file);
 }
 
 static void
 teardown(void)
 {
-	fclose(out);
+	fclose(file);
 	free(buf);
+	buf = NULL;
+}
+
+/* Everything written to the output file so far, NUL-terminated; len is its length. */
+static const char *
+text(void)
+{
+	off_t end = lseek(out, 0, SEEK_END);
+
+	ck_assert_int_ge(end, 0);
+	buf = realloc(buf, (size_t)end + 1);
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_int_eq(pread(out, buf, (size_t)end, 0), end);
+	buf[end] = '\0';
+	len = (size_t)end;
+	return buf;
 }
 
 static gb_record
@@ -72,8 +97,8 @@ START_TEST(lines_in_the_seed_format)
 	gb__console_record(c, &r);
 	r = rec(GB_REC_METRIC, "batch.x.tokens", 7, 1, 0.25);
 	gb__console_record(c, &r);
-	gb__console_flush(c);
-	ck_assert_str_eq(buf,
+	gb__console_flush(c, 0);
+	ck_assert_str_eq(text(),
 	    "[TIMING] batch.total_processing: duration=1.2346s (depth=0, call_count=0)\n"
 	    "[TIMING]   batch.total_processing.batch.attempt: duration=0.1234s (depth=1, "
 	    "parent_scope=batch.total_processing, call_count=3, question_count=5, model=flash)\n"
@@ -93,8 +118,8 @@ START_TEST(lines_escape_terminal_bytes)
 	r.meta = meta;
 	r.n_meta = 1;
 	gb__console_record(c, &r);
-	gb__console_flush(c);
-	ck_assert_str_eq(buf,
+	gb__console_flush(c, 0);
+	ck_assert_str_eq(text(),
 	    "[METRIC] a\\x0ab\\x1b[31m\\x5c: 1 (depth=0, call_count=0, k\\x0a=\\x1b]0;title\\x07)\n");
 	gb__console_free(c);
 }
@@ -126,7 +151,7 @@ START_TEST(summary_tree_with_percentiles)
 	r = rec(GB_REC_METRIC, "batch", 0, 0, 7); /* a metric named like a timing scope */
 	gb__console_record(c, &r);
 	gb__console_summary(c);
-	ck_assert_str_eq(buf,
+	ck_assert_str_eq(text(),
 	    "=== gbatch telemetry summary ===\n"
 	    "timings (5 scopes):\n"
 	    "  alpha.orphan: calls=1 avg=0.5000s p50=0.5000s p95=0.5000s max=0.5000s total=0.5000s\n"
@@ -140,9 +165,9 @@ START_TEST(summary_tree_with_percentiles)
 	    "  batch: count=1 total=7\n"
 	    "  tokens: count=2 total=123\n");
 	/* a second report shows the same figures */
-	fflush(out);
 	size_t first = len;
 	gb__console_summary(c);
+	text();
 	ck_assert_uint_eq(len, 2 * first);
 	ck_assert(memcmp(buf, buf + first, first) == 0);
 	gb__console_free(c);
@@ -159,7 +184,7 @@ START_TEST(summary_percentiles_use_the_last_values)
 		gb__console_record(c, &r);
 	}
 	gb__console_summary(c);
-	ck_assert_ptr_nonnull(strstr(buf, "  t: calls=100 avg=50.5000s p50=95.0000s p95=100.0000s "
+	ck_assert_ptr_nonnull(strstr(text(), "  t: calls=100 avg=50.5000s p50=95.0000s p95=100.0000s "
 	    "max=100.0000s total=5050.0000s\n"));
 	gb__console_free(c);
 }
@@ -172,7 +197,7 @@ START_TEST(self_parent_is_not_a_loop)
 
 	gb__console_record(c, &r);
 	gb__console_summary(c);
-	ck_assert_ptr_nonnull(strstr(buf, "  x: calls=1"));
+	ck_assert_ptr_nonnull(strstr(text(), "  x: calls=1"));
 	gb__console_free(c);
 }
 END_TEST
@@ -184,8 +209,167 @@ START_TEST(off_prints_nothing)
 
 	gb__console_record(c, &r);
 	gb__console_summary(c);
+	text();
 	ck_assert_uint_eq(len, 0);
 	gb__console_free(c);
+}
+END_TEST
+
+/* ---- a pipe whose reader is slow, stalled or gone ---- */
+
+struct reader {
+	int fd;
+	char *text; /* everything read */
+	size_t len, cap;
+};
+
+static void *
+reader_run(void *arg)
+{
+	struct reader *rd = arg;
+	ssize_t n;
+
+	for (;;) {
+		if (rd->cap - rd->len < 65536) {
+			rd->cap = rd->cap * 2 + 65536;
+			rd->text = realloc(rd->text, rd->cap + 1);
+			if (rd->text == NULL)
+				abort();
+		}
+		n = read(rd->fd, rd->text + rd->len, rd->cap - rd->len);
+		if (n <= 0)
+			break;
+		rd->len += (size_t)n;
+	}
+	rd->text[rd->len] = '\0';
+	return NULL;
+}
+
+/* Checks that text is whole lines, each starting with prefix; returns how many. */
+static long
+whole_lines(const char *t, size_t tlen, const char *prefix)
+{
+	long n = 0;
+
+	ck_assert_msg(tlen == 0 || t[tlen - 1] == '\n', "the output ends in half a line");
+	for (const char *p = t; p < t + tlen; n++) {
+		const char *nl = memchr(p, '\n', (size_t)(t + tlen - p));
+
+		ck_assert_ptr_nonnull(nl);
+		ck_assert_msg(strncmp(p, prefix, strlen(prefix)) == 0, "line %ld: \"%.*s\"", n,
+		    (int)(nl - p), p);
+		p = nl + 1;
+	}
+	return n;
+}
+
+START_TEST(lines_never_wait_for_a_stalled_reader)
+{
+	enum { RECORDS = 100000 };
+	int fds[2];
+	struct reader rd = { 0 };
+	pthread_t th;
+	gb_record r = rec(GB_REC_TIMING, "stalled.reader", 0, 0, 0.25);
+
+	ck_assert_int_eq(pipe(fds), 0);
+	gb_console_sink *c = gb__console_new(GB_CONSOLE_LINES, fds[1], 0);
+	/* nobody reads: about 6 MB against a 64 KiB pipe and a 1 MiB queue; a blocking write
+	 * would hang here until the test times out */
+	for (int i = 0; i < RECORDS; i++)
+		gb__console_record(c, &r);
+	gb__console_flush(c, 0);
+	uint64_t dropped = gb__console_lines_dropped(c);
+	ck_assert_uint_gt(dropped, 0);
+	ck_assert_uint_lt(dropped, RECORDS);
+
+	/* the reader wakes up: what was queued arrives, whole lines only */
+	rd.fd = fds[0];
+	ck_assert_int_eq(pthread_create(&th, NULL, reader_run, &rd), 0);
+	gb__console_flush(c, 30 * GB_NS_PER_SEC);
+	ck_assert_uint_eq(gb__console_lines_dropped(c), dropped);
+	close(fds[1]);
+	ck_assert_int_eq(pthread_join(th, NULL), 0);
+	long got = whole_lines(rd.text, rd.len, "[TIMING] stalled.reader: duration=0.2500s");
+	ck_assert_int_eq(got + (long)dropped, RECORDS);
+	gb__console_free(c);
+	close(fds[0]);
+	free(rd.text);
+}
+END_TEST
+
+START_TEST(a_reader_that_is_gone_costs_counted_lines)
+{
+	int fds[2];
+	gb_record r = rec(GB_REC_COUNTER, "gone", 0, 0, 1);
+	struct sigaction ign = { .sa_handler = SIG_IGN }, old;
+
+	ck_assert_int_eq(sigaction(SIGPIPE, &ign, &old), 0);
+	ck_assert_int_eq(pipe(fds), 0);
+	close(fds[0]);
+	gb_console_sink *c = gb__console_new(GB_CONSOLE_LINES, fds[1], 0);
+	for (int i = 0; i < 3000; i++)
+		gb__console_record(c, &r);
+	gb__console_flush(c, GB_NS_PER_SEC);
+	ck_assert_uint_eq(gb__console_lines_dropped(c), 3000);
+	gb__console_free(c);
+	close(fds[1]);
+	sigaction(SIGPIPE, &old, NULL);
+}
+END_TEST
+
+START_TEST(an_overlong_line_is_cut_whole)
+{
+	size_t n = 40000;
+	char *scope = malloc(n + 1);
+	gb_console_sink *c = gb__console_new(GB_CONSOLE_LINES, out, 0);
+	gb_record r;
+
+	memset(scope, '\x01', n); /* each byte escaped to four */
+	scope[n] = '\0';
+	r = rec(GB_REC_TIMING, scope, 0, 0, 1);
+	gb__console_record(c, &r);
+	r = rec(GB_REC_TIMING, "next", 0, 0, 1);
+	gb__console_record(c, &r);
+	gb__console_flush(c, 0);
+	const char *t = text();
+	const char *nl = strchr(t, '\n');
+	ck_assert_ptr_nonnull(nl);
+	ck_assert_uint_le((size_t)(nl - t) + 1, 32 * 1024);
+	ck_assert(strncmp(nl - 3, "...", 3) == 0);
+	ck_assert_str_eq(nl + 1, "[TIMING] next: duration=1.0000s (depth=0, call_count=0)\n");
+	gb__console_free(c);
+	free(scope);
+}
+END_TEST
+
+START_TEST(a_long_summary_waits_for_its_reader)
+{
+	enum { SCOPES = 20000 }; /* about 2 MB of report, twice the queue */
+	int fds[2];
+	struct reader rd = { 0 };
+	pthread_t th;
+	char name[32];
+	gb_console_sink *c;
+
+	ck_assert_int_eq(pipe(fds), 0);
+	c = gb__console_new(GB_CONSOLE_SUMMARY, fds[1], 1);
+	for (int i = 0; i < SCOPES; i++) {
+		snprintf(name, sizeof(name), "scope.%05d", i);
+		gb_record r = rec(GB_REC_TIMING, name, 0, 0, 1);
+		gb__console_record(c, &r);
+	}
+	rd.fd = fds[0];
+	ck_assert_int_eq(pthread_create(&th, NULL, reader_run, &rd), 0);
+	gb__console_summary(c);
+	gb__console_flush(c, 30 * GB_NS_PER_SEC);
+	close(fds[1]);
+	ck_assert_int_eq(pthread_join(th, NULL), 0);
+	ck_assert_uint_eq(gb__console_lines_dropped(c), 0);
+	ck_assert_ptr_nonnull(strstr(rd.text, "  scope.19999: calls=1 "));
+	ck_assert_int_eq(whole_lines(rd.text, rd.len, ""), SCOPES + 3);
+	gb__console_free(c);
+	close(fds[0]);
+	free(rd.text);
 }
 END_TEST
 
@@ -196,6 +380,11 @@ console_suite(void)
 	TCase *tc = tcase_create("core");
 
 	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, lines_never_wait_for_a_stalled_reader);
+	tcase_add_test(tc, a_reader_that_is_gone_costs_counted_lines);
+	tcase_add_test(tc, an_overlong_line_is_cut_whole);
+	tcase_add_test(tc, a_long_summary_waits_for_its_reader);
 	tcase_add_test(tc, mode_names);
 	tcase_add_test(tc, lines_in_the_seed_format);
 	tcase_add_test(tc, lines_escape_terminal_bytes);

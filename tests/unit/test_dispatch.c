@@ -55,10 +55,31 @@ fixture_init(struct fixture *fx)
 	sent[0] = '\0';
 	fx->statsd = gb__statsd_new(&cfg, err, sizeof(err));
 	ck_assert_msg(fx->statsd != NULL, "%s", err);
-	fx->f = open_memstream(&fx->out, &fx->out_len);
-	fx->console = gb__console_new(GB_CONSOLE_LINES, fx->f, 0);
+	fx->f = tmpfile();
+	ck_assert_ptr_nonnull(fx->f);
+	fx->console = gb__console_new(GB_CONSOLE_LINES, fileno(fx->f), 0);
 	fx->d.statsd = fx->statsd;
 	fx->d.console = fx->console;
+}
+
+/* Reads what the console wrote into fx->out and fx->out_len. */
+static void
+console_text(struct fixture *fx)
+{
+	gb__console_flush(fx->console, 0);
+	fflush(fx->f);
+	free(fx->out);
+	fx->out = NULL;
+	fx->out_len = 0;
+	rewind(fx->f);
+	char chunk[4096];
+	size_t n;
+	FILE *m = open_memstream(&fx->out, &fx->out_len);
+
+	ck_assert_ptr_nonnull(m);
+	while ((n = fread(chunk, 1, sizeof(chunk), fx->f)) > 0)
+		fwrite(chunk, 1, n, m);
+	fclose(m);
 }
 
 static void
@@ -82,7 +103,7 @@ START_TEST(valid_records_reach_both_sinks)
 	n = encode(buf, sizeof(buf), GB_REC_COUNTER, "hits", 2);
 	gb__dispatch_payload(&fx.d, GB_RING_TYPE_TELEMETRY, buf, n);
 	gb__statsd_flush_aggregates(fx.statsd);
-	gb__console_flush(fx.console);
+	console_text(&fx);
 	ck_assert_uint_eq(fx.d.records_read, 2);
 	ck_assert_uint_eq(fx.d.records_invalid, 0);
 	ck_assert_str_eq(sent, "gbatch.step:500|ms|#depth:0\ngbatch.hits:2|c|#depth:0\n");
@@ -108,7 +129,7 @@ START_TEST(invalid_payloads_are_counted_and_go_nowhere)
 	memset(buf, 0xff, sizeof(buf));                                    /* garbage */
 	gb__dispatch_payload(&fx.d, GB_RING_TYPE_TELEMETRY, buf, sizeof(buf));
 	gb__statsd_flush_aggregates(fx.statsd);
-	gb__console_flush(fx.console);
+	console_text(&fx);
 	ck_assert_uint_eq(fx.d.records_read, 0);
 	ck_assert_uint_eq(fx.d.records_invalid, 5);
 	ck_assert_uint_eq(sent_len, 0);
@@ -136,6 +157,7 @@ START_TEST(report_sends_deltas)
 	ck_assert_ptr_nonnull(strstr(sent, "gbatch.collector.records_invalid:3|c\n"));
 	ck_assert_ptr_nonnull(strstr(sent, "gbatch.collector.packets_sent:1|c\n"));
 	ck_assert_ptr_nonnull(strstr(sent, "gbatch.collector.send_errors:0|c\n"));
+	ck_assert_ptr_nonnull(strstr(sent, "gbatch.collector.console_lines_dropped:0|c\n"));
 	ck_assert_ptr_nonnull(strstr(sent, "gbatch.collector.values_rejected:0|c\n"));
 	ck_assert_ptr_nonnull(strstr(sent, "gbatch.collector.records_dropped:3|c|#ring:default\n"));
 	ck_assert_ptr_nonnull(strstr(sent, "gbatch.collector.records_unblocked:1|c|#ring:default\n"));
