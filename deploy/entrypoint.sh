@@ -4,43 +4,50 @@
 #   collector [FLAGS]   gbatch-collector
 #   processor [FLAGS]   gbatch-processor
 #   emit [ARGS]         gbatch-emit
-#   shard [FLAGS]       gbatch-processor on the shard of a Kubernetes Indexed Job:
-#                       $GBATCH_SHARD_DIR/questions-$JOB_COMPLETION_INDEX.txt and
-#                       $GBATCH_SHARD_DIR/content-$JOB_COMPLETION_INDEX.* (every match, in order);
-#                       the answers go to $GBATCH_OUTPUT_DIR/answers-$JOB_COMPLETION_INDEX.json
-#                       when GBATCH_OUTPUT_DIR is set, else to stdout
+#   shard [FLAGS]       gbatch-processor on one shard of a jobs file, for a Kubernetes Indexed
+#                       Job: pod i of n runs the jobs on the lines L with (L - 1) % n == i,
+#                         gbatch-processor --jobs $GBATCH_JOBS_FILE --shard i/n --resume
+#                           --output $GBATCH_OUTPUT_DIR/results-i.jsonl FLAGS...
+#                       i is $JOB_COMPLETION_INDEX (set by Kubernetes), n $GBATCH_SHARD_COUNT
+#                       (the Job's completions); GBATCH_JOBS_FILE defaults to
+#                       /etc/gbatch/jobs/jobs.jsonl; GBATCH_OUTPUT_DIR is required (a writable
+#                       directory: the root file system is read-only). --resume: a container
+#                       run again over the same results file skips the jobs already there.
+#                       Anything missing or wrong exits 2 with a message naming it.
 #   anything else       run as given (a shell step, for instance)
 set -eu
 
-shard() {
-	dir=${GBATCH_SHARD_DIR:-/etc/gbatch/shards}
-	i=${JOB_COMPLETION_INDEX:?"shard: JOB_COMPLETION_INDEX is not set (not an Indexed Job?)"}
-	case $i in
-	'' | *[!0-9]*)
-		echo "gbatch-entrypoint: shard: JOB_COMPLETION_INDEX \"$i\" is not a number" >&2
-		exit 2
-		;;
+# refuse WHY: the shard cannot run; exits 2, as gbatch-processor does on a usage error.
+refuse() {
+	echo "gbatch-entrypoint: shard: $1" >&2
+	exit 2
+}
+
+# whole NAME VALUE HINT: refuses unless VALUE is a whole number (of at most 9 digits, so that
+# the shell compares it safely); HINT says where NAME should have come from.
+whole() {
+	case $2 in
+	'') refuse "$1 is not set ($3)" ;;
+	*[!0-9]*) refuse "$1 \"$2\" is not a whole number" ;;
+	??????????*) refuse "$1 \"$2\" is too large" ;;
 	esac
-	questions=$dir/questions-$i.txt
-	if [ ! -f "$questions" ]; then
-		echo "gbatch-entrypoint: shard $i: no $questions" >&2
-		exit 2
-	fi
-	set -- "$@" --questions "$questions"
-	if [ -n "${GBATCH_OUTPUT_DIR:-}" ]; then
-		set -- "$@" --output "$GBATCH_OUTPUT_DIR/answers-$i.json"
-	fi
-	found=0
-	for f in "$dir"/content-"$i".*; do
-		[ -f "$f" ] || continue
-		set -- "$@" "$f"
-		found=1
-	done
-	if [ "$found" -eq 0 ]; then
-		echo "gbatch-entrypoint: shard $i: no $dir/content-$i.*" >&2
-		exit 2
-	fi
-	exec gbatch-processor "$@"
+}
+
+shard() {
+	i=${JOB_COMPLETION_INDEX-}
+	n=${GBATCH_SHARD_COUNT-}
+	jobs=${GBATCH_JOBS_FILE:-/etc/gbatch/jobs/jobs.jsonl}
+	out=${GBATCH_OUTPUT_DIR-}
+	whole JOB_COMPLETION_INDEX "$i" "not an Indexed Job?"
+	whole GBATCH_SHARD_COUNT "$n" "set it to the Job's completions"
+	[ "$n" -gt 0 ] || refuse "GBATCH_SHARD_COUNT must be at least 1"
+	[ "$i" -lt "$n" ] || refuse "JOB_COMPLETION_INDEX $i is not below GBATCH_SHARD_COUNT $n \
+(the Job's completions and GBATCH_SHARD_COUNT must agree)"
+	[ -n "$out" ] || refuse "GBATCH_OUTPUT_DIR is not set (a writable directory for the results)"
+	[ -d "$out" ] || refuse "GBATCH_OUTPUT_DIR \"$out\" is not a directory"
+	[ -f "$jobs" ] || refuse "no jobs file \"$jobs\" (GBATCH_JOBS_FILE)"
+	exec gbatch-processor --jobs "$jobs" --shard "$i/$n" --resume \
+		--output "$out/results-$i.jsonl" "$@"
 }
 
 cmd=${1:-collector}

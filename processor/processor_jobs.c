@@ -272,13 +272,45 @@ gb__jobs_parse_line(const char *text, size_t len, char *err, size_t errlen)
 	return 0;
 }
 
-/* Reads the jobs file; malformed lines are reported with their number and skipped. Returns 0,
- * or -1 when the file cannot be read. */
+/* Whether the job on line (1-based) belongs to this process's shard. */
+static int
+line_in_shard(const struct gb__jobs_opts *o, size_t line)
+{
+	return o->shard_count <= 1 || (line - 1) % o->shard_count == o->shard_index;
+}
+
+/* Parses the job on one line (len bytes, trailing blanks trimmed) into j and adds its id to
+ * seen, the ids of the valid lines before it. Returns 0, or -1 with why in err. */
+static int
+line_job(struct job *j, const char *text, size_t len, size_t line, json_t *seen, char *err,
+    size_t errlen)
+{
+	if (len > MAX_LINE) {
+		snprintf(err, errlen, "line longer than %u MiB", MAX_LINE >> 20);
+		return -1;
+	}
+	if (job_parse(j, text, len, line, err, errlen) != 0)
+		return -1;
+	if (json_object_get(seen, j->key) != NULL) {
+		snprintf(err, errlen, "id %s appears on an earlier line", j->key);
+		job_fini(j);
+		return -1;
+	}
+	json_object_set_new(seen, j->key, json_true());
+	return 0;
+}
+
+/* Reads the jobs file and keeps the jobs of this shard; its malformed lines are reported with
+ * their number and skipped. Every line is parsed, whatever its shard, so that an id repeated on
+ * a later line is refused there as in a run of the whole file. Returns 0, or -1 when the file
+ * cannot be read. */
 static int
 jobs_load(struct runner *rn)
 {
 	size_t len, line = 0, cap = 0;
-	char *text = gb__read_file(rn->o->jobs_path, MAX_JOBS_FILE, &len), *p, *end, err[256];
+	/* room for the longest id, every byte escaped as \u00XX */
+	char *text = gb__read_file(rn->o->jobs_path, MAX_JOBS_FILE, &len), *p, *end,
+	    err[6 * MAX_ID + 128];
 	json_t *seen = json_object();
 
 	if (text == NULL || seen == NULL) {
@@ -290,6 +322,7 @@ jobs_load(struct runner *rn)
 	for (p = text; p < text + len; p = end + 1) {
 		struct job j;
 		size_t l;
+		int mine;
 		if ((end = memchr(p, '\n', (size_t)(text + len - p))) == NULL)
 			end = text + len;
 		l = (size_t)(end - p);
@@ -298,21 +331,15 @@ jobs_load(struct runner *rn)
 			l--;
 		if (strspn(p, " \t\r") >= l)
 			continue;
-		if (l > MAX_LINE) {
-			log_warnx("%s:%zu: line longer than %u MiB; skipped", rn->o->jobs_path, line,
-			    MAX_LINE >> 20);
-			rn->tot.invalid++;
+		mine = line_in_shard(rn->o, line);
+		if (line_job(&j, p, l, line, seen, err, sizeof(err)) != 0) {
+			if (mine) {
+				log_warnx("%s:%zu: %s; skipped", rn->o->jobs_path, line, err);
+				rn->tot.invalid++;
+			}
 			continue;
 		}
-		if (job_parse(&j, p, l, line, err, sizeof(err)) != 0) {
-			log_warnx("%s:%zu: %s; skipped", rn->o->jobs_path, line, err);
-			rn->tot.invalid++;
-			continue;
-		}
-		if (json_object_get(seen, j.key) != NULL) {
-			log_warnx("%s:%zu: id %s appears on an earlier line; skipped", rn->o->jobs_path,
-			    line, j.key);
-			rn->tot.invalid++;
+		if (!mine) {
 			job_fini(&j);
 			continue;
 		}
@@ -322,9 +349,11 @@ jobs_load(struct runner *rn)
 				fatalx("out of memory reading the jobs file");
 			rn->jobs = nj;
 		}
-		json_object_set_new(seen, j.key, json_true());
 		rn->jobs[rn->n_jobs++] = j;
 	}
+	if (rn->o->shard_count > 1)
+		log_info("shard %u/%u: %zu of the %zu jobs of \"%s\"", rn->o->shard_index,
+		    rn->o->shard_count, rn->n_jobs, json_object_size(seen), rn->o->jobs_path);
 	if (rn->tot.invalid > 0)
 		gb_tele_count(rn->tele, "job_lines_invalid", (double)rn->tot.invalid, NULL, 0);
 	json_decref(seen);
@@ -832,7 +861,7 @@ progress(struct runner *rn, uint64_t now, int final)
 {
 	double el = (double)(now - rn->t0) / 1e9;
 	size_t todo = rn->tot.jobs - rn->tot.skipped;
-	char eta[32];
+	char eta[32], shard[48] = "";
 
 	if (rn->progress && (final || now - rn->last_progress >= PROGRESS_NS)) {
 		double rate = el > 0 ? (double)rn->tot.done / el : 0;
@@ -843,11 +872,13 @@ progress(struct runner *rn, uint64_t now, int final)
 		    final ? "\n" : "");
 		rn->last_progress = now;
 	}
+	if (final && rn->o->shard_count > 1)
+		snprintf(shard, sizeof(shard), "shard %u/%u: ", rn->o->shard_index, rn->o->shard_count);
 	if (final)
-		fprintf(stderr, "gbatch-processor: %zu/%zu jobs done (%zu answered in full, %zu with "
+		fprintf(stderr, "gbatch-processor: %s%zu/%zu jobs done (%zu answered in full, %zu with "
 		    "errors, %zu skipped as already done, %zu invalid lines), %zu answers, %zu errors, "
 		    "%zu requests, %" PRId64 " tokens (%" PRId64 " cached), %u caches, %u cache hits, "
-		    "%u rate waits, %u 429s, %.2fs, %.1f req/s\n", rn->tot.done, todo,
+		    "%u rate waits, %u 429s, %.2fs, %.1f req/s\n", shard, rn->tot.done, todo,
 		    rn->tot.answered_full, rn->tot.failed, rn->tot.skipped, rn->tot.invalid,
 		    rn->tot.answers, rn->tot.errors, rn->tot.requests, rn->tot.total, rn->tot.cached,
 		    rn->tot.caches_created, rn->tot.cache_hits, rn->tot.rate_waits, rn->tot.http_429, el,

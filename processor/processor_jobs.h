@@ -22,6 +22,8 @@ struct gb__jobs_opts {
 	const char *jobs_path;     /* the JSON-lines jobs file */
 	const char *output;        /* results file, or NULL for stdout */
 	const char *model;         /* the model asked (for the cache) */
+	unsigned shard_index;      /* run only the jobs on the lines L with */
+	unsigned shard_count;      /* (L - 1) % shard_count == shard_index; 0 or 1: every line */
 	unsigned parallel;         /* requests in flight at most, >= 1 */
 	bool resume;               /* skip ids already in output (required) */
 	gb__rate_limits limits;    /* per window */
@@ -35,10 +37,11 @@ struct gb__jobs_opts {
 	int progress;              /* 1 live progress on stderr, 0 one summary line, -1 auto (a TTY) */
 };
 
-/* Runs every job of o->jobs_path through processor p (borrowed; its telemetry context gets the
- * run's records). Returns the process exit status: 0 every job answered in full, 1 some job,
- * question or line failed, 2 the jobs or output file cannot be used, GB__EXIT_INCOMPLETE when the
- * run stopped before every job was done (see above). */
+/* Runs every job of o->jobs_path (of its shard, when o->shard_count > 1) through processor p
+ * (borrowed; its telemetry context gets the run's records). Returns the process exit status:
+ * 0 every job answered in full, 1 some job, question or line failed, 2 the jobs or output file
+ * cannot be used, GB__EXIT_INCOMPLETE when the run stopped before every job was done (see
+ * above). */
 int gb__jobs_run(gb_processor *p, const struct gb__jobs_opts *o);
 
 /* Parses one line of a jobs file (len bytes, not NUL-terminated) as --jobs does, and lets it

@@ -26,6 +26,7 @@
 /* Gemini refuses inline requests above 20 MB; base64 grows data by a third. */
 #define MAX_INLINE_BYTES (15u << 20)
 #define MAX_FILE_BYTES (64u << 20)
+#define MAX_SHARDS 100000
 
 struct telemetry {
 	gb_tele *tele;
@@ -39,6 +40,7 @@ usage(FILE *out)
 	fprintf(out,
 	    "usage: gbatch-processor [options] --questions FILE CONTENT_FILE...\n"
 	    "       gbatch-processor [options] --jobs FILE.jsonl [--output FILE] [--parallel N]\n"
+	    "                        [--shard I/N]\n"
 	    "Asks every question of FILE (one per line; blank lines skipped) about the content files\n"
 	    "in one batched Gemini call, asks missing or failed answers one by one, and prints the\n"
 	    "result as JSON. With --jobs, does the same for every job of a JSON-lines file.\n"
@@ -63,6 +65,9 @@ usage(FILE *out)
 	    "as each job finishes. A malformed line is reported with its number and skipped.\n"
 	    "  --parallel N       requests in flight at most (default 1; 1 to 1024)\n"
 	    "  --resume           skip the ids already in --output (a cut-off last line is removed)\n"
+	    "  --shard I/N        run only the jobs on the lines L with (L - 1) %% N == I (0 <= I < N,\n"
+	    "                     N at most 100000; blank lines count): one of N processes sharing\n"
+	    "                     the file; malformed lines of other shards are left to them\n"
 	    "  --tier T           free, tier1, tier2 or tier3 (default $GEMINI_TIER, else free): the\n"
 	    "                     model's requests and tokens per minute\n"
 	    "  --rpm N            requests per window instead of the tier's\n"
@@ -93,6 +98,26 @@ usage_error(const char *fmt, const char *value)
 	fprintf(stderr, fmt, value);
 	fprintf(stderr, "\nTry 'gbatch-processor --help'.\n");
 	exit(EXIT_USAGE);
+}
+
+/* Parses --shard I/N: 0 <= I < N <= MAX_SHARDS. Returns 0, or -1. */
+static int
+parse_shard(const char *text, unsigned *index, unsigned *count)
+{
+	const char *slash = strchr(text, '/');
+	char digits[16], err[128];
+	uint64_t i, n;
+
+	if (slash == NULL || (size_t)(slash - text) >= sizeof(digits))
+		return -1;
+	memcpy(digits, text, (size_t)(slash - text));
+	digits[slash - text] = '\0';
+	if (gb__parse_uint(digits, 0, MAX_SHARDS - 1, &i, err, sizeof(err)) != 0 ||
+	    gb__parse_uint(slash + 1, 1, MAX_SHARDS, &n, err, sizeof(err)) != 0 || i >= n)
+		return -1;
+	*index = (unsigned)i;
+	*count = (unsigned)n;
+	return 0;
 }
 
 /* Splits the questions file into lines, trimmed, blank lines skipped (in place). */
@@ -221,6 +246,7 @@ main(int argc, char **argv)
 		{ "jobs", required_argument, NULL, 'j' },
 		{ "parallel", required_argument, NULL, 'P' },
 		{ "resume", no_argument, NULL, 'r' },
+		{ "shard", required_argument, NULL, 'H' },
 		{ "tier", required_argument, NULL, 'E' },
 		{ "rpm", required_argument, NULL, 'R' },
 		{ "tpm", required_argument, NULL, 'K' },
@@ -309,6 +335,11 @@ main(int argc, char **argv)
 			break;
 		case 'r':
 			jo.resume = true;
+			jobs_only = true;
+			break;
+		case 'H':
+			if (parse_shard(optarg, &jo.shard_index, &jo.shard_count) != 0)
+				usage_error("invalid --shard \"%s\" (use I/N, 0 <= I < N <= 100000)", optarg);
 			jobs_only = true;
 			break;
 		case 'E':
@@ -411,7 +442,7 @@ main(int argc, char **argv)
 		return status;
 	}
 	if (jobs_only)
-		usage_error("%s", "--parallel, --resume and --cache need --jobs FILE");
+		usage_error("%s", "--parallel, --resume, --cache and --shard need --jobs FILE");
 	if (questions_path == NULL)
 		usage_error("%s", "--questions FILE is required");
 	if (optind == argc)

@@ -1,11 +1,12 @@
 // check_k8s.mjs - validates deploy/k8s against the Kubernetes API schemas (kubernetes-models)
 // and checks what the sidecar deployment relies on, which a schema cannot say: the shared
 // in-memory /dev/shm, the native or classic sidecar, the same non-root uid, the hardening,
-// resources, the DataDog wiring through the downward API, the shards of an Indexed Job.
+// resources, the DataDog wiring through the downward API, the shards of an Indexed Job
+// (completions equal to GBATCH_SHARD_COUNT, a job for every index, a writable results volume).
 //   node check_k8s.mjs --uid UID FILE...
 // Prints one line per object and exits 1 on the first file with a problem, naming it.
 import { readFileSync } from "node:fs";
-import { basename } from "node:path";
+import { basename, dirname } from "node:path";
 import { parseAllDocuments } from "yaml";
 import { ConfigMap, Pod } from "kubernetes-models/v1";
 import { Job } from "kubernetes-models/batch/v1";
@@ -115,19 +116,54 @@ function checkPodSpec(pod, labels, uid, where, seen) {
   return proc;
 }
 
+// An Indexed Job's processor runs "shard": pod i runs the lines L of one jobs file with
+// (L - 1) % GBATCH_SHARD_COUNT == i. So completions must equal GBATCH_SHARD_COUNT, the jobs file
+// must be in a ConfigMap of this file with a job for every index, and the results need a
+// writable volume (the root file system is read-only).
 function checkShards(job, proc, configMaps, where) {
   check(proc.args?.[0] === "shard", `${where}: an Indexed Job's processor must run "shard"`);
-  const dir = envOf(proc).GBATCH_SHARD_DIR?.value;
-  const m = (proc.volumeMounts ?? []).find((x) => x.mountPath === dir);
-  check(m !== undefined, `${where}: GBATCH_SHARD_DIR ${dir} is not mounted`);
-  const vol = job.spec.template.spec.volumes.find((v) => v.name === m.name);
-  const cm = configMaps.get(vol?.configMap?.name);
-  check(cm !== undefined, `${where}: the shards ConfigMap is not in this file`);
-  for (let i = 0; i < job.spec.completions; i++) {
-    check(cm.data[`questions-${i}.txt`] !== undefined, `${where}: no questions-${i}.txt`);
-    check(Object.keys(cm.data).some((k) => k.startsWith(`content-${i}.`)),
-      `${where}: no content-${i}.*`);
-  }
+  const env = envOf(proc);
+  const volumes = job.spec.template.spec.volumes ?? [];
+  const volumeAt = (dir) => {
+    const mount = (proc.volumeMounts ?? []).find((m) => m.mountPath === dir);
+    return mount && { mount, vol: volumes.find((v) => v.name === mount.name) };
+  };
+  const count = env.GBATCH_SHARD_COUNT?.value ?? "";
+  check(/^[1-9][0-9]*$/.test(count), `${where}: the processor's GBATCH_SHARD_COUNT "${count}" ` +
+    "is not a positive number");
+  check(job.spec.completions === Number(count),
+    `${where}: completions ${job.spec.completions} is not GBATCH_SHARD_COUNT ${count}`);
+  const file = env.GBATCH_JOBS_FILE?.value ?? "/etc/gbatch/jobs/jobs.jsonl";
+  const jobs = volumeAt(dirname(file));
+  check(jobs?.vol?.configMap !== undefined,
+    `${where}: the directory of GBATCH_JOBS_FILE ${file} is not a ConfigMap volume`);
+  const cm = configMaps.get(jobs.vol.configMap.name);
+  check(cm !== undefined,
+    `${where}: the jobs ConfigMap ${jobs.vol.configMap.name} is not in this file`);
+  const text = cm.data?.[basename(file)];
+  check(text !== undefined, `${where}: the jobs ConfigMap has no ${basename(file)}`);
+  const lines = text.replace(/\n$/, "").split("\n");
+  const ids = new Set();
+  lines.forEach((l, n) => {
+    if (l.trim() === "") return;
+    let job;
+    try {
+      job = JSON.parse(l);
+    } catch (e) {
+      throw new Problem(`${where}: ${basename(file)}:${n + 1}: not JSON (${e.message})`);
+    }
+    check(job.id !== undefined && Array.isArray(job.questions) && !ids.has(JSON.stringify(job.id)),
+      `${where}: ${basename(file)}:${n + 1}: not a job with questions and an id of its own`);
+    ids.add(JSON.stringify(job.id));
+  });
+  for (let i = 0; i < Number(count); i++)
+    check(lines.some((l, n) => n % Number(count) === i && l.trim() !== ""),
+      `${where}: no job for completion index ${i} in ${basename(file)}`);
+  const out = env.GBATCH_OUTPUT_DIR?.value;
+  const res = out !== undefined ? volumeAt(out) : undefined;
+  check(res !== undefined && !res.mount.readOnly &&
+    (res.vol?.emptyDir !== undefined || res.vol?.persistentVolumeClaim !== undefined),
+    `${where}: GBATCH_OUTPUT_DIR ${out} is not a writable volume (emptyDir or claim)`);
 }
 
 function checkFile(file, uid, seen) {

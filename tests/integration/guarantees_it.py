@@ -416,6 +416,10 @@ CLI = [("collector", a, {}, None, n) for a, n in BAD] + [
     ("processor", ["--parallel", "2", "--questions", "{questions}", "{content}"], {}, None,
      "--parallel"),
     ("processor", ["--jobs", "{jobs}"], {"GBATCH_RING": "bad name"}, None, "bad name"),
+    ("processor", ["--shard", "0/2", "--questions", "{questions}", "{content}"], {}, None,
+     "--shard"),
+] + [("processor", ["--jobs", "{jobs}", "--shard", v], {}, None, '"%s"' % v) for v in (
+    "3/3", "a/2", "1/0", "-1/2", "1/2/3", "1/", "99999999999999999999/2", "0/100001")] + [
     ("emit", ["--bogus"], {}, None, "--bogus"),
     ("emit", ["--ring"], {}, None, "--ring"),
     ("emit", ["--ring", "bad name", "count", "x", "1"], {}, None, "bad name"),

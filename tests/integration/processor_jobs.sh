@@ -2,7 +2,8 @@
 # processor_jobs.sh - gbatch-processor --jobs against a real gbatch-stub-gemini: every job
 # answered exactly once at --parallel 8, the rate limit held in every window of the stand-in's
 # request log, the shared pause after a 429 and a 429 storm survived, kill -9 then --resume,
-# SIGTERM draining what is in flight, malformed lines, context caching, usage errors.
+# SIGTERM draining what is in flight, malformed lines, three shards of one file (--shard),
+# context caching, usage errors.
 #   processor_jobs.sh GBATCH_PROCESSOR GBATCH_STUB_GEMINI
 set -euo pipefail
 
@@ -193,6 +194,81 @@ assert out['7']['outcome'] == 'answered' and out['7']['line'] == 11 and len(out[
 assert out['\"f\"']['outcome'] == 'failed' and 'gbatch-f.txt' in out['\"f\"']['error']
 assert len(requests()) == 2
 "
+
+section "shards"
+# ---- --shard I/N: three processes share one file, each job answered by exactly one ----
+# Lines (1-based) and their shard, (L - 1) % 3: a blank line 3 (shard 2), a malformed line 5
+# (shard 1), line 9 repeating the id of line 2 (shard 2 refuses it, though line 2 is shard 1's).
+start_stub
+python3 -c "
+import json
+def job(i):
+    return json.dumps({'id': i, 'content': 'Shard document %d: the sky is blue.' % i,
+                       'questions': ['What colour is the sky?', 'Which document is this?']})
+rows = [job(0), job(1), '', job(2), '{\"id\": \"bad\", \"content\": \"No questions.\"}', job(3),
+        job(4), job(5), job(1).replace('Shard document 1', 'Another document 1'), job(6), job(7),
+        job(8), job(9)]
+print('\n'.join(rows))
+" >"$work/sharded.jsonl"
+for i in 0 1 2; do
+	run "shard$i" --jobs "$work/sharded.jsonl" --shard "$i/3" --parallel 2 --rpm 1000 \
+		--output "$work/shard$i.jsonl"
+done
+expect_rc shard0 0
+expect_rc shard1 1
+expect_rc shard2 1
+expect_in shard0 err "shard 0/3: 5 of the 10 jobs of"
+expect_in shard0 err "shard 0/3: 5/5 jobs done (5 answered in full, 0 with errors, 0 skipped as already done, 0 invalid lines)"
+expect_in shard1 err "shard 1/3: 3/3 jobs done (3 answered in full, 0 with errors, 0 skipped as already done, 1 invalid lines)"
+expect_in shard1 err "sharded.jsonl:5: \"questions\" must be an array"
+expect_in shard2 err "shard 2/3: 2/2 jobs done (2 answered in full, 0 with errors, 0 skipped as already done, 1 invalid lines)"
+expect_in shard2 err "sharded.jsonl:9: id 1 appears on an earlier line"
+check shards "
+import re
+per = {i: lines(W + '/shard%d.jsonl' % i) for i in range(3)}
+assert sorted(r['id'] for r in per[0]) == [0, 2, 4, 6, 9], per[0]
+assert sorted(r['id'] for r in per[1]) == [1, 5, 7], per[1]
+assert sorted(r['id'] for r in per[2]) == [3, 8], per[2]
+ids = [r['id'] for i in range(3) for r in per[i]]
+assert sorted(ids) == list(range(10)), 'union: %s' % sorted(ids)
+for i in range(3):
+    assert all((r['line'] - 1) % 3 == i and r['outcome'] == 'answered' for r in per[i]), per[i]
+# each shard reports its own malformed lines and no other's
+for i, want in ((0, []), (1, ['5']), (2, ['9'])):
+    got = re.findall(r'sharded\.jsonl:(\d+): ', open(W + '/shard%d.err' % i).read())
+    assert got == want, 'shard %d reported lines %s' % (i, got)
+hashes = sorted(r['content_hash'] for r in requests())
+assert hashes == sorted(fnv('Shard document %d: the sky is blue.' % i) for i in range(10)), 'a job asked twice or never'
+"
+# --resume on a shard: what its results file holds is skipped, the rest asked.
+head -n 2 "$work/shard0.jsonl" >"$work/shard0.part" && mv "$work/shard0.part" "$work/shard0.jsonl"
+: >"$work/stub.log"
+run shard0_resumed --jobs "$work/sharded.jsonl" --shard 0/3 --resume --rpm 1000 \
+	--output "$work/shard0.jsonl"
+expect_rc shard0_resumed 0
+expect_in shard0_resumed err "shard 0/3: 3/3 jobs done (3 answered in full, 0 with errors, 2 skipped as already done"
+check shard0_resumed "
+out = [r['id'] for r in lines(W + '/shard0.jsonl')]
+assert sorted(out) == [0, 2, 4, 6, 9], out
+kept = set(out[:2])
+asked = sorted(r['content_hash'] for r in requests())
+assert asked == sorted(fnv('Shard document %d: the sky is blue.' % i) for i in {0, 2, 4, 6, 9} - kept), asked
+"
+: >"$work/stub.log"
+run shard0_done --jobs "$work/sharded.jsonl" --shard 0/3 --resume --rpm 1000 \
+	--output "$work/shard0.jsonl"
+expect_rc shard0_done 0
+expect_in shard0_done err "shard 0/3: 0/0 jobs done (0 answered in full, 0 with errors, 5 skipped as already done"
+check shard0_done "
+assert requests() == [], requests()
+assert len(lines(W + '/shard0.jsonl')) == 5
+"
+run shard_alone --shard 0/3 --questions "$work/j500.jsonl" "$work/j500.jsonl"
+expect_rc shard_alone 2
+expect_in shard_alone err "--shard need --jobs"
+run shard_bad --jobs "$work/sharded.jsonl" --shard 3/3
+expect_rc shard_bad 2
+expect_in shard_bad err '--shard "3/3"'
 
 section "the rate limit"
 # ---- the rate limit: never more than --rpm requests in any window ----
