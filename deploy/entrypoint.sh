@@ -6,13 +6,13 @@
 #   emit [ARGS]         gbatch-emit
 #   shard [FLAGS]       gbatch-processor on one shard of a jobs file, for a Kubernetes Indexed
 #                       Job: pod i of n runs the jobs on the lines L with (L - 1) % n == i,
-#                         gbatch-processor --jobs $GBATCH_JOBS_FILE --shard i/n --resume
-#                           --output $GBATCH_OUTPUT_DIR/results-i.jsonl FLAGS...
+#                         gbatch-processor --jobs $GBATCH_JOBS_FILE --shard i/n FLAGS...
 #                       i is $JOB_COMPLETION_INDEX (set by Kubernetes), n $GBATCH_SHARD_COUNT
 #                       (the Job's completions); GBATCH_JOBS_FILE defaults to
-#                       /etc/gbatch/jobs/jobs.jsonl; GBATCH_OUTPUT_DIR is required (a writable
-#                       directory: the root file system is read-only). --resume: a container
-#                       run again over the same results file skips the jobs already there.
+#                       /etc/gbatch/jobs/jobs.jsonl. The results go to stdout (the pod's log),
+#                       or, with GBATCH_OUTPUT_DIR (a writable directory, a shared volume), to
+#                       $GBATCH_OUTPUT_DIR/results-i.jsonl with --resume: a container run again
+#                       over the same results file skips the jobs already there.
 #                       Anything missing or wrong exits 2 with a message naming it.
 #   anything else       run as given (a shell step, for instance)
 set -eu
@@ -43,9 +43,9 @@ shard() {
 	[ "$n" -gt 0 ] || refuse "GBATCH_SHARD_COUNT must be at least 1"
 	[ "$i" -lt "$n" ] || refuse "JOB_COMPLETION_INDEX $i is not below GBATCH_SHARD_COUNT $n \
 (the Job's completions and GBATCH_SHARD_COUNT must agree)"
-	[ -n "$out" ] || refuse "GBATCH_OUTPUT_DIR is not set (a writable directory for the results)"
-	[ -d "$out" ] || refuse "GBATCH_OUTPUT_DIR \"$out\" is not a directory"
 	[ -f "$jobs" ] || refuse "no jobs file \"$jobs\" (GBATCH_JOBS_FILE)"
+	[ -z "$out" ] && exec gbatch-processor --jobs "$jobs" --shard "$i/$n" "$@"
+	[ -d "$out" ] || refuse "GBATCH_OUTPUT_DIR \"$out\" is not a directory"
 	exec gbatch-processor --jobs "$jobs" --shard "$i/$n" --resume \
 		--output "$out/results-$i.jsonl" "$@"
 }

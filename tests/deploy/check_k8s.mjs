@@ -159,11 +159,13 @@ function checkShards(job, proc, configMaps, where) {
   for (let i = 0; i < Number(count); i++)
     check(lines.some((l, n) => n % Number(count) === i && l.trim() !== ""),
       `${where}: no job for completion index ${i} in ${basename(file)}`);
+  // optional: without it the results go to the pod's log
   const out = env.GBATCH_OUTPUT_DIR?.value;
-  const res = out !== undefined ? volumeAt(out) : undefined;
-  check(res !== undefined && !res.mount.readOnly &&
-    (res.vol?.emptyDir !== undefined || res.vol?.persistentVolumeClaim !== undefined),
-    `${where}: GBATCH_OUTPUT_DIR ${out} is not a writable volume (emptyDir or claim)`);
+  if (out === undefined)
+    return;
+  const res = volumeAt(out);
+  check(res !== undefined && !res.mount.readOnly && res.vol?.persistentVolumeClaim !== undefined,
+    `${where}: GBATCH_OUTPUT_DIR ${out} is not a writable claim (results must outlive the pod)`);
 }
 
 function checkFile(file, uid, seen) {

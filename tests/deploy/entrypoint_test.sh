@@ -2,7 +2,7 @@
 # entrypoint_test.sh - the image's entry point run as the image runs it (/bin/sh), with stand-in
 # programs on PATH that print their arguments: each first argument picks its program, and
 # "shard" turns JOB_COMPLETION_INDEX, GBATCH_SHARD_COUNT, GBATCH_JOBS_FILE and GBATCH_OUTPUT_DIR
-# into one shard of a jobs file, or refuses clearly without running the processor.
+# (optional) into one shard of a jobs file, or refuses clearly without running the processor.
 #   tests/deploy/entrypoint_test.sh ENTRYPOINT
 set -euo pipefail
 
@@ -72,8 +72,11 @@ expect 2 "JOB_COMPLETION_INDEX 3 is not below GBATCH_SHARD_COUNT 3" \
 	"${run[@]}" JOB_COMPLETION_INDEX=3 -- shard
 expect 2 "JOB_COMPLETION_INDEX 7 is not below GBATCH_SHARD_COUNT 3" \
 	"${run[@]}" JOB_COMPLETION_INDEX=7 -- shard
-expect 2 "GBATCH_OUTPUT_DIR is not set" JOB_COMPLETION_INDEX=1 GBATCH_SHARD_COUNT=3 -- shard
-expect 2 "GBATCH_OUTPUT_DIR is not set" "${run[@]}" GBATCH_OUTPUT_DIR= -- shard
+# no output directory: the results on stdout, nothing to resume from
+expect 0 "gbatch-processor --jobs $tmp/jobs.jsonl --shard 1/3 --telemetry shm:job" \
+	JOB_COMPLETION_INDEX=1 GBATCH_SHARD_COUNT=3 -- shard --telemetry shm:job
+expect 0 "gbatch-processor --jobs $tmp/jobs.jsonl --shard 1/3 --telemetry shm:job" \
+	"${run[@]}" GBATCH_OUTPUT_DIR= -- shard --telemetry shm:job
 expect 2 "GBATCH_OUTPUT_DIR \"$tmp/not-a-dir\" is not a directory" \
 	"${run[@]}" GBATCH_OUTPUT_DIR="$tmp/not-a-dir" -- shard
 expect 2 "no jobs file \"$tmp/none.jsonl\" (GBATCH_JOBS_FILE)" \
