@@ -33,6 +33,7 @@
 #define QUEUE_MAX (1024 * 1024)    /* bytes waiting for a slow reader */
 #define QUEUE_FLUSH_AT (64 * 1024) /* queued bytes that trigger a write */
 #define SUMMARY_WAIT_NS (1000ull * GB_NS_PER_MS) /* a summary line waits this for room */
+#define RETRY_NS (10ull * GB_NS_PER_MS) /* after finding no room, how long until we look again */
 
 struct scope_stats {
 	char *name;
@@ -51,6 +52,7 @@ struct gb_console_sink {
 	int fd;
 	bool regular;      /* a regular file: always writable, written whole */
 	bool stalled;      /* a wait for the reader ran out; no more waits until a write works */
+	uint64_t retry_ns; /* no room when last looked: no look before this without a wait */
 	uint64_t lines_dropped;
 	char *queue;       /* QUEUE_MAX bytes */
 	size_t qlen;
@@ -132,27 +134,32 @@ count_lines(const char *s, size_t len)
 }
 
 /* Writes queued bytes while the descriptor has room, waiting for room until wait_ns has
- * passed (0: not at all; none while stalled). A write error (the reader is gone) drops the
- * queue, counted. */
+ * passed (0: not at all, and not even a look within RETRY_NS of finding no room; no waits
+ * while stalled). A write error (the reader is gone) drops the queue, counted. */
 static void
 queue_write(gb_console_sink *c, uint64_t wait_ns)
 {
-	uint64_t end = gb__clock_mono_ns() + (c->stalled ? 0 : wait_ns);
+	uint64_t now = gb__clock_mono_ns();
+	uint64_t end = now + (c->stalled ? 0 : wait_ns);
 	size_t off = 0;
 
+	if (wait_ns == 0 && now < c->retry_ns)
+		return;
 	while (off < c->qlen) {
 		struct pollfd p = { .fd = c->fd, .events = POLLOUT };
-		uint64_t now = gb__clock_mono_ns();
 		int ms = now < end ? (int)((end - now + GB_NS_PER_MS - 1) / GB_NS_PER_MS) : 0;
 		size_t n = c->qlen - off;
 		ssize_t w;
 		int rc = c->regular ? 1 : poll(&p, 1, ms);
 
-		if (rc < 0 && errno == EINTR)
+		if (rc < 0 && errno == EINTR) {
+			now = gb__clock_mono_ns();
 			continue;
+		}
 		if (rc == 0) {
 			if (wait_ns > 0)
 				c->stalled = true;
+			c->retry_ns = gb__clock_mono_ns() + RETRY_NS;
 			break;
 		}
 		if (rc < 0)
@@ -165,15 +172,23 @@ queue_write(gb_console_sink *c, uint64_t wait_ns)
 			n = nl != NULL ? (size_t)(nl - (c->queue + off)) + 1 : PIPE_BUF;
 		}
 		w = write(c->fd, c->queue + off, n);
-		if (w < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
+		now = gb__clock_mono_ns();
+		if (w < 0 && errno == EINTR)
 			continue;
+		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			/* a descriptor someone made non-blocking: no room after all */
+			c->retry_ns = now + RETRY_NS;
+			break;
+		}
 		if (w <= 0)
 			goto broken;
 		off += (size_t)w;
 		c->stalled = false;
 	}
-	memmove(c->queue, c->queue + off, c->qlen - off);
-	c->qlen -= off;
+	if (off > 0) {
+		memmove(c->queue, c->queue + off, c->qlen - off);
+		c->qlen -= off;
+	}
 	return;
 broken:
 	c->lines_dropped += count_lines(c->queue + off, c->qlen - off);

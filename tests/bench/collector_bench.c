@@ -1,7 +1,9 @@
 /*
  * collector_bench.c - how fast the collector turns a full ring into DogStatsD datagrams on
  * loopback: the same drain (ring read, record decode, sanitise, format) once packed into
- * datagrams of up to 1432 B and once with one datagram per record, in one run. A receiver
+ * datagrams of up to 1432 B, once with one datagram per record, and once packed beside a
+ * console sink in lines mode whose stdout pipe nobody reads (what a stalled console costs the
+ * drain), in one run. A receiver
  * thread counts what arrives so loss is reported, not guessed. A program, not a test; run it
  * on an otherwise idle machine with at least two cores (the receiver polls on one).
  *
@@ -144,11 +146,12 @@ struct result {
 	double wall_s, cpu_s;
 	gb_statsd_stats st;
 	unsigned long long received;
+	uint64_t console_dropped;
 };
 
+/* console_fd: where a console sink in lines mode writes, or -1 for none. */
 static void
-run(const char *ring_name, gb_ring *prod, gb_ring *cons, bool packed, size_t total,
-    struct result *res)
+run(gb_ring *prod, gb_ring *cons, bool packed, int console_fd, size_t total, struct result *res)
 {
 	const gb_rec_kv meta[] = { { "question_count", 14, "5", 1 }, { "model", 5, "gemini-2.0-flash", 16 } };
 	const char scope[] = "batch.total_processing.batch.attempt";
@@ -172,6 +175,12 @@ run(const char *ring_name, gb_ring *prod, gb_ring *cons, bool packed, size_t tot
 	gb_dispatch d = { .statsd = s };
 	struct one_each o = { &d };
 
+	if (console_fd >= 0 &&
+	    (d.console = gb__console_new(GB_CONSOLE_LINES, console_fd, 0)) == NULL) {
+		fprintf(stderr, "collector_bench: out of memory\n");
+		exit(1);
+	}
+
 	memset(res, 0, sizeof(*res));
 	while (res->records < total) {
 		size_t n = fill(prod, rec, len, total - res->records);
@@ -188,6 +197,9 @@ run(const char *ring_name, gb_ring *prod, gb_ring *cons, bool packed, size_t tot
 		res->records += n;
 	}
 	gb__statsd_get_stats(s, &res->st);
+	if (d.console != NULL)
+		res->console_dropped = gb__console_lines_dropped(d.console);
+	gb__console_free(d.console);
 	/* let the receiver catch up, then stop it */
 	for (int i = 0; i < 50 && atomic_load(&rv.lines) < res->st.lines; i++)
 		usleep(20000);
@@ -196,7 +208,6 @@ run(const char *ring_name, gb_ring *prod, gb_ring *cons, bool packed, size_t tot
 	close(rv.fd);
 	res->received = atomic_load(&rv.lines);
 	gb__statsd_free(s);
-	(void)ring_name;
 }
 
 static void
@@ -222,7 +233,8 @@ main(int argc, char **argv)
 	uint64_t total = 2000000, size = 4u << 20;
 	char name[64], err[256];
 	gb_ring *prod, *cons;
-	struct result packed, single;
+	struct result packed, single, stalled;
+	int pipefd[2];
 	struct rusage ru;
 	int o;
 
@@ -243,17 +255,28 @@ main(int argc, char **argv)
 		fprintf(stderr, "collector_bench: %s\n", err);
 		return 1;
 	}
-	run(name, prod, cons, true, total, &packed);
-	run(name, prod, cons, false, total / 4, &single);
+	if (pipe(pipefd) < 0) {
+		perror("collector_bench: pipe");
+		return 1;
+	}
+	run(prod, cons, true, -1, total, &packed);
+	run(prod, cons, false, -1, total / 4, &single);
+	run(prod, cons, true, pipefd[1], total, &stalled);
 	getrusage(RUSAGE_SELF, &ru);
 	printf("collector_bench: ring %s of %llu bytes, timings with depth, parent_scope and 2 "
 	    "metadata tags, UDP loopback\n", name, (unsigned long long)size);
 	print("packed (1432 B)", &packed);
 	print("one datagram/record", &single);
+	print("packed, console stalled", &stalled);
+	printf("console stalled: %llu of %zu console lines dropped (counted), StatsD rate %.0f%% of "
+	    "packed\n", (unsigned long long)stalled.console_dropped, stalled.records,
+	    100.0 * ((double)stalled.records / stalled.wall_s) / ((double)packed.records / packed.wall_s));
 	printf("packed vs one-per-record: %.1fx; process peak RSS %ld KiB, total CPU %.3f s\n",
 	    ((double)packed.records / packed.wall_s) / ((double)single.records / single.wall_s),
 	    ru.ru_maxrss, (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
 	    (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6);
+	close(pipefd[0]);
+	close(pipefd[1]);
 	gb__ring_close(prod);
 	gb__ring_close(cons);
 	gb__ring_unlink(name, err, sizeof(err));
