@@ -199,8 +199,9 @@ class StatsdEndToEnd(CollectorCase):
         self.assertIn("'gbatch.inflight;depth=0': 7", sd.cmd("gauges"))
         self.assertEqual(self.stop(c), 0)
         # the last report at exit carries the collector's own figures
-        wait_until(lambda: sd.counters().get("gbatch.collector.records_read") == 1053, 10,
-                   "self-metric records_read")
+        wait_until(lambda: sd.counters().get("gbatch.collector.records_read") == 1053 and
+                   "gbatch.collector.send_errors" in sd.counters(), 10,
+                   "self-metrics records_read and send_errors")
         self.assertEqual(sd.counters().get("gbatch.collector.send_errors"), 0)
         self.assertEqual(sd.bad_lines(), 0)
 
@@ -279,7 +280,8 @@ class ReceiverChecks(CollectorCase):
         self.write(ring, "--count", "500", "--kind", "counter", "--scope", "agg", "--value", "3")
         self.write(ring, "--count", "500", "--kind", "gauge", "--scope", "lvl", "--value", "9")
         self.write(ring, "--count", "1", "--kind", "gauge", "--scope", "lvl", "--value", "4")
-        wait_until(lambda: rv.sum_of("gbatch.agg") == 1500, 10, "the folded counter")
+        wait_until(lambda: rv.sum_of("gbatch.agg") == 1500 and rv.sum_of("gbatch.lvl") > 0, 10,
+                   "the folded counter and gauge")
         lines = [l for l in rv.lines() if l.startswith("gbatch.agg:")]
         self.assertEqual(lines, ["gbatch.agg:1500|c|#depth:0"])
         self.assertEqual([l for l in rv.lines() if l.startswith("gbatch.lvl:")],
@@ -485,6 +487,9 @@ class Lifecycle(CollectorCase):
         self.assertGreater(dropped, 0)
         self.assertEqual(self.stop(c), 0)
         wait_until(lambda: rv.sum_of("gbatch.flood") == written, 5, "every record that fit")
+        # the last self-report left just before the exit; the receiver may still be writing it
+        wait_until(lambda: rv.sum_of("gbatch.collector.records_read") >= written, 5,
+                   "the last self-report")
         self.assertEqual(rv.sum_of("gbatch.collector.records_dropped"), dropped)
         self.assertEqual(rv.sum_of("gbatch.collector.records_read"), written)
         self.assertIn("gbatch.collector.records_dropped:%d|c|#ring:%s" % (dropped, ring.lower()),
@@ -497,6 +502,9 @@ class Lifecycle(CollectorCase):
         self.write(ring, "--count", "3", "--kind", "counter", "--scope", "x")
         wait_until(lambda: rv.sum_of("gbatch.collector.records_read") == 3, 20,
                    "the periodic self-report")
+        # one report can span datagrams: wait for its last metric before comparing
+        wait_until(lambda: any(l.startswith("gbatch.collector.ring_lag_bytes:")
+                               for l in rv.lines()), 5, "the whole self-report")
         names = {l.split(":", 1)[0] for l in rv.lines() if l.startswith("gbatch.collector.")}
         self.assertEqual(names, {"gbatch.collector." + n for n in (
             "records_read", "records_invalid", "packets_sent", "bytes_sent", "send_errors",

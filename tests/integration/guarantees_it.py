@@ -167,6 +167,18 @@ def self_metric(text, name):
                if l.startswith("gbatch.collector.%s:" % name))
 
 
+def assert_self_metric(rv, name, want):
+    """The collector has exited and sent its last report, which the receiver, another process,
+    may not have written out yet: waits for the sum to reach want, then checks it is want."""
+    end = time.monotonic() + 15
+    got = self_metric(rv.text(), name)
+    while got < want and time.monotonic() < end:
+        time.sleep(0.02)
+        got = self_metric(rv.text(), name)
+    if got != want:
+        raise AssertionError("self-metric %s: %g, want %d" % (name, got, want))
+
+
 class ProducerKills(GuaranteeCase):
     """Promise 4: a producer killed mid-record costs at most that record."""
 
@@ -207,9 +219,8 @@ class ProducerKills(GuaranteeCase):
         self.assertLessEqual(counters["unblocked"], victims)
         self.assertEqual(counters["invalid"], 0)
         self.assertEqual(self.stop(c), 0)
-        text = self.text(rv.out)
-        self.assertEqual(self_metric(text, "records_unblocked"), counters["unblocked"])
-        self.assertNotIn("!INVALID", text)
+        assert_self_metric(rv, "records_unblocked", counters["unblocked"])
+        self.assertNotIn("!INVALID", self.text(rv.out))
         print("%d victims (%d torn): %d records unblocked" % (victims, torn,
               counters["unblocked"]), file=sys.stderr)
 
@@ -236,8 +247,8 @@ class Overload(GuaranteeCase):
         self.assertEqual(len(got) + len(dropped), total)
         self.assertEqual(ring_counters(ring)["dropped"], len(dropped))
         self.assertEqual(self.stop(c), 0)
-        self.assertEqual(self_metric(self.text(rv.out), "records_dropped"), len(dropped))
-        self.assertEqual(self_metric(self.text(rv.out), "records_read"), len(got))
+        assert_self_metric(rv, "records_dropped", len(dropped))
+        assert_self_metric(rv, "records_read", len(got))
         print("%d written: %d received, %d dropped" % (total, len(got), len(dropped)),
               file=sys.stderr)
 
@@ -510,10 +521,18 @@ class Segments(GuaranteeCase):
 
     def deliver(self, ring, rv, label):
         """Writes a probe until one arrives: the pair works (again)."""
+        statuses = []
+
         def probe():
-            self.write(ring, "--kind", "timing", "--scope", label, check=False)
+            statuses.append(self.write(ring, "--kind", "timing", "--scope", label,
+                                       check=False).returncode)
             return "gbatch.%s:" % label in self.text(rv.out)
-        wait_until(probe, 15, "delivery of %s" % label)
+        try:
+            wait_until(probe, 15, "delivery of %s" % label)
+        except AssertionError as e:
+            raise AssertionError("%s: %d probes written (exit statuses %s); the segment's "
+                                 "counters now %s" % (e, len(statuses), sorted(set(statuses)),
+                                                      ring_counters(ring))) from None
 
     def test_random_bytes_over_a_live_segment(self):
         rv = Receiver(self)
