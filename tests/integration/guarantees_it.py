@@ -550,12 +550,16 @@ class Segments(GuaranteeCase):
                     f.write(os.urandom(7 * 128))
                 elif rnd % 3 == 1:  # record headers and payloads
                     for _ in range(64):
-                        f.seek(4096 + rng.randrange(0, 4 << 20))
-                        f.write(os.urandom(rng.randrange(1, 512)))
+                        # within the data area: a write past its end would grow the file,
+                        # and a segment of the wrong size is refused to new producers
+                        n = rng.randrange(1, 512)
+                        f.seek(4096 + rng.randrange(0, (4 << 20) - n))
+                        f.write(os.urandom(n))
                 else:  # everything after the identity line
                     f.seek(128)
                     f.write(os.urandom(4096 - 128 + (64 << 10)))
             self.assertIsNone(c.poll(), "the collector died in round %d" % rnd)
+            self.assertEqual(os.stat(path).st_size, 4096 + (4 << 20))
             self.deliver(ring, rv, "after.r%d" % rnd)
         self.assertNotIn("!INVALID", self.text(rv.out))
         counters = ring_counters(ring)
