@@ -311,6 +311,12 @@ put_meta(gb_console_sink *c, const gb_record *r, const char *metric_type)
 static void
 print_line(gb_console_sink *c, const gb_record *r)
 {
+	/* a full queue and a reader that had no room when last looked: the line would be
+	 * dropped, so do not spend the formatting on it */
+	if (c->qlen > QUEUE_MAX - LINE_MAX_BYTES && gb__clock_mono_ns() < c->retry_ns) {
+		c->lines_dropped++;
+		return;
+	}
 	if (r->kind == GB_REC_TIMING) {
 		puts_(c, "[TIMING] ");
 		for (unsigned i = 0; i < r->depth && i < 64; i++)

@@ -31,7 +31,8 @@ void gb__console_free(gb_console_sink *c);
 
 /* Takes one record: lines mode queues its line (bytes that are not printable are escaped as
  * \xNN; a line over 32 KiB is cut and ends in "..."), writing without waiting once 64 KiB are
- * queued; summary mode folds it into its scope. Allocates only for a scope seen for the first
+ * queued (with the queue full and a reader that had no room, the line is counted as dropped
+ * without being formatted); summary mode folds it into its scope. Allocates only for a scope seen for the first
  * time. */
 void gb__console_record(gb_console_sink *c, const gb_record *r);
 
