@@ -5,6 +5,8 @@
  */
 #include "aggregate.h"
 
+#include "hash.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,27 +27,6 @@ struct strtab {
 	char *arena;
 	size_t alen, acap;
 };
-
-static uint64_t
-hash_bytes(const void *p, size_t n)
-{
-	const unsigned char *s = p;
-	uint64_t h = 0x243f6a8885a308d3ull ^ n, w;
-
-	while (n >= 8) {
-		memcpy(&w, s, 8);
-		h = (h ^ w) * 0x9e3779b97f4a7c15ull;
-		h ^= h >> 32;
-		s += 8;
-		n -= 8;
-	}
-	w = 0;
-	memcpy(&w, s, n);
-	h = (h ^ w) * 0x9e3779b97f4a7c15ull;
-	h ^= h >> 29;
-	h *= 0xbf58476d1ce4e5b9ull;
-	return h ^ (h >> 32);
-}
 
 static void
 strtab_fini(struct strtab *t)
@@ -119,7 +100,7 @@ strtab_reserve(struct strtab *t, size_t len)
 static long
 strtab_get(struct strtab *t, const void *key, size_t len, bool insert, bool *inserted)
 {
-	uint64_t h = hash_bytes(key, len);
+	uint64_t h = gb__hash(key, len);
 	size_t j;
 
 	*inserted = false;

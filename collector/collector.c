@@ -249,7 +249,7 @@ finish(gb_collector *c)
 	}
 	if (c->statsd != NULL)
 		gb__statsd_get_stats(c->statsd, &st);
-	log_info("drained: %llu records read, %llu invalid; statsd: %llu packets sent, "
+	gb__log_info("drained: %llu records read, %llu invalid; statsd: %llu packets sent, "
 	    "send_errors %llu, values_rejected %llu; console_lines_dropped %llu",
 	    (unsigned long long)c->d.records_read,
 	    (unsigned long long)(c->d.records_invalid + c->d.ring_invalid),
@@ -286,13 +286,13 @@ gb__collector_run(gb_collector *c)
 		if (n > 0)
 			continue;
 		if (c->cfg.exit_when_producers_done && producers_done(c) && drain_once(c) == 0) {
-			log_info("every producer has detached: exiting");
+			gb__log_info("every producer has detached: exiting");
 			break;
 		}
 		idle_wait(c, now, next_flush < next_report ? next_flush : next_report);
 	}
 	if (stop_signal)
-		log_info("signal %d: draining and exiting", (int)stop_signal);
+		gb__log_info("signal %d: draining and exiting", (int)stop_signal);
 	finish(c);
 	return 0;
 }

@@ -131,7 +131,7 @@ env_dd_tags(struct cli *cl)
 	if (v == NULL || v[0] == '\0')
 		return;
 	if ((cl->dd_tags = strdup(v)) == NULL)
-		fatal("strdup");
+		gb__fatal("strdup");
 	for (t = strtok_r(cl->dd_tags, ", ", &save); t != NULL; t = strtok_r(NULL, ", ", &save)) {
 		char out[GB_STATSD_TAG_MAX + 1];
 
@@ -297,10 +297,10 @@ main(int argc, char **argv)
 	gb_collector *c;
 	int rc;
 
-	log_init("gbatch-collector");
+	gb__log_init("gbatch-collector");
 	parse_args(&cl, argc, argv);
 	if ((c = gb__collector_new(&cl.cfg, err, sizeof(err))) == NULL) {
-		log_warnx("%s", err);
+		gb__log_warnx("%s", err);
 		return 1;
 	}
 	rc = gb__collector_run(c);

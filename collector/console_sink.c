@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "hash.h"
 
 #define DEFAULT_SAMPLES 1000
 #define LINE_MAX_BYTES (32 * 1024) /* one line; a longer one is cut and ends in "...\n" */
@@ -334,16 +335,6 @@ print_line(gb_console_sink *c, const gb_record *r)
 	line_out(c, 0);
 }
 
-static uint64_t
-hash_scope(const char *s, size_t len, bool timing)
-{
-	uint64_t h = timing ? 0xcbf29ce484222325ull : 0x84222325cbf29ce4ull;
-
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ (unsigned char)s[i]) * 0x100000001b3ull;
-	return h;
-}
-
 static long
 find(const gb_console_sink *c, const char *s, size_t len, bool timing, size_t *slot)
 {
@@ -351,7 +342,7 @@ find(const gb_console_sink *c, const char *s, size_t len, bool timing, size_t *s
 
 	if (c->nslots == 0)
 		return -1;
-	for (j = hash_scope(s, len, timing) & (c->nslots - 1); c->slots[j] != 0;
+	for (j = gb__hash_mix(gb__hash_more(GB_HASH_SEED + timing, s, len)) & (c->nslots - 1); c->slots[j] != 0;
 	    j = (j + 1) & (c->nslots - 1)) {
 		const struct scope_stats *st = &c->scopes[c->slots[j] - 1];
 
@@ -383,7 +374,7 @@ grow(gb_console_sink *c)
 			return -1;
 		for (size_t i = 0; i < c->n; i++) {
 			const struct scope_stats *st = &c->scopes[i];
-			size_t j = hash_scope(st->name, st->len, st->timing) & (ns - 1);
+			size_t j = gb__hash_mix(gb__hash_more(GB_HASH_SEED + st->timing, st->name, st->len)) & (ns - 1);
 
 			while (slots[j] != 0)
 				j = (j + 1) & (ns - 1);

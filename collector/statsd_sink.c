@@ -22,6 +22,7 @@
 
 #include "aggregate.h"
 #include "clock.h"
+#include "hash.h"
 
 #define RECONNECT_NS (500ull * GB_NS_PER_MS)
 #define GB_STATSD_QUEUE 16 /* full datagrams sent together by one sendmmsg */
@@ -833,22 +834,6 @@ cache_key(const gb_record *r, char *key)
 	return n;
 }
 
-static uint64_t
-hash_key(const char *p, size_t n)
-{
-	uint64_t h = 0x9e3779b97f4a7c15ull ^ n, w;
-
-	for (; n >= 8; p += 8, n -= 8) {
-		memcpy(&w, p, 8);
-		h = (h ^ w) * 0xff51afd7ed558ccdull;
-		h ^= h >> 29;
-	}
-	w = 0;
-	memcpy(&w, p, n);
-	h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
-	return h ^ (h >> 32);
-}
-
 /* The slow path: sanitises r's name into name and its tags (cap and budget applied) into tags. */
 static void
 make_line_parts(gb_statsd_sink *s, const gb_record *r, char *name, size_t *nl, char *tags,
@@ -874,7 +859,7 @@ gb__statsd_record(gb_statsd_sink *s, const gb_record *r)
 	}
 	kl = cache_key(r, key);
 	if (kl <= CACHE_KEY_MAX) {
-		uint64_t h = hash_key(key, kl);
+		uint64_t h = gb__hash(key, kl);
 		struct line_cache *e = &s->cache[h & (CACHE_SLOTS - 1)];
 
 		if (e->key_len == kl && e->hash == h && memcmp(e->key, key, kl) == 0) {

@@ -18,7 +18,7 @@ static atomic_flag log_env_read = ATOMIC_FLAG_INIT;
 static const char *const level_names[] = { "debug", "info", "warn", "error", "off" };
 
 int
-log_parse_level(const char *text, enum gb_log_level *out)
+gb__log_parse_level(const char *text, enum gb_log_level *out)
 {
 	for (int i = GB_LOG_DEBUG; i <= GB_LOG_OFF; i++) {
 		if (strcmp(text, level_names[i]) == 0) {
@@ -42,14 +42,14 @@ log_read_env(void)
 	enum gb_log_level lvl;
 	if (env == NULL || *env == '\0')
 		return;
-	if (log_parse_level(env, &lvl) == 0)
+	if (gb__log_parse_level(env, &lvl) == 0)
 		atomic_store(&log_level, (int)lvl);
 	else
-		log_warnx("ignoring GBATCH_LOG_LEVEL=\"%s\": use debug, info, warn, error or off", env);
+		gb__log_warnx("ignoring GBATCH_LOG_LEVEL=\"%s\": use debug, info, warn, error or off", env);
 }
 
 void
-log_init(const char *progname)
+gb__log_init(const char *progname)
 {
 	const char *env = getenv("GBATCH_LOG_LEVEL");
 	enum gb_log_level lvl;
@@ -59,7 +59,7 @@ log_init(const char *progname)
 		log_prog = slash != NULL ? slash + 1 : progname;
 	}
 	/* a program refuses a bad level like any bad setting; the library only warns */
-	if (env != NULL && *env != '\0' && log_parse_level(env, &lvl) != 0) {
+	if (env != NULL && *env != '\0' && gb__log_parse_level(env, &lvl) != 0) {
 		dprintf(STDERR_FILENO, "%s: GBATCH_LOG_LEVEL=\"%.100s\" is not a level: use debug, "
 		    "info, warn, error or off\n", log_prog, env);
 		exit(2);
@@ -68,14 +68,14 @@ log_init(const char *progname)
 }
 
 void
-log_set_level(enum gb_log_level level)
+gb__log_set_level(enum gb_log_level level)
 {
 	atomic_flag_test_and_set(&log_env_read);
 	atomic_store(&log_level, (int)level);
 }
 
 enum gb_log_level
-log_get_level(void)
+gb__log_get_level(void)
 {
 	log_read_env();
 	return (enum gb_log_level)atomic_load(&log_level);
@@ -88,7 +88,7 @@ log_emit(enum gb_log_level lvl, int errnum, const char *fmt, va_list ap)
 	int n;
 	size_t len;
 
-	if ((int)lvl < (int)log_get_level())
+	if ((int)lvl < (int)gb__log_get_level())
 		return;
 	n = snprintf(buf, sizeof(buf), "%s: %s: ", log_prog, level_names[lvl]);
 	len = n < 0 ? 0 : (size_t)n;
@@ -117,19 +117,19 @@ log_emit(enum gb_log_level lvl, int errnum, const char *fmt, va_list ap)
 	} while (0)
 
 void
-log_debug(const char *fmt, ...)
+gb__log_debug(const char *fmt, ...)
 {
 	LOG_BODY(GB_LOG_DEBUG, 0);
 }
 
 void
-log_info(const char *fmt, ...)
+gb__log_info(const char *fmt, ...)
 {
 	LOG_BODY(GB_LOG_INFO, 0);
 }
 
 void
-log_warn(const char *fmt, ...)
+gb__log_warn(const char *fmt, ...)
 {
 	int saved = errno;
 	LOG_BODY(GB_LOG_WARN, saved);
@@ -137,13 +137,13 @@ log_warn(const char *fmt, ...)
 }
 
 void
-log_warnx(const char *fmt, ...)
+gb__log_warnx(const char *fmt, ...)
 {
 	LOG_BODY(GB_LOG_WARN, 0);
 }
 
 void
-fatal(const char *fmt, ...)
+gb__fatal(const char *fmt, ...)
 {
 	int saved = errno;
 	LOG_BODY(GB_LOG_ERROR, saved);
@@ -151,8 +151,21 @@ fatal(const char *fmt, ...)
 }
 
 void
-fatalx(const char *fmt, ...)
+gb__fatalx(const char *fmt, ...)
 {
 	LOG_BODY(GB_LOG_ERROR, 0);
 	exit(1);
+}
+
+void
+gb__usage_error(const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	dprintf(STDERR_FILENO, "%s: %s\nTry '%s --help'.\n", log_prog, msg, log_prog);
+	exit(2);
 }

@@ -22,20 +22,23 @@ enum gb_log_level {
  * and reads GBATCH_LOG_LEVEL; an unknown level is a usage error: it says so and exits 2.
  * Programs call it; library code that logs without it warns once about an unknown level
  * and keeps the default. */
-void log_init(const char *progname);
+void gb__log_init(const char *progname);
 /* Overrides the level read from the environment. */
-void log_set_level(enum gb_log_level level);
-enum gb_log_level log_get_level(void);
+void gb__log_set_level(enum gb_log_level level);
+enum gb_log_level gb__log_get_level(void);
 /* Parses "debug", "info", "warn", "error" or "off"; returns -1 for anything else. */
-int log_parse_level(const char *text, enum gb_log_level *out);
+int gb__log_parse_level(const char *text, enum gb_log_level *out);
 
-void log_debug(const char *fmt, ...) GB_PRINTF(1, 2);
-void log_info(const char *fmt, ...) GB_PRINTF(1, 2);
-/* log_warn appends ": strerror(errno)"; log_warnx does not. */
-void log_warn(const char *fmt, ...) GB_PRINTF(1, 2);
-void log_warnx(const char *fmt, ...) GB_PRINTF(1, 2);
+void gb__log_debug(const char *fmt, ...) GB_PRINTF(1, 2);
+void gb__log_info(const char *fmt, ...) GB_PRINTF(1, 2);
+/* gb__log_warn appends ": strerror(errno)"; gb__log_warnx does not. */
+void gb__log_warn(const char *fmt, ...) GB_PRINTF(1, 2);
+void gb__log_warnx(const char *fmt, ...) GB_PRINTF(1, 2);
 /* Log at error level (always shown unless the level is off) and exit(1). */
-void fatal(const char *fmt, ...) GB_PRINTF(1, 2) __attribute__((noreturn));
-void fatalx(const char *fmt, ...) GB_PRINTF(1, 2) __attribute__((noreturn));
+void gb__fatal(const char *fmt, ...) GB_PRINTF(1, 2) __attribute__((noreturn));
+void gb__fatalx(const char *fmt, ...) GB_PRINTF(1, 2) __attribute__((noreturn));
+/* A usage error of a program: prints "prog: message" and "Try 'prog --help'." on stderr,
+ * whatever the level, and exits 2. The message should name the bad value. */
+void gb__usage_error(const char *fmt, ...) GB_PRINTF(1, 2) __attribute__((noreturn));
 
 #endif

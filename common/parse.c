@@ -22,15 +22,6 @@ static const struct unit duration_units[] = {
 	{ NULL, 0 },
 };
 
-static const struct unit size_units[] = {
-	{ "", 1ull },
-	{ "B", 1ull },
-	{ "K", 1ull << 10 }, { "KiB", 1ull << 10 },
-	{ "M", 1ull << 20 }, { "MiB", 1ull << 20 },
-	{ "G", 1ull << 30 }, { "GiB", 1ull << 30 },
-	{ NULL, 0 },
-};
-
 static int
 is_digit(char c)
 {
@@ -123,38 +114,6 @@ garbage:
 	return -1;
 overflow:
 	snprintf(err, errlen, "duration \"%s\" is too large", text);
-	return -1;
-}
-
-int
-gb__parse_size(const char *text, uint64_t *bytes, char *err, size_t errlen)
-{
-	const char *p = text;
-	const struct unit *u;
-	uint64_t v;
-
-	if (text == NULL || *text == '\0') {
-		snprintf(err, errlen, "empty size (use e.g. 64KiB, 4MiB)");
-		return -1;
-	}
-	int nd = read_digits(&p, &v);
-	if (nd < 0)
-		goto overflow;
-	if (nd == 0) {
-		snprintf(err, errlen, "invalid size \"%s\" (use a whole number and a unit, e.g. 64KiB, 4MiB)",
-		    text);
-		return -1;
-	}
-	if ((u = find_unit(size_units, p)) == NULL) {
-		snprintf(err, errlen, "size \"%s\" has an unknown unit \"%s\" (use B, KiB, MiB or GiB)", text, p);
-		return -1;
-	}
-	if (v > UINT64_MAX / u->scale)
-		goto overflow;
-	*bytes = v * u->scale;
-	return 0;
-overflow:
-	snprintf(err, errlen, "size \"%s\" is too large", text);
 	return -1;
 }
 

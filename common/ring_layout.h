@@ -55,8 +55,7 @@
 #define GB_RL_ALIGN 8u
 #define GB_RL_MAX_RECORD_CAP (64u << 10)   /* max record payload is capacity/8, at most this */
 
-/* Producer slot states. */
-#define GB_RL_SLOT_FREE 0u
+/* Producer slot states (a zeroed slot, 0, is free). */
 #define GB_RL_SLOT_ATTACHED 1u
 #define GB_RL_SLOT_DETACHED 2u
 /* A producer whose heartbeat is older than this counts as dead. */

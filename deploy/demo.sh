@@ -64,7 +64,7 @@ else
 		--target gbatch-processor gbatch-collector gbatch-stub-gemini dogstatsd-recv \
 		>"$work/build.log" 2>&1 || { tail -40 "$work/build.log"; exit 1; }
 fi
-processor=$build/processor/gbatch-processor
+processor=$build/processor/gbatch-processor/gbatch-processor
 collector=$build/collector/gbatch-collector
 stub=$build/tests/stub_gemini/gbatch-stub-gemini
 recv=$build/tests/dogstatsd-recv

@@ -7,7 +7,7 @@
  * thread counts what arrives so loss is reported, not guessed. A program, not a test; run it
  * on an otherwise idle machine with at least two cores (the receiver polls on one).
  *
- *   collector_bench [--records N] [--ring-size SIZE]      (defaults 2000000, 4MiB)
+ *   collector_bench [--records N] [--ring-size BYTES]      (defaults 2000000, 4MiB)
  * The peak RSS it prints is the whole process: the collector side plus the producer's own
  * mapping of the ring.
  */
@@ -241,9 +241,9 @@ main(int argc, char **argv)
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (o == 'n' && gb__parse_uint(optarg, 1, 1000000000, &total, err, sizeof(err)) == 0)
 			continue;
-		if (o == 's' && gb__parse_size(optarg, &size, err, sizeof(err)) == 0)
+		if (o == 's' && gb__parse_uint(optarg, 65536, 1ull << 30, &size, err, sizeof(err)) == 0)
 			continue;
-		fprintf(stderr, "usage: collector_bench [--records N] [--ring-size SIZE]\n");
+		fprintf(stderr, "usage: collector_bench [--records N] [--ring-size BYTES]\n");
 		return 2;
 	}
 	snprintf(name, sizeof(name), "bench%d", (int)getpid());

@@ -13,7 +13,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void
-check_result(const gb__gemini_result *res, size_t size)
+check_result(const gb_gemini_result *res, size_t size)
 {
 	if (memchr(res->message, '\0', sizeof(res->message)) == NULL ||
 	    memchr(res->finish_reason, '\0', sizeof(res->finish_reason)) == NULL ||
@@ -31,7 +31,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	/* exact-size heap copies: ASan sees any read past the end */
 	char *body = malloc(size ? size : 1), *text = malloc(size + 1);
-	gb__gemini_result res;
+	gb_gemini_result res;
 	uint64_t delay, ns;
 	int per_day;
 

@@ -46,4 +46,12 @@ if [ -n "$bad" ]; then
 	exit 1
 fi
 echo "$exported" | grep -qx gb_tele_new
-echo "install: headers, libgbatch.so/.a and gbatch.pc work from $tmp/prefix; exports: $(echo "$exported" | wc -l) gb_ symbols"
+# Every global the archive defines is ours too: a user's own fatal() or log_init() must link.
+globals=$(nm -g --defined-only "$libdir/libgbatch.a" | awk 'NF == 3 { print $3 }')
+bad=$(echo "$globals" | grep -Ev '^gb__?[a-z]' || true)
+if [ -n "$bad" ]; then
+	echo "libgbatch.a defines globals without the gb_ or gb__ prefix:" >&2
+	echo "$bad" >&2
+	exit 1
+fi
+echo "install: headers, libgbatch.so/.a and gbatch.pc work from $tmp/prefix; exports: $(echo "$exported" | wc -l) gb_ symbols, $(echo "$globals" | wc -l) gb_/gb__ globals in the archive"

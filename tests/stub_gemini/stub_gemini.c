@@ -919,7 +919,7 @@ main(int argc, char **argv)
 	sigset_t sigs;
 	int opt, sig;
 
-	log_init(argv[0]);
+	gb__log_init(argv[0]);
 	if (env_key != NULL && *env_key != '\0')
 		stub.key = env_key;
 	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -934,7 +934,7 @@ main(int argc, char **argv)
 			break;
 		case 'L':
 			if ((stub.log = fopen(optarg, "a")) == NULL) {
-				log_warn("cannot open request log \"%s\"", optarg);
+				gb__log_warn("cannot open request log \"%s\"", optarg);
 				return 2;
 			}
 			break;
@@ -979,7 +979,7 @@ main(int argc, char **argv)
 	    MHD_OPTION_NOTIFY_COMPLETED, request_done, NULL,
 	    MHD_OPTION_CONNECTION_TIMEOUT, 120u, MHD_OPTION_END);
 	if (d == NULL) {
-		log_warnx("cannot listen on 127.0.0.1:%" PRIu64 " (port in use?)", port);
+		gb__log_warnx("cannot listen on 127.0.0.1:%" PRIu64 " (port in use?)", port);
 		return 1;
 	}
 	info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);

@@ -603,15 +603,15 @@ static const struct {
 	{ "403", 0 },
 };
 
-/* Runs the questions through gb__qrun, each request sent with gb__gemini_generate. */
+/* Runs the questions through gb_qrun, each request sent with gb__gemini_generate. */
 static json_t *
 run_steps(unsigned flags)
 {
 	gb_content c = { NULL, content_text, sizeof(content_text) - 1 };
 	gb_process_opts po = { flags, NULL };
-	gb__qrun *q;
-	gb__gemini_request rq;
-	gb__gemini_result r = { 0 };
+	gb_qrun *q;
+	gb_gemini_request rq;
+	gb_gemini_result r = { 0 };
 	const char *kind;
 	gb_result *result;
 	char err[256], *s;

@@ -16,11 +16,11 @@ static const char batch_prompt[] =
 static struct stub_proc stub;
 
 /* Starts the stand-in with args and a client on it; timeouts and backoff short. */
-static gb__gemini *
+static gb_gemini *
 start(const char *const *args, unsigned attempts, uint64_t timeout_ns)
 {
 	char err[256];
-	gb__gemini_opts o = {
+	gb_gemini_opts o = {
 		.api_key = STUB_KEY,
 		.model = "gemini-2.0-flash",
 		.timeout_ns = timeout_ns != 0 ? timeout_ns : 5 * GB_NS_PER_SEC,
@@ -28,7 +28,7 @@ start(const char *const *args, unsigned attempts, uint64_t timeout_ns)
 		.backoff_base_ns = 20 * GB_NS_PER_MS,
 		.backoff_max_ns = 100 * GB_NS_PER_MS,
 	};
-	gb__gemini *c;
+	gb_gemini *c;
 
 	ck_assert_int_eq(stub_start(&stub, args), 0);
 	o.api_base = stub.base;
@@ -38,19 +38,19 @@ start(const char *const *args, unsigned attempts, uint64_t timeout_ns)
 }
 
 static int
-ask(gb__gemini *c, gb__gemini_result *res)
+ask(gb_gemini *c, gb_gemini_result *res)
 {
-	gb__gemini_part parts[2] = {
+	gb_gemini_part parts[2] = {
 		{ NULL, "The content: a small red bicycle.", 33 },
 		{ NULL, batch_prompt, sizeof(batch_prompt) - 1 },
 	};
-	gb__gemini_request rq = { .parts = parts, .n_parts = 2, .json = 1 };
+	gb_gemini_request rq = { .parts = parts, .n_parts = 2, .json = 1 };
 
 	return gb__gemini_generate(c, &rq, res);
 }
 
 static void
-finish(gb__gemini *c)
+finish(gb_gemini *c)
 {
 	gb__gemini_free(c);
 	ck_assert_int_eq(stub_stop(&stub), 0);
@@ -64,9 +64,9 @@ log_int(json_t *log, size_t i, const char *key)
 
 START_TEST(request_json_shape)
 {
-	gb__gemini_part parts[2] = { { NULL, "hello", 5 }, { "application/pdf", "abcd", 4 } };
+	gb_gemini_part parts[2] = { { NULL, "hello", 5 }, { "application/pdf", "abcd", 4 } };
 	json_t *schema = json_pack("{s:s, s:{s:s}}", "type", "ARRAY", "items", "type", "STRING");
-	gb__gemini_request rq = { .parts = parts, .n_parts = 2, .system = "Be brief.",
+	gb_gemini_request rq = { .parts = parts, .n_parts = 2, .system = "Be brief.",
 		.schema = schema, .cached_content = "cachedContents/abc" };
 	json_t *req = gb__gemini_request_json(&rq);
 	char *s;
@@ -123,7 +123,7 @@ START_TEST(error_shapes)
 	static const char day[] = "{\"error\":{\"code\":429,\"message\":\"quota\",\"status\":"
 	    "\"RESOURCE_EXHAUSTED\",\"details\":[{\"@type\":\"type.googleapis.com/google.rpc.QuotaFailure\","
 	    "\"violations\":[{\"quotaId\":\"GenerateRequestsPerDayPerProjectPerModel-FreeTier\"}]}]}}";
-	gb__gemini_result res = { 0 };
+	gb_gemini_result res = { 0 };
 	uint64_t delay;
 	int per_day;
 
@@ -157,7 +157,7 @@ START_TEST(response_shapes)
 	    "\"cachedContentTokenCount\":4,\"thoughtsTokenCount\":5,\"totalTokenCount\":18}}";
 	static const char blocked[] = "{\"promptFeedback\":{\"blockReason\":\"SAFETY\"},"
 	    "\"usageMetadata\":{\"promptTokenCount\":\"many\",\"totalTokenCount\":-3}}";
-	gb__gemini_result res = { 0 };
+	gb_gemini_result res = { 0 };
 
 	ck_assert_int_eq(gb__gemini_parse_response(ok, sizeof(ok) - 1, &res), GB__GEMINI_OK);
 	ck_assert_str_eq(res.text, "Hello world");
@@ -187,8 +187,8 @@ END_TEST
 
 START_TEST(answers_and_usage)
 {
-	gb__gemini *c = start(NULL, 3, 0);
-	gb__gemini_result res = { 0 };
+	gb_gemini *c = start(NULL, 3, 0);
+	gb_gemini_result res = { 0 };
 	json_t *arr, *log;
 
 	ck_assert_int_eq(ask(c, &res), GB__GEMINI_OK);
@@ -224,8 +224,8 @@ END_TEST
 START_TEST(retry_honours_retry_delay)
 {
 	const char *args[] = { "--fault", "429:1:delay=0.6s", NULL };
-	gb__gemini *c = start(args, 3, 0);
-	gb__gemini_result res = { 0 };
+	gb_gemini *c = start(args, 3, 0);
+	gb_gemini_result res = { 0 };
 	json_t *log;
 	int64_t gap;
 
@@ -251,8 +251,8 @@ END_TEST
 START_TEST(retry_5xx_with_backoff)
 {
 	const char *args[] = { "--fault", "500", "--fault", "503", "--fault", "504", NULL };
-	gb__gemini *c = start(args, 5, 0);
-	gb__gemini_result res = { 0 };
+	gb_gemini *c = start(args, 5, 0);
+	gb_gemini_result res = { 0 };
 
 	ck_assert_int_eq(ask(c, &res), GB__GEMINI_OK);
 	ck_assert_uint_eq(res.attempts, 4);
@@ -268,8 +268,8 @@ END_TEST
 START_TEST(gives_up_after_max_attempts)
 {
 	const char *args[] = { "--fault", "503:0", NULL };
-	gb__gemini *c = start(args, 3, 0);
-	gb__gemini_result res = { 0 };
+	gb_gemini *c = start(args, 3, 0);
+	gb_gemini_result res = { 0 };
 	json_t *log;
 
 	ck_assert_int_eq(ask(c, &res), GB__GEMINI_E_API);
@@ -290,8 +290,8 @@ END_TEST
 START_TEST(no_retry_on_400)
 {
 	const char *args[] = { "--fault", "400", NULL };
-	gb__gemini *c = start(args, 5, 0);
-	gb__gemini_result res = { 0 };
+	gb_gemini *c = start(args, 5, 0);
+	gb_gemini_result res = { 0 };
 	json_t *log;
 
 	ck_assert_int_eq(ask(c, &res), GB__GEMINI_E_API);
@@ -312,8 +312,8 @@ END_TEST
 START_TEST(per_day_quota_is_fatal)
 {
 	const char *args[] = { "--fault", "quota:0:delay=0.1s", NULL };
-	gb__gemini *c = start(args, 5, 0);
-	gb__gemini_result res = { 0 };
+	gb_gemini *c = start(args, 5, 0);
+	gb_gemini_result res = { 0 };
 
 	ck_assert_int_eq(ask(c, &res), GB__GEMINI_E_QUOTA_DAY);
 	ck_assert_uint_eq(res.attempts, 1);
@@ -327,8 +327,8 @@ END_TEST
 START_TEST(retry_delay_beyond_limit_is_not_waited)
 {
 	const char *args[] = { "--fault", "429:1:delay=700s", NULL };
-	gb__gemini *c = start(args, 5, 0);
-	gb__gemini_result res = { 0 };
+	gb_gemini *c = start(args, 5, 0);
+	gb_gemini_result res = { 0 };
 
 	ck_assert_int_eq(ask(c, &res), GB__GEMINI_E_API);
 	ck_assert_uint_eq(res.attempts, 1);
@@ -342,8 +342,8 @@ END_TEST
 START_TEST(timeout_is_retried)
 {
 	const char *args[] = { "--fault", "slow:1:delay=3s", NULL };
-	gb__gemini *c = start(args, 3, 300 * GB_NS_PER_MS);
-	gb__gemini_result res = { 0 };
+	gb_gemini *c = start(args, 3, 300 * GB_NS_PER_MS);
+	gb_gemini_result res = { 0 };
 
 	ck_assert_int_eq(ask(c, &res), GB__GEMINI_OK);
 	ck_assert_uint_eq(res.attempts, 2);
@@ -358,8 +358,8 @@ END_TEST
 START_TEST(timeout_reported)
 {
 	const char *args[] = { "--fault", "slow:0:delay=3s", NULL };
-	gb__gemini *c = start(args, 2, 200 * GB_NS_PER_MS);
-	gb__gemini_result res = { 0 };
+	gb_gemini *c = start(args, 2, 200 * GB_NS_PER_MS);
+	gb_gemini_result res = { 0 };
 
 	ck_assert_int_eq(ask(c, &res), GB__GEMINI_E_TIMEOUT);
 	ck_assert_uint_eq(res.attempts, 2);
@@ -373,8 +373,8 @@ START_TEST(odd_answers)
 {
 	const char *args[] = { "--fault", "malformed", "--fault", "maxtokens", "--fault", "blocked",
 		"--fault", "safety", NULL };
-	gb__gemini *c = start(args, 3, 0);
-	gb__gemini_result res = { 0 };
+	gb_gemini *c = start(args, 3, 0);
+	gb_gemini_result res = { 0 };
 
 	ck_assert_int_eq(ask(c, &res), GB__GEMINI_E_RESPONSE);
 	ck_assert_uint_eq(res.attempts, 1);
@@ -397,10 +397,10 @@ END_TEST
 START_TEST(wrong_key_is_fatal_and_not_echoed)
 {
 	char err[256];
-	gb__gemini_opts o = { .api_key = "sk-wrong-secret-987", .model = "gemini-2.0-flash",
+	gb_gemini_opts o = { .api_key = "sk-wrong-secret-987", .model = "gemini-2.0-flash",
 		.max_attempts = 3 };
-	gb__gemini *c;
-	gb__gemini_result res = { 0 };
+	gb_gemini *c;
+	gb_gemini_result res = { 0 };
 
 	ck_assert_int_eq(stub_start(&stub, NULL), 0);
 	o.api_base = stub.base;
@@ -419,10 +419,10 @@ END_TEST
 START_TEST(unreachable_and_bad_options)
 {
 	char err[256];
-	gb__gemini_opts o = { .api_key = "k", .model = "gemini-2.0-flash", .max_attempts = 2,
+	gb_gemini_opts o = { .api_key = "k", .model = "gemini-2.0-flash", .max_attempts = 2,
 		.backoff_base_ns = GB_NS_PER_MS, .api_base = "http://127.0.0.1:1" };
-	gb__gemini *c = gb__gemini_new(&o, err, sizeof(err));
-	gb__gemini_result res = { 0 };
+	gb_gemini *c = gb__gemini_new(&o, err, sizeof(err));
+	gb_gemini_result res = { 0 };
 
 	ck_assert_ptr_nonnull(c);
 	ck_assert_int_eq(ask(c, &res), GB__GEMINI_E_TRANSPORT);

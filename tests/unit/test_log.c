@@ -47,12 +47,12 @@ static void
 emit_levels(void)
 {
 	unsetenv("GBATCH_LOG_LEVEL");
-	log_init("/usr/bin/gbatch-test");
-	log_debug("hidden %d", 1);
-	log_info("shown %d", 2);
+	gb__log_init("/usr/bin/gbatch-test");
+	gb__log_debug("hidden %d", 1);
+	gb__log_info("shown %d", 2);
 	errno = ENOENT;
-	log_warn("open %s", "x");
-	log_warnx("plain");
+	gb__log_warn("open %s", "x");
+	gb__log_warnx("plain");
 }
 
 START_TEST(format_and_default_level)
@@ -70,9 +70,9 @@ static void
 emit_with_env_warn(void)
 {
 	setenv("GBATCH_LOG_LEVEL", "warn", 1);
-	log_init("t");
-	log_info("hidden");
-	log_warnx("kept");
+	gb__log_init("t");
+	gb__log_info("hidden");
+	gb__log_warnx("kept");
 }
 
 START_TEST(env_level)
@@ -86,8 +86,8 @@ static void
 emit_with_bad_env(void)
 {
 	setenv("GBATCH_LOG_LEVEL", "loud", 1);
-	log_init("t");
-	log_info("still info");
+	gb__log_init("t");
+	gb__log_info("still info");
 }
 
 START_TEST(bad_env_level_named)
@@ -102,10 +102,10 @@ static void
 emit_lazy_bad_env(void)
 {
 	setenv("GBATCH_LOG_LEVEL", "loud", 1);
-	log_info("still info");
+	gb__log_info("still info");
 }
 
-/* Library code logging without log_init never exits its caller. */
+/* Library code logging without gb__log_init never exits its caller. */
 START_TEST(bad_env_level_in_a_library_warns)
 {
 	ck_assert_str_eq(capture(emit_lazy_bad_env),
@@ -118,11 +118,11 @@ END_TEST
 static void
 emit_fatalx(void)
 {
-	log_init("t");
-	log_set_level(GB_LOG_OFF);
-	log_warnx("hidden");
-	log_set_level(GB_LOG_ERROR);
-	fatalx("bad value \"%s\"", "q");
+	gb__log_init("t");
+	gb__log_set_level(GB_LOG_OFF);
+	gb__log_warnx("hidden");
+	gb__log_set_level(GB_LOG_ERROR);
+	gb__fatalx("bad value \"%s\"", "q");
 }
 
 START_TEST(fatalx_exits_1)
@@ -139,8 +139,8 @@ emit_long(void)
 
 	memset(big, 'a', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
-	log_init("t");
-	log_warnx("%s", big);
+	gb__log_init("t");
+	gb__log_warnx("%s", big);
 }
 
 START_TEST(long_message_truncated_with_newline)
@@ -157,12 +157,12 @@ START_TEST(parse_level)
 {
 	enum gb_log_level l;
 
-	ck_assert_int_eq(log_parse_level("debug", &l), 0);
+	ck_assert_int_eq(gb__log_parse_level("debug", &l), 0);
 	ck_assert_int_eq(l, GB_LOG_DEBUG);
-	ck_assert_int_eq(log_parse_level("off", &l), 0);
+	ck_assert_int_eq(gb__log_parse_level("off", &l), 0);
 	ck_assert_int_eq(l, GB_LOG_OFF);
-	ck_assert_int_eq(log_parse_level("DEBUG", &l), -1);
-	ck_assert_int_eq(log_parse_level("", &l), -1);
+	ck_assert_int_eq(gb__log_parse_level("DEBUG", &l), -1);
+	ck_assert_int_eq(gb__log_parse_level("", &l), -1);
 }
 END_TEST
 

@@ -50,40 +50,6 @@ START_TEST(duration_refuses)
 }
 END_TEST
 
-START_TEST(size_accepts)
-{
-	static const struct { const char *text; uint64_t bytes; } cases[] = {
-		{ "0", 0 }, { "4096", 4096 }, { "64KiB", 65536 }, { "4MiB", 4194304 },
-		{ "1GiB", 1073741824ull }, { "2K", 2048 }, { "3M", 3145728 }, { "512B", 512 },
-	};
-	char err[256];
-
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		uint64_t b = 1;
-		ck_assert_msg(gb__parse_size(cases[i].text, &b, err, sizeof(err)) == 0, "%s", err);
-		ck_assert_uint_eq(b, cases[i].bytes);
-	}
-}
-END_TEST
-
-START_TEST(size_refuses)
-{
-	static const char *const bad[] = {
-		"", "KiB", "-4MiB", "4 MiB", "4mib", "4TiB", "1.5MiB", "99999999999999999999",
-		"17179869184GiB", "0x10",
-	};
-	char err[256];
-
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		uint64_t b = 77;
-		ck_assert_msg(gb__parse_size(bad[i], &b, err, sizeof(err)) == -1, "accepted %s", bad[i]);
-		ck_assert_uint_eq(b, 77);
-		if (bad[i][0] != '\0')
-			ck_assert_msg(strstr(err, bad[i]) != NULL, "message %s does not name %s", err, bad[i]);
-	}
-}
-END_TEST
-
 START_TEST(uint_bounds)
 {
 	char err[256];
@@ -123,8 +89,6 @@ parse_suite(void)
 
 	tcase_add_loop_test(tc, duration_accepts, 0, sizeof(good_durations) / sizeof(good_durations[0]));
 	tcase_add_loop_test(tc, duration_refuses, 0, sizeof(bad_durations) / sizeof(bad_durations[0]));
-	tcase_add_test(tc, size_accepts);
-	tcase_add_test(tc, size_refuses);
 	tcase_add_test(tc, uint_bounds);
 	tcase_add_test(tc, err_buffer_small);
 	suite_add_tcase(s, tc);

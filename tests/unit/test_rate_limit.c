@@ -26,7 +26,7 @@ END_TEST
 
 START_TEST(seed_table)
 {
-	gb__rate_limits l;
+	gb_rate_limits l;
 
 	l = gb__rate_defaults("gemini-2.5-flash", 0);
 	ck_assert_uint_eq(l.rpm, 10);
@@ -53,8 +53,8 @@ END_TEST
 
 START_TEST(rpm_cap_and_retry_time)
 {
-	gb__rate_limits lim = { 3, 0 };
-	gb__rate *r = gb__rate_new(lim, 1 * SEC);
+	gb_rate_limits lim = { 3, 0 };
+	gb_rate *r = gb__rate_new(lim, 1 * SEC);
 	uint64_t ticket, at = 0, t0 = 100 * SEC;
 
 	ck_assert_ptr_nonnull(r);
@@ -73,8 +73,8 @@ END_TEST
 
 START_TEST(tokens_estimated_then_reconciled)
 {
-	gb__rate_limits lim = { 100, 1000 };
-	gb__rate *r = gb__rate_new(lim, 60 * SEC);
+	gb_rate_limits lim = { 100, 1000 };
+	gb_rate *r = gb__rate_new(lim, 60 * SEC);
 	uint64_t a, b, at = 0, t0 = SEC;
 
 	ck_assert_int_eq(gb__rate_acquire(r, t0, 600, &a, &at), 1);
@@ -95,8 +95,8 @@ END_TEST
 
 START_TEST(pause_holds_everyone)
 {
-	gb__rate_limits lim = { 100, 0 };
-	gb__rate *r = gb__rate_new(lim, 60 * SEC);
+	gb_rate_limits lim = { 100, 0 };
+	gb_rate *r = gb__rate_new(lim, 60 * SEC);
 	uint64_t t, at = 0;
 
 	gb__rate_pause(r, 5 * SEC);
@@ -110,8 +110,8 @@ END_TEST
 
 START_TEST(no_window_ever_holds_more_than_rpm)
 {
-	gb__rate_limits lim = { 7, 0 };
-	gb__rate *r = gb__rate_new(lim, 500 * MS);
+	gb_rate_limits lim = { 7, 0 };
+	gb_rate *r = gb__rate_new(lim, 500 * MS);
 	uint64_t sent[400], now = SEC, t, at;
 	size_t n = 0;
 

@@ -14,10 +14,10 @@
 
 #define GB__GEMINI_DEFAULT_BASE "https://generativelanguage.googleapis.com"
 
-typedef struct gb__gemini gb__gemini;
+typedef struct gb_gemini gb_gemini;
 
 /* Client settings; a zero field takes the default given beside it. */
-typedef struct gb__gemini_opts {
+typedef struct gb_gemini_opts {
 	const char *api_base;        /* NULL: GB__GEMINI_DEFAULT_BASE */
 	const char *api_key;         /* required; copied, sent only as x-goog-api-key, never logged */
 	const char *model;           /* default model, e.g. "gemini-2.0-flash"; required */
@@ -27,32 +27,32 @@ typedef struct gb__gemini_opts {
 	uint64_t backoff_base_ns;    /* first backoff without a retryDelay: 1 s, doubling */
 	uint64_t backoff_max_ns;     /* cap on one backoff: 60 s */
 	uint64_t max_retry_delay_ns; /* a server retryDelay longer than this ends the call: 10 min */
-} gb__gemini_opts;
+} gb_gemini_opts;
 
 /* One part of the user turn: text when mime_type is NULL, else inline data sent base64. */
-typedef struct gb__gemini_part {
+typedef struct gb_gemini_part {
 	const char *mime_type;
 	const char *data;
 	size_t len;
-} gb__gemini_part;
+} gb_gemini_part;
 
-typedef struct gb__gemini_request {
+typedef struct gb_gemini_request {
 	const char *model; /* NULL: the client's model */
-	const gb__gemini_part *parts;
+	const gb_gemini_part *parts;
 	size_t n_parts;
 	const char *system;         /* systemInstruction text, or NULL */
 	int json;                   /* ask for responseMimeType application/json */
 	const json_t *schema;       /* generationConfig.responseSchema (implies json), or NULL */
 	const char *cached_content; /* "cachedContents/...", or NULL */
-} gb__gemini_request;
+} gb_gemini_request;
 
-typedef struct gb__gemini_usage {
+typedef struct gb_gemini_usage {
 	int64_t prompt;     /* promptTokenCount (cached tokens included) */
 	int64_t candidates; /* candidatesTokenCount */
 	int64_t cached;     /* cachedContentTokenCount */
 	int64_t thoughts;   /* thoughtsTokenCount */
 	int64_t total;      /* totalTokenCount */
-} gb__gemini_usage;
+} gb_gemini_usage;
 
 /* Status of a call; negative is an error. */
 enum gb__gemini_status {
@@ -68,7 +68,7 @@ enum gb__gemini_status {
 
 /* The outcome of one call (all attempts). Zero-initialise, pass to gb__gemini_generate, then
  * release with gb__gemini_result_fini. */
-typedef struct gb__gemini_result {
+typedef struct gb_gemini_result {
 	int status;               /* enum gb__gemini_status */
 	long http_status;         /* of the last attempt; 0 when no HTTP answer */
 	char api_status[40];      /* error.status of the last error, e.g. "RESOURCE_EXHAUSTED" */
@@ -76,72 +76,72 @@ typedef struct gb__gemini_result {
 	char *text;               /* the first candidate's parts' text joined; NULL when there is none */
 	char finish_reason[32];   /* the first candidate's finishReason; "" without one */
 	char block_reason[40];    /* promptFeedback.blockReason; "" when the prompt was not blocked */
-	gb__gemini_usage usage;   /* of the successful attempt */
+	gb_gemini_usage usage;   /* of the successful attempt */
 	unsigned attempts;        /* HTTP requests made */
 	unsigned retryable_errors;     /* failed attempts of a kind worth retrying */
 	unsigned non_retryable_errors; /* failed attempts that ended the call at once */
 	double seconds;                /* wall time of the call, backoff included */
 	double backoff_seconds;        /* time spent waiting between attempts */
 	double retry_delay_seconds;    /* the last retryDelay the server asked for; 0 without one */
-} gb__gemini_result;
+} gb_gemini_result;
 
 /* Creates a client. NULL on bad options or out of memory, with err (always terminated) saying
  * which. The client is not thread-safe: one per thread. */
-gb__gemini *gb__gemini_new(const gb__gemini_opts *o, char *err, size_t errlen);
+gb_gemini *gb__gemini_new(const gb_gemini_opts *o, char *err, size_t errlen);
 /* Closes the connection, wipes the key and frees c (NULL is fine). */
-void gb__gemini_free(gb__gemini *c);
+void gb__gemini_free(gb_gemini *c);
 
 /* Runs generateContent with retries: 429 (but not a per-day quota), 408, 500, 502, 503, 504,
  * timeouts and connection failures are retried with exponential backoff and jitter, waiting at
  * least the server's RetryInfo.retryDelay when it gives one; anything else ends the call.
  * Fills res and returns res->status. */
-int gb__gemini_generate(gb__gemini *c, const gb__gemini_request *rq, gb__gemini_result *res);
+int gb__gemini_generate(gb_gemini *c, const gb_gemini_request *rq, gb_gemini_result *res);
 /* Frees what res owns and zeroes it. */
-void gb__gemini_result_fini(gb__gemini_result *res);
+void gb__gemini_result_fini(gb_gemini_result *res);
 /* 1 when the error in res will repeat for every later call (per-day quota, a key that is
  * missing or refused, an unknown model): the caller should stop rather than fall back. */
-int gb__gemini_is_fatal(const gb__gemini_result *res);
+int gb__gemini_is_fatal(const gb_gemini_result *res);
 /* New connections the client opened so far (1 while keep-alive holds). */
-unsigned gb__gemini_connections(const gb__gemini *c);
+unsigned gb__gemini_connections(const gb_gemini *c);
 
 /* Another REST method of the API on the client's handle, with the same retries: POST body
  * to {base}/v1beta/{path} (e.g. "models/M:countTokens", "cachedContents"), or DELETE it when
  * body is NULL. On success *out is the answer's JSON object (new reference); on failure *out is
  * NULL. Fills res (text holds the raw answer) and returns res->status. */
-int gb__gemini_rest(gb__gemini *c, const char *path, const json_t *body, json_t **out,
-    gb__gemini_result *res);
+int gb__gemini_rest(gb_gemini *c, const char *path, const json_t *body, json_t **out,
+    gb_gemini_result *res);
 
 /* generateContent driven by the caller's libcurl multi handle, one attempt at a time, so many
  * calls share one thread. The caller adds gb__gemini_xfer_easy's handle to its multi handle,
  * and when libcurl reports it done, removes it and calls gb__gemini_xfer_done; on 1 it waits
  * *delay_ns (or longer) and starts another attempt the same way. */
-typedef struct gb__gemini_xfer gb__gemini_xfer;
+typedef struct gb_gemini_xfer gb_gemini_xfer;
 /* Builds the request (copied) of one call on client c (which must outlive it). NULL with res
  * filled when it cannot be built; res is reset either way. */
-gb__gemini_xfer *gb__gemini_xfer_new(gb__gemini *c, const gb__gemini_request *rq,
-    gb__gemini_result *res);
+gb_gemini_xfer *gb__gemini_xfer_new(gb_gemini *c, const gb_gemini_request *rq,
+    gb_gemini_result *res);
 /* The easy handle (owned by x) set up for the next attempt. */
-CURL *gb__gemini_xfer_easy(gb__gemini_xfer *x);
+CURL *gb__gemini_xfer_easy(gb_gemini_xfer *x);
 /* The easy handle of x as it is, to remove it from the multi handle. */
-CURL *gb__gemini_xfer_handle(const gb__gemini_xfer *x);
+CURL *gb__gemini_xfer_handle(const gb_gemini_xfer *x);
 /* Reads the finished attempt (libcurl's result rc) into res, as gb__gemini_generate would.
  * Returns 1 when another attempt should follow after *delay_ns, 0 when res is final. */
-int gb__gemini_xfer_done(gb__gemini_xfer *x, CURLcode rc, gb__gemini_result *res,
+int gb__gemini_xfer_done(gb_gemini_xfer *x, CURLcode rc, gb_gemini_result *res,
     uint64_t *delay_ns);
 /* Frees x (NULL is fine); its handle must not be in a multi handle. */
-void gb__gemini_xfer_free(gb__gemini_xfer *x);
+void gb__gemini_xfer_free(gb_gemini_xfer *x);
 
 /* The pieces, for tests and for the multi-handle driver. */
 
 /* The JSON body of rq (new reference), or NULL when a text part is not UTF-8 or out of memory. */
-json_t *gb__gemini_request_json(const gb__gemini_request *rq);
+json_t *gb__gemini_request_json(const gb_gemini_request *rq);
 /* Parses a 2xx body into res (text, finish_reason, block_reason, usage). Returns GB__GEMINI_OK
  * or GB__GEMINI_E_RESPONSE with res->message set. */
-int gb__gemini_parse_response(const char *body, size_t len, gb__gemini_result *res);
+int gb__gemini_parse_response(const char *body, size_t len, gb_gemini_result *res);
 /* Parses an error answer (any body) of HTTP status http into res->api_status and res->message;
  * *retry_delay_ns gets RetryInfo.retryDelay (0 without one), *per_day 1 when a QuotaFailure
  * violation is a per-day quota. */
-void gb__gemini_parse_error(long http, const char *body, size_t len, gb__gemini_result *res,
+void gb__gemini_parse_error(long http, const char *body, size_t len, gb_gemini_result *res,
     uint64_t *retry_delay_ns, int *per_day);
 /* Parses a google.protobuf.Duration text ("40s", "45.837906927s", "0.5s"). 0 or -1. */
 int gb__gemini_parse_proto_duration(const char *text, uint64_t *ns);

@@ -10,10 +10,10 @@
 #include <stdint.h>
 
 /* A model's default budget per minute. */
-typedef struct gb__rate_limits {
+typedef struct gb_rate_limits {
 	unsigned rpm; /* requests per minute */
 	uint64_t tpm; /* input tokens per minute */
-} gb__rate_limits;
+} gb_rate_limits;
 
 /* Parses a tier name: free, tier1, tier2, tier3 ("tier_1", "tier-1", any case, accepted).
  * Returns 0..3, or -1 for anything else. */
@@ -22,29 +22,29 @@ int gb__rate_parse_tier(const char *text);
  * it counts, so "gemini-2.0-flash-001" is gemini-2.0-flash) on tier 0..3. Unknown models get
  * 15 requests and 250k tokens. tier2 and tier3 have tier1's figures (the seed's table stops at
  * tier1). */
-gb__rate_limits gb__rate_defaults(const char *model, int tier);
+gb_rate_limits gb__rate_defaults(const char *model, int tier);
 
-typedef struct gb__rate gb__rate;
+typedef struct gb_rate gb_rate;
 
 /* A limiter of limits.rpm requests (at least 1) and limits.tpm tokens (0: unlimited) per
  * window_ns. NULL when out of memory. */
-gb__rate *gb__rate_new(gb__rate_limits limits, uint64_t window_ns);
+gb_rate *gb__rate_new(gb_rate_limits limits, uint64_t window_ns);
 /* Frees r (NULL is fine). */
-void gb__rate_free(gb__rate *r);
+void gb__rate_free(gb_rate *r);
 /* Asks to send a request of an estimated `tokens` at monotonic time now. Returns 1 and sets
  * *ticket when it may go (it is counted from now on); returns 0 and sets *retry_at to the
  * earliest time worth asking again when the window is full or a pause holds. A request of more
  * tokens than the whole budget goes alone, into an otherwise empty window. */
-int gb__rate_acquire(gb__rate *r, uint64_t now, uint64_t tokens, uint64_t *ticket,
+int gb__rate_acquire(gb_rate *r, uint64_t now, uint64_t tokens, uint64_t *ticket,
     uint64_t *retry_at);
 /* Replaces the estimate of the request behind ticket by what it really cost (while it is
  * still in the window; later it no longer matters). */
-void gb__rate_reconcile(gb__rate *r, uint64_t ticket, uint64_t tokens);
+void gb__rate_reconcile(gb_rate *r, uint64_t ticket, uint64_t tokens);
 /* Holds every request until `until` (monotonic; a shorter pause than the current one is
  * ignored). */
-void gb__rate_pause(gb__rate *r, uint64_t until);
+void gb__rate_pause(gb_rate *r, uint64_t until);
 /* Requests and tokens in the window at time now. */
-unsigned gb__rate_requests(gb__rate *r, uint64_t now);
-uint64_t gb__rate_tokens(gb__rate *r, uint64_t now);
+unsigned gb__rate_requests(gb_rate *r, uint64_t now);
+uint64_t gb__rate_tokens(gb_rate *r, uint64_t now);
 
 #endif

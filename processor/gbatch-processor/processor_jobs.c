@@ -1,6 +1,6 @@
 /*
  * processor_jobs.c - gbatch-processor --jobs: one thread, one libcurl multi handle, up to N
- * jobs in slots, each a gb__qrun state machine with at most one request in flight. A shared
+ * jobs in slots, each a gb_qrun state machine with at most one request in flight. A shared
  * rate limiter gates every HTTP attempt; results are appended one line per job with a single
  * write(2) as each finishes, so --resume after any interruption knows exactly what is done.
  */
@@ -22,6 +22,8 @@
 
 #include "batch_steps.h"
 #include "clock.h"
+#include "gb_limits.h"
+#include "hash.h"
 #include "gemini_client.h"
 #include "log.h"
 #include "telemetry_internal.h"
@@ -29,10 +31,6 @@
 #define MAX_JOBS_FILE (1u << 30)
 #define MAX_LINE (64u << 20)
 #define MAX_ID 256
-#define MAX_QUESTIONS 10000
-/* Gemini refuses inline requests above 20 MB; base64 grows data by a third. */
-#define MAX_INLINE_BYTES (15u << 20)
-#define MAX_CONTENT_FILE (64u << 20)
 #define TICK_NS (100 * GB_NS_PER_MS)
 #define PROGRESS_NS (250 * GB_NS_PER_MS)
 
@@ -64,9 +62,9 @@ struct slot {
 	struct job *job;
 	char *data;          /* content read from content_file */
 	gb_content content;
-	gb__qrun *q;
-	gb__gemini_xfer *x;  /* the request given out, NULL between requests */
-	gb__gemini_result res;
+	gb_qrun *q;
+	gb_gemini_xfer *x;  /* the request given out, NULL between requests */
+	gb_gemini_result res;
 	const char *kind;
 	uint64_t est;        /* its estimated input tokens */
 	uint64_t ready_at;   /* may be sent from then (a retry's backoff) */
@@ -88,10 +86,10 @@ struct totals {
 struct runner {
 	const struct gb__jobs_opts *o;
 	gb_processor *p;
-	gb__gemini *client;
+	gb_gemini *client;
 	gb_tele *tele;
 	CURLM *multi;
-	gb__rate *rate;
+	gb_rate *rate;
 	struct job *jobs;
 	size_t n_jobs, next_job;
 	struct slot *slots;
@@ -228,8 +226,8 @@ job_parse(struct job *j, const char *text, size_t len, size_t line, char *err, s
 	j->content_len = json_string_length(c);
 	j->content_file = json_string_value(cf);
 	qs = json_object_get(j->obj, "questions");
-	if (!json_is_array(qs) || json_array_size(qs) == 0 || json_array_size(qs) > MAX_QUESTIONS) {
-		snprintf(err, errlen, "\"questions\" must be an array of 1 to %d strings", MAX_QUESTIONS);
+	if (!json_is_array(qs) || json_array_size(qs) == 0 || json_array_size(qs) > GB_MAX_QUESTIONS) {
+		snprintf(err, errlen, "\"questions\" must be an array of 1 to %d strings", GB_MAX_QUESTIONS);
 		goto bad;
 	}
 	j->nq = json_array_size(qs);
@@ -314,7 +312,7 @@ jobs_load(struct runner *rn)
 	json_t *seen = json_object();
 
 	if (text == NULL || seen == NULL) {
-		log_warn("cannot read jobs file \"%s\"", rn->o->jobs_path);
+		gb__log_warn("cannot read jobs file \"%s\"", rn->o->jobs_path);
 		free(text);
 		json_decref(seen);
 		return -1;
@@ -334,7 +332,7 @@ jobs_load(struct runner *rn)
 		mine = line_in_shard(rn->o, line);
 		if (line_job(&j, p, l, line, seen, err, sizeof(err)) != 0) {
 			if (mine) {
-				log_warnx("%s:%zu: %s; skipped", rn->o->jobs_path, line, err);
+				gb__log_warnx("%s:%zu: %s; skipped", rn->o->jobs_path, line, err);
 				rn->tot.invalid++;
 			}
 			continue;
@@ -346,13 +344,13 @@ jobs_load(struct runner *rn)
 		if (rn->n_jobs == cap) {
 			struct job *nj = realloc(rn->jobs, (cap = cap ? cap * 2 : 64) * sizeof(*nj));
 			if (nj == NULL)
-				fatalx("out of memory reading the jobs file");
+				gb__fatalx("out of memory reading the jobs file");
 			rn->jobs = nj;
 		}
 		rn->jobs[rn->n_jobs++] = j;
 	}
 	if (rn->o->shard_count > 1)
-		log_info("shard %u/%u: %zu of the %zu jobs of \"%s\"", rn->o->shard_index,
+		gb__log_info("shard %u/%u: %zu of the %zu jobs of \"%s\"", rn->o->shard_index,
 		    rn->o->shard_count, rn->n_jobs, json_object_size(seen), rn->o->jobs_path);
 	if (rn->tot.invalid > 0)
 		gb_tele_count(rn->tele, "job_lines_invalid", (double)rn->tot.invalid, NULL, 0);
@@ -373,23 +371,23 @@ resume_scan(struct runner *rn, int fd)
 	char *text, *p, *end;
 
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		log_warnx("--resume needs --output to be a regular file");
+		gb__log_warnx("--resume needs --output to be a regular file");
 		return -1;
 	}
 	if (st.st_size == 0)
 		return 0;
 	if ((text = gb__read_file(rn->o->output, (size_t)st.st_size, &len)) == NULL) {
-		log_warn("cannot read \"%s\" to resume", rn->o->output);
+		gb__log_warn("cannot read \"%s\" to resume", rn->o->output);
 		return -1;
 	}
 	for (p = text; p < text + len; p = end + 1) {
 		json_t *v, *id;
 		char *key;
 		if ((end = memchr(p, '\n', (size_t)(text + len - p))) == NULL) {
-			log_warnx("%s: the last line is incomplete (an interrupted write); removed",
+			gb__log_warnx("%s: the last line is incomplete (an interrupted write); removed",
 			    rn->o->output);
 			if (ftruncate(fd, (off_t)(p - text)) != 0) {
-				log_warn("cannot repair \"%s\"", rn->o->output);
+				gb__log_warn("cannot repair \"%s\"", rn->o->output);
 				free(text);
 				return -1;
 			}
@@ -407,7 +405,7 @@ resume_scan(struct runner *rn, int fd)
 		json_decref(v);
 	}
 	if (bad > 0)
-		log_warnx("%s: %zu of %zu lines are not results with an id; ignored", rn->o->output,
+		gb__log_warnx("%s: %zu of %zu lines are not results with an id; ignored", rn->o->output,
 		    bad, line);
 	free(text);
 	return 0;
@@ -423,7 +421,7 @@ output_open(struct runner *rn)
 		return 0;
 	}
 	if ((rn->out_fd = open(rn->o->output, flags, 0644)) < 0) {
-		log_warn("cannot open output \"%s\"", rn->o->output);
+		gb__log_warn("cannot open output \"%s\"", rn->o->output);
 		return -1;
 	}
 	return rn->o->resume ? resume_scan(rn, rn->out_fd) : 0;
@@ -446,7 +444,7 @@ write_line(struct runner *rn, const char *s)
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0) {
-			log_warn("cannot write results to \"%s\"",
+			gb__log_warn("cannot write results to \"%s\"",
 			    rn->o->output != NULL ? rn->o->output : "stdout");
 			free(buf);
 			return -1;
@@ -459,21 +457,11 @@ write_line(struct runner *rn, const char *s)
 
 /* ---- caching ---- */
 
-static uint64_t
-fnv1a(const void *data, size_t n, uint64_t h)
-{
-	const unsigned char *s = data;
-
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ s[i]) * 1099511628211ull;
-	return h;
-}
-
 static json_t *
 content_json(const gb_content *c)
 {
-	gb__gemini_part part = { c->mime_type, c->data, c->len };
-	gb__gemini_request rq = { .parts = &part, .n_parts = 1 };
+	gb_gemini_part part = { c->mime_type, c->data, c->len };
+	gb_gemini_request rq = { .parts = &part, .n_parts = 1 };
 	json_t *req = gb__gemini_request_json(&rq), *contents;
 
 	contents = json_incref(json_object_get(req, "contents"));
@@ -498,17 +486,17 @@ static struct cache *
 cache_for(struct runner *rn, struct slot *s)
 {
 	const char *model = rn->o->model, *sys = gb__processor_system(rn->p);
-	uint64_t h = fnv1a(model, strlen(model), 1469598103934665603ull);
-	gb__gemini_result res = { 0 };
+	uint64_t h = gb__hash_more(GB_HASH_SEED, model, strlen(model));
+	gb_gemini_result res = { 0 };
 	json_t *contents, *body, *answer = NULL;
 	struct cache *c, *nc;
 	char path[200];
 	const json_t *v;
 
-	h = fnv1a(s->content.mime_type != NULL ? s->content.mime_type : "text",
-	    s->content.mime_type != NULL ? strlen(s->content.mime_type) : 4, h);
-	h = fnv1a(sys != NULL ? sys : "", sys != NULL ? strlen(sys) : 0, h);
-	h = fnv1a(s->content.data, s->content.len, h);
+	h = gb__hash_more(h, s->content.mime_type != NULL ? s->content.mime_type : "text",
+	    s->content.mime_type != NULL ? strlen(s->content.mime_type) : 4);
+	h = gb__hash_more(h, sys != NULL ? sys : "", sys != NULL ? strlen(sys) : 0);
+	h = gb__hash_more(h, s->content.data, s->content.len);
 	for (size_t i = 0; i < rn->n_caches; i++) {
 		if (rn->caches[i].hash == h && !rn->caches[i].retired) {
 			if (rn->caches[i].name == NULL)
@@ -542,7 +530,7 @@ cache_for(struct runner *rn, struct slot *s)
 	json_decref(body);
 	v = json_object_get(answer, "totalTokens");
 	if (res.status != GB__GEMINI_OK || !json_is_integer(v) || json_integer_value(v) < 0) {
-		log_warnx("countTokens failed (%s); job %s sends its content inline",
+		gb__log_warnx("countTokens failed (%s); job %s sends its content inline",
 		    res.status != GB__GEMINI_OK ? res.message : "no totalTokens", s->job->key);
 		goto out;
 	}
@@ -561,7 +549,7 @@ cache_for(struct runner *rn, struct slot *s)
 	json_decref(body);
 	v = json_object_get(answer, "name");
 	if (res.status != GB__GEMINI_OK || !json_is_string(v) || !cache_name_ok(json_string_value(v))) {
-		log_warnx("creating a context cache failed (%s); job %s sends its content inline",
+		gb__log_warnx("creating a context cache failed (%s); job %s sends its content inline",
 		    res.status != GB__GEMINI_OK ? res.message : "no valid name", s->job->key);
 		goto out;
 	}
@@ -582,15 +570,15 @@ caches_delete(struct runner *rn)
 	for (size_t i = 0; i < rn->n_caches; i++) {
 		struct cache *c = &rn->caches[i];
 		if (c->name != NULL && !rn->o->keep_cache) {
-			gb__gemini_result res = { 0 };
+			gb_gemini_result res = { 0 };
 			json_t *answer = NULL;
 			if (gb__gemini_rest(rn->client, c->name, NULL, &answer, &res) != GB__GEMINI_OK)
-				log_warnx("cannot delete %s (%s); it expires with its TTL", c->name,
+				gb__log_warnx("cannot delete %s (%s); it expires with its TTL", c->name,
 				    res.message);
 			json_decref(answer);
 			gb__gemini_result_fini(&res);
 		} else if (c->name != NULL) {
-			log_info("kept %s (--keep-cache)", c->name);
+			gb__log_info("kept %s (--keep-cache)", c->name);
 		}
 		free(c->name);
 	}
@@ -611,7 +599,7 @@ slot_clear(struct slot *s)
 }
 
 static void
-count_tokens(struct runner *rn, const gb__gemini_usage *u)
+count_tokens(struct runner *rn, const gb_gemini_usage *u)
 {
 	static const char *const names[] = { "prompt_tokens", "output_tokens", "cached_tokens",
 		"thoughts_tokens" };
@@ -638,7 +626,7 @@ job_write(struct runner *rn, struct slot *s, gb_result *r, const char *error)
 	char qbuf[24], lbuf[24];
 
 	if (line == NULL)
-		fatalx("out of memory writing a result");
+		gb__fatalx("out of memory writing a result");
 	if (res != NULL) {
 		json_object_update(line, res);
 		json_decref(res);
@@ -658,7 +646,7 @@ job_write(struct runner *rn, struct slot *s, gb_result *r, const char *error)
 		json_object_set_new(line, "cache", json_pack("{s:s, s:I, s:b}", "name", s->cache_name,
 		    "tokens", (json_int_t)s->cache_tokens, "reused", s->cached_hit));
 	if ((outs = json_dumps(line, JSON_COMPACT)) == NULL)
-		fatalx("out of memory writing a result");
+		gb__fatalx("out of memory writing a result");
 	if (write_line(rn, outs) != 0)
 		rn->stop_now = 1;
 	free(outs);
@@ -695,7 +683,7 @@ job_start(struct runner *rn, struct slot *s, struct job *j)
 	gb_kv meta = { "job_id", j->key };
 	gb__tele_timing(rn->tele, "job.queue_wait", (double)(s->started - rn->t0) / 1e9, &meta, 1);
 	if (j->content_file != NULL) {
-		if ((s->data = gb__read_file(j->content_file, MAX_CONTENT_FILE, &len)) == NULL) {
+		if ((s->data = gb__read_file(j->content_file, GB_MAX_FILE_BYTES, &len)) == NULL) {
 			snprintf(err, sizeof(err), "cannot read content file \"%s\": %s", j->content_file,
 			    strerror(errno));
 			goto fail;
@@ -714,7 +702,7 @@ job_start(struct runner *rn, struct slot *s, struct job *j)
 		}
 		s->cache_tokens = c->tokens;
 	}
-	if (s->content.len > MAX_INLINE_BYTES && s->cache_name == NULL) {
+	if (s->content.len > GB_MAX_INLINE_BYTES && s->cache_name == NULL) {
 		snprintf(err, sizeof(err), "content is too large for one inline request (15 MiB at most)");
 		goto fail;
 	}
@@ -725,7 +713,7 @@ job_start(struct runner *rn, struct slot *s, struct job *j)
 		goto fail;
 	return;
 fail:
-	log_warnx("job %s (line %zu): %s", j->key, j->line, err);
+	gb__log_warnx("job %s (line %zu): %s", j->key, j->line, err);
 	job_write(rn, s, NULL, err);
 	slot_clear(s);
 }
@@ -733,7 +721,7 @@ fail:
 /* Input tokens of rq as the stand-in and the API roughly count them: four characters a token,
  * an inline blob 258, plus what the cache holds. */
 static uint64_t
-estimate(const struct slot *s, const gb__gemini_request *rq)
+estimate(const struct slot *s, const gb_gemini_request *rq)
 {
 	uint64_t t = (uint64_t)s->cache_tokens;
 
@@ -748,7 +736,7 @@ estimate(const struct slot *s, const gb__gemini_request *rq)
 static void
 job_advance(struct runner *rn, struct slot *s, uint64_t now)
 {
-	gb__gemini_request rq;
+	gb_gemini_request rq;
 
 	while (s->x == NULL) {
 		if (!gb__qrun_next(s->q, &rq, &s->kind)) {
@@ -756,7 +744,7 @@ job_advance(struct runner *rn, struct slot *s, uint64_t now)
 			if (gb_result_fatal_error(r) != NULL) {
 				/* Every later call would fail the same way (per-day quota, refused key,
 				 * unknown model): stop, and leave the job to a later --resume. */
-				log_warnx("stopped: %s (job %s is not written)", gb_result_fatal_error(r),
+				gb__log_warnx("stopped: %s (job %s is not written)", gb_result_fatal_error(r),
 				    s->job->key);
 				rn->stop_now = 1;
 				gb_result_free(r);
@@ -805,7 +793,7 @@ job_send(struct runner *rn, struct slot *s, uint64_t now, uint64_t *wake)
 	h = gb__gemini_xfer_easy(s->x);
 	curl_easy_setopt(h, CURLOPT_PRIVATE, (char *)s);
 	if (curl_multi_add_handle(rn->multi, h) != CURLM_OK)
-		fatalx("libcurl refused a transfer");
+		gb__fatalx("libcurl refused a transfer");
 	s->in_flight = 1;
 	rn->in_flight++;
 	rn->tot.requests++;
@@ -927,7 +915,7 @@ loop(struct runner *rn)
 
 		if (stop_signals != handled_signals) {
 			if (!draining)
-				log_warnx("stopping: no new jobs; waiting up to %.1fs for the %d request(s) "
+				gb__log_warnx("stopping: no new jobs; waiting up to %.1fs for the %d request(s) "
 				    "in flight (signal again to stop at once)", (double)rn->o->drain_ns / 1e9,
 				    rn->in_flight);
 			drain_deadline = draining ? now : now + rn->o->drain_ns;
@@ -1000,7 +988,7 @@ gb__jobs_run(gb_processor *p, const struct gb__jobs_opts *o)
 	rn.t0 = gb__clock_mono_ns();
 	rn.progress = o->progress >= 0 ? o->progress : isatty(STDERR_FILENO);
 	if ((rn.done_ids = json_object()) == NULL)
-		fatalx("out of memory");
+		gb__fatalx("out of memory");
 	if (jobs_load(&rn) != 0 || output_open(&rn) != 0) {
 		status = 2;
 		goto out;
@@ -1009,20 +997,20 @@ gb__jobs_run(gb_processor *p, const struct gb__jobs_opts *o)
 	for (size_t i = 0; i < rn.n_jobs; i++)
 		rn.tot.skipped += json_object_get(rn.done_ids, rn.jobs[i].key) != NULL;
 	if (rn.tot.skipped > 0) {
-		log_info("resuming: %zu of %zu jobs are already in \"%s\"", rn.tot.skipped, rn.n_jobs,
+		gb__log_info("resuming: %zu of %zu jobs are already in \"%s\"", rn.tot.skipped, rn.n_jobs,
 		    o->output);
 		gb_tele_count(rn.tele, "jobs_skipped", (double)rn.tot.skipped, NULL, 0);
 	}
 	if ((rn.multi = curl_multi_init()) == NULL || (rn.rate = gb__rate_new(o->limits,
 	    o->window_ns)) == NULL || (rn.slots = calloc(o->parallel, sizeof(*rn.slots))) == NULL)
-		fatalx("out of memory");
+		gb__fatalx("out of memory");
 	curl_multi_setopt(rn.multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)o->parallel);
 	signals_install();
 	left = loop(&rn);
 	caches_delete(&rn);
 	progress(&rn, gb__clock_mono_ns(), 1);
 	if (left > 0) {
-		log_warnx("incomplete: %zu job(s) not done; run again with --resume to finish them", left);
+		gb__log_warnx("incomplete: %zu job(s) not done; run again with --resume to finish them", left);
 		status = GB__EXIT_INCOMPLETE;
 	} else {
 		status = rn.tot.failed > 0 || rn.tot.invalid > 0 ? 1 : 0;

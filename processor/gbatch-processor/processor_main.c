@@ -16,16 +16,13 @@
 #include <gbatch/telemetry.h>
 
 #include "clock.h"
+#include "gb_limits.h"
 #include "log.h"
 #include "parse.h"
 #include "processor_jobs.h"
 #include "rate_limit.h"
 
 #define EXIT_USAGE 2
-#define MAX_QUESTIONS 10000
-/* Gemini refuses inline requests above 20 MB; base64 grows data by a third. */
-#define MAX_INLINE_BYTES (15u << 20)
-#define MAX_FILE_BYTES (64u << 20)
 #define MAX_SHARDS 100000
 
 struct telemetry {
@@ -167,16 +164,16 @@ telemetry_open(const char *kind)
 		rep = gb_console_reporter(stderr);
 	} else if (strcmp(kind, "simple") == 0) {
 		if ((t.simple = gb_simple_reporter_new(0)) == NULL)
-			fatalx("out of memory");
+			gb__fatalx("out of memory");
 		rep = gb_simple_reporter_as_reporter(t.simple);
 	} else {
 		const char *ring = kind[3] == ':' ? kind + 4 : NULL;
 		if ((t.shm = gb_shm_reporter_open(ring)) == NULL)
-			fatalx("out of memory");
+			gb__fatalx("out of memory");
 		rep = gb_shm_reporter_as_reporter(t.shm);
 	}
 	if ((t.tele = gb_tele_new(&rep, 1, GB_TELE_ENABLE)) == NULL)
-		fatalx("out of memory");
+		gb__fatalx("out of memory");
 	return t;
 }
 
@@ -219,11 +216,11 @@ write_output(const char *path, const char *json)
 	FILE *f = fopen(path, "w");
 
 	if (f == NULL) {
-		log_warn("cannot write \"%s\"", path);
+		gb__log_warn("cannot write \"%s\"", path);
 		return -1;
 	}
 	if (fprintf(f, "%s\n", json) < 0 || fclose(f) != 0) {
-		log_warn("cannot write \"%s\"", path);
+		gb__log_warn("cannot write \"%s\"", path);
 		return -1;
 	}
 	return 0;
@@ -281,7 +278,7 @@ main(int argc, char **argv)
 	int64_t rpm = -1, tpm = -1;
 	bool jobs_only = false;
 
-	log_init(argv[0]);
+	gb__log_init(argv[0]);
 	gb_processor_opts_init(&o);
 	o.model = getenv("GEMINI_MODEL");
 	o.api_base = getenv("GEMINI_API_BASE");
@@ -417,7 +414,7 @@ main(int argc, char **argv)
 		if (o.api_key == NULL || *o.api_key == '\0')
 			usage_error("%s", "GEMINI_API_KEY is not set");
 		if (schema_path != NULL &&
-		    (schema = gb__read_file(schema_path, MAX_FILE_BYTES, &len)) == NULL)
+		    (schema = gb__read_file(schema_path, GB_MAX_FILE_BYTES, &len)) == NULL)
 			usage_error("cannot read schema file \"%s\"", schema_path);
 		jo.model = o.model != NULL && *o.model != '\0' ? o.model : GB_DEFAULT_MODEL;
 		jo.limits = gb__rate_defaults(jo.model, tier);
@@ -451,28 +448,28 @@ main(int argc, char **argv)
 	if (o.api_key == NULL || *o.api_key == '\0')
 		usage_error("%s", "GEMINI_API_KEY is not set");
 
-	if ((qtext = gb__read_file(questions_path, MAX_FILE_BYTES, &len)) == NULL)
+	if ((qtext = gb__read_file(questions_path, GB_MAX_FILE_BYTES, &len)) == NULL)
 		usage_error("cannot read questions file \"%s\"", questions_path);
-	if ((questions = calloc(MAX_QUESTIONS, sizeof(*questions))) == NULL)
-		fatalx("out of memory");
-	if ((nq = split_questions(qtext, questions, MAX_QUESTIONS, questions_path)) == 0)
+	if ((questions = calloc(GB_MAX_QUESTIONS, sizeof(*questions))) == NULL)
+		gb__fatalx("out of memory");
+	if ((nq = split_questions(qtext, questions, GB_MAX_QUESTIONS, questions_path)) == 0)
 		usage_error("no questions in \"%s\"", questions_path);
-	if (schema_path != NULL && (schema = gb__read_file(schema_path, MAX_FILE_BYTES, &len)) == NULL)
+	if (schema_path != NULL && (schema = gb__read_file(schema_path, GB_MAX_FILE_BYTES, &len)) == NULL)
 		usage_error("cannot read schema file \"%s\"", schema_path);
 	po.response_schema = schema;
 
 	n_content = (size_t)(argc - optind);
 	if ((content = calloc(n_content, sizeof(*content))) == NULL)
-		fatalx("out of memory");
+		gb__fatalx("out of memory");
 	for (size_t i = 0; i < n_content; i++) {
 		const char *path = argv[optind + (int)i];
-		char *data = gb__read_file(path, MAX_FILE_BYTES, &len);
+		char *data = gb__read_file(path, GB_MAX_FILE_BYTES, &len);
 		if (data == NULL)
 			usage_error("cannot read content file \"%s\"", path);
 		content[i].mime_type = gb__mime_for(path);
 		content[i].data = data;
 		content[i].len = len;
-		if ((inline_bytes += len) > MAX_INLINE_BYTES)
+		if ((inline_bytes += len) > GB_MAX_INLINE_BYTES)
 			usage_error("content is too large for one inline request (15 MiB at most; \"%s\")",
 			    path);
 	}
@@ -490,7 +487,7 @@ main(int argc, char **argv)
 		usage_error("%s", err);
 	}
 	if ((json = gb_result_to_json(r, GB_RESULT_JSON_PRETTY)) == NULL)
-		fatalx("out of memory");
+		gb__fatalx("out of memory");
 	if (output != NULL) {
 		if (write_output(output, json) != 0)
 			status = 1;
@@ -503,9 +500,9 @@ main(int argc, char **argv)
 		printf("%s\n", json);
 	}
 	if (gb_result_fatal_error(r) != NULL)
-		log_warnx("stopped: %s", gb_result_fatal_error(r));
+		gb__log_warnx("stopped: %s", gb_result_fatal_error(r));
 	if (gb_result_failed_count(r) > 0) {
-		log_warnx("%zu of %zu questions have no answer", gb_result_failed_count(r), nq);
+		gb__log_warnx("%zu of %zu questions have no answer", gb_result_failed_count(r), nq);
 		status = 1;
 	}
 	free(json);

@@ -23,12 +23,12 @@
 #define MAX_RESPONSE (64u << 20)
 #define MAX_API_MESSAGE 300
 
-struct gb__gemini {
+struct gb_gemini {
 	CURL *curl;
 	struct curl_slist *headers; /* holds the key: wiped before it is freed */
 	char *base;
 	char *model;
-	gb__gemini_opts o;
+	gb_gemini_opts o;
 	unsigned connections;
 	char errbuf[CURL_ERROR_SIZE];
 };
@@ -66,10 +66,10 @@ strip_models(const char *m)
 	return m != NULL && strncmp(m, "models/", 7) == 0 ? m + 7 : m;
 }
 
-gb__gemini *
-gb__gemini_new(const gb__gemini_opts *o, char *err, size_t errlen)
+gb_gemini *
+gb__gemini_new(const gb_gemini_opts *o, char *err, size_t errlen)
 {
-	gb__gemini *c;
+	gb_gemini *c;
 	char *hdr = NULL;
 	const char *base = o->api_base != NULL && *o->api_base != '\0' ? o->api_base :
 	    GB__GEMINI_DEFAULT_BASE;
@@ -140,7 +140,7 @@ nomem:
 }
 
 void
-gb__gemini_free(gb__gemini *c)
+gb__gemini_free(gb_gemini *c)
 {
 	if (c == NULL)
 		return;
@@ -156,20 +156,20 @@ gb__gemini_free(gb__gemini *c)
 }
 
 unsigned
-gb__gemini_connections(const gb__gemini *c)
+gb__gemini_connections(const gb_gemini *c)
 {
 	return c->connections;
 }
 
 void
-gb__gemini_result_fini(gb__gemini_result *res)
+gb__gemini_result_fini(gb_gemini_result *res)
 {
 	free(res->text);
 	memset(res, 0, sizeof(*res));
 }
 
 int
-gb__gemini_is_fatal(const gb__gemini_result *res)
+gb__gemini_is_fatal(const gb_gemini_result *res)
 {
 	if (res->status == GB__GEMINI_E_QUOTA_DAY || res->status == GB__GEMINI_E_REQUEST)
 		return 1;
@@ -211,7 +211,7 @@ base64(const char *src, size_t len)
 }
 
 static json_t *
-part_json(const gb__gemini_part *p)
+part_json(const gb_gemini_part *p)
 {
 	json_t *v;
 	char *b64;
@@ -229,7 +229,7 @@ part_json(const gb__gemini_part *p)
 }
 
 json_t *
-gb__gemini_request_json(const gb__gemini_request *rq)
+gb__gemini_request_json(const gb_gemini_request *rq)
 {
 	json_t *req, *parts, *gc;
 
@@ -296,7 +296,7 @@ usage_field(const json_t *u, const char *key)
 }
 
 int
-gb__gemini_parse_response(const char *body, size_t len, gb__gemini_result *res)
+gb__gemini_parse_response(const char *body, size_t len, gb_gemini_result *res)
 {
 	json_error_t jerr;
 	json_t *root = json_loadb(body, len, 0, &jerr);
@@ -399,7 +399,7 @@ type_is(const json_t *detail, const char *suffix)
 }
 
 void
-gb__gemini_parse_error(long http, const char *body, size_t len, gb__gemini_result *res,
+gb__gemini_parse_error(long http, const char *body, size_t len, gb_gemini_result *res,
     uint64_t *retry_delay_ns, int *per_day)
 {
 	json_t *root = json_loadb(body, len, 0, NULL);
@@ -491,7 +491,7 @@ http_retryable(long http)
 /* Prepares handle h for one exchange: POST body to url, or DELETE url when body is NULL. The
  * answer goes into b, libcurl's message into errbuf. */
 static void
-easy_setup(const gb__gemini *c, CURL *h, const char *url, const char *body, struct buf *b,
+easy_setup(const gb_gemini *c, CURL *h, const char *url, const char *body, struct buf *b,
     char *errbuf)
 {
 	curl_easy_reset(h);
@@ -520,8 +520,8 @@ easy_setup(const gb__gemini *c, CURL *h, const char *url, const char *body, stru
  * res->text. Returns 1 when the failure is worth retrying, 0 otherwise (success included);
  * res->status tells which; *retry_delay_ns gets the server's RetryInfo (0 without one). */
 static int
-classify(gb__gemini *c, CURL *h, CURLcode rc, struct buf *b, const char *errbuf, int generate,
-    gb__gemini_result *res, uint64_t *retry_delay_ns)
+classify(gb_gemini *c, CURL *h, CURLcode rc, struct buf *b, const char *errbuf, int generate,
+    gb_gemini_result *res, uint64_t *retry_delay_ns)
 {
 	long http = 0, nconn = 0;
 	int per_day = 0, retry = 0;
@@ -596,7 +596,7 @@ unit_random(void)
 
 /* Exponential backoff with equal jitter: half the step fixed, half random. */
 static uint64_t
-backoff_ns(const gb__gemini *c, unsigned failures)
+backoff_ns(const gb_gemini *c, unsigned failures)
 {
 	uint64_t step = c->o.backoff_base_ns;
 
@@ -619,7 +619,7 @@ sleep_ns(uint64_t ns)
 /* After a retryable failure: 1 with *delay set when another attempt is worth making, 0 with
  * the reason appended to res->message when the call should end. */
 static int
-next_delay(const gb__gemini *c, gb__gemini_result *res, uint64_t server_delay, uint64_t *delay)
+next_delay(const gb_gemini *c, gb_gemini_result *res, uint64_t server_delay, uint64_t *delay)
 {
 	if (res->attempts >= c->o.max_attempts) {
 		char more[96];
@@ -641,14 +641,14 @@ next_delay(const gb__gemini *c, gb__gemini_result *res, uint64_t server_delay, u
 		*delay = server_delay + (uint64_t)((double)server_delay / 10 * unit_random());
 	else
 		*delay = backoff_ns(c, res->attempts);
-	log_debug("Gemini call failed (%s); retrying in %.2fs", res->message, (double)*delay / 1e9);
+	gb__log_debug("Gemini call failed (%s); retrying in %.2fs", res->message, (double)*delay / 1e9);
 	return 1;
 }
 
 /* The URL and JSON body of rq; 0, or an error status with res->message set. */
 static int
-build(const gb__gemini *c, const gb__gemini_request *rq, char **url, char **body,
-    gb__gemini_result *res)
+build(const gb_gemini *c, const gb_gemini_request *rq, char **url, char **body,
+    gb_gemini_result *res)
 {
 	const char *model = rq->model != NULL ? strip_models(rq->model) : c->model;
 	json_t *req;
@@ -678,7 +678,7 @@ build(const gb__gemini *c, const gb__gemini_request *rq, char **url, char **body
 /* Sends body to url (DELETE when body is NULL) on the client's handle until it succeeds or
  * the failure is final, sleeping between attempts. */
 static int
-perform(gb__gemini *c, const char *url, const char *body, int generate, gb__gemini_result *res)
+perform(gb_gemini *c, const char *url, const char *body, int generate, gb_gemini_result *res)
 {
 	uint64_t t0 = gb__clock_mono_ns(), delay, server_delay;
 	struct buf b = { NULL, 0, 0 };
@@ -697,7 +697,7 @@ perform(gb__gemini *c, const char *url, const char *body, int generate, gb__gemi
 }
 
 int
-gb__gemini_generate(gb__gemini *c, const gb__gemini_request *rq, gb__gemini_result *res)
+gb__gemini_generate(gb_gemini *c, const gb_gemini_request *rq, gb_gemini_result *res)
 {
 	char *url, *body;
 
@@ -711,8 +711,8 @@ gb__gemini_generate(gb__gemini *c, const gb__gemini_request *rq, gb__gemini_resu
 }
 
 int
-gb__gemini_rest(gb__gemini *c, const char *path, const json_t *body, json_t **out,
-    gb__gemini_result *res)
+gb__gemini_rest(gb_gemini *c, const char *path, const json_t *body, json_t **out,
+    gb_gemini_result *res)
 {
 	char *url = NULL, *text = NULL;
 	json_error_t jerr;
@@ -743,8 +743,8 @@ gb__gemini_rest(gb__gemini *c, const char *path, const json_t *body, json_t **ou
 
 /* ---- exchanges driven by a caller's multi handle ---- */
 
-struct gb__gemini_xfer {
-	gb__gemini *c;
+struct gb_gemini_xfer {
+	gb_gemini *c;
 	CURL *easy;
 	char *url;
 	char *body;
@@ -753,10 +753,10 @@ struct gb__gemini_xfer {
 	char errbuf[CURL_ERROR_SIZE];
 };
 
-gb__gemini_xfer *
-gb__gemini_xfer_new(gb__gemini *c, const gb__gemini_request *rq, gb__gemini_result *res)
+gb_gemini_xfer *
+gb__gemini_xfer_new(gb_gemini *c, const gb_gemini_request *rq, gb_gemini_result *res)
 {
-	gb__gemini_xfer *x;
+	gb_gemini_xfer *x;
 
 	gb__gemini_result_fini(res);
 	if ((x = calloc(1, sizeof(*x))) == NULL || (x->easy = curl_easy_init()) == NULL) {
@@ -775,7 +775,7 @@ gb__gemini_xfer_new(gb__gemini *c, const gb__gemini_request *rq, gb__gemini_resu
 }
 
 CURL *
-gb__gemini_xfer_easy(gb__gemini_xfer *x)
+gb__gemini_xfer_easy(gb_gemini_xfer *x)
 {
 	free(x->b.data);
 	memset(&x->b, 0, sizeof(x->b));
@@ -784,13 +784,13 @@ gb__gemini_xfer_easy(gb__gemini_xfer *x)
 }
 
 CURL *
-gb__gemini_xfer_handle(const gb__gemini_xfer *x)
+gb__gemini_xfer_handle(const gb_gemini_xfer *x)
 {
 	return x->easy;
 }
 
 int
-gb__gemini_xfer_done(gb__gemini_xfer *x, CURLcode rc, gb__gemini_result *res, uint64_t *delay_ns)
+gb__gemini_xfer_done(gb_gemini_xfer *x, CURLcode rc, gb_gemini_result *res, uint64_t *delay_ns)
 {
 	uint64_t server_delay;
 	int again;
@@ -802,7 +802,7 @@ gb__gemini_xfer_done(gb__gemini_xfer *x, CURLcode rc, gb__gemini_result *res, ui
 }
 
 void
-gb__gemini_xfer_free(gb__gemini_xfer *x)
+gb__gemini_xfer_free(gb_gemini_xfer *x)
 {
 	if (x == NULL)
 		return;

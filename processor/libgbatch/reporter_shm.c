@@ -107,7 +107,7 @@ shm_write(gb_shm_reporter *r, uint8_t kind, uint64_t ts, const char *scope, doub
 	if ((st = gb__ring_claim(r->ring, GB_RING_TYPE_TELEMETRY, gb__rec_size(&rec), &c)) != GB_RING_OK) {
 		atomic_fetch_add_explicit(&r->dropped, 1, memory_order_relaxed);
 		if (!atomic_exchange(&r->full_warned, true))
-			log_warnx("telemetry: ring \"%s\" %s: records are being dropped and counted",
+			gb__log_warnx("telemetry: ring \"%s\" %s: records are being dropped and counted",
 			    gb__ring_name(r->ring), st == GB_RING_FULL ? "is full" : "refused a record");
 		return 0;
 	}
@@ -182,7 +182,7 @@ shm_open_ring(const char *ring, bool no_create, char *err, size_t errlen, bool *
 	pthread_cond_init(&r->cond, &ca);
 	pthread_condattr_destroy(&ca);
 	if (pthread_create(&r->heartbeat, NULL, heartbeat_main, r) != 0) {
-		log_warnx("telemetry: cannot start the heartbeat thread of ring \"%s\"; the collector "
+		gb__log_warnx("telemetry: cannot start the heartbeat thread of ring \"%s\"; the collector "
 		    "may take this producer for dead", gb__ring_name(r->ring));
 		r->stop = true;
 	}
@@ -198,7 +198,7 @@ gb_shm_reporter_open(const char *ring)
 
 	if ((r = shm_open_ring(ring, false, err, sizeof(err), &oom)) != NULL || oom)
 		return r;
-	log_warnx("telemetry: %s; its records are counted as dropped", err);
+	gb__log_warnx("telemetry: %s; its records are counted as dropped", err);
 	return calloc(1, sizeof(*r));
 }
 

@@ -63,17 +63,17 @@ parse_record(char **w, int n, struct emit_rec *r, const char *where)
 		if (strcmp(w[i], "--meta") == 0) {
 			char *eq;
 			if (i + 1 >= n) {
-				log_warnx("%s--meta needs KEY=VALUE", where);
+				gb__log_warnx("%s--meta needs KEY=VALUE", where);
 				return -1;
 			}
 			eq = strchr(w[++i], '=');
 			if (eq == NULL || eq == w[i]) {
-				log_warnx("%sbad --meta \"%s\": expected KEY=VALUE with a non-empty KEY",
+				gb__log_warnx("%sbad --meta \"%s\": expected KEY=VALUE with a non-empty KEY",
 				    where, w[i]);
 				return -1;
 			}
 			if (r->n_meta == MAX_META) {
-				log_warnx("%stoo many --meta pairs (at most %d)", where, MAX_META);
+				gb__log_warnx("%stoo many --meta pairs (at most %d)", where, MAX_META);
 				return -1;
 			}
 			*eq = '\0';
@@ -81,7 +81,7 @@ parse_record(char **w, int n, struct emit_rec *r, const char *where)
 			continue;
 		}
 		if (strncmp(w[i], "--", 2) == 0 && w[i][2] != '\0') {
-			log_warnx("%sunknown option \"%s\"", where, w[i]);
+			gb__log_warnx("%sunknown option \"%s\"", where, w[i]);
 			return -1;
 		}
 		switch (pos++) {
@@ -96,30 +96,30 @@ parse_record(char **w, int n, struct emit_rec *r, const char *where)
 			errno = 0;
 			r->value = strtod(w[i], &end);
 			if (end == w[i] || *end != '\0' || errno == ERANGE || !isfinite(r->value)) {
-				log_warnx("%sbad value \"%s\": expected a finite number", where, w[i]);
+				gb__log_warnx("%sbad value \"%s\": expected a finite number", where, w[i]);
 				return -1;
 			}
 			break;
 		default:
-			log_warnx("%sunexpected argument \"%s\"", where, w[i]);
+			gb__log_warnx("%sunexpected argument \"%s\"", where, w[i]);
 			return -1;
 		}
 	}
 	if (pos < 3) {
-		log_warnx("%sexpected KIND NAME VALUE, got %d of them", where, pos);
+		gb__log_warnx("%sexpected KIND NAME VALUE, got %d of them", where, pos);
 		return -1;
 	}
 	if (strcmp(r->kind, "timing") != 0 && strcmp(r->kind, "count") != 0 &&
 	    strcmp(r->kind, "gauge") != 0 && strcmp(r->kind, "metric") != 0) {
-		log_warnx("%sunknown kind \"%s\": use timing, count, gauge or metric", where, r->kind);
+		gb__log_warnx("%sunknown kind \"%s\": use timing, count, gauge or metric", where, r->kind);
 		return -1;
 	}
 	if (r->name[0] == '\0') {
-		log_warnx("%sempty NAME", where);
+		gb__log_warnx("%sempty NAME", where);
 		return -1;
 	}
 	if (strcmp(r->kind, "timing") == 0 && r->value < 0) {
-		log_warnx("%sbad value \"%s\": a timing cannot be negative", where,
+		gb__log_warnx("%sbad value \"%s\": a timing cannot be negative", where,
 		    r->value_text);
 		return -1;
 	}
@@ -185,7 +185,7 @@ run_stdin(gb_shm_reporter *sr, unsigned *drops)
 		if (n == 0 || (n > 0 && w[0][0] == '#'))
 			continue;
 		if (n < 0) {
-			log_warnx("%stoo many words", where);
+			gb__log_warnx("%stoo many words", where);
 			bad++;
 			continue;
 		}
@@ -220,7 +220,7 @@ main(int argc, char **argv)
 	int c, bad = 0;
 	bool have_ring;
 
-	log_init(argv[0]);
+	gb__log_init(argv[0]);
 	/* "+": stop at the first non-option, so --meta and negative VALUEs reach parse_record. */
 	while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
 		switch (c) {
@@ -247,11 +247,11 @@ main(int argc, char **argv)
 	/* a name that can never be a ring is bad input, unlike a ring that is not there yet */
 	if ((ring != NULL || ((ring_env = getenv("GBATCH_RING")) != NULL && *ring_env != '\0')) &&
 	    gb__ring_name_check(ring != NULL ? ring : ring_env, err, sizeof(err)) != 0) {
-		log_warnx("%s%s", ring != NULL ? "--ring: " : "GBATCH_RING: ", err);
+		gb__log_warnx("%s%s", ring != NULL ? "--ring: " : "GBATCH_RING: ", err);
 		return EXIT_USAGE;
 	}
 	if (from_stdin && optind < argc) {
-		log_warnx("--stdin takes no record on the command line (got \"%s\")", argv[optind]);
+		gb__log_warnx("--stdin takes no record on the command line (got \"%s\")", argv[optind]);
 		return EXIT_USAGE;
 	}
 	if (!from_stdin && parse_record(argv + optind, argc - optind, &rec, "") != 0)
@@ -260,7 +260,7 @@ main(int argc, char **argv)
 	sr = gb__shm_reporter_attach(ring, err, sizeof(err));
 	have_ring = sr != NULL;
 	if (!have_ring)
-		log_warnx("%s; %s", err, strict ? "nothing written" : "records not written (exit 0 "
+		gb__log_warnx("%s; %s", err, strict ? "nothing written" : "records not written (exit 0 "
 		    "without --strict)");
 	if (from_stdin)
 		bad = run_stdin(sr, &drops);
@@ -269,7 +269,7 @@ main(int argc, char **argv)
 	gb_shm_reporter_close(sr);
 
 	if (drops > 0)
-		log_warnx("%u record(s) dropped: the ring is full", drops);
+		gb__log_warnx("%u record(s) dropped: the ring is full", drops);
 	if (bad > 0)
 		return EXIT_USAGE;
 	if (strict && (!have_ring || drops > 0))

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "hash.h"
 #include "log.h"
 #include "telemetry_internal.h"
 
@@ -182,7 +183,7 @@ key_create(void)
 	if (pthread_key_create(&key, thread_state_free) == 0)
 		key_ok = true;
 	else
-		log_warnx("telemetry: cannot create a thread-local key; scopes are not recorded");
+		gb__log_warnx("telemetry: cannot create a thread-local key; scopes are not recorded");
 }
 
 static struct thread_state *
@@ -275,17 +276,6 @@ buf_put(struct stack *st, const char *s)
 
 /* ---- paths and call counts ---- */
 
-#define HASH_SEED 1469598103934665603ull
-
-/* FNV-1a, continued from h: the hash of a path extends its parent's. */
-static uint64_t
-hash_more(uint64_t h, const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
-	return h;
-}
-
 /* Writes "<path of the innermost scope>.<name>" (or name) at the end of the buffer without
  * keeping it, and describes it in p. False when out of memory. */
 static bool
@@ -299,7 +289,7 @@ compose_path(struct stack *st, const char *name, struct path *p)
 			return false;
 		memcpy(st->buf + p->off, name, nl + 1);
 		p->len = nl;
-		p->hash = hash_more(HASH_SEED, name, nl);
+		p->hash = gb__hash_more(GB_HASH_SEED, name, nl);
 		return true;
 	}
 	const struct frame *up = &st->frames[st->depth - 1];
@@ -309,7 +299,7 @@ compose_path(struct stack *st, const char *name, struct path *p)
 	st->buf[p->off + up->path_len] = '.';
 	memcpy(st->buf + p->off + up->path_len + 1, name, nl + 1);
 	p->len = up->path_len + 1 + nl;
-	p->hash = hash_more(hash_more(up->hash, ".", 1), name, nl);
+	p->hash = gb__hash_more(gb__hash_more(up->hash, ".", 1), name, nl);
 	return true;
 }
 
@@ -324,7 +314,7 @@ counts_grow(gb_tele *t)
 	for (size_t i = 0; i < t->counts_cap; i++) {
 		if (t->counts[i].path == NULL)
 			continue;
-		size_t j = t->counts[i].hash & (cap - 1);
+		size_t j = gb__hash_mix(t->counts[i].hash) & (cap - 1);
 		while (c[j].path != NULL)
 			j = (j + 1) & (cap - 1);
 		c[j] = t->counts[i];
@@ -345,7 +335,7 @@ count_bump(gb_tele *t, const char *path, uint64_t h)
 	pthread_mutex_lock(&t->lock);
 	if (2 * (t->counts_used + 1) > t->counts_cap && !counts_grow(t))
 		goto out;
-	size_t j = h & (t->counts_cap - 1);
+	size_t j = gb__hash_mix(h) & (t->counts_cap - 1);
 	while (t->counts[j].path != NULL &&
 	    (t->counts[j].hash != h || strcmp(t->counts[j].path, path) != 0))
 		j = (j + 1) & (t->counts_cap - 1);
@@ -367,7 +357,7 @@ static void
 reporter_failed(gb_tele *t, size_t i, const char *what, const char *scope)
 {
 	if (!atomic_exchange(&t->failed[i], true))
-		log_warnx("telemetry: reporter %zu failed to record %s \"%s\"; "
+		gb__log_warnx("telemetry: reporter %zu failed to record %s \"%s\"; "
 		    "its later failures are not logged", i, what, scope);
 }
 
@@ -437,7 +427,7 @@ gb_tele_begin(gb_tele *t, const char *name, const gb_kv *meta, size_t n)
 	s.depth = st->depth++;
 	return s;
 oom:
-	log_warnx("telemetry: out of memory; scope \"%s\" is not recorded", name);
+	gb__log_warnx("telemetry: out of memory; scope \"%s\" is not recorded", name);
 	return s;
 }
 
@@ -451,7 +441,7 @@ end_frame(gb_tele *t, struct stack *st, unsigned i, uint64_t now)
 	const char *p;
 
 	if (f->n_kv > META_INLINE && (kv = malloc(f->n_kv * sizeof(*kv))) == NULL) {
-		log_warnx("telemetry: out of memory; timing of \"%s\" is not recorded", path);
+		gb__log_warnx("telemetry: out of memory; timing of \"%s\" is not recorded", path);
 		goto pop;
 	}
 	p = path + f->path_len + 1;
@@ -487,7 +477,7 @@ gb_tele_end(gb_tele *t, gb_scope *s)
 		return;
 	now = gb__clock_mono_ns();
 	if (t != s->tele) {
-		log_warnx("telemetry: usage error: scope ended on another context than it began on");
+		gb__log_warnx("telemetry: usage error: scope ended on another context than it began on");
 		t = s->tele;
 	}
 	s->tele = NULL;
@@ -495,11 +485,11 @@ gb_tele_end(gb_tele *t, gb_scope *s)
 	if (st == NULL || s->depth >= st->depth || st->frames[s->depth].start_ns != s->start_ns) {
 		/* Already closed by an out-of-order end (logged then), or ended on another thread. */
 		if (st == NULL)
-			log_warnx("telemetry: usage error: scope ended on a thread it did not begin on");
+			gb__log_warnx("telemetry: usage error: scope ended on a thread it did not begin on");
 		return;
 	}
 	if (s->depth + 1 != st->depth) {
-		log_warnx("telemetry: usage error: scope \"%s\" ended before its inner scope \"%s\"; "
+		gb__log_warnx("telemetry: usage error: scope \"%s\" ended before its inner scope \"%s\"; "
 		    "%u inner scope(s) closed unreported", st->buf + st->frames[s->depth].path_off,
 		    st->buf + st->frames[st->depth - 1].path_off, st->depth - s->depth - 1);
 		st->depth = s->depth + 1;
@@ -529,7 +519,7 @@ place(gb_tele *t, const char *name, gb_tele_meta *m)
 
 	if (st != NULL && st->depth > 0) {
 		if (!compose_path(st, name, &p)) {
-			log_warnx("telemetry: out of memory; \"%s\" is not recorded", name);
+			gb__log_warnx("telemetry: out of memory; \"%s\" is not recorded", name);
 			return NULL;
 		}
 		path = st->buf + p.off;
@@ -537,7 +527,7 @@ place(gb_tele *t, const char *name, gb_tele_meta *m)
 		m->depth = (int)st->depth;
 		m->parent_scope = st->buf + st->frames[st->depth - 1].path_off;
 	} else {
-		hash = hash_more(HASH_SEED, name, strlen(name));
+		hash = gb__hash_more(GB_HASH_SEED, name, strlen(name));
 	}
 	m->call_count = count_bump(t, path, hash);
 	return path;

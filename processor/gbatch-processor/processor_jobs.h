@@ -26,7 +26,7 @@ struct gb__jobs_opts {
 	unsigned shard_count;      /* (L - 1) % shard_count == shard_index; 0 or 1: every line */
 	unsigned parallel;         /* requests in flight at most, >= 1 */
 	bool resume;               /* skip ids already in output (required) */
-	gb__rate_limits limits;    /* per window */
+	gb_rate_limits limits;    /* per window */
 	uint64_t window_ns;        /* the rate window: 60 s but in tests */
 	uint64_t drain_ns;         /* after SIGINT/SIGTERM, how long in-flight work may finish */
 	bool cache;                /* explicit context caching */

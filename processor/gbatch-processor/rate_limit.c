@@ -15,8 +15,8 @@ struct entry {
 	uint64_t tokens;
 };
 
-struct gb__rate {
-	gb__rate_limits lim;
+struct gb_rate {
+	gb_rate_limits lim;
 	uint64_t window;
 	struct entry *ring; /* lim.rpm entries */
 	size_t head, n;
@@ -46,19 +46,19 @@ gb__rate_parse_tier(const char *text)
 	return -1;
 }
 
-gb__rate_limits
+gb_rate_limits
 gb__rate_defaults(const char *model, int tier)
 {
 	static const struct {
 		const char *model;
-		gb__rate_limits free, tier1;
+		gb_rate_limits free, tier1;
 	} table[] = {
 		{ "gemini-2.5-flash", { 10, 250000 }, { 1000, 1000000 } },
 		{ "gemini-2.0-flash", { 15, 1000000 }, { 2000, 4000000 } },
 		{ "gemini-2.0-flash-lite", { 30, 1000000 }, { 4000, 4000000 } },
 		{ "gemini-1.5-flash", { 15, 250000 }, { 2000, 4000000 } },
 	};
-	gb__rate_limits unknown = { 15, 250000 };
+	gb_rate_limits unknown = { 15, 250000 };
 	size_t best = 0, best_len = 0;
 
 	if (strncmp(model, "models/", 7) == 0)
@@ -76,10 +76,10 @@ gb__rate_defaults(const char *model, int tier)
 	return tier <= 0 ? table[best].free : table[best].tier1;
 }
 
-gb__rate *
-gb__rate_new(gb__rate_limits limits, uint64_t window_ns)
+gb_rate *
+gb__rate_new(gb_rate_limits limits, uint64_t window_ns)
 {
-	gb__rate *r = calloc(1, sizeof(*r));
+	gb_rate *r = calloc(1, sizeof(*r));
 
 	if (r == NULL)
 		return NULL;
@@ -95,7 +95,7 @@ gb__rate_new(gb__rate_limits limits, uint64_t window_ns)
 }
 
 void
-gb__rate_free(gb__rate *r)
+gb__rate_free(gb_rate *r)
 {
 	if (r == NULL)
 		return;
@@ -104,7 +104,7 @@ gb__rate_free(gb__rate *r)
 }
 
 static void
-expire(gb__rate *r, uint64_t now)
+expire(gb_rate *r, uint64_t now)
 {
 	while (r->n > 0 && r->ring[r->head].t + r->window <= now) {
 		r->tokens -= r->ring[r->head].tokens;
@@ -115,7 +115,7 @@ expire(gb__rate *r, uint64_t now)
 }
 
 int
-gb__rate_acquire(gb__rate *r, uint64_t now, uint64_t tokens, uint64_t *ticket, uint64_t *retry_at)
+gb__rate_acquire(gb_rate *r, uint64_t now, uint64_t tokens, uint64_t *ticket, uint64_t *retry_at)
 {
 	expire(r, now);
 	if (now < r->paused_until) {
@@ -149,7 +149,7 @@ gb__rate_acquire(gb__rate *r, uint64_t now, uint64_t tokens, uint64_t *ticket, u
 }
 
 void
-gb__rate_reconcile(gb__rate *r, uint64_t ticket, uint64_t tokens)
+gb__rate_reconcile(gb_rate *r, uint64_t ticket, uint64_t tokens)
 {
 	struct entry *e;
 
@@ -161,21 +161,21 @@ gb__rate_reconcile(gb__rate *r, uint64_t ticket, uint64_t tokens)
 }
 
 void
-gb__rate_pause(gb__rate *r, uint64_t until)
+gb__rate_pause(gb_rate *r, uint64_t until)
 {
 	if (until > r->paused_until)
 		r->paused_until = until;
 }
 
 unsigned
-gb__rate_requests(gb__rate *r, uint64_t now)
+gb__rate_requests(gb_rate *r, uint64_t now)
 {
 	expire(r, now);
 	return (unsigned)r->n;
 }
 
 uint64_t
-gb__rate_tokens(gb__rate *r, uint64_t now)
+gb__rate_tokens(gb_rate *r, uint64_t now)
 {
 	expire(r, now);
 	return r->tokens;

@@ -12,7 +12,7 @@
 
 #include "gemini_client.h"
 
-typedef struct gb__qrun gb__qrun;
+typedef struct gb_qrun gb_qrun;
 
 /* Prepares the work of gb_processor_process_questions on the same arguments (borrowed until
  * gb__qrun_free), with cached ("cachedContents/...", copied) naming a cache that holds the
@@ -21,21 +21,21 @@ typedef struct gb__qrun gb__qrun;
  * or -EINVAL / -ENOMEM with err filled. */
 int gb__qrun_new(gb_processor *p, const gb_content *content, size_t n_content,
     const char *const *questions, size_t n, const gb_process_opts *opts, const char *cached,
-    gb__qrun **out, char *err, size_t errlen);
+    gb_qrun **out, char *err, size_t errlen);
 /* The next request to send, in *rq (its pointers valid until the next call on q), with *kind
  * "batch" or "single". Returns 1, or 0 when the work is done (gb__qrun_result). */
-int gb__qrun_next(gb__qrun *q, gb__gemini_request *rq, const char **kind);
+int gb__qrun_next(gb_qrun *q, gb_gemini_request *rq, const char **kind);
 /* Takes the final outcome (retries done) of the request gb__qrun_next gave last. res->seconds
  * counts as the call's time. */
-void gb__qrun_take(gb__qrun *q, gb__gemini_result *res);
+void gb__qrun_take(gb_qrun *q, gb_gemini_result *res);
 /* The result, handed over to the caller (gb_result_free), once gb__qrun_next returned 0;
  * NULL before. */
-gb_result *gb__qrun_result(gb__qrun *q);
+gb_result *gb__qrun_result(gb_qrun *q);
 /* Frees q (NULL is fine) and the result unless it was handed over. */
-void gb__qrun_free(gb__qrun *q);
+void gb__qrun_free(gb_qrun *q);
 
 /* The processor's client, telemetry context and system instruction (borrowed). */
-gb__gemini *gb__processor_client(gb_processor *p);
+gb_gemini *gb__processor_client(gb_processor *p);
 gb_tele *gb__processor_tele(gb_processor *p);
 const char *gb__processor_system(const gb_processor *p);
 

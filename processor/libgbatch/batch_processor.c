@@ -22,7 +22,7 @@
 #define NS(seconds) ((uint64_t)((seconds) * 1e9))
 
 struct gb_processor {
-	gb__gemini *client;
+	gb_gemini *client;
 	gb_tele *tele;
 	char *system;
 };
@@ -78,7 +78,7 @@ gb_processor *
 gb_processor_new(const gb_processor_opts *o, char *err, size_t errlen)
 {
 	gb_processor *p;
-	gb__gemini_opts co = {
+	gb_gemini_opts co = {
 		.api_base = o->api_base != NULL ? o->api_base : GB_DEFAULT_API_BASE,
 		.api_key = o->api_key,
 		.model = o->model != NULL && *o->model != '\0' ? o->model : GB_DEFAULT_MODEL,
@@ -211,7 +211,7 @@ set_error(struct answer *a, const char *msg)
 }
 
 static void
-method_add(struct method *m, const gb__gemini_result *res)
+method_add(struct method *m, const gb_gemini_result *res)
 {
 	m->calls++;
 	m->prompt += res->usage.prompt;
@@ -339,7 +339,7 @@ take_value(struct answer *a, const json_t *v, const json_t *schema, const char *
 }
 
 static void
-copy_reasons(struct answer *a, const gb__gemini_result *res)
+copy_reasons(struct answer *a, const gb_gemini_result *res)
 {
 	strlcpy(a->finish, res->finish_reason, sizeof(a->finish));
 	strlcpy(a->block, res->block_reason, sizeof(a->block));
@@ -347,7 +347,7 @@ copy_reasons(struct answer *a, const gb__gemini_result *res)
 
 /* Why a successful HTTP call brought no usable text, or NULL when it did. */
 static const char *
-no_text_reason(const gb__gemini_result *res, char *buf, size_t len)
+no_text_reason(const gb_gemini_result *res, char *buf, size_t len)
 {
 	if (res->block_reason[0] != '\0') {
 		snprintf(buf, len, "the prompt was blocked (blockReason %s)", res->block_reason);
@@ -372,7 +372,7 @@ count(struct run *run, const char *name, double inc)
 
 /* Counts what a finished call did: successes, tokens and the errors met on the way. */
 static void
-count_call(struct run *run, const gb__gemini_result *res)
+count_call(struct run *run, const gb_gemini_result *res)
 {
 	if (res->status == GB__GEMINI_OK) {
 		count(run, "api_calls_successful", 1);
@@ -383,7 +383,7 @@ count_call(struct run *run, const gb__gemini_result *res)
 }
 
 static int
-call(struct run *run, const gb__gemini_request *rq, gb__gemini_result *res)
+call(struct run *run, const gb_gemini_request *rq, gb_gemini_result *res)
 {
 	int rc;
 
@@ -461,11 +461,11 @@ content_parts(const struct run *run)
 }
 
 /* The request's parts: the content parts, then the prompt as the last part. */
-static gb__gemini_part *
+static gb_gemini_part *
 request_parts(const struct run *run, const char *prompt)
 {
 	size_t nc = content_parts(run);
-	gb__gemini_part *parts = calloc(nc + 1, sizeof(*parts));
+	gb_gemini_part *parts = calloc(nc + 1, sizeof(*parts));
 
 	if (parts == NULL)
 		return NULL;
@@ -483,10 +483,10 @@ request_parts(const struct run *run, const char *prompt)
 
 /* The request around parts (from request_parts): with a cache, the system instruction is in
  * the cache and the request names it. */
-static gb__gemini_request
-make_request(const struct run *run, const gb__gemini_part *parts, int json, const json_t *schema)
+static gb_gemini_request
+make_request(const struct run *run, const gb_gemini_part *parts, int json, const json_t *schema)
 {
-	gb__gemini_request rq = { .parts = parts, .n_parts = content_parts(run) + 1,
+	gb_gemini_request rq = { .parts = parts, .n_parts = content_parts(run) + 1,
 		.system = run->cached != NULL ? NULL : run->p->system, .json = json, .schema = schema,
 		.cached_content = run->cached };
 
@@ -498,7 +498,7 @@ make_request(const struct run *run, const gb__gemini_part *parts, int json, cons
 /* Takes the outcome of question i's own call (seconds long) into a, accounting into m.
  * Returns 1 when the error is fatal. */
 static int
-take_single(struct run *run, struct answer *a, struct method *m, gb__gemini_result *res,
+take_single(struct run *run, struct answer *a, struct method *m, gb_gemini_result *res,
     double seconds)
 {
 	char reason[160], *clean = NULL;
@@ -542,9 +542,9 @@ static int
 ask_one(struct run *run, size_t i, struct answer *a, struct method *m)
 {
 	char *prompt = single_prompt(run->r->questions[i]);
-	gb__gemini_part *parts = prompt != NULL ? request_parts(run, prompt) : NULL;
-	gb__gemini_request rq = make_request(run, parts, 0, run->schema);
-	gb__gemini_result res = { 0 };
+	gb_gemini_part *parts = prompt != NULL ? request_parts(run, prompt) : NULL;
+	gb_gemini_request rq = make_request(run, parts, 0, run->schema);
+	gb_gemini_result res = { 0 };
 	uint64_t t0 = gb__clock_mono_ns();
 	int fatal;
 
@@ -595,7 +595,7 @@ enum batch_outcome { BATCH_COMPLETE, BATCH_PARTIAL, BATCH_FAILED, BATCH_FATAL };
 
 /* Takes the batch reply apart into r->answers; marks missing[i] for what it could not use. */
 static enum batch_outcome
-take_batch(struct run *run, const gb__gemini_result *res, bool *missing, const char **error_type)
+take_batch(struct run *run, const gb_gemini_result *res, bool *missing, const char **error_type)
 {
 	gb_result *r = run->r;
 	char reason[160], *clean;
@@ -651,7 +651,7 @@ take_batch(struct run *run, const gb__gemini_result *res, bool *missing, const c
 
 /* Takes the outcome of the batched call into r: the answers it brought, or why it failed. */
 static enum batch_outcome
-take_batch_call(struct run *run, const gb__gemini_result *res, bool *missing,
+take_batch_call(struct run *run, const gb_gemini_result *res, bool *missing,
     const char **error_type)
 {
 	gb_result *r = run->r;
@@ -679,7 +679,7 @@ take_batch_call(struct run *run, const gb__gemini_result *res, bool *missing,
 /* The batched request's prompt, parts and array schema (owned by the caller); false when out
  * of memory. */
 static bool
-batch_request(struct run *run, char **prompt, gb__gemini_part **parts, json_t **schema)
+batch_request(struct run *run, char **prompt, gb_gemini_part **parts, json_t **schema)
 {
 	gb_result *r = run->r;
 	size_t *idx = malloc(r->n * sizeof(*idx));
@@ -702,8 +702,8 @@ run_batch(struct run *run, bool *missing, const char **error_type)
 {
 	gb_result *r = run->r;
 	char *prompt = NULL;
-	gb__gemini_part *parts = NULL;
-	gb__gemini_result res = { 0 };
+	gb_gemini_part *parts = NULL;
+	gb_gemini_result res = { 0 };
 	enum batch_outcome out = BATCH_FAILED;
 	uint64_t t0 = gb__clock_mono_ns();
 	json_t *schema = NULL;
@@ -715,7 +715,7 @@ run_batch(struct run *run, bool *missing, const char **error_type)
 			ok = batch_request(run, &prompt, &parts, &schema);
 		if (!ok)
 			break;
-		gb__gemini_request rq = make_request(run, parts, 1, schema);
+		gb_gemini_request rq = make_request(run, parts, 1, schema);
 		GB_SCOPE(run->p->tele, "batch.api_call")
 			call(run, &rq, &res);
 		out = take_batch_call(run, &res, missing, error_type);
@@ -820,7 +820,7 @@ after_batch(struct run *run, enum batch_outcome out, const bool *missing, size_t
 		if (out == BATCH_FAILED || missing[i])
 			idx[k++] = i;
 	if (out != BATCH_COMPLETE)
-		log_info("batched call %s (%s): asking %zu question%s individually",
+		gb__log_info("batched call %s (%s): asking %zu question%s individually",
 		    out == BATCH_PARTIAL ? "incomplete" : "failed",
 		    r->batch_error != NULL ? r->batch_error : error_type, k, k == 1 ? "" : "s");
 	return k;
@@ -973,7 +973,7 @@ gb_processor_process_questions(gb_processor *p, const gb_content *content, size_
 
 enum qstate { Q_BATCH, Q_REPAIR, Q_COMPARE, Q_DONE };
 
-struct gb__qrun {
+struct gb_qrun {
 	struct run run;
 	bool compare;
 	enum qstate state;
@@ -982,7 +982,7 @@ struct gb__qrun {
 	size_t n_idx;
 	size_t k;      /* the next of them */
 	char *prompt;  /* of the request given out */
-	gb__gemini_part *parts;
+	gb_gemini_part *parts;
 	json_t *schema;
 	const char *error_type;
 	char *cached;
@@ -992,9 +992,9 @@ struct gb__qrun {
 int
 gb__qrun_new(gb_processor *p, const gb_content *content, size_t n_content,
     const char *const *questions, size_t n, const gb_process_opts *opts, const char *cached,
-    gb__qrun **out, char *err, size_t errlen)
+    gb_qrun **out, char *err, size_t errlen)
 {
-	gb__qrun *q = calloc(1, sizeof(*q));
+	gb_qrun *q = calloc(1, sizeof(*q));
 	int rc;
 
 	*out = NULL;
@@ -1023,7 +1023,7 @@ gb__qrun_new(gb_processor *p, const gb_content *content, size_t n_content,
 }
 
 static void
-request_release(gb__qrun *q)
+request_release(gb_qrun *q)
 {
 	free(q->prompt);
 	free(q->parts);
@@ -1035,7 +1035,7 @@ request_release(gb__qrun *q)
 
 /* Moves on to comparing, or to the end. */
 static void
-after_answers(gb__qrun *q)
+after_answers(gb_qrun *q)
 {
 	gb_result *r = q->run.r;
 
@@ -1056,7 +1056,7 @@ after_answers(gb__qrun *q)
 }
 
 int
-gb__qrun_next(gb__qrun *q, gb__gemini_request *rq, const char **kind)
+gb__qrun_next(gb_qrun *q, gb_gemini_request *rq, const char **kind)
 {
 	request_release(q);
 	if (q->state == Q_BATCH) {
@@ -1091,7 +1091,7 @@ gb__qrun_next(gb__qrun *q, gb__gemini_request *rq, const char **kind)
 }
 
 void
-gb__qrun_take(gb__qrun *q, gb__gemini_result *res)
+gb__qrun_take(gb_qrun *q, gb_gemini_result *res)
 {
 	gb_result *r = q->run.r;
 	enum batch_outcome out;
@@ -1121,7 +1121,7 @@ gb__qrun_take(gb__qrun *q, gb__gemini_result *res)
 }
 
 gb_result *
-gb__qrun_result(gb__qrun *q)
+gb__qrun_result(gb_qrun *q)
 {
 	gb_result *r = q->run.r;
 
@@ -1132,7 +1132,7 @@ gb__qrun_result(gb__qrun *q)
 }
 
 void
-gb__qrun_free(gb__qrun *q)
+gb__qrun_free(gb_qrun *q)
 {
 	if (q == NULL)
 		return;
@@ -1145,7 +1145,7 @@ gb__qrun_free(gb__qrun *q)
 	free(q);
 }
 
-gb__gemini *
+gb_gemini *
 gb__processor_client(gb_processor *p)
 {
 	return p->client;
