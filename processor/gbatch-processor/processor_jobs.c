@@ -20,7 +20,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
-#include "batch_steps.h"
+#include "batch_run.h"
 #include "clock.h"
 #include "gb_limits.h"
 #include "hash.h"
@@ -598,21 +598,15 @@ slot_clear(struct slot *s)
 	memset(s, 0, sizeof(*s));
 }
 
+/* The run's totals for the summary line (the token counters are the driver's). */
 static void
 count_tokens(struct runner *rn, const gb_gemini_usage *u)
 {
-	static const char *const names[] = { "prompt_tokens", "output_tokens", "cached_tokens",
-		"thoughts_tokens" };
-	int64_t v[] = { u->prompt, u->candidates, u->cached, u->thoughts };
-
 	rn->tot.prompt += u->prompt;
 	rn->tot.output += u->candidates;
 	rn->tot.cached += u->cached;
 	rn->tot.thoughts += u->thoughts;
 	rn->tot.total += u->total;
-	for (size_t i = 0; i < 4; i++)
-		if (v[i] > 0)
-			gb_tele_count(rn->tele, names[i], (double)v[i], NULL, 0);
 }
 
 /* Writes the job's line: {"id", "line", then the result's keys, "cache"}, or an error. */
@@ -708,8 +702,8 @@ job_start(struct runner *rn, struct slot *s, struct job *j)
 	}
 	if (j->schema != NULL)
 		po.response_schema = j->schema;
-	if (gb__qrun_new(rn->p, &s->content, 1, j->questions, j->nq, &po, s->cache_name, &s->q, err,
-	    sizeof(err)) != 0)
+	if (gb__qrun_new(rn->p, &s->content, 1, j->questions, j->nq, &po, s->cache_name, 0, &s->q,
+	    err, sizeof(err)) != 0)
 		goto fail;
 	return;
 fail:

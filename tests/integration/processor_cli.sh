@@ -131,6 +131,9 @@ json "$work/compare.out" "r['efficiency']['comparison_available'] and r['metrics
 json "$work/compare.out" "abs(r['efficiency']['token_efficiency_ratio'] - r['metrics']['individual']['total_tokens'] / r['metrics']['batch']['total_tokens']) < 1e-6"
 expect_in compare err "[TIMING] batch.total_processing: duration="
 expect_in compare err "question_index=0"
+# The one-content run counts what --jobs counts: the same driver runs both.
+expect_in compare err ".batch.api_call.prompt_tokens: "
+expect_in compare err ".individual.question.output_tokens: "
 
 # Some answers fail: exit 1.
 stub_start --fault 500:0:only=single --fault text:1:only=batch

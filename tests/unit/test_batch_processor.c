@@ -11,7 +11,7 @@
 #include <gbatch/processor.h>
 #include <gbatch/telemetry.h>
 
-#include "batch_steps.h"
+#include "batch_run.h"
 #include "stub_proc.h"
 
 static const char content_text[] =
@@ -617,7 +617,7 @@ run_steps(unsigned flags)
 	char err[256], *s;
 	json_t *v;
 
-	ck_assert_int_eq(gb__qrun_new(proc, &c, 1, qs, NQ, &po, NULL, &q, err, sizeof(err)), 0);
+	ck_assert_int_eq(gb__qrun_new(proc, &c, 1, qs, NQ, &po, NULL, 0, &q, err, sizeof(err)), 0);
 	ck_assert_ptr_null(gb__qrun_result(q));
 	while (gb__qrun_next(q, &rq, &kind)) {
 		ck_assert(strcmp(kind, "batch") == 0 || strcmp(kind, "single") == 0);

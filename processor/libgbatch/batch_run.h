@@ -1,10 +1,11 @@
 /*
- * batch_steps.h - gb_processor_process_questions taken apart into the requests it sends (not a
- * public API), so one thread can drive many question sets at once: the caller asks for the
- * next request, sends it however it likes, and hands back the outcome.
+ * batch_run.h - the one driver of the batch workflow (not a public API): a question set taken
+ * apart into the requests it sends. The caller asks for the next request, sends it however it
+ * likes and hands back the outcome: gb_processor_process_questions sends each at once, the
+ * jobs runner interleaves many question sets on one libcurl multi handle.
  */
-#ifndef GBATCH_PROCESSOR_BATCH_STEPS_H
-#define GBATCH_PROCESSOR_BATCH_STEPS_H
+#ifndef GBATCH_LIBGBATCH_BATCH_RUN_H
+#define GBATCH_LIBGBATCH_BATCH_RUN_H
 
 #include <stddef.h>
 
@@ -14,14 +15,20 @@
 
 typedef struct gb_qrun gb_qrun;
 
+/* Open the seed's nested scopes (batch.total_processing > batch.attempt > ...) around the
+ * steps: only for a caller that runs the steps one after another in one thread, with no
+ * other scope of the same context opened or closed in between. */
+#define GB__QRUN_SCOPED 1u
+
 /* Prepares the work of gb_processor_process_questions on the same arguments (borrowed until
  * gb__qrun_free), with cached ("cachedContents/...", copied) naming a cache that holds the
- * content and the system instruction, or NULL to send the content in every request. The seed's
- * counters are recorded at the current scope; no scopes are opened. Returns 0 with *out set,
+ * content and the system instruction, or NULL to send the content in every request. flags:
+ * GB__QRUN_SCOPED or 0 (then every record goes to the caller's current scope). The seed's
+ * counters and the token counters are recorded alike in both cases. Returns 0 with *out set,
  * or -EINVAL / -ENOMEM with err filled. */
 int gb__qrun_new(gb_processor *p, const gb_content *content, size_t n_content,
     const char *const *questions, size_t n, const gb_process_opts *opts, const char *cached,
-    gb_qrun **out, char *err, size_t errlen);
+    unsigned flags, gb_qrun **out, char *err, size_t errlen);
 /* The next request to send, in *rq (its pointers valid until the next call on q), with *kind
  * "batch" or "single". Returns 1, or 0 when the work is done (gb__qrun_result). */
 int gb__qrun_next(gb_qrun *q, gb_gemini_request *rq, const char **kind);

@@ -1,0 +1,242 @@
+/*
+ * batch_result.c - the result of one question set: its answers and their sources, what each
+ * method cost, and the result as JSON (gb_result_to_json), the keys the README lists.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "batch_internal.h"
+
+static void
+answer_fini(struct gb_answer *a)
+{
+	free(a->text);
+	free(a->error);
+	json_decref(a->structured);
+	memset(a, 0, sizeof(*a));
+}
+
+void
+gb_result_free(gb_result *r)
+{
+	if (r == NULL)
+		return;
+	for (size_t i = 0; i < r->n; i++) {
+		free(r->questions[i]);
+		answer_fini(&r->answers[i]);
+		if (r->individual != NULL)
+			answer_fini(&r->individual[i]);
+	}
+	free(r->questions);
+	free(r->answers);
+	free(r->individual);
+	free(r->batch_error);
+	free(r->fatal);
+	free(r);
+}
+
+size_t
+gb_result_question_count(const gb_result *r)
+{
+	return r->n;
+}
+
+size_t
+gb_result_failed_count(const gb_result *r)
+{
+	size_t failed = 0;
+
+	for (size_t i = 0; i < r->n; i++)
+		failed += r->answers[i].text == NULL;
+	return failed;
+}
+
+const char *
+gb_result_answer(const gb_result *r, size_t i)
+{
+	return i < r->n ? r->answers[i].text : NULL;
+}
+
+const char *
+gb_result_source(const gb_result *r, size_t i)
+{
+	return i < r->n ? r->answers[i].source : NULL;
+}
+
+const char *
+gb_result_error(const gb_result *r, size_t i)
+{
+	return i < r->n ? r->answers[i].error : NULL;
+}
+
+const char *
+gb_result_fatal_error(const gb_result *r)
+{
+	return r->fatal;
+}
+
+void
+gb__answer_set_error(struct gb_answer *a, const char *msg)
+{
+	free(a->text);
+	a->text = NULL;
+	json_decref(a->structured);
+	a->structured = NULL;
+	free(a->error);
+	a->error = strdup(msg);
+	a->source = "error";
+}
+
+void
+gb__method_add(struct gb_method *m, const gb_gemini_result *res)
+{
+	m->calls++;
+	m->prompt += res->usage.prompt;
+	m->output += res->usage.candidates;
+	m->cached += res->usage.cached;
+	m->thoughts += res->usage.thoughts;
+	m->total += res->usage.total;
+	m->retries += res->attempts > 0 ? res->attempts - 1 : 0;
+}
+
+void
+gb__result_usage_sum(gb_result *r)
+{
+	r->usage = r->batch;
+	r->usage.calls += r->indiv.calls;
+	r->usage.prompt += r->indiv.prompt;
+	r->usage.output += r->indiv.output;
+	r->usage.cached += r->indiv.cached;
+	r->usage.thoughts += r->indiv.thoughts;
+	r->usage.total += r->indiv.total;
+	r->usage.retries += r->indiv.retries;
+	r->usage.time += r->indiv.time;
+}
+
+gb_result *
+gb__result_new(const char *const *questions, size_t n, bool compare)
+{
+	gb_result *r = calloc(1, sizeof(*r));
+
+	if (r == NULL)
+		return NULL;
+	r->n = n;
+	r->questions = calloc(n, sizeof(*r->questions));
+	r->answers = calloc(n, sizeof(*r->answers));
+	r->individual = compare ? calloc(n, sizeof(*r->individual)) : NULL;
+	if (r->questions == NULL || r->answers == NULL || (compare && r->individual == NULL))
+		goto fail;
+	for (size_t i = 0; i < n; i++) {
+		if ((r->questions[i] = strdup(questions[i])) == NULL)
+			goto fail;
+		r->answers[i].source = "error";
+		if (compare)
+			r->individual[i].source = "error";
+	}
+	r->batch_outcome = "skipped";
+	return r;
+fail:
+	gb_result_free(r);
+	return NULL;
+}
+
+/* ---- JSON ---- */
+
+static json_t *
+method_json(const struct gb_method *m)
+{
+	return json_pack("{s:i, s:I, s:I, s:I, s:I, s:I, s:f}", "calls", (int)m->calls,
+	    "prompt_tokens", (json_int_t)m->prompt, "output_tokens", (json_int_t)m->output,
+	    "cached_tokens", (json_int_t)m->cached, "thoughts_tokens", (json_int_t)m->thoughts,
+	    "total_tokens", (json_int_t)m->total, "time", m->time);
+}
+
+static json_t *
+str_or_null(const char *s)
+{
+	return s != NULL ? json_string(s) : json_null();
+}
+
+static json_t *
+answers_json(const gb_result *r, const struct gb_answer *as)
+{
+	json_t *arr = json_array();
+
+	for (size_t i = 0; i < r->n; i++)
+		json_array_append_new(arr, str_or_null(as[i].text));
+	return arr;
+}
+
+static json_t *
+details_json(const gb_result *r)
+{
+	json_t *arr = json_array();
+
+	for (size_t i = 0; i < r->n; i++) {
+		const struct gb_answer *a = &r->answers[i];
+		json_t *d = json_pack("{s:I, s:s, s:s}", "index", (json_int_t)i, "question",
+		    r->questions[i], "source", a->source);
+		if (a->finish[0] != '\0')
+			json_object_set_new(d, "finish_reason", json_string(a->finish));
+		if (a->block[0] != '\0')
+			json_object_set_new(d, "block_reason", json_string(a->block));
+		if (a->error != NULL)
+			json_object_set_new(d, "error", json_string(a->error));
+		json_array_append_new(arr, d);
+	}
+	return arr;
+}
+
+static json_t *
+efficiency_json(const gb_result *r)
+{
+	double ratio, time_eff;
+
+	if (r->individual == NULL || r->indiv.calls == 0 || r->batch.total == 0)
+		return json_pack("{s:n, s:n, s:n, s:b}", "token_efficiency_ratio", "time_efficiency",
+		    "meets_target", "comparison_available", 0);
+	ratio = (double)r->indiv.total / (double)r->batch.total;
+	time_eff = r->batch.time > 0 ? r->indiv.time / r->batch.time : 0;
+	return json_pack("{s:f, s:f, s:b, s:b}", "token_efficiency_ratio", ratio,
+	    "time_efficiency", time_eff, "meets_target", ratio >= GB_TARGET_TOKEN_EFFICIENCY,
+	    "comparison_available", 1);
+}
+
+char *
+gb_result_to_json(const gb_result *r, unsigned flags)
+{
+	json_t *root, *usage;
+	char *s;
+
+	usage = method_json(&r->usage);
+	json_object_set_new(usage, "retries", json_integer(r->usage.retries));
+	json_object_del(usage, "time");
+	root = json_pack("{s:I, s:o, s:o, s:{s:s, s:I, s:I, s:o}, s:o, s:f, s:{s:o, s:o}, s:o}",
+	    "question_count", (json_int_t)r->n,
+	    "answers", answers_json(r, r->answers),
+	    "answer_details", details_json(r),
+	    "batch", "outcome", r->batch_outcome, "answers_expected", (json_int_t)r->n,
+	    "answers_received", (json_int_t)r->batch_received, "error", str_or_null(r->batch_error),
+	    "efficiency", efficiency_json(r),
+	    "processing_time", r->processing_time,
+	    "metrics", "batch", method_json(&r->batch), "individual", method_json(&r->indiv),
+	    "usage", usage);
+	if (root == NULL)
+		return NULL;
+	if (r->individual != NULL)
+		json_object_set_new(root, "individual_answers", answers_json(r, r->individual));
+	if (r->has_schema) {
+		json_t *sd = json_array();
+		for (size_t i = 0; i < r->n; i++)
+			json_array_append(sd, r->answers[i].structured != NULL ?
+			    r->answers[i].structured : json_null());
+		json_object_set_new(root, "structured_data", sd);
+	}
+	if (r->fatal != NULL)
+		json_object_set_new(root, "error", json_string(r->fatal));
+	s = json_dumps(root, (flags & GB_RESULT_JSON_PRETTY) != 0 ? JSON_INDENT(2) : JSON_COMPACT);
+	json_decref(root);
+	return s;
+}
