@@ -19,7 +19,8 @@
 #include "gb_limits.h"
 #include "log.h"
 #include "parse.h"
-#include "processor_jobs.h"
+#include "content_file.h"
+#include "jobs.h"
 #include "rate_limit.h"
 
 #define EXIT_USAGE 2
@@ -271,7 +272,7 @@ main(int argc, char **argv)
 	gb_processor *p;
 	gb_result *r;
 	struct telemetry tele;
-	struct gb__jobs_opts jo = { .parallel = 1, .window_ns = 60 * GB_NS_PER_SEC,
+	struct gb_jobs_opts jo = { .parallel = 1, .window_ns = 60 * GB_NS_PER_SEC,
 		.drain_ns = 30 * GB_NS_PER_SEC, .cache_min_tokens = 4096,
 		.cache_ttl_ns = 3600 * GB_NS_PER_SEC, .progress = -1 };
 	const char *tier_text = getenv("GEMINI_TIER");

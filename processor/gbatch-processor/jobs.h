@@ -1,10 +1,10 @@
 /*
- * processor_jobs.h - gbatch-processor --jobs: many question sets from a JSON-lines file,
+ * jobs.h - gbatch-processor --jobs: many question sets from a JSON-lines file,
  * answered with up to N requests in flight on one libcurl multi handle, within the model's
  * rate limits, written as JSON lines as each job finishes, resumable after any interruption.
  */
-#ifndef GBATCH_PROCESSOR_PROCESSOR_JOBS_H
-#define GBATCH_PROCESSOR_PROCESSOR_JOBS_H
+#ifndef GBATCH_PROCESSOR_JOBS_H
+#define GBATCH_PROCESSOR_JOBS_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -18,7 +18,7 @@
  * every later call would meet (per-day quota, refused key, unknown model), a failed write. */
 #define GB__EXIT_INCOMPLETE 3
 
-struct gb__jobs_opts {
+struct gb_jobs_opts {
 	const char *jobs_path;     /* the JSON-lines jobs file */
 	const char *output;        /* results file, or NULL for stdout */
 	const char *model;         /* the model asked (for the cache) */
@@ -42,16 +42,10 @@ struct gb__jobs_opts {
  * 0 every job answered in full, 1 some job, question or line failed, 2 the jobs or output file
  * cannot be used, GB__EXIT_INCOMPLETE when the run stopped before every job was done (see
  * above). */
-int gb__jobs_run(gb_processor *p, const struct gb__jobs_opts *o);
+int gb__jobs_run(gb_processor *p, const struct gb_jobs_opts *o);
 
 /* Parses one line of a jobs file (len bytes, not NUL-terminated) as --jobs does, and lets it
  * go: the fuzz target's entry. Returns 0, or -1 with why in err. */
 int gb__jobs_parse_line(const char *text, size_t len, char *err, size_t errlen);
-
-/* Reads a whole file of at most max bytes (NUL-terminated, *len without the NUL); NULL with
- * errno set (EFBIG when larger). */
-char *gb__read_file(const char *path, size_t max, size_t *len);
-/* The MIME type to send a content file inline with, by extension; NULL for text. */
-const char *gb__mime_for(const char *path);
 
 #endif
