@@ -1,30 +1,40 @@
 /*
  * processor_main.c - gbatch-processor: asks the questions of a file about one or more content
- * files in one batched Gemini call and prints the result as JSON, with telemetry into the
- * shared-memory ring (for gbatch-collector), the console, an in-process summary, or nowhere.
+ * files in one batched Gemini call and prints the result as JSON, or runs every job of a
+ * JSON-lines file (--jobs), with telemetry into the shared-memory ring (for gbatch-collector),
+ * the console, an in-process summary, or nowhere. Every option is checked before anything is
+ * opened, so a usage error (exit 2) never creates a ring or sends a request.
  */
-#include <errno.h>
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 
 #include <gbatch/processor.h>
 #include <gbatch/telemetry.h>
 
 #include "clock.h"
+#include "content_file.h"
 #include "gb_limits.h"
+#include "jobs.h"
 #include "log.h"
 #include "parse.h"
-#include "content_file.h"
-#include "jobs.h"
 #include "rate_limit.h"
+#include "ring.h"
 
-#define EXIT_USAGE 2
 #define MAX_SHARDS 100000
+
+/* Everything the command line and the environment say. */
+struct cli {
+	gb_processor_opts o;
+	gb_process_opts po;
+	struct gb_jobs_opts jo;
+	const char *questions_path, *schema_path, *output, *telemetry_kind, *tier_text;
+	int64_t rpm, tpm;
+	bool jobs_only; /* a flag that means nothing without --jobs was given */
+};
 
 struct telemetry {
 	gb_tele *tele;
@@ -89,15 +99,6 @@ usage(FILE *out)
 	    GB_TARGET_TOKEN_EFFICIENCY);
 }
 
-static void
-usage_error(const char *fmt, const char *value)
-{
-	fprintf(stderr, "gbatch-processor: ");
-	fprintf(stderr, fmt, value);
-	fprintf(stderr, "\nTry 'gbatch-processor --help'.\n");
-	exit(EXIT_USAGE);
-}
-
 /* Parses --shard I/N: 0 <= I < N <= MAX_SHARDS. Returns 0, or -1. */
 static int
 parse_shard(const char *text, unsigned *index, unsigned *count)
@@ -118,6 +119,326 @@ parse_shard(const char *text, unsigned *index, unsigned *count)
 	return 0;
 }
 
+/* ---- the flags: one small handler each ---- */
+
+typedef void flag_fn(struct cli *cl, const char *arg);
+
+static uint64_t
+uint_arg(const char *flag, const char *arg, uint64_t min, uint64_t max, const char *hint)
+{
+	char err[256];
+	uint64_t v;
+
+	if (gb__parse_uint(arg, min, max, &v, err, sizeof(err)) != 0)
+		gb__usage_error("invalid %s \"%s\" (%s)", flag, arg, hint);
+	return v;
+}
+
+static uint64_t
+duration_arg(const char *flag, const char *arg, uint64_t min_ns, const char *hint)
+{
+	char err[256];
+	uint64_t v;
+
+	if (gb__parse_duration(arg, &v, err, sizeof(err)) != 0 || v < min_ns)
+		gb__usage_error("invalid %s \"%s\" (%s)", flag, arg, hint);
+	return v;
+}
+
+static bool
+ring_ok(const char *ring)
+{
+	char err[256];
+
+	return gb__ring_name_check(ring, err, sizeof(err)) == 0;
+}
+
+static void
+on_questions(struct cli *cl, const char *arg)
+{
+	cl->questions_path = arg;
+}
+
+static void
+on_model(struct cli *cl, const char *arg)
+{
+	cl->o.model = arg;
+}
+
+static void
+on_api_base(struct cli *cl, const char *arg)
+{
+	cl->o.api_base = arg;
+}
+
+static void
+on_compare(struct cli *cl, const char *arg)
+{
+	(void)arg;
+	cl->po.flags |= GB_PROCESS_COMPARE;
+}
+
+static void
+on_schema(struct cli *cl, const char *arg)
+{
+	cl->schema_path = arg;
+}
+
+static void
+on_system(struct cli *cl, const char *arg)
+{
+	cl->o.system_instruction = arg;
+}
+
+static void
+on_telemetry(struct cli *cl, const char *arg)
+{
+	bool ok = strcmp(arg, "off") == 0 || strcmp(arg, "console") == 0 ||
+	    strcmp(arg, "simple") == 0 || strcmp(arg, "shm") == 0 ||
+	    (strncmp(arg, "shm:", 4) == 0 && ring_ok(arg + 4));
+
+	if (!ok)
+		gb__usage_error("invalid --telemetry \"%s\" (use shm, shm:RING, console, simple or off)",
+		    arg);
+	cl->telemetry_kind = arg;
+}
+
+static void
+on_output(struct cli *cl, const char *arg)
+{
+	cl->output = arg;
+}
+
+static void
+on_timeout(struct cli *cl, const char *arg)
+{
+	cl->o.timeout_s = (double)duration_arg("--timeout", arg, 1, "use e.g. 30s, 2m") / 1e9;
+}
+
+static void
+on_max_attempts(struct cli *cl, const char *arg)
+{
+	cl->o.max_attempts = (unsigned)uint_arg("--max-attempts", arg, 1, 100, "use 1 to 100");
+}
+
+static void
+on_jobs(struct cli *cl, const char *arg)
+{
+	cl->jo.jobs_path = arg;
+}
+
+static void
+on_parallel(struct cli *cl, const char *arg)
+{
+	cl->jo.parallel = (unsigned)uint_arg("--parallel", arg, 1, 1024, "use 1 to 1024");
+	cl->jobs_only = true;
+}
+
+static void
+on_resume(struct cli *cl, const char *arg)
+{
+	(void)arg;
+	cl->jo.resume = true;
+	cl->jobs_only = true;
+}
+
+static void
+on_shard(struct cli *cl, const char *arg)
+{
+	if (parse_shard(arg, &cl->jo.shard_index, &cl->jo.shard_count) != 0)
+		gb__usage_error("invalid --shard \"%s\" (use I/N, 0 <= I < N <= %d)", arg, MAX_SHARDS);
+	cl->jobs_only = true;
+}
+
+static void
+on_tier(struct cli *cl, const char *arg)
+{
+	cl->tier_text = arg;
+}
+
+static void
+on_rpm(struct cli *cl, const char *arg)
+{
+	cl->rpm = (int64_t)uint_arg("--rpm", arg, 1, 1000000, "use 1 to 1000000");
+}
+
+static void
+on_tpm(struct cli *cl, const char *arg)
+{
+	cl->tpm = (int64_t)uint_arg("--tpm", arg, 0, INT64_MAX, "a whole number; 0 for no limit");
+}
+
+static void
+on_rate_window(struct cli *cl, const char *arg)
+{
+	cl->jo.window_ns = duration_arg("--rate-window", arg, GB_NS_PER_MS, "use e.g. 60s, 2s");
+}
+
+static void
+on_drain_timeout(struct cli *cl, const char *arg)
+{
+	cl->jo.drain_ns = duration_arg("--drain-timeout", arg, 0, "use e.g. 30s, 0");
+}
+
+static void
+on_cache(struct cli *cl, const char *arg)
+{
+	(void)arg;
+	cl->jo.cache = true;
+	cl->jobs_only = true;
+}
+
+static void
+on_cache_min_tokens(struct cli *cl, const char *arg)
+{
+	cl->jo.cache_min_tokens = uint_arg("--cache-min-tokens", arg, 0, INT64_MAX,
+	    "a whole number");
+}
+
+static void
+on_cache_ttl(struct cli *cl, const char *arg)
+{
+	cl->jo.cache_ttl_ns = duration_arg("--cache-ttl", arg, GB_NS_PER_SEC,
+	    "at least 1s, e.g. 3600s, 2h");
+}
+
+static void
+on_keep_cache(struct cli *cl, const char *arg)
+{
+	(void)arg;
+	cl->jo.keep_cache = true;
+}
+
+static void
+on_progress(struct cli *cl, const char *arg)
+{
+	(void)arg;
+	cl->jo.progress = 1;
+}
+
+static void
+on_no_progress(struct cli *cl, const char *arg)
+{
+	(void)arg;
+	cl->jo.progress = 0;
+}
+
+static void
+on_help(struct cli *cl, const char *arg)
+{
+	(void)cl;
+	(void)arg;
+	usage(stdout);
+	exit(0);
+}
+
+static void
+on_version(struct cli *cl, const char *arg)
+{
+	(void)cl;
+	(void)arg;
+	printf("gbatch-processor %s\n", GBATCH_VERSION);
+	exit(0);
+}
+
+static const struct flag {
+	const char *name;
+	int has_arg;
+	flag_fn *fn;
+} flags[] = {
+	{ "questions", required_argument, on_questions },
+	{ "model", required_argument, on_model },
+	{ "api-base", required_argument, on_api_base },
+	{ "compare", no_argument, on_compare },
+	{ "schema", required_argument, on_schema },
+	{ "system", required_argument, on_system },
+	{ "telemetry", required_argument, on_telemetry },
+	{ "output", required_argument, on_output },
+	{ "timeout", required_argument, on_timeout },
+	{ "max-attempts", required_argument, on_max_attempts },
+	{ "jobs", required_argument, on_jobs },
+	{ "parallel", required_argument, on_parallel },
+	{ "resume", no_argument, on_resume },
+	{ "shard", required_argument, on_shard },
+	{ "tier", required_argument, on_tier },
+	{ "rpm", required_argument, on_rpm },
+	{ "tpm", required_argument, on_tpm },
+	{ "rate-window", required_argument, on_rate_window },
+	{ "drain-timeout", required_argument, on_drain_timeout },
+	{ "cache", no_argument, on_cache },
+	{ "cache-min-tokens", required_argument, on_cache_min_tokens },
+	{ "cache-ttl", required_argument, on_cache_ttl },
+	{ "keep-cache", no_argument, on_keep_cache },
+	{ "progress", no_argument, on_progress },
+	{ "no-progress", no_argument, on_no_progress },
+	{ "help", no_argument, on_help },
+	{ "version", no_argument, on_version },
+};
+
+#define N_FLAGS (sizeof(flags) / sizeof(flags[0]))
+
+/* Reads the flags into cl (defaults from the environment first). Returns optind. */
+static int
+parse_args(struct cli *cl, int argc, char **argv)
+{
+	struct option longopts[N_FLAGS + 1];
+	int opt;
+
+	memset(cl, 0, sizeof(*cl));
+	gb_processor_opts_init(&cl->o);
+	cl->o.model = getenv("GEMINI_MODEL");
+	cl->o.api_base = getenv("GEMINI_API_BASE");
+	cl->telemetry_kind = "shm";
+	cl->tier_text = getenv("GEMINI_TIER");
+	cl->rpm = cl->tpm = -1;
+	cl->jo = (struct gb_jobs_opts){ .parallel = 1, .window_ns = 60 * GB_NS_PER_SEC,
+		.drain_ns = 30 * GB_NS_PER_SEC, .cache_min_tokens = 4096,
+		.cache_ttl_ns = 3600 * GB_NS_PER_SEC, .progress = -1 };
+	for (size_t i = 0; i < N_FLAGS; i++)
+		longopts[i] = (struct option){ flags[i].name, flags[i].has_arg, NULL, (int)i };
+	longopts[N_FLAGS] = (struct option){ NULL, 0, NULL, 0 };
+	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		if (opt < 0 || (size_t)opt >= N_FLAGS) {
+			fprintf(stderr, "Try 'gbatch-processor --help'.\n");
+			exit(2);
+		}
+		flags[opt].fn(cl, optarg);
+	}
+	return optind;
+}
+
+/* The checks that need every flag: the environment, the key, what goes with what. */
+static void
+check_args(struct cli *cl, int n_args)
+{
+	const char *ring = getenv("GBATCH_RING");
+
+	if (strcmp(cl->telemetry_kind, "shm") == 0 && ring != NULL && ring[0] != '\0' &&
+	    !ring_ok(ring))
+		gb__usage_error("invalid GBATCH_RING \"%s\" (a name of [A-Za-z0-9_-], 1 to 64, or a "
+		    "path containing '/')", ring);
+	/* only --jobs uses the tier, but a bad one is refused whatever the mode */
+	if (cl->tier_text != NULL && gb__rate_parse_tier(cl->tier_text) < 0)
+		gb__usage_error("invalid tier \"%s\" (use free, tier1, tier2 or tier3)", cl->tier_text);
+	if (cl->jo.jobs_path != NULL) {
+		if (cl->questions_path != NULL || n_args > 0)
+			gb__usage_error("--jobs takes the questions and content from the jobs file: "
+			    "no --questions or CONTENT_FILE");
+		if (cl->jo.resume && cl->output == NULL)
+			gb__usage_error("--resume needs --output FILE (the results to resume from)");
+	} else {
+		if (cl->jobs_only)
+			gb__usage_error("--parallel, --resume, --cache and --shard need --jobs FILE");
+		if (cl->questions_path == NULL)
+			gb__usage_error("--questions FILE is required");
+		if (n_args == 0)
+			gb__usage_error("no CONTENT_FILE given");
+	}
+	cl->o.api_key = getenv("GEMINI_API_KEY");
+	if (cl->o.api_key == NULL || *cl->o.api_key == '\0')
+		gb__usage_error("GEMINI_API_KEY is not set");
+}
+
 /* Splits the questions file into lines, trimmed, blank lines skipped (in place). */
 static size_t
 split_questions(char *text, char **out, size_t max, const char *path)
@@ -134,10 +455,23 @@ split_questions(char *text, char **out, size_t max, const char *path)
 		if (*line == '\0')
 			continue;
 		if (n == max)
-			usage_error("too many questions in \"%s\" (at most 10000)", path);
+			gb__usage_error("too many questions in \"%s\" (at most %d)", path, GB_MAX_QUESTIONS);
 		out[n++] = line;
 	}
 	return n;
+}
+
+/* The --schema file (NULL without one; exit 2 when it cannot be read). */
+static char *
+read_schema(const struct cli *cl)
+{
+	size_t len;
+	char *schema = NULL;
+
+	if (cl->schema_path != NULL &&
+	    (schema = gb__read_file(cl->schema_path, GB_MAX_FILE_BYTES, &len)) == NULL)
+		gb__usage_error("cannot read schema file \"%s\"", cl->schema_path);
+	return schema;
 }
 
 /* Creates the processor, refusing bad options (model, API base, ...) with exit 2. Called before
@@ -149,7 +483,7 @@ new_processor(const gb_processor_opts *o)
 	gb_processor *p = gb_processor_new(o, err, sizeof(err));
 
 	if (p == NULL)
-		usage_error("%s", err);
+		gb__usage_error("%s", err);
 	return p;
 }
 
@@ -193,304 +527,98 @@ telemetry_close(struct telemetry *t)
 		gb_shm_reporter_close(t->shm);
 }
 
-/* A ring is a name [A-Za-z0-9_-]{1,64}, or a path when it holds a '/'. */
-static bool
-ring_ok(const char *r)
+/* ---- --jobs ---- */
+
+static int
+run_jobs(struct cli *cl)
 {
-	return strchr(r, '/') != NULL || (r[0] != '\0' && strlen(r) <= 64 &&
-	    strspn(r, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") ==
-	    strlen(r));
+	struct gb_jobs_opts *jo = &cl->jo;
+	int tier = cl->tier_text != NULL ? gb__rate_parse_tier(cl->tier_text) : 0;
+	char err[512], *schema = read_schema(cl);
+	struct telemetry tele;
+	gb_processor *p;
+	int status;
+
+	jo->model = cl->o.model != NULL && *cl->o.model != '\0' ? cl->o.model : GB_DEFAULT_MODEL;
+	jo->limits = gb__rate_defaults(jo->model, tier);
+	if (cl->rpm >= 0)
+		jo->limits.rpm = (unsigned)cl->rpm;
+	if (cl->tpm >= 0)
+		jo->limits.tpm = (uint64_t)cl->tpm;
+	jo->output = cl->output;
+	jo->process = cl->po;
+	jo->process.response_schema = schema;
+	if (gb_process_opts_check(&jo->process, err, sizeof(err)) != 0)
+		gb__usage_error("%s", err);
+	if (access(jo->jobs_path, R_OK) != 0)
+		gb__usage_error("cannot read jobs file \"%s\"", jo->jobs_path);
+	p = new_processor(&cl->o);
+	tele = telemetry_open(cl->telemetry_kind);
+	gb_processor_set_telemetry(p, tele.tele);
+	status = gb__jobs_run(p, jo);
+	gb_processor_free(p);
+	telemetry_close(&tele);
+	free(schema);
+	return status;
 }
 
-static bool
-telemetry_kind_ok(const char *k)
+/* ---- one question set ---- */
+
+/* The content files, read and checked against the inline limit; bufs[i] owns content[i]'s
+ * data. */
+static gb_content *
+read_content(char *const *paths, size_t n, char ***bufs)
 {
-	if (strcmp(k, "off") == 0 || strcmp(k, "console") == 0 || strcmp(k, "simple") == 0 ||
-	    strcmp(k, "shm") == 0)
-		return true;
-	return strncmp(k, "shm:", 4) == 0 && ring_ok(k + 4);
+	gb_content *content = calloc(n, sizeof(*content));
+	size_t len, inline_bytes = 0;
+
+	if (content == NULL || (*bufs = calloc(n, sizeof(**bufs))) == NULL)
+		gb__fatalx("out of memory");
+	for (size_t i = 0; i < n; i++) {
+		if (((*bufs)[i] = gb__read_file(paths[i], GB_MAX_FILE_BYTES, &len)) == NULL)
+			gb__usage_error("cannot read content file \"%s\"", paths[i]);
+		content[i].mime_type = gb__mime_for(paths[i]);
+		content[i].data = (*bufs)[i];
+		content[i].len = len;
+		if ((inline_bytes += len) > GB_MAX_INLINE_BYTES)
+			gb__usage_error("content is too large for one inline request (15 MiB at most; "
+			    "\"%s\")", paths[i]);
+	}
+	return content;
 }
 
+/* Writes the result to path. Returns 0, or -1 (logged) when any part of it failed. */
 static int
 write_output(const char *path, const char *json)
 {
 	FILE *f = fopen(path, "w");
+	int w;
 
 	if (f == NULL) {
 		gb__log_warn("cannot write \"%s\"", path);
 		return -1;
 	}
-	if (fprintf(f, "%s\n", json) < 0 || fclose(f) != 0) {
+	w = fprintf(f, "%s\n", json);
+	if (fclose(f) != 0 || w < 0) {
 		gb__log_warn("cannot write \"%s\"", path);
 		return -1;
 	}
 	return 0;
 }
 
-int
-main(int argc, char **argv)
+/* Prints or writes r; returns the exit status it makes (0, or 1 when an answer is missing or
+ * the output could not be written). */
+static int
+report(const struct cli *cl, const gb_result *r)
 {
-	static const struct option longopts[] = {
-		{ "questions", required_argument, NULL, 'q' },
-		{ "model", required_argument, NULL, 'm' },
-		{ "api-base", required_argument, NULL, 'b' },
-		{ "compare", no_argument, NULL, 'c' },
-		{ "schema", required_argument, NULL, 's' },
-		{ "system", required_argument, NULL, 'S' },
-		{ "telemetry", required_argument, NULL, 't' },
-		{ "output", required_argument, NULL, 'o' },
-		{ "timeout", required_argument, NULL, 'T' },
-		{ "max-attempts", required_argument, NULL, 'a' },
-		{ "jobs", required_argument, NULL, 'j' },
-		{ "parallel", required_argument, NULL, 'P' },
-		{ "resume", no_argument, NULL, 'r' },
-		{ "shard", required_argument, NULL, 'H' },
-		{ "tier", required_argument, NULL, 'E' },
-		{ "rpm", required_argument, NULL, 'R' },
-		{ "tpm", required_argument, NULL, 'K' },
-		{ "rate-window", required_argument, NULL, 'W' },
-		{ "drain-timeout", required_argument, NULL, 'D' },
-		{ "cache", no_argument, NULL, 'C' },
-		{ "cache-min-tokens", required_argument, NULL, 'M' },
-		{ "cache-ttl", required_argument, NULL, 'L' },
-		{ "keep-cache", no_argument, NULL, 'k' },
-		{ "progress", no_argument, NULL, 'g' },
-		{ "no-progress", no_argument, NULL, 'G' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *questions_path = NULL, *schema_path = NULL, *output = NULL;
-	const char *telemetry_kind = "shm";
-	char err[512], *qtext, *schema = NULL, **questions, *json;
-	gb_processor_opts o;
-	gb_process_opts po = { 0 };
-	gb_content *content;
-	size_t nq, len, inline_bytes = 0, n_content;
-	uint64_t v;
-	int opt, status;
-	gb_processor *p;
-	gb_result *r;
-	struct telemetry tele;
-	struct gb_jobs_opts jo = { .parallel = 1, .window_ns = 60 * GB_NS_PER_SEC,
-		.drain_ns = 30 * GB_NS_PER_SEC, .cache_min_tokens = 4096,
-		.cache_ttl_ns = 3600 * GB_NS_PER_SEC, .progress = -1 };
-	const char *tier_text = getenv("GEMINI_TIER");
-	int64_t rpm = -1, tpm = -1;
-	bool jobs_only = false;
+	size_t nq = gb_result_question_count(r);
+	char *json = gb_result_to_json(r, GB_RESULT_JSON_PRETTY);
+	int status = 0;
 
-	gb__log_init(argv[0]);
-	gb_processor_opts_init(&o);
-	o.model = getenv("GEMINI_MODEL");
-	o.api_base = getenv("GEMINI_API_BASE");
-	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		switch (opt) {
-		case 'q':
-			questions_path = optarg;
-			break;
-		case 'm':
-			o.model = optarg;
-			break;
-		case 'b':
-			o.api_base = optarg;
-			break;
-		case 'c':
-			po.flags |= GB_PROCESS_COMPARE;
-			break;
-		case 's':
-			schema_path = optarg;
-			break;
-		case 'S':
-			o.system_instruction = optarg;
-			break;
-		case 't':
-			if (!telemetry_kind_ok(optarg))
-				usage_error("invalid --telemetry \"%s\" (use shm, shm:RING, console, simple or off)",
-				    optarg);
-			telemetry_kind = optarg;
-			break;
-		case 'o':
-			output = optarg;
-			break;
-		case 'T':
-			if (gb__parse_duration(optarg, &v, err, sizeof(err)) != 0 || v == 0)
-				usage_error("invalid --timeout \"%s\" (use e.g. 30s, 2m)", optarg);
-			o.timeout_s = (double)v / 1e9;
-			break;
-		case 'a':
-			if (gb__parse_uint(optarg, 1, 100, &v, err, sizeof(err)) != 0)
-				usage_error("invalid --max-attempts \"%s\" (use 1 to 100)", optarg);
-			o.max_attempts = (unsigned)v;
-			break;
-		case 'j':
-			jo.jobs_path = optarg;
-			break;
-		case 'P':
-			if (gb__parse_uint(optarg, 1, 1024, &v, err, sizeof(err)) != 0)
-				usage_error("invalid --parallel \"%s\" (use 1 to 1024)", optarg);
-			jo.parallel = (unsigned)v;
-			jobs_only = true;
-			break;
-		case 'r':
-			jo.resume = true;
-			jobs_only = true;
-			break;
-		case 'H':
-			if (parse_shard(optarg, &jo.shard_index, &jo.shard_count) != 0)
-				usage_error("invalid --shard \"%s\" (use I/N, 0 <= I < N <= 100000)", optarg);
-			jobs_only = true;
-			break;
-		case 'E':
-			tier_text = optarg;
-			break;
-		case 'R':
-			if (gb__parse_uint(optarg, 1, 1000000, &v, err, sizeof(err)) != 0)
-				usage_error("invalid --rpm \"%s\" (use 1 to 1000000)", optarg);
-			rpm = (int64_t)v;
-			break;
-		case 'K':
-			if (gb__parse_uint(optarg, 0, INT64_MAX, &v, err, sizeof(err)) != 0)
-				usage_error("invalid --tpm \"%s\" (a whole number; 0 for no limit)", optarg);
-			tpm = (int64_t)v;
-			break;
-		case 'W':
-			if (gb__parse_duration(optarg, &v, err, sizeof(err)) != 0 || v < GB_NS_PER_MS)
-				usage_error("invalid --rate-window \"%s\" (use e.g. 60s, 2s)", optarg);
-			jo.window_ns = v;
-			break;
-		case 'D':
-			if (gb__parse_duration(optarg, &v, err, sizeof(err)) != 0)
-				usage_error("invalid --drain-timeout \"%s\" (use e.g. 30s, 0)", optarg);
-			jo.drain_ns = v;
-			break;
-		case 'C':
-			jo.cache = true;
-			jobs_only = true;
-			break;
-		case 'M':
-			if (gb__parse_uint(optarg, 0, INT64_MAX, &v, err, sizeof(err)) != 0)
-				usage_error("invalid --cache-min-tokens \"%s\" (a whole number)", optarg);
-			jo.cache_min_tokens = v;
-			break;
-		case 'L':
-			if (gb__parse_duration(optarg, &v, err, sizeof(err)) != 0 || v < GB_NS_PER_SEC)
-				usage_error("invalid --cache-ttl \"%s\" (at least 1s, e.g. 3600s, 2h)", optarg);
-			jo.cache_ttl_ns = v;
-			break;
-		case 'k':
-			jo.keep_cache = true;
-			break;
-		case 'g':
-			jo.progress = 1;
-			break;
-		case 'G':
-			jo.progress = 0;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		case 'V':
-			printf("gbatch-processor %s\n", GBATCH_VERSION);
-			return 0;
-		default:
-			fprintf(stderr, "Try 'gbatch-processor --help'.\n");
-			return EXIT_USAGE;
-		}
-	}
-	if (strcmp(telemetry_kind, "shm") == 0 && getenv("GBATCH_RING") != NULL &&
-	    getenv("GBATCH_RING")[0] != '\0' && !ring_ok(getenv("GBATCH_RING")))
-		usage_error("invalid GBATCH_RING \"%s\" (a name of [A-Za-z0-9_-], 1 to 64, or a path "
-		    "containing '/')", getenv("GBATCH_RING"));
-	/* only --jobs uses the tier, but a bad one is refused whatever the mode */
-	if (tier_text != NULL && gb__rate_parse_tier(tier_text) < 0)
-		usage_error("invalid tier \"%s\" (use free, tier1, tier2 or tier3)", tier_text);
-	if (jo.jobs_path != NULL) {
-		int tier = tier_text != NULL ? gb__rate_parse_tier(tier_text) : 0;
-		if (questions_path != NULL || optind < argc)
-			usage_error("%s", "--jobs takes the questions and content from the jobs file: "
-			    "no --questions or CONTENT_FILE");
-		if (jo.resume && output == NULL)
-			usage_error("%s", "--resume needs --output FILE (the results to resume from)");
-		o.api_key = getenv("GEMINI_API_KEY");
-		if (o.api_key == NULL || *o.api_key == '\0')
-			usage_error("%s", "GEMINI_API_KEY is not set");
-		if (schema_path != NULL &&
-		    (schema = gb__read_file(schema_path, GB_MAX_FILE_BYTES, &len)) == NULL)
-			usage_error("cannot read schema file \"%s\"", schema_path);
-		jo.model = o.model != NULL && *o.model != '\0' ? o.model : GB_DEFAULT_MODEL;
-		jo.limits = gb__rate_defaults(jo.model, tier);
-		if (rpm >= 0)
-			jo.limits.rpm = (unsigned)rpm;
-		if (tpm >= 0)
-			jo.limits.tpm = (uint64_t)tpm;
-		jo.output = output;
-		jo.process = po;
-		jo.process.response_schema = schema;
-		if (gb_process_opts_check(&jo.process, err, sizeof(err)) != 0)
-			usage_error("%s", err);
-		if (access(jo.jobs_path, R_OK) != 0)
-			usage_error("cannot read jobs file \"%s\"", jo.jobs_path);
-		p = new_processor(&o);
-		tele = telemetry_open(telemetry_kind);
-		gb_processor_set_telemetry(p, tele.tele);
-		status = gb__jobs_run(p, &jo);
-		gb_processor_free(p);
-		telemetry_close(&tele);
-		free(schema);
-		return status;
-	}
-	if (jobs_only)
-		usage_error("%s", "--parallel, --resume, --cache and --shard need --jobs FILE");
-	if (questions_path == NULL)
-		usage_error("%s", "--questions FILE is required");
-	if (optind == argc)
-		usage_error("%s", "no CONTENT_FILE given");
-	o.api_key = getenv("GEMINI_API_KEY");
-	if (o.api_key == NULL || *o.api_key == '\0')
-		usage_error("%s", "GEMINI_API_KEY is not set");
-
-	if ((qtext = gb__read_file(questions_path, GB_MAX_FILE_BYTES, &len)) == NULL)
-		usage_error("cannot read questions file \"%s\"", questions_path);
-	if ((questions = calloc(GB_MAX_QUESTIONS, sizeof(*questions))) == NULL)
+	if (json == NULL)
 		gb__fatalx("out of memory");
-	if ((nq = split_questions(qtext, questions, GB_MAX_QUESTIONS, questions_path)) == 0)
-		usage_error("no questions in \"%s\"", questions_path);
-	if (schema_path != NULL && (schema = gb__read_file(schema_path, GB_MAX_FILE_BYTES, &len)) == NULL)
-		usage_error("cannot read schema file \"%s\"", schema_path);
-	po.response_schema = schema;
-
-	n_content = (size_t)(argc - optind);
-	if ((content = calloc(n_content, sizeof(*content))) == NULL)
-		gb__fatalx("out of memory");
-	for (size_t i = 0; i < n_content; i++) {
-		const char *path = argv[optind + (int)i];
-		char *data = gb__read_file(path, GB_MAX_FILE_BYTES, &len);
-		if (data == NULL)
-			usage_error("cannot read content file \"%s\"", path);
-		content[i].mime_type = gb__mime_for(path);
-		content[i].data = data;
-		content[i].len = len;
-		if ((inline_bytes += len) > GB_MAX_INLINE_BYTES)
-			usage_error("content is too large for one inline request (15 MiB at most; \"%s\")",
-			    path);
-	}
-
-	if (gb_process_opts_check(&po, err, sizeof(err)) != 0)
-		usage_error("%s", err);
-	p = new_processor(&o);
-	tele = telemetry_open(telemetry_kind);
-	gb_processor_set_telemetry(p, tele.tele);
-	status = gb_processor_process_questions(p, content, n_content, (const char *const *)questions,
-	    nq, &po, &r, err, sizeof(err));
-	if (status != 0) {
-		gb_processor_free(p);
-		telemetry_close(&tele);
-		usage_error("%s", err);
-	}
-	if ((json = gb_result_to_json(r, GB_RESULT_JSON_PRETTY)) == NULL)
-		gb__fatalx("out of memory");
-	if (output != NULL) {
-		if (write_output(output, json) != 0)
+	if (cl->output != NULL) {
+		if (write_output(cl->output, json) != 0)
 			status = 1;
 		for (size_t i = 0; i < nq; i++) {
 			const char *a = gb_result_answer(r, i);
@@ -507,14 +635,63 @@ main(int argc, char **argv)
 		status = 1;
 	}
 	free(json);
+	return status;
+}
+
+static int
+run_questions(struct cli *cl, char *const *paths, size_t n_content)
+{
+	char err[512], *qtext, **questions, **bufs, *schema;
+	size_t nq, len;
+	gb_content *content;
+	struct telemetry tele;
+	gb_processor *p;
+	gb_result *r;
+	int status;
+
+	if ((qtext = gb__read_file(cl->questions_path, GB_MAX_FILE_BYTES, &len)) == NULL)
+		gb__usage_error("cannot read questions file \"%s\"", cl->questions_path);
+	if ((questions = calloc(GB_MAX_QUESTIONS, sizeof(*questions))) == NULL)
+		gb__fatalx("out of memory");
+	if ((nq = split_questions(qtext, questions, GB_MAX_QUESTIONS, cl->questions_path)) == 0)
+		gb__usage_error("no questions in \"%s\"", cl->questions_path);
+	cl->po.response_schema = schema = read_schema(cl);
+	content = read_content(paths, n_content, &bufs);
+	if (gb_process_opts_check(&cl->po, err, sizeof(err)) != 0)
+		gb__usage_error("%s", err);
+	p = new_processor(&cl->o);
+	tele = telemetry_open(cl->telemetry_kind);
+	gb_processor_set_telemetry(p, tele.tele);
+	if (gb_processor_process_questions(p, content, n_content, (const char *const *)questions, nq,
+	    &cl->po, &r, err, sizeof(err)) != 0) {
+		gb_processor_free(p);
+		telemetry_close(&tele);
+		gb__usage_error("%s", err);
+	}
+	status = report(cl, r);
 	gb_result_free(r);
 	gb_processor_free(p);
 	telemetry_close(&tele);
 	for (size_t i = 0; i < n_content; i++)
-		free((void *)(uintptr_t)content[i].data);
+		free(bufs[i]);
+	free(bufs);
 	free(content);
 	free(questions);
 	free(qtext);
 	free(schema);
 	return status;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct cli cl;
+	int first;
+
+	gb__log_init(argv[0]);
+	first = parse_args(&cl, argc, argv);
+	check_args(&cl, argc - first);
+	if (cl.jo.jobs_path != NULL)
+		return run_jobs(&cl);
+	return run_questions(&cl, argv + first, (size_t)(argc - first));
 }
