@@ -4,6 +4,7 @@
  * DD_VERSION, DD_TAGS, DD_ENTITY_ID) and GBATCH_RING. Anything bad exits 2 naming it.
  */
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,7 @@ struct cli {
 	size_t n_drop;
 	char env_tags[6][GB_STATSD_TAG_MAX + 32];
 	char *dd_tags; /* a writable copy of DD_TAGS, split in place */
+	bool console_set; /* --console given */
 };
 
 static const char usage[] =
@@ -60,15 +62,6 @@ static const char usage[] =
     "Exit status: 0 after a clean drain, 1 when a ring or the target cannot be used,\n"
     "2 for bad flags, values or environment.\n";
 
-static void __attribute__((noreturn))
-bad(const char *fmt, const char *what, const char *detail)
-{
-	fprintf(stderr, "gbatch-collector: ");
-	fprintf(stderr, fmt, what, detail);
-	fprintf(stderr, "\n(try gbatch-collector --help)\n");
-	exit(2);
-}
-
 static uint64_t
 duration_arg(const char *flag, const char *text, uint64_t min_ns, uint64_t max_ns)
 {
@@ -76,11 +69,11 @@ duration_arg(const char *flag, const char *text, uint64_t min_ns, uint64_t max_n
 	uint64_t ns;
 
 	if (gb__parse_duration(text, &ns, err, sizeof(err)) < 0)
-		bad("%s: %s", flag, err);
+		gb__usage_error("%s: %s", flag, err);
 	if (ns < min_ns)
-		bad("%s: \"%s\" is too short", flag, text);
+		gb__usage_error("%s: \"%s\" is too short", flag, text);
 	if (ns > max_ns)
-		bad("%s: \"%s\" is too long", flag, text);
+		gb__usage_error("%s: \"%s\" is too long", flag, text);
 	return ns;
 }
 
@@ -94,17 +87,18 @@ check_tag(const char *flag, const char *t)
 	    strlen(colon + 1), &kl) : gb__statsd_tag(out, t, strlen(t), NULL, 0, &kl);
 
 	if (n >= 4 && strncmp(t, "host", 4) == 0 && (t[4] == ':' || t[4] == '\0'))
-		bad("%s \"%s\": the host tag cannot be set (it would override the host)", flag, t);
+		gb__usage_error("%s \"%s\": the host tag cannot be set (it would override the host)",
+		    flag, t);
 	if (n == 0 || n != strlen(t) || memcmp(out, t, n) != 0)
-		bad("%s \"%s\": not a valid tag (key:value, lower case [a-z0-9_-:./], letter first, "
-		    "at most 200 bytes, not ending in ':')", flag, t);
+		gb__usage_error("%s \"%s\": not a valid tag (key:value, lower case [a-z0-9_-:./], "
+		    "letter first, at most %d bytes, not ending in ':')", flag, t, GB_STATSD_TAG_MAX);
 }
 
 static void
 add_tag(struct cli *cl, const char *t)
 {
 	if (cl->n_tags == MAX_TAGS)
-		bad("%s: more than %s tags", "--tag", "64");
+		gb__usage_error("--tag: more than %d tags", MAX_TAGS);
 	cl->tags[cl->n_tags++] = t;
 }
 
@@ -116,7 +110,7 @@ env_tag(struct cli *cl, size_t slot, const char *var, const char *key)
 	if (v == NULL || v[0] == '\0')
 		return;
 	if (strlen(v) > GB_STATSD_TAG_MAX)
-		bad("%s: \"%.60s...\" is longer than 200 bytes", var, v);
+		gb__usage_error("%s: \"%.60s...\" is longer than %d bytes", var, v, GB_STATSD_TAG_MAX);
 	snprintf(cl->env_tags[slot], sizeof(cl->env_tags[slot]), "%s:%s", key, v);
 	add_tag(cl, cl->env_tags[slot]);
 }
@@ -136,7 +130,8 @@ env_dd_tags(struct cli *cl)
 		char out[GB_STATSD_TAG_MAX + 1];
 
 		if (gb__statsd_tag(out, t, strcspn(t, ":"), NULL, 0, NULL) == 0)
-			bad("DD_TAGS: \"%s\" has no tag key (%s)", t, "a key starts with a letter");
+			gb__usage_error("DD_TAGS: \"%s\" has no tag key (a key starts with a letter)",
+			    t);
 		add_tag(cl, t);
 	}
 }
@@ -148,9 +143,9 @@ parse_env(struct cli *cl)
 	const char *ring = getenv("GBATCH_RING");
 
 	if (gb__statsd_target_from_env(&cl->target, err, sizeof(err)) < 0)
-		bad("%s%s", err, "");
+		gb__usage_error("%s", err);
 	if (ring != NULL && ring[0] != '\0' && gb__ring_name_check(ring, err, sizeof(err)) < 0)
-		bad("GBATCH_RING: %s%s", err, "");
+		gb__usage_error("GBATCH_RING: %s", err);
 	env_tag(cl, 0, "DD_ENV", "env");
 	env_tag(cl, 1, "DD_SERVICE", "service");
 	env_tag(cl, 2, "DD_VERSION", "version");
@@ -158,36 +153,165 @@ parse_env(struct cli *cl)
 	env_dd_tags(cl);
 }
 
-enum { OPT_RING = 256, OPT_STATSD, OPT_CONSOLE, OPT_FLUSH, OPT_PREFIX, OPT_TAG, OPT_DROP,
-	OPT_MAXTAG, OPT_SENDTIMEOUT, OPT_UNBLOCK, OPT_EXITDONE, OPT_TRUST, OPT_VERSION, OPT_HELP };
-
-static const struct option options[] = {
-	{ "ring", required_argument, NULL, OPT_RING },
-	{ "statsd", required_argument, NULL, OPT_STATSD },
-	{ "console", required_argument, NULL, OPT_CONSOLE },
-	{ "flush-interval", required_argument, NULL, OPT_FLUSH },
-	{ "prefix", required_argument, NULL, OPT_PREFIX },
-	{ "tag", required_argument, NULL, OPT_TAG },
-	{ "drop-tag", required_argument, NULL, OPT_DROP },
-	{ "max-tag-values", required_argument, NULL, OPT_MAXTAG },
-	{ "send-timeout", required_argument, NULL, OPT_SENDTIMEOUT },
-	{ "unblock-timeout", required_argument, NULL, OPT_UNBLOCK },
-	{ "exit-when-producers-done", no_argument, NULL, OPT_EXITDONE },
-	{ "trust-uid", required_argument, NULL, OPT_TRUST },
-	{ "version", no_argument, NULL, OPT_VERSION },
-	{ "help", no_argument, NULL, OPT_HELP },
-	{ NULL, 0, NULL, 0 },
-};
+/* ---- the flags: one handler each, arg NULL for those without a value ---- */
 
 static void
-parse_args(struct cli *cl, int argc, char **argv)
+flag_ring(struct cli *cl, const char *arg)
 {
 	gb_collector_config *cfg = &cl->cfg;
-	bool console_set = false;
+	char err[256];
+
+	if (gb__ring_name_check(arg, err, sizeof(err)) < 0)
+		gb__usage_error("--ring: %s", err);
+	if (cfg->n_rings == GB_COLLECTOR_MAX_RINGS)
+		gb__usage_error("--ring \"%s\": more than %d rings", arg, GB_COLLECTOR_MAX_RINGS);
+	cfg->rings[cfg->n_rings++] = arg;
+}
+
+static void
+flag_statsd(struct cli *cl, const char *arg)
+{
+	char err[256];
+
+	if (strcmp(arg, "off") == 0) {
+		cl->cfg.statsd_on = false;
+		return;
+	}
+	if (gb__statsd_parse_url(arg, &cl->target, err, sizeof(err)) < 0)
+		gb__usage_error("--statsd: %s", err);
+	cl->cfg.statsd_on = true;
+}
+
+static void
+flag_console(struct cli *cl, const char *arg)
+{
+	if (gb__console_parse_mode(arg, &cl->cfg.console) < 0)
+		gb__usage_error("--console \"%s\": use lines, summary or off", arg);
+	cl->console_set = true;
+}
+
+static void
+flag_flush_interval(struct cli *cl, const char *arg)
+{
+	cl->cfg.flush_interval_ns = duration_arg("--flush-interval", arg, GB_NS_PER_MS,
+	    UINT64_MAX);
+}
+
+static void
+flag_prefix(struct cli *cl, const char *arg)
+{
+	char err[256];
+
+	if (gb__statsd_prefix_check(arg, err, sizeof(err)) < 0)
+		gb__usage_error("--prefix: %s", err);
+	cl->cfg.statsd.prefix = arg;
+}
+
+static void
+flag_tag(struct cli *cl, const char *arg)
+{
+	check_tag("--tag", arg);
+	add_tag(cl, arg);
+}
+
+static void
+flag_drop_tag(struct cli *cl, const char *arg)
+{
+	if (cl->n_drop == MAX_DROP)
+		gb__usage_error("--drop-tag \"%s\": more than %d", arg, MAX_DROP);
+	check_tag("--drop-tag", arg);
+	if (strchr(arg, ':') != NULL)
+		gb__usage_error("--drop-tag \"%s\": give the key only", arg);
+	cl->drop[cl->n_drop++] = arg;
+}
+
+static void
+flag_max_tag_values(struct cli *cl, const char *arg)
+{
 	char err[256];
 	uint64_t v;
-	int o;
 
+	if (gb__parse_uint(arg, 0, 1000000, &v, err, sizeof(err)) < 0)
+		gb__usage_error("--max-tag-values: %s", err);
+	cl->cfg.statsd.max_tag_values = (size_t)v;
+}
+
+static void
+flag_send_timeout(struct cli *cl, const char *arg)
+{
+	cl->cfg.statsd.send_timeout_ns = duration_arg("--send-timeout", arg, 0,
+	    GB_STATSD_MAX_SEND_TIMEOUT_NS);
+}
+
+static void
+flag_unblock_timeout(struct cli *cl, const char *arg)
+{
+	cl->cfg.ring_opts.unblock_timeout_ns = duration_arg("--unblock-timeout", arg,
+	    GB_NS_PER_MS, UINT64_MAX);
+}
+
+static void
+flag_exit_when_done(struct cli *cl, const char *arg)
+{
+	(void)arg;
+	cl->cfg.exit_when_producers_done = true;
+}
+
+static void
+flag_trust_uid(struct cli *cl, const char *arg)
+{
+	char err[256];
+	uint64_t v;
+
+	if (gb__parse_uint(arg, 0, 4294967294u, &v, err, sizeof(err)) < 0)
+		gb__usage_error("--trust-uid: %s", err);
+	cl->cfg.ring_opts.trusted_uid = (int64_t)v;
+}
+
+static void
+flag_version(struct cli *cl, const char *arg)
+{
+	(void)cl;
+	(void)arg;
+	printf("gbatch-collector %s\n", GBATCH_VERSION);
+	exit(0);
+}
+
+static void
+flag_help(struct cli *cl, const char *arg)
+{
+	(void)cl;
+	(void)arg;
+	fputs(usage, stdout);
+	exit(0);
+}
+
+static const struct flag {
+	const char *name;
+	int has_arg; /* required_argument or no_argument */
+	void (*handle)(struct cli *cl, const char *arg);
+} flags[] = {
+	{ "ring", required_argument, flag_ring },
+	{ "statsd", required_argument, flag_statsd },
+	{ "console", required_argument, flag_console },
+	{ "flush-interval", required_argument, flag_flush_interval },
+	{ "prefix", required_argument, flag_prefix },
+	{ "tag", required_argument, flag_tag },
+	{ "drop-tag", required_argument, flag_drop_tag },
+	{ "max-tag-values", required_argument, flag_max_tag_values },
+	{ "send-timeout", required_argument, flag_send_timeout },
+	{ "unblock-timeout", required_argument, flag_unblock_timeout },
+	{ "exit-when-producers-done", no_argument, flag_exit_when_done },
+	{ "trust-uid", required_argument, flag_trust_uid },
+	{ "version", no_argument, flag_version },
+	{ "help", no_argument, flag_help },
+};
+#define N_FLAGS (sizeof(flags) / sizeof(flags[0]))
+#define FLAG_BASE 256 /* getopt_long returns FLAG_BASE + the index in flags */
+
+static void
+set_defaults(gb_collector_config *cfg)
+{
 	gb__ring_opts_init(&cfg->ring_opts);
 	cfg->ring_opts.no_create = false;
 	cfg->flush_interval_ns = GB_NS_PER_SEC;
@@ -195,98 +319,50 @@ parse_args(struct cli *cl, int argc, char **argv)
 	cfg->statsd.max_tag_values = DEFAULT_MAX_TAG_VALUES;
 	cfg->statsd.send_timeout_ns = GB_STATSD_DEFAULT_SEND_TIMEOUT_NS;
 	cfg->console_fd = STDOUT_FILENO;
-	parse_env(cl);
+}
 
-	opterr = 0;
-	while ((o = getopt_long(argc, argv, ":", options, NULL)) != -1) {
-		switch (o) {
-		case OPT_RING:
-			if (gb__ring_name_check(optarg, err, sizeof(err)) < 0)
-				bad("--ring: %s%s", err, "");
-			if (cfg->n_rings == GB_COLLECTOR_MAX_RINGS)
-				bad("--ring \"%s\": more than %s rings", optarg, "16");
-			cfg->rings[cfg->n_rings++] = optarg;
-			break;
-		case OPT_STATSD:
-			if (strcmp(optarg, "off") == 0)
-				cfg->statsd_on = false;
-			else if (gb__statsd_parse_url(optarg, &cl->target, err, sizeof(err)) < 0)
-				bad("--statsd: %s%s", err, "");
-			else
-				cfg->statsd_on = true;
-			break;
-		case OPT_CONSOLE:
-			if (gb__console_parse_mode(optarg, &cfg->console) < 0)
-				bad("--console \"%s\": use lines, summary or off%s", optarg, "");
-			console_set = true;
-			break;
-		case OPT_FLUSH:
-			cfg->flush_interval_ns = duration_arg("--flush-interval", optarg, GB_NS_PER_MS,
-			    UINT64_MAX);
-			break;
-		case OPT_PREFIX:
-			if (gb__statsd_prefix_check(optarg, err, sizeof(err)) < 0)
-				bad("--prefix: %s%s", err, "");
-			cfg->statsd.prefix = optarg;
-			break;
-		case OPT_TAG:
-			check_tag("--tag", optarg);
-			add_tag(cl, optarg);
-			break;
-		case OPT_DROP:
-			if (cl->n_drop == MAX_DROP)
-				bad("--drop-tag \"%s\": more than %s", optarg, "32");
-			check_tag("--drop-tag", optarg);
-			if (strchr(optarg, ':') != NULL)
-				bad("--drop-tag \"%s\": give the key only%s", optarg, "");
-			cl->drop[cl->n_drop++] = optarg;
-			break;
-		case OPT_MAXTAG:
-			if (gb__parse_uint(optarg, 0, 1000000, &v, err, sizeof(err)) < 0)
-				bad("--max-tag-values: %s%s", err, "");
-			cfg->statsd.max_tag_values = (size_t)v;
-			break;
-		case OPT_UNBLOCK:
-			cfg->ring_opts.unblock_timeout_ns = duration_arg("--unblock-timeout", optarg,
-			    GB_NS_PER_MS, UINT64_MAX);
-			break;
-		case OPT_SENDTIMEOUT:
-			cfg->statsd.send_timeout_ns = duration_arg("--send-timeout", optarg, 0,
-			    GB_STATSD_MAX_SEND_TIMEOUT_NS);
-			break;
-		case OPT_EXITDONE:
-			cfg->exit_when_producers_done = true;
-			break;
-		case OPT_TRUST:
-			if (gb__parse_uint(optarg, 0, 4294967294u, &v, err, sizeof(err)) < 0)
-				bad("--trust-uid: %s%s", err, "");
-			cfg->ring_opts.trusted_uid = (int64_t)v;
-			break;
-		case OPT_VERSION:
-			printf("gbatch-collector %s\n", GBATCH_VERSION);
-			exit(0);
-		case OPT_HELP:
-			fputs(usage, stdout);
-			exit(0);
-		case ':':
-			bad("%s needs a value%s", argv[optind - 1], "");
-		default:
-			bad("unknown option \"%s\"%s", argv[optind - 1], "");
-		}
-	}
-	if (optind < argc)
-		bad("unexpected argument \"%s\"%s", argv[optind], "");
+/* What the flags left unset, and the lists handed to the sink. */
+static void
+finish_config(struct cli *cl)
+{
+	gb_collector_config *cfg = &cl->cfg;
+
 	if (cfg->n_rings == 0) {
 		const char *ring = getenv("GBATCH_RING");
 		cfg->rings[cfg->n_rings++] = ring && ring[0] ? ring : GB_RING_DEFAULT_NAME;
 	}
-	if (!console_set)
+	if (!cl->console_set)
 		cfg->console = isatty(STDOUT_FILENO) ? GB_CONSOLE_SUMMARY : GB_CONSOLE_OFF;
 	cfg->statsd.target = &cl->target;
 	cfg->statsd.tags = cl->tags;
 	cfg->statsd.n_tags = cl->n_tags;
 	cfg->statsd.drop_tags = cl->drop;
 	cfg->statsd.n_drop_tags = cl->n_drop;
+}
+
+static void
+parse_args(struct cli *cl, int argc, char **argv)
+{
+	struct option longopts[N_FLAGS + 1] = { { NULL, 0, NULL, 0 } };
+	int o;
+
+	for (size_t i = 0; i < N_FLAGS; i++)
+		longopts[i] = (struct option){ flags[i].name, flags[i].has_arg, NULL,
+			FLAG_BASE + (int)i };
+	set_defaults(&cl->cfg);
+	parse_env(cl);
+	opterr = 0;
+	while ((o = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
+		if (o >= FLAG_BASE && (size_t)(o - FLAG_BASE) < N_FLAGS)
+			flags[o - FLAG_BASE].handle(cl, optarg);
+		else if (o == ':')
+			gb__usage_error("%s needs a value", argv[optind - 1]);
+		else
+			gb__usage_error("unknown option \"%s\"", argv[optind - 1]);
+	}
+	if (optind < argc)
+		gb__usage_error("unexpected argument \"%s\"", argv[optind]);
+	finish_config(cl);
 }
 
 int

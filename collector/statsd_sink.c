@@ -1,31 +1,21 @@
 /*
- * statsd_sink.c - DogStatsD formatting, sanitising, packing and sending. Every byte of a name,
- * key or value comes from another process, so each is mapped through a whitelist before it is
- * written, and every write into the line is bounded by the datagram limit. Sending never
- * blocks: the socket is non-blocking, full datagrams leave in batches through sendmmsg, and a
- * failed datagram is counted and forgotten.
+ * statsd_sink.c - the DogStatsD sink: records become lines, counters and gauges are folded per
+ * flush interval, lines are packed into datagrams that never exceed the target's limit and
+ * handed to the socket (statsd_socket.c) or a send function. The sanitised name and tags of a
+ * call site are cached, so a repeated record costs a hash and a copy.
  */
 #include "statsd_sink.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <math.h>
-#include <netdb.h>
-#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
 
 #include "aggregate.h"
 #include "clock.h"
 #include "hash.h"
-
-#define RECONNECT_NS (500ull * GB_NS_PER_MS)
-#define GB_STATSD_QUEUE 16 /* full datagrams sent together by one sendmmsg */
+#include "statsd_internal.h"
 
 /* Records from one call site repeat the same scope and metadata: the sanitised name and tags
  * of the last record seen per slot are kept, keyed by the raw bytes they were made from, so a
@@ -44,17 +34,11 @@ struct line_cache {
 #define MAX_DROP_TAGS 32
 
 struct gb_statsd_sink {
-	gb_statsd_target target;
 	bool has_target;
-	int fd;
-	uint64_t next_connect_ns;
-	struct sockaddr_storage addr;
-	socklen_t addrlen;
-	gb_statsd_send_fn send;
+	gb_statsd_sock sock; /* with a target */
+	gb_statsd_send_fn send; /* without */
 	void *send_ctx;
 	size_t max;
-	uint64_t send_timeout_ns;
-	bool congested; /* a wait for room ran out; no more waits until a send succeeds */
 
 	char prefix[GB_STATSD_PREFIX_MAX + 1];
 	size_t prefix_len;
@@ -77,380 +61,12 @@ struct gb_statsd_sink {
 	char line[GB_STATSD_UNIX_MAX];
 };
 
-/* ---- sanitising ---- */
-
-static bool
-is_lower(unsigned char c)
-{
-	return c >= 'a' && c <= 'z';
-}
-
-static bool
-is_upper(unsigned char c)
-{
-	return c >= 'A' && c <= 'Z';
-}
-
-static bool
-is_digit(unsigned char c)
-{
-	return c >= '0' && c <= '9';
-}
-
-static bool
-is_letter(unsigned char c)
-{
-	return is_lower(c) || is_upper(c);
-}
-
-size_t
-gb__statsd_name(char *out, const char *prefix, size_t prefix_len, const char *scope,
-    size_t scope_len)
-{
-	size_t n = prefix_len, start = prefix_len;
-	bool need_letter = prefix_len == 0;
-	char last = '.';
-
-	memcpy(out, prefix, prefix_len);
-	for (size_t i = 0; i < scope_len && n < GB_STATSD_NAME_MAX; i++) {
-		unsigned char c = (unsigned char)scope[i];
-		char w;
-
-		if (is_letter(c))
-			w = (char)c;
-		else if (need_letter)
-			continue;
-		else if (is_digit(c) || c == '_')
-			w = (char)c;
-		else if (c == '.')
-			w = '.';
-		else
-			w = '~'; /* a replaced byte: '_', one per run */
-		if (w == '.' && last == '.')
-			continue;
-		if (w == '~') {
-			if (last == '~')
-				continue;
-			out[n++] = '_';
-		} else {
-			out[n++] = w;
-		}
-		last = w;
-		need_letter = false;
-	}
-	while (n > start && out[n - 1] == '.')
-		n--;
-	if (n == start) {
-		static const char unnamed[] = "unnamed";
-		size_t room = GB_STATSD_NAME_MAX - n;
-		size_t k = sizeof(unnamed) - 1 < room ? sizeof(unnamed) - 1 : room;
-
-		memcpy(out + n, unnamed, k);
-		n += k;
-	}
-	return n;
-}
-
-int
-gb__statsd_prefix_check(const char *prefix, char *err, size_t errlen)
-{
-	size_t len = strlen(prefix);
-	char buf[GB_STATSD_NAME_MAX + 1];
-
-	if (len == 0)
-		return 0;
-	if (len > GB_STATSD_PREFIX_MAX) {
-		snprintf(err, errlen, "prefix \"%.40s...\" is longer than %d bytes", prefix,
-		    GB_STATSD_PREFIX_MAX);
-		return -1;
-	}
-	/* a valid prefix is one that sanitising leaves alone (bar its final dot) */
-	size_t body = prefix[len - 1] == '.' ? len - 1 : len;
-	if (body == 0 || gb__statsd_name(buf, "", 0, prefix, body) != body ||
-	    memcmp(buf, prefix, body) != 0) {
-		snprintf(err, errlen,
-		    "prefix \"%s\" is not a metric name (letter first, then [A-Za-z0-9_.], "
-		    "no empty segment, optionally ending in '.')", prefix);
-		return -1;
-	}
-	return 0;
-}
-
-/* Maps one tag byte: the allowed byte, lowered, or 0 when it must be replaced. */
-static char
-tag_byte(unsigned char c, bool in_key)
-{
-	if (is_upper(c))
-		return (char)(c - 'A' + 'a');
-	if (is_lower(c) || is_digit(c) || c == '_' || c == '-' || c == '.' || c == '/')
-		return (char)c;
-	if (c == ':' && !in_key)
-		return ':';
-	return 0;
-}
-
-/* Appends the sanitised bytes of s to out[*n, limit), a run of replaced bytes as one '_'. */
-static void
-tag_part(char *out, size_t *n, size_t limit, const char *s, size_t len, bool in_key)
-{
-	bool replaced = false;
-
-	for (size_t i = 0; i < len && *n < limit; i++) {
-		unsigned char c = (unsigned char)s[i];
-		char w = tag_byte(c, in_key);
-
-		if (in_key && *n == 0 && !is_letter(c))
-			continue;
-		if (w == 0) {
-			if (replaced)
-				continue;
-			w = '_';
-			replaced = true;
-		} else {
-			replaced = false;
-		}
-		out[(*n)++] = w;
-	}
-}
-
-size_t
-gb__statsd_tag(char *out, const char *key, size_t key_len, const char *value,
-    size_t value_len, size_t *key_len_out)
-{
-	size_t n = 0, k;
-
-	tag_part(out, &n, GB_STATSD_TAG_MAX, key, key_len, true);
-	if (n == 0)
-		return 0;
-	if (n == 4 && memcmp(out, "host", 4) == 0) {
-		memcpy(out, "user_host", 9);
-		n = 9;
-	}
-	k = n;
-	if (value != NULL && n + 1 < GB_STATSD_TAG_MAX) {
-		out[n++] = ':';
-		tag_part(out, &n, GB_STATSD_TAG_MAX, value, value_len, false);
-		while (n > k && out[n - 1] == ':')
-			n--;
-	}
-	if (key_len_out != NULL)
-		*key_len_out = k;
-	return n;
-}
-
-static size_t
-put_u64(char *out, uint64_t v)
-{
-	char tmp[20];
-	size_t n = 0;
-
-	do {
-		tmp[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v != 0);
-	for (size_t i = 0; i < n; i++)
-		out[i] = tmp[n - 1 - i];
-	return n;
-}
-
-size_t
-gb__statsd_value(char *out, double v)
-{
-	double a = fabs(v);
-	size_t n = 0;
-
-	if (a == 0) {
-		out[0] = '0';
-		return 1;
-	}
-	if (a < 1e-4 || a >= 1e15) {
-		int k = snprintf(out, GB_STATSD_VALUE_MAX, "%.15g", v);
-		return k > 0 ? (size_t)k : 0;
-	}
-	if (v < 0)
-		out[n++] = '-';
-	uint64_t ip = (uint64_t)a;
-	uint64_t frac = (uint64_t)((a - (double)ip) * 1e9 + 0.5);
-	if (frac >= 1000000000u) {
-		ip++;
-		frac -= 1000000000u;
-	}
-	n += put_u64(out + n, ip);
-	if (frac != 0) {
-		int digits = 9;
-
-		while (frac % 10 == 0) {
-			frac /= 10;
-			digits--;
-		}
-		out[n++] = '.';
-		for (int i = digits - 1; i >= 0; i--) {
-			out[n + (size_t)i] = (char)('0' + frac % 10);
-			frac /= 10;
-		}
-		n += (size_t)digits;
-	}
-	return n;
-}
-
-/* ---- the target ---- */
-
-int
-gb__statsd_parse_url(const char *url, gb_statsd_target *t, char *err, size_t errlen)
-{
-	const char *hp, *colon;
-	size_t hl;
-
-	memset(t, 0, sizeof(*t));
-	if (strncmp(url, "unixgram://", 11) == 0) {
-		const char *path = url + 11;
-
-		if (path[0] != '/' || strlen(path) >= sizeof(t->path)) {
-			snprintf(err, errlen, "StatsD URL \"%s\": unixgram:// needs an absolute path "
-			    "shorter than %zu bytes", url, sizeof(t->path));
-			return -1;
-		}
-		t->kind = GB_STATSD_UNIXGRAM;
-		memcpy(t->path, path, strlen(path) + 1);
-		return 0;
-	}
-	if (strncmp(url, "udp://", 6) != 0) {
-		snprintf(err, errlen, "StatsD URL \"%s\": use udp://host:port or unixgram:///path", url);
-		return -1;
-	}
-	hp = url + 6;
-	if (hp[0] == '[') {
-		const char *close = strchr(hp, ']');
-
-		if (close == NULL || close[1] != ':')
-			goto bad;
-		hp++;
-		hl = (size_t)(close - hp);
-		colon = close + 1;
-	} else {
-		colon = strrchr(hp, ':');
-		if (colon == NULL || memchr(hp, ':', (size_t)(colon - hp)) != NULL)
-			goto bad;
-		hl = (size_t)(colon - hp);
-	}
-	if (hl == 0 || hl >= sizeof(t->host) || memchr(hp, '/', hl) != NULL)
-		goto bad;
-	const char *port = colon + 1;
-	size_t pl = strlen(port);
-	unsigned long pv = 0;
-	if (pl == 0 || pl > 5)
-		goto bad;
-	for (size_t i = 0; i < pl; i++) {
-		if (!is_digit((unsigned char)port[i]))
-			goto bad;
-		pv = pv * 10 + (unsigned long)(port[i] - '0');
-	}
-	if (pv == 0 || pv > 65535)
-		goto bad;
-	t->kind = GB_STATSD_UDP;
-	memcpy(t->host, hp, hl);
-	memcpy(t->port, port, pl + 1);
-	return 0;
-bad:
-	snprintf(err, errlen, "StatsD URL \"%s\": expected udp://host:port with a port in "
-	    "1-65535 (IPv6 as udp://[addr]:port)", url);
-	return -1;
-}
-
-int
-gb__statsd_target_from_env(gb_statsd_target *t, char *err, size_t errlen)
-{
-	const char *url = getenv("DD_DOGSTATSD_URL");
-	const char *host = getenv("DD_AGENT_HOST");
-	const char *port = getenv("DD_DOGSTATSD_PORT");
-	char sub[256], buf[320];
-
-	if (url != NULL && url[0] != '\0') {
-		if (gb__statsd_parse_url(url, t, sub, sizeof(sub)) < 0) {
-			snprintf(err, errlen, "DD_DOGSTATSD_URL: %s", sub);
-			return -1;
-		}
-		return 0;
-	}
-	if ((host == NULL || host[0] == '\0') && (port == NULL || port[0] == '\0'))
-		return gb__statsd_parse_url(GB_STATSD_DEFAULT_URL, t, err, errlen);
-	if (host == NULL || host[0] == '\0')
-		host = "127.0.0.1";
-	if (port == NULL || port[0] == '\0')
-		port = "8125";
-	snprintf(buf, sizeof(buf), strchr(host, ':') ? "udp://[%s]:%s" : "udp://%s:%s", host, port);
-	if (gb__statsd_parse_url(buf, t, sub, sizeof(sub)) < 0) {
-		snprintf(err, errlen, "DD_AGENT_HOST \"%.100s\" / DD_DOGSTATSD_PORT \"%.20s\" do not "
-		    "make a StatsD address", host, port);
-		return -1;
-	}
-	return 0;
-}
-
-static void
-close_socket(gb_statsd_sink *s)
-{
-	if (s->fd >= 0)
-		close(s->fd);
-	s->fd = -1;
-}
-
-/* Opens and connects the socket; on failure leaves fd -1 and retries after RECONNECT_NS. */
-static void
-connect_socket(gb_statsd_sink *s)
-{
-	int fd;
-
-	s->next_connect_ns = gb__clock_mono_ns() + RECONNECT_NS;
-	fd = socket(s->addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return;
-	if (connect(fd, (const struct sockaddr *)&s->addr, s->addrlen) < 0) {
-		close(fd);
-		return;
-	}
-	if (s->target.kind == GB_STATSD_UNIXGRAM) {
-		int sz = GB_STATSD_UNIX_MAX * 32;
-
-		(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
-	}
-	s->fd = fd;
-}
-
-static int
-resolve(gb_statsd_sink *s, char *err, size_t errlen)
-{
-	if (s->target.kind == GB_STATSD_UNIXGRAM) {
-		struct sockaddr_un *un = (struct sockaddr_un *)&s->addr;
-
-		un->sun_family = AF_UNIX;
-		memcpy(un->sun_path, s->target.path, strlen(s->target.path) + 1);
-		s->addrlen = sizeof(*un);
-		return 0;
-	}
-	struct addrinfo hints = { .ai_socktype = SOCK_DGRAM, .ai_flags = AI_NUMERICSERV };
-	struct addrinfo *ai;
-	int rc = getaddrinfo(s->target.host, s->target.port, &hints, &ai);
-
-	if (rc != 0) {
-		snprintf(err, errlen, "StatsD host \"%s\": %s", s->target.host, gai_strerror(rc));
-		return -1;
-	}
-	memcpy(&s->addr, ai->ai_addr, ai->ai_addrlen);
-	s->addrlen = ai->ai_addrlen;
-	freeaddrinfo(ai);
-	return 0;
-}
-
-/* ---- the sink ---- */
-
 /* Bytes a line may give to its tags: the datagram minus name, value, type and separators. */
 static size_t
 tag_room(const gb_statsd_sink *s, size_t name_len)
 {
 	return s->max - (name_len + 1 + GB_STATSD_VALUE_MAX + 3 + 2 + 1);
 }
-
 
 static void
 add_global(gb_statsd_sink *s, const char *tag, size_t len)
@@ -505,7 +121,7 @@ gb__statsd_new(const gb_statsd_config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	s->fd = -1;
+	s->sock.fd = -1;
 	if (gb__statsd_prefix_check(prefix, err, errlen) < 0)
 		goto fail;
 	s->prefix_len = strlen(prefix);
@@ -521,12 +137,11 @@ gb__statsd_new(const gb_statsd_config *cfg, char *err, size_t errlen)
 	}
 	if (cfg->target != NULL) {
 		s->has_target = true;
-		s->target = *cfg->target;
-		s->max = s->target.kind == GB_STATSD_UNIXGRAM ? GB_STATSD_UNIX_MAX : GB_STATSD_UDP_MAX;
-		s->send_timeout_ns = cfg->send_timeout_ns;
-		if (resolve(s, err, errlen) < 0)
+		s->max = cfg->target->kind == GB_STATSD_UNIXGRAM ? GB_STATSD_UNIX_MAX :
+		    GB_STATSD_UDP_MAX;
+		if (gb__statsd_sock_open(&s->sock, cfg->target, cfg->send_timeout_ns, err,
+		    errlen) < 0)
 			goto fail;
-		connect_socket(s);
 	} else {
 		s->send = cfg->send;
 		s->send_ctx = cfg->send_ctx;
@@ -534,9 +149,9 @@ gb__statsd_new(const gb_statsd_config *cfg, char *err, size_t errlen)
 	}
 	if (cfg->max_datagram != 0 && cfg->max_datagram < s->max)
 		s->max = cfg->max_datagram;
-	if (s->send_timeout_ns > GB_STATSD_MAX_SEND_TIMEOUT_NS) {
+	if (s->sock.send_timeout_ns > GB_STATSD_MAX_SEND_TIMEOUT_NS) {
 		snprintf(err, errlen, "send timeout %llu ms is over the limit of %llu ms",
-		    (unsigned long long)(s->send_timeout_ns / GB_NS_PER_MS),
+		    (unsigned long long)(s->sock.send_timeout_ns / GB_NS_PER_MS),
 		    (unsigned long long)(GB_STATSD_MAX_SEND_TIMEOUT_NS / GB_NS_PER_MS));
 		goto fail;
 	}
@@ -562,112 +177,18 @@ gb__statsd_free(gb_statsd_sink *s)
 	if (s == NULL)
 		return;
 	gb__statsd_flush(s);
-	close_socket(s);
+	gb__statsd_sock_close(&s->sock);
 	gb__agg_free(s->agg);
 	gb__taglim_free(s->lim);
 	free(s->cache);
 	free(s);
 }
 
-/* A unixgram peer that went away (agent restarted) needs a new connect; for UDP an error is
- * transient (ICMP port unreachable, full buffers) and the socket stays. */
-static void
-send_failed(gb_statsd_sink *s, int err)
-{
-	s->st.send_errors++;
-	if (s->target.kind == GB_STATSD_UNIXGRAM && err != EAGAIN && err != EWOULDBLOCK &&
-	    err != ENOBUFS) {
-		close_socket(s);
-		s->next_connect_ns = 0;
-	}
-}
-
-/* A unixgram target whose queue is full (the agent reads more slowly than we send) makes the
- * send fail with EAGAIN. Records stay in the ring until they are sent, so waiting here is
- * backpressure into the ring rather than loss: waits for room until *deadline (set on the
- * first wait for this datagram), unless the target is congested. Returns true when the send
- * is worth trying again; false marks the target congested. */
-static bool
-wait_for_room(gb_statsd_sink *s, uint64_t *deadline)
-{
-	uint64_t now = gb__clock_mono_ns();
-
-	if (s->congested || s->send_timeout_ns == 0)
-		return false;
-	if (*deadline == 0)
-		*deadline = now + s->send_timeout_ns;
-	while (now < *deadline) {
-		struct pollfd p = { .fd = s->fd, .events = POLLOUT };
-		int rc = poll(&p, 1, (int)((*deadline - now + GB_NS_PER_MS - 1) / GB_NS_PER_MS));
-
-		if (rc > 0)
-			return true; /* room, or an error the next send reports */
-		if (rc < 0 && errno != EINTR)
-			break;
-		now = gb__clock_mono_ns();
-	}
-	s->congested = true;
-	return false;
-}
-
-/* Sends the queued datagrams with as few sendmmsg calls as the errors allow. */
-static void
-socket_send_queue(gb_statsd_sink *s)
-{
-	struct mmsghdr m[GB_STATSD_QUEUE];
-	struct iovec iov[GB_STATSD_QUEUE];
-	bool retried = false;
-	uint64_t deadline = 0; /* of the wait for room for datagram i */
-	size_t i = 0;
-
-	for (size_t k = 0; k < s->nq; k++) {
-		iov[k] = (struct iovec){ .iov_base = s->pkt[k], .iov_len = s->qlen[k] };
-		m[k] = (struct mmsghdr){ .msg_hdr = { .msg_iov = &iov[k], .msg_iovlen = 1 } };
-	}
-	while (i < s->nq) {
-		int n;
-
-		if (s->fd < 0 && gb__clock_mono_ns() >= s->next_connect_ns)
-			connect_socket(s);
-		if (s->fd < 0) {
-			s->st.send_errors += s->nq - i;
-			return;
-		}
-		n = sendmmsg(s->fd, m + i, (unsigned)(s->nq - i), MSG_NOSIGNAL);
-		if (n <= 0) { /* the datagram at i failed: count it, go on with the next */
-			int e = errno;
-
-			if (s->target.kind == GB_STATSD_UNIXGRAM && (e == EAGAIN || e == EWOULDBLOCK) &&
-			    wait_for_room(s, &deadline))
-				continue;
-			send_failed(s, e);
-			/* UDP reports the port unreachable of an earlier datagram on a later send,
-			 * which it does not send: the target may be back, so try that one again */
-			if (e == ECONNREFUSED && s->target.kind == GB_STATSD_UDP && !retried) {
-				retried = true;
-				continue;
-			}
-			retried = false;
-			deadline = 0;
-			i++;
-			continue;
-		}
-		retried = false;
-		s->congested = false;
-		deadline = 0;
-		for (size_t k = i; k < i + (size_t)n; k++) {
-			s->st.packets_sent++;
-			s->st.bytes_sent += s->qlen[k];
-		}
-		i += (size_t)n;
-	}
-}
-
 static void
 send_queue(gb_statsd_sink *s)
 {
 	if (s->has_target) {
-		socket_send_queue(s);
+		gb__statsd_sock_send(&s->sock, s->pkt, s->qlen, s->nq, &s->st);
 	} else {
 		for (size_t k = 0; k < s->nq; k++) {
 			if (s->send(s->send_ctx, s->pkt[k], s->qlen[k]) == 0) {
@@ -742,7 +263,7 @@ record_tags(gb_statsd_sink *s, const gb_record *r, char *out, size_t limit)
 
 	if (!dropped_key(s, "depth", 5)) {
 		memcpy(tag, "depth:", 6);
-		len = 6 + put_u64(tag + 6, r->depth);
+		len = 6 + gb__statsd_u64(tag + 6, r->depth);
 		put_tag(s, out, &n, room, tag, len);
 	}
 	if (r->parent_len > 0 && !dropped_key(s, "parent_scope", 12)) {

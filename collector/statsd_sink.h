@@ -25,7 +25,7 @@
 #define GB_STATSD_DEFAULT_SEND_TIMEOUT_NS 1000000000ull /* see gb_statsd_config.send_timeout_ns */
 #define GB_STATSD_MAX_SEND_TIMEOUT_NS 60000000000ull
 
-/* ---- sanitising (exposed for tests) ---- */
+/* ---- sanitising (statsd_format.c, exposed for tests) ---- */
 
 /* Writes prefix + the sanitised scope into out (room for GB_STATSD_NAME_MAX + 1 bytes): bytes
  * outside [A-Za-z0-9_.] become '_' (a run of them one '_'), empty path segments and trailing
@@ -52,7 +52,7 @@ size_t gb__statsd_tag(char *out, const char *key, size_t key_len, const char *va
  * GB_STATSD_VALUE_MAX bytes). Returns the length. */
 size_t gb__statsd_value(char *out, double v);
 
-/* ---- the target ---- */
+/* ---- the target (statsd_target.c) ---- */
 
 enum gb_statsd_kind { GB_STATSD_UDP = 1, GB_STATSD_UNIXGRAM = 2 };
 
@@ -72,7 +72,7 @@ int gb__statsd_parse_url(const char *url, gb_statsd_target *t, char *err, size_t
  * Returns 0, or -1 with err naming the variable and its bad value. */
 int gb__statsd_target_from_env(gb_statsd_target *t, char *err, size_t errlen);
 
-/* ---- the sink ---- */
+/* ---- the sink (statsd_sink.c, sending in statsd_socket.c) ---- */
 
 typedef struct gb_statsd_sink gb_statsd_sink;
 

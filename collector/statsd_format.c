@@ -1,0 +1,228 @@
+/*
+ * statsd_format.c - the DogStatsD grammar: metric names, tags and values. Every byte here comes
+ * from another process, so each is mapped through a whitelist and every write is bounded; the
+ * functions are pure, which is what lets the unit tests and the fuzzer hammer them alone.
+ */
+#include "statsd_sink.h"
+
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "statsd_internal.h"
+
+static bool
+is_lower(unsigned char c)
+{
+	return c >= 'a' && c <= 'z';
+}
+
+static bool
+is_upper(unsigned char c)
+{
+	return c >= 'A' && c <= 'Z';
+}
+
+static bool
+is_digit(unsigned char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static bool
+is_letter(unsigned char c)
+{
+	return is_lower(c) || is_upper(c);
+}
+
+size_t
+gb__statsd_name(char *out, const char *prefix, size_t prefix_len, const char *scope,
+    size_t scope_len)
+{
+	size_t n = prefix_len, start = prefix_len;
+	bool need_letter = prefix_len == 0;
+	char last = '.';
+
+	memcpy(out, prefix, prefix_len);
+	for (size_t i = 0; i < scope_len && n < GB_STATSD_NAME_MAX; i++) {
+		unsigned char c = (unsigned char)scope[i];
+		char w;
+
+		if (is_letter(c))
+			w = (char)c;
+		else if (need_letter)
+			continue;
+		else if (is_digit(c) || c == '_')
+			w = (char)c;
+		else if (c == '.')
+			w = '.';
+		else
+			w = '~'; /* a replaced byte: '_', one per run */
+		if (w == '.' && last == '.')
+			continue;
+		if (w == '~') {
+			if (last == '~')
+				continue;
+			out[n++] = '_';
+		} else {
+			out[n++] = w;
+		}
+		last = w;
+		need_letter = false;
+	}
+	while (n > start && out[n - 1] == '.')
+		n--;
+	if (n == start) {
+		static const char unnamed[] = "unnamed";
+		size_t room = GB_STATSD_NAME_MAX - n;
+		size_t k = sizeof(unnamed) - 1 < room ? sizeof(unnamed) - 1 : room;
+
+		memcpy(out + n, unnamed, k);
+		n += k;
+	}
+	return n;
+}
+
+int
+gb__statsd_prefix_check(const char *prefix, char *err, size_t errlen)
+{
+	size_t len = strlen(prefix);
+	char buf[GB_STATSD_NAME_MAX + 1];
+
+	if (len == 0)
+		return 0;
+	if (len > GB_STATSD_PREFIX_MAX) {
+		snprintf(err, errlen, "prefix \"%.40s...\" is longer than %d bytes", prefix,
+		    GB_STATSD_PREFIX_MAX);
+		return -1;
+	}
+	/* a valid prefix is one that sanitising leaves alone (bar its final dot) */
+	size_t body = prefix[len - 1] == '.' ? len - 1 : len;
+	if (body == 0 || gb__statsd_name(buf, "", 0, prefix, body) != body ||
+	    memcmp(buf, prefix, body) != 0) {
+		snprintf(err, errlen,
+		    "prefix \"%s\" is not a metric name (letter first, then [A-Za-z0-9_.], "
+		    "no empty segment, optionally ending in '.')", prefix);
+		return -1;
+	}
+	return 0;
+}
+
+/* Maps one tag byte: the allowed byte, lowered, or 0 when it must be replaced. */
+static char
+tag_byte(unsigned char c, bool in_key)
+{
+	if (is_upper(c))
+		return (char)(c - 'A' + 'a');
+	if (is_lower(c) || is_digit(c) || c == '_' || c == '-' || c == '.' || c == '/')
+		return (char)c;
+	if (c == ':' && !in_key)
+		return ':';
+	return 0;
+}
+
+/* Appends the sanitised bytes of s to out[*n, limit), a run of replaced bytes as one '_'. */
+static void
+tag_part(char *out, size_t *n, size_t limit, const char *s, size_t len, bool in_key)
+{
+	bool replaced = false;
+
+	for (size_t i = 0; i < len && *n < limit; i++) {
+		unsigned char c = (unsigned char)s[i];
+		char w = tag_byte(c, in_key);
+
+		if (in_key && *n == 0 && !is_letter(c))
+			continue;
+		if (w == 0) {
+			if (replaced)
+				continue;
+			w = '_';
+			replaced = true;
+		} else {
+			replaced = false;
+		}
+		out[(*n)++] = w;
+	}
+}
+
+size_t
+gb__statsd_tag(char *out, const char *key, size_t key_len, const char *value,
+    size_t value_len, size_t *key_len_out)
+{
+	size_t n = 0, k;
+
+	tag_part(out, &n, GB_STATSD_TAG_MAX, key, key_len, true);
+	if (n == 0)
+		return 0;
+	if (n == 4 && memcmp(out, "host", 4) == 0) {
+		memcpy(out, "user_host", 9);
+		n = 9;
+	}
+	k = n;
+	if (value != NULL && n + 1 < GB_STATSD_TAG_MAX) {
+		out[n++] = ':';
+		tag_part(out, &n, GB_STATSD_TAG_MAX, value, value_len, false);
+		while (n > k && out[n - 1] == ':')
+			n--;
+	}
+	if (key_len_out != NULL)
+		*key_len_out = k;
+	return n;
+}
+
+size_t
+gb__statsd_u64(char *out, uint64_t v)
+{
+	char tmp[20];
+	size_t n = 0;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	for (size_t i = 0; i < n; i++)
+		out[i] = tmp[n - 1 - i];
+	return n;
+}
+
+size_t
+gb__statsd_value(char *out, double v)
+{
+	double a = fabs(v);
+	size_t n = 0;
+
+	if (a == 0) {
+		out[0] = '0';
+		return 1;
+	}
+	if (a < 1e-4 || a >= 1e15) {
+		int k = snprintf(out, GB_STATSD_VALUE_MAX, "%.15g", v);
+		return k > 0 ? (size_t)k : 0;
+	}
+	if (v < 0)
+		out[n++] = '-';
+	uint64_t ip = (uint64_t)a;
+	uint64_t frac = (uint64_t)((a - (double)ip) * 1e9 + 0.5);
+	if (frac >= 1000000000u) {
+		ip++;
+		frac -= 1000000000u;
+	}
+	n += gb__statsd_u64(out + n, ip);
+	if (frac != 0) {
+		int digits = 9;
+
+		while (frac % 10 == 0) {
+			frac /= 10;
+			digits--;
+		}
+		out[n++] = '.';
+		for (int i = digits - 1; i >= 0; i--) {
+			out[n + (size_t)i] = (char)('0' + frac % 10);
+			frac /= 10;
+		}
+		n += (size_t)digits;
+	}
+	return n;
+}
+
