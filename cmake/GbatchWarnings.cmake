@@ -1,7 +1,7 @@
 # Warning flags and sanitizers, applied to every gbatch target.
 add_compile_options(
   -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
-  -Wpointer-arith -Wcast-qual)
+  -Wpointer-arith -Wcast-qual -Wformat=2)
 if(GBATCH_WERROR)
   add_compile_options(-Werror)
 endif()

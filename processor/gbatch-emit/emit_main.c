@@ -247,12 +247,10 @@ main(int argc, char **argv)
 	/* a name that can never be a ring is bad input, unlike a ring that is not there yet */
 	if ((ring != NULL || ((ring_env = getenv("GBATCH_RING")) != NULL && *ring_env != '\0')) &&
 	    gb__ring_name_check(ring != NULL ? ring : ring_env, err, sizeof(err)) != 0) {
-		gb__log_warnx("%s%s", ring != NULL ? "--ring: " : "GBATCH_RING: ", err);
-		return EXIT_USAGE;
+		gb__usage_error("%s%s", ring != NULL ? "--ring: " : "GBATCH_RING: ", err);
 	}
 	if (from_stdin && optind < argc) {
-		gb__log_warnx("--stdin takes no record on the command line (got \"%s\")", argv[optind]);
-		return EXIT_USAGE;
+		gb__usage_error("--stdin takes no record on the command line (got \"%s\")", argv[optind]);
 	}
 	if (!from_stdin && parse_record(argv + optind, argc - optind, &rec, "") != 0)
 		return EXIT_USAGE;

@@ -997,6 +997,5 @@ main(int argc, char **argv)
 		fclose(stub.log);
 	return 0;
 bad:
-	fprintf(stderr, "gbatch-stub-gemini: %s\n", err);
-	return 2;
+	gb__usage_error("%s", err);
 }
