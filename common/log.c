@@ -81,7 +81,7 @@ gb__log_get_level(void)
 	return (enum gb_log_level)atomic_load(&log_level);
 }
 
-static void
+static void GB_PRINTF(3, 0)
 log_emit(enum gb_log_level lvl, int errnum, const char *fmt, va_list ap)
 {
 	char buf[2048];
