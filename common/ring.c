@@ -4,13 +4,11 @@
  * consumer's read loop with its futex sleep and its recovery from dead producers and
  * corrupt bytes. The byte layout is in ring_layout.h.
  */
-#include "ring.h"
-#include "ring_layout.h"
+#include "ring_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <linux/futex.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -19,39 +17,15 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "clock.h"
 
-#define NAME_MAX_LEN 64
-#define SHM_PREFIX "/gbatch."
 #define ATTACH_WAIT_NS (1000ull * GB_NS_PER_MS) /* for a creator still initialising */
 #define ATTACH_NAP_NS (2ull * GB_NS_PER_MS)
 #define OPEN_ATTEMPTS 4                          /* create/attach races with unlinkers */
 #define CLAIM_ATTEMPTS 256                       /* CAS failures before a claim gives up */
-
-struct gb_ring {
-	char name[4096];          /* as given, or the resolved default */
-	char shm_name[sizeof(SHM_PREFIX) + NAME_MAX_LEN];
-	bool is_path;
-	bool consumer;
-	int fd;
-	uint8_t *map;
-	size_t map_len;
-	gb_rl_header *hdr;
-	uint8_t *data;
-	/* copies of the validated identity: never re-read from the segment */
-	uint64_t capacity, mask, max_record;
-	int slot;                 /* producer slot, or -1 when the table was full */
-	/* consumer only */
-	uint64_t head;            /* read up to here */
-	uint64_t released;        /* published to the producers (hdr->head) up to here */
-	uint64_t unblock_ns;
-	bool stuck;
-	uint64_t stuck_pos, stuck_since;
-};
 
 static void
 seterr(char *err, size_t errlen, const char *fmt, ...)
@@ -63,18 +37,6 @@ seterr(char *err, size_t errlen, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
-}
-
-static uint64_t
-align8(uint64_t n)
-{
-	return (n + (GB_RL_ALIGN - 1)) & ~(uint64_t)(GB_RL_ALIGN - 1);
-}
-
-static _Atomic uint64_t *
-word_at(const gb_ring *r, uint64_t off)
-{
-	return (_Atomic uint64_t *)(void *)(r->data + off);
 }
 
 static void
@@ -135,9 +97,9 @@ gb__ring_name_check(const char *name, char *err, size_t errlen)
 		}
 		return 0;
 	}
-	if (n == 0 || n > NAME_MAX_LEN) {
+	if (n == 0 || n > GB_RING_NAME_MAX_LEN) {
 		seterr(err, errlen, "ring name \"%.80s\" must be 1 to %d characters of "
-		    "[A-Za-z0-9_-] (or a path containing '/')", name, NAME_MAX_LEN);
+		    "[A-Za-z0-9_-] (or a path containing '/')", name, GB_RING_NAME_MAX_LEN);
 		return -1;
 	}
 	for (i = 0; i < n; i++) {
@@ -173,7 +135,7 @@ ring_names(gb_ring *r, const char *name, char *err, size_t errlen)
 	memcpy(r->name, name, strlen(name) + 1);
 	r->is_path = strchr(name, '/') != NULL;
 	if (!r->is_path)
-		snprintf(r->shm_name, sizeof(r->shm_name), "%s%s", SHM_PREFIX, name);
+		snprintf(r->shm_name, sizeof(r->shm_name), "%s%s", GB_RING_SHM_PREFIX, name);
 	return 0;
 }
 
@@ -698,7 +660,7 @@ gb__ring_claim(gb_ring *r, uint16_t type, size_t len, gb_ring_claim *c)
 	assert(type != GB_RING_TYPE_PADDING);
 	if (len > r->max_record)
 		return drop(r, len, GB_RING_TOO_BIG);
-	stride = align8(GB_RL_REC_HEADER + len);
+	stride = gb__ring_align8(GB_RL_REC_HEADER + len);
 	head = atomic_load_explicit(&h->head_cache, memory_order_acquire);
 	tail = atomic_load_explicit(&h->tail, memory_order_relaxed);
 	for (attempt = 0; attempt < CLAIM_ATTEMPTS; attempt++) {
@@ -721,11 +683,11 @@ gb__ring_claim(gb_ring *r, uint16_t type, size_t len, gb_ring_claim *c)
 		return drop(r, len, GB_RING_FULL);
 	off = tail & r->mask;
 	if (pad != 0) {
-		atomic_store_explicit(word_at(r, off), gb__rl_word((int32_t)pad,
+		atomic_store_explicit(gb__ring_word_at(r, off), gb__rl_word((int32_t)pad,
 		    GB_RING_TYPE_PADDING, 0), memory_order_release);
 		off = 0;
 	}
-	atomic_store_explicit(word_at(r, off), gb__rl_word(-(int32_t)(GB_RL_REC_HEADER + len),
+	atomic_store_explicit(gb__ring_word_at(r, off), gb__rl_word(-(int32_t)(GB_RL_REC_HEADER + len),
 	    type, 0), memory_order_relaxed);
 	c->data = r->data + off + GB_RL_REC_HEADER;
 	c->len = len;
@@ -733,18 +695,11 @@ gb__ring_claim(gb_ring *r, uint16_t type, size_t len, gb_ring_claim *c)
 	return GB_RING_OK;
 }
 
-/* futex(2) on the segment's wake word: shared between processes, so no PRIVATE flag. */
-static long
-futex(_Atomic uint32_t *word, int op, uint32_t val, const struct timespec *ts)
-{
-	return syscall(SYS_futex, (uint32_t *)(uintptr_t)word, op, val, ts, NULL, 0);
-}
-
 static void
 wake_consumer(gb_ring *r)
 {
 	atomic_fetch_add_explicit(&r->hdr->futex_word, 1, memory_order_seq_cst);
-	futex(&r->hdr->futex_word, FUTEX_WAKE, 1, NULL);
+	gb__ring_futex(&r->hdr->futex_word, FUTEX_WAKE, 1, NULL);
 }
 
 /* Flips a claimed header to committed (type kept) or to padding. The CAS fails only when
@@ -752,7 +707,7 @@ wake_consumer(gb_ring *r)
 static bool
 publish(gb_ring *r, gb_ring_claim *c, bool padding)
 {
-	_Atomic uint64_t *w = word_at(r, c->pos & r->mask);
+	_Atomic uint64_t *w = gb__ring_word_at(r, c->pos & r->mask);
 	int32_t len = (int32_t)(GB_RL_REC_HEADER + c->len);
 	uint64_t old = atomic_load_explicit(w, memory_order_relaxed);
 
@@ -834,7 +789,7 @@ skip_to(gb_ring *r, uint64_t tail)
 static bool
 reset_positions(gb_ring *r, uint64_t tail)
 {
-	uint64_t fixed = align8(tail);
+	uint64_t fixed = gb__ring_align8(tail);
 
 	if (fixed != tail && !atomic_compare_exchange_strong_explicit(&r->hdr->tail, &tail,
 	    fixed, memory_order_acq_rel, memory_order_relaxed))
@@ -853,14 +808,14 @@ static bool
 unblock_claimed(gb_ring *r, uint64_t tail, uint64_t word)
 {
 	uint64_t off = r->head & r->mask, len = (uint64_t)-(int64_t)gb__rl_length(word);
-	uint64_t stride = align8(len);
+	uint64_t stride = gb__ring_align8(len);
 
 	if (len < GB_RL_REC_HEADER || len - GB_RL_REC_HEADER > r->max_record ||
 	    stride > r->capacity - off || stride > tail - r->head) {
 		skip_to(r, tail);
 		return true;
 	}
-	if (atomic_compare_exchange_strong_explicit(word_at(r, off), &word,
+	if (atomic_compare_exchange_strong_explicit(gb__ring_word_at(r, off), &word,
 	    gb__rl_word((int32_t)len, GB_RING_TYPE_PADDING, 0), memory_order_acq_rel,
 	    memory_order_relaxed))
 		atomic_fetch_add_explicit(&r->hdr->unblocked_records, 1, memory_order_relaxed);
@@ -875,18 +830,18 @@ unblock_unwritten(gb_ring *r, uint64_t tail)
 	uint64_t off = r->head & r->mask, gap, first, zero = 0;
 
 	for (gap = GB_RL_ALIGN; gap < tail - r->head; gap += GB_RL_ALIGN)
-		if (atomic_load_explicit(word_at(r, (r->head + gap) & r->mask),
+		if (atomic_load_explicit(gb__ring_word_at(r, (r->head + gap) & r->mask),
 		    memory_order_acquire) != 0)
 			break;
 	if (gap >= tail - r->head)
 		return false;
 	first = gap < r->capacity - off ? gap : r->capacity - off;
-	if (!atomic_compare_exchange_strong_explicit(word_at(r, off), &zero,
+	if (!atomic_compare_exchange_strong_explicit(gb__ring_word_at(r, off), &zero,
 	    gb__rl_word((int32_t)first, GB_RING_TYPE_PADDING, 0), memory_order_acq_rel,
 	    memory_order_relaxed))
 		return true;
 	if (first < gap)
-		atomic_store_explicit(word_at(r, 0), gb__rl_word((int32_t)(gap - first),
+		atomic_store_explicit(gb__ring_word_at(r, 0), gb__rl_word((int32_t)(gap - first),
 		    GB_RING_TYPE_PADDING, 0), memory_order_release);
 	atomic_fetch_add_explicit(&r->hdr->unblocked_records, 1, memory_order_relaxed);
 	return true;
@@ -926,7 +881,7 @@ static bool
 record_valid(const gb_ring *r, uint64_t tail, uint64_t word)
 {
 	uint64_t off = r->head & r->mask, len = (uint64_t)gb__rl_length(word);
-	uint64_t stride = align8(len);
+	uint64_t stride = gb__ring_align8(len);
 
 	return len >= GB_RL_REC_HEADER &&
 	    (gb__rl_type(word) == GB_RING_TYPE_PADDING || len - GB_RL_REC_HEADER <= r->max_record) &&
@@ -953,7 +908,7 @@ gb__ring_read_hold(gb_ring *r, gb_ring_handler h, void *ctx, size_t max_records)
 	budget = max_records + 64;
 	while (n < max_records && budget-- > 0 && r->head != tail) {
 		off = r->head & r->mask;
-		word = atomic_load_explicit(word_at(r, off), memory_order_acquire);
+		word = atomic_load_explicit(gb__ring_word_at(r, off), memory_order_acquire);
 		len = gb__rl_length(word);
 		if (len == 0 && word != 0) {
 			/* producers write the whole word at once: type without length is noise */
@@ -975,7 +930,7 @@ gb__ring_read_hold(gb_ring *r, gb_ring_handler h, void *ctx, size_t max_records)
 				    (size_t)len - GB_RL_REC_HEADER);
 			n++;
 		}
-		r->head += align8((uint64_t)len);
+		r->head += gb__ring_align8((uint64_t)len);
 		if (r->head == tail) {
 			tail = atomic_load_explicit(&hd->tail, memory_order_acquire);
 			if (!positions_ok(r, tail))
@@ -1039,9 +994,9 @@ gb__ring_wait(gb_ring *r, uint64_t timeout_ns)
 		return; /* a corrupt head from the segment: the next read resets it */
 	seen = atomic_load_explicit(&hd->futex_word, memory_order_seq_cst);
 	atomic_store_explicit(&hd->sleeping, 1, memory_order_seq_cst);
-	word = atomic_load_explicit(word_at(r, r->head & r->mask), memory_order_seq_cst);
+	word = atomic_load_explicit(gb__ring_word_at(r, r->head & r->mask), memory_order_seq_cst);
 	if (gb__rl_length(word) <= 0 && timeout_ns > 0)
-		futex(&hd->futex_word, FUTEX_WAIT, seen, &ts);
+		gb__ring_futex(&hd->futex_word, FUTEX_WAIT, seen, &ts);
 	atomic_store_explicit(&hd->sleeping, 0, memory_order_seq_cst);
 }
 
