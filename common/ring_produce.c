@@ -4,6 +4,7 @@
  */
 #include "ring_internal.h"
 
+#include <assert.h>
 #include <stdatomic.h>
 #include <string.h>
 
