@@ -43,8 +43,9 @@ gb__ring_claim(gb_ring *r, uint16_t type, size_t len, gb_ring_claim *c)
 	head = atomic_load_explicit(&h->head_cache, memory_order_acquire);
 	tail = atomic_load_explicit(&h->tail, memory_order_relaxed);
 	for (attempt = 0; attempt < CLAIM_ATTEMPTS; attempt++) {
+		/* only a damaged segment holds such a tail; the consumer's next read resets it */
 		if (tail & (GB_RL_ALIGN - 1))
-			return drop(r, len, GB_RING_FULL);
+			return drop(r, len, GB_RING_INVALID);
 		off = tail & r->mask;
 		to_end = r->capacity - off;
 		pad = stride > to_end ? to_end : 0;
