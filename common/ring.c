@@ -1,16 +1,13 @@
 /*
- * ring.c - the shared-memory many-to-one telemetry ring: segment creation and validation,
- * the producers' lock-free claim/commit (Aeron's many-to-one ring buffer) and the one
- * consumer's read loop with its futex sleep and its recovery from dead producers and
- * corrupt bytes. The byte layout is in ring_layout.h.
+ * ring.c - the segment of the shared-memory telemetry ring: names, the identity check,
+ * creating, attaching to, closing and removing it, and its counters. The producer side is in
+ * ring_produce.c, the consumer side in ring_consume.c, the byte layout in ring_layout.h.
  */
-#include "ring.h"
-#include "ring_layout.h"
+#include "ring_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <linux/futex.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -19,39 +16,14 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "clock.h"
 
-#define NAME_MAX_LEN 64
-#define SHM_PREFIX "/gbatch."
 #define ATTACH_WAIT_NS (1000ull * GB_NS_PER_MS) /* for a creator still initialising */
 #define ATTACH_NAP_NS (2ull * GB_NS_PER_MS)
 #define OPEN_ATTEMPTS 4                          /* create/attach races with unlinkers */
-#define CLAIM_ATTEMPTS 256                       /* CAS failures before a claim gives up */
-
-struct gb_ring {
-	char name[4096];          /* as given, or the resolved default */
-	char shm_name[sizeof(SHM_PREFIX) + NAME_MAX_LEN];
-	bool is_path;
-	bool consumer;
-	int fd;
-	uint8_t *map;
-	size_t map_len;
-	gb_rl_header *hdr;
-	uint8_t *data;
-	/* copies of the validated identity: never re-read from the segment */
-	uint64_t capacity, mask, max_record;
-	int slot;                 /* producer slot, or -1 when the table was full */
-	/* consumer only */
-	uint64_t head;            /* read up to here */
-	uint64_t released;        /* published to the producers (hdr->head) up to here */
-	uint64_t unblock_ns;
-	bool stuck;
-	uint64_t stuck_pos, stuck_since;
-};
 
 static void
 seterr(char *err, size_t errlen, const char *fmt, ...)
@@ -63,18 +35,6 @@ seterr(char *err, size_t errlen, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
-}
-
-static uint64_t
-align8(uint64_t n)
-{
-	return (n + (GB_RL_ALIGN - 1)) & ~(uint64_t)(GB_RL_ALIGN - 1);
-}
-
-static _Atomic uint64_t *
-word_at(const gb_ring *r, uint64_t off)
-{
-	return (_Atomic uint64_t *)(void *)(r->data + off);
 }
 
 static void
@@ -135,9 +95,9 @@ gb__ring_name_check(const char *name, char *err, size_t errlen)
 		}
 		return 0;
 	}
-	if (n == 0 || n > NAME_MAX_LEN) {
+	if (n == 0 || n > GB_RING_NAME_MAX_LEN) {
 		seterr(err, errlen, "ring name \"%.80s\" must be 1 to %d characters of "
-		    "[A-Za-z0-9_-] (or a path containing '/')", name, NAME_MAX_LEN);
+		    "[A-Za-z0-9_-] (or a path containing '/')", name, GB_RING_NAME_MAX_LEN);
 		return -1;
 	}
 	for (i = 0; i < n; i++) {
@@ -173,7 +133,7 @@ ring_names(gb_ring *r, const char *name, char *err, size_t errlen)
 	memcpy(r->name, name, strlen(name) + 1);
 	r->is_path = strchr(name, '/') != NULL;
 	if (!r->is_path)
-		snprintf(r->shm_name, sizeof(r->shm_name), "%s%s", SHM_PREFIX, name);
+		snprintf(r->shm_name, sizeof(r->shm_name), "%s%s", GB_RING_SHM_PREFIX, name);
 	return 0;
 }
 
@@ -667,382 +627,6 @@ gb__ring_unlink(const char *name, char *err, size_t errlen)
 		return -1;
 	}
 	return 0;
-}
-
-/* ---- producer side ---- */
-
-static int
-drop(gb_ring *r, size_t len, int status)
-{
-	atomic_fetch_add_explicit(&r->hdr->dropped_records, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&r->hdr->dropped_bytes, len, memory_order_relaxed);
-	return status;
-}
-
-/* True when `need` bytes fit between tail and head (false on nonsense positions). */
-static bool
-fits(const gb_ring *r, uint64_t head, uint64_t tail, uint64_t need)
-{
-	uint64_t used = tail - head;
-
-	return tail >= head && used <= r->capacity && need <= r->capacity - used;
-}
-
-int
-gb__ring_claim(gb_ring *r, uint16_t type, size_t len, gb_ring_claim *c)
-{
-	gb_rl_header *h = r->hdr;
-	uint64_t head, tail, off, pad = 0, stride, to_end;
-	int attempt;
-
-	assert(type != GB_RING_TYPE_PADDING);
-	if (len > r->max_record)
-		return drop(r, len, GB_RING_TOO_BIG);
-	stride = align8(GB_RL_REC_HEADER + len);
-	head = atomic_load_explicit(&h->head_cache, memory_order_acquire);
-	tail = atomic_load_explicit(&h->tail, memory_order_relaxed);
-	for (attempt = 0; attempt < CLAIM_ATTEMPTS; attempt++) {
-		if (tail & (GB_RL_ALIGN - 1))
-			return drop(r, len, GB_RING_FULL);
-		off = tail & r->mask;
-		to_end = r->capacity - off;
-		pad = stride > to_end ? to_end : 0;
-		if (!fits(r, head, tail, pad + stride)) {
-			head = atomic_load_explicit(&h->head, memory_order_acquire);
-			if (!fits(r, head, tail, pad + stride))
-				return drop(r, len, GB_RING_FULL);
-			atomic_store_explicit(&h->head_cache, head, memory_order_release);
-		}
-		if (atomic_compare_exchange_weak_explicit(&h->tail, &tail, tail + pad + stride,
-		    memory_order_acq_rel, memory_order_relaxed))
-			break;
-	}
-	if (attempt == CLAIM_ATTEMPTS)
-		return drop(r, len, GB_RING_FULL);
-	off = tail & r->mask;
-	if (pad != 0) {
-		atomic_store_explicit(word_at(r, off), gb__rl_word((int32_t)pad,
-		    GB_RING_TYPE_PADDING, 0), memory_order_release);
-		off = 0;
-	}
-	atomic_store_explicit(word_at(r, off), gb__rl_word(-(int32_t)(GB_RL_REC_HEADER + len),
-	    type, 0), memory_order_relaxed);
-	c->data = r->data + off + GB_RL_REC_HEADER;
-	c->len = len;
-	c->pos = tail + pad;
-	return GB_RING_OK;
-}
-
-/* futex(2) on the segment's wake word: shared between processes, so no PRIVATE flag. */
-static long
-futex(_Atomic uint32_t *word, int op, uint32_t val, const struct timespec *ts)
-{
-	return syscall(SYS_futex, (uint32_t *)(uintptr_t)word, op, val, ts, NULL, 0);
-}
-
-static void
-wake_consumer(gb_ring *r)
-{
-	atomic_fetch_add_explicit(&r->hdr->futex_word, 1, memory_order_seq_cst);
-	futex(&r->hdr->futex_word, FUTEX_WAKE, 1, NULL);
-}
-
-/* Flips a claimed header to committed (type kept) or to padding. The CAS fails only when
- * the consumer already padded over a claim stuck past the unblock timeout. */
-static bool
-publish(gb_ring *r, gb_ring_claim *c, bool padding)
-{
-	_Atomic uint64_t *w = word_at(r, c->pos & r->mask);
-	int32_t len = (int32_t)(GB_RL_REC_HEADER + c->len);
-	uint64_t old = atomic_load_explicit(w, memory_order_relaxed);
-
-	if (gb__rl_length(old) != -len)
-		return false;
-	return atomic_compare_exchange_strong_explicit(w, &old,
-	    gb__rl_word(len, padding ? GB_RING_TYPE_PADDING : gb__rl_type(old), 0),
-	    memory_order_seq_cst, memory_order_relaxed);
-}
-
-void
-gb__ring_commit(gb_ring *r, gb_ring_claim *c)
-{
-	if (publish(r, c, false) &&
-	    atomic_load_explicit(&r->hdr->sleeping, memory_order_seq_cst) != 0)
-		wake_consumer(r);
-}
-
-void
-gb__ring_abort(gb_ring *r, gb_ring_claim *c)
-{
-	publish(r, c, true);
-}
-
-int
-gb__ring_write(gb_ring *r, uint16_t type, const void *payload, size_t len)
-{
-	gb_ring_claim c;
-	int rc = gb__ring_claim(r, type, len, &c);
-
-	if (rc != GB_RING_OK)
-		return rc;
-	memcpy(c.data, payload, len);
-	gb__ring_commit(r, &c);
-	return GB_RING_OK;
-}
-
-void
-gb__ring_heartbeat(gb_ring *r)
-{
-	if (r->slot >= 0)
-		atomic_store_explicit(&r->hdr->producers[r->slot].heartbeat_ns,
-		    gb__clock_real_coarse_ns(), memory_order_relaxed);
-}
-
-/* ---- consumer side ---- */
-
-/* Zeroes n bytes of the data area from ring position pos, across the wrap if needed. */
-static void
-zero_span(gb_ring *r, uint64_t pos, uint64_t n)
-{
-	uint64_t off = pos & r->mask, first;
-
-	if (n > r->capacity)
-		n = r->capacity;
-	first = n < r->capacity - off ? n : r->capacity - off;
-	memset(r->data + off, 0, first);
-	memset(r->data, 0, n - first);
-}
-
-static void
-count_invalid(gb_ring *r)
-{
-	atomic_fetch_add_explicit(&r->hdr->invalid_records, 1, memory_order_relaxed);
-}
-
-/* Corrupt bytes at head: drop everything claimed so far and go on from tail (the release
- * zeroes them). */
-static void
-skip_to(gb_ring *r, uint64_t tail)
-{
-	count_invalid(r);
-	r->head = tail;
-}
-
-/* head or tail make no sense (misaligned, tail behind head, more than a ring apart):
- * the segment's header was overwritten. Restart the data area at tail. Returns false
- * when tail moved meanwhile (try again on the next read). */
-static bool
-reset_positions(gb_ring *r, uint64_t tail)
-{
-	uint64_t fixed = align8(tail);
-
-	if (fixed != tail && !atomic_compare_exchange_strong_explicit(&r->hdr->tail, &tail,
-	    fixed, memory_order_acq_rel, memory_order_relaxed))
-		return false;
-	count_invalid(r);
-	memset(r->data, 0, r->capacity);
-	r->head = fixed;
-	r->released = fixed;
-	atomic_store_explicit(&r->hdr->head, fixed, memory_order_release);
-	atomic_store_explicit(&r->hdr->head_cache, fixed, memory_order_release);
-	return true;
-}
-
-/* A stuck claim, length < 0 in its header: make it padding of the same length. */
-static bool
-unblock_claimed(gb_ring *r, uint64_t tail, uint64_t word)
-{
-	uint64_t off = r->head & r->mask, len = (uint64_t)-(int64_t)gb__rl_length(word);
-	uint64_t stride = align8(len);
-
-	if (len < GB_RL_REC_HEADER || len - GB_RL_REC_HEADER > r->max_record ||
-	    stride > r->capacity - off || stride > tail - r->head) {
-		skip_to(r, tail);
-		return true;
-	}
-	if (atomic_compare_exchange_strong_explicit(word_at(r, off), &word,
-	    gb__rl_word((int32_t)len, GB_RING_TYPE_PADDING, 0), memory_order_acq_rel,
-	    memory_order_relaxed))
-		atomic_fetch_add_explicit(&r->hdr->unblocked_records, 1, memory_order_relaxed);
-	return true;
-}
-
-/* A claim whose producer died before writing its header: all zero up to the next
- * header. Find that header and pad up to it (in two records if it wraps). */
-static bool
-unblock_unwritten(gb_ring *r, uint64_t tail)
-{
-	uint64_t off = r->head & r->mask, gap, first, zero = 0;
-
-	for (gap = GB_RL_ALIGN; gap < tail - r->head; gap += GB_RL_ALIGN)
-		if (atomic_load_explicit(word_at(r, (r->head + gap) & r->mask),
-		    memory_order_acquire) != 0)
-			break;
-	if (gap >= tail - r->head)
-		return false;
-	first = gap < r->capacity - off ? gap : r->capacity - off;
-	if (!atomic_compare_exchange_strong_explicit(word_at(r, off), &zero,
-	    gb__rl_word((int32_t)first, GB_RING_TYPE_PADDING, 0), memory_order_acq_rel,
-	    memory_order_relaxed))
-		return true;
-	if (first < gap)
-		atomic_store_explicit(word_at(r, 0), gb__rl_word((int32_t)(gap - first),
-		    GB_RING_TYPE_PADDING, 0), memory_order_release);
-	atomic_fetch_add_explicit(&r->hdr->unblocked_records, 1, memory_order_relaxed);
-	return true;
-}
-
-/* head sits on a record not yet committed. Returns true when it was padded over (or
- * skipped) and the read loop should look again. */
-static bool
-maybe_unblock(gb_ring *r, uint64_t tail, uint64_t word)
-{
-	uint64_t now = gb__clock_mono_ns();
-
-	if (!r->stuck || r->stuck_pos != r->head) {
-		r->stuck = true;
-		r->stuck_pos = r->head;
-		r->stuck_since = now;
-		return false;
-	}
-	if (now - r->stuck_since < r->unblock_ns)
-		return false;
-	if (gb__rl_length(word) < 0)
-		return unblock_claimed(r, tail, word);
-	return unblock_unwritten(r, tail);
-}
-
-/* True when head and tail are positions a healthy ring can have. */
-static bool
-positions_ok(const gb_ring *r, uint64_t tail)
-{
-	return !(r->head & (GB_RL_ALIGN - 1)) && !(tail & (GB_RL_ALIGN - 1)) &&
-	    tail >= r->head && tail - r->head <= r->capacity;
-}
-
-/* True when a committed header at head describes a record that fits. Padding may be longer
- * than the largest record: the consumer pads over a whole dead span in one. */
-static bool
-record_valid(const gb_ring *r, uint64_t tail, uint64_t word)
-{
-	uint64_t off = r->head & r->mask, len = (uint64_t)gb__rl_length(word);
-	uint64_t stride = align8(len);
-
-	return len >= GB_RL_REC_HEADER &&
-	    (gb__rl_type(word) == GB_RING_TYPE_PADDING || len - GB_RL_REC_HEADER <= r->max_record) &&
-	    stride <= r->capacity - off && stride <= tail - r->head;
-}
-
-size_t
-gb__ring_read_hold(gb_ring *r, gb_ring_handler h, void *ctx, size_t max_records)
-{
-	gb_rl_header *hd = r->hdr;
-	uint64_t tail, start = r->head, word, off, budget;
-	size_t n = 0;
-	int32_t len;
-
-	assert(r->consumer);
-	atomic_store_explicit(&hd->consumer_heartbeat_ns, gb__clock_real_coarse_ns(),
-	    memory_order_relaxed);
-	tail = atomic_load_explicit(&hd->tail, memory_order_acquire);
-	if (!positions_ok(r, tail)) {
-		reset_positions(r, tail);
-		return 0;
-	}
-	/* padding counts against the budget too, so one call stays bounded */
-	budget = max_records + 64;
-	while (n < max_records && budget-- > 0 && r->head != tail) {
-		off = r->head & r->mask;
-		word = atomic_load_explicit(word_at(r, off), memory_order_acquire);
-		len = gb__rl_length(word);
-		if (len == 0 && word != 0) {
-			/* producers write the whole word at once: type without length is noise */
-			skip_to(r, tail);
-			break;
-		}
-		if (len <= 0) {
-			if (maybe_unblock(r, tail, word))
-				continue;
-			break;
-		}
-		if (!record_valid(r, tail, word)) {
-			skip_to(r, tail);
-			break;
-		}
-		if (gb__rl_type(word) != GB_RING_TYPE_PADDING) {
-			if (h != NULL)
-				h(ctx, gb__rl_type(word), r->data + off + GB_RL_REC_HEADER,
-				    (size_t)len - GB_RL_REC_HEADER);
-			n++;
-		}
-		r->head += align8((uint64_t)len);
-		if (r->head == tail) {
-			tail = atomic_load_explicit(&hd->tail, memory_order_acquire);
-			if (!positions_ok(r, tail))
-				break; /* the next read resets */
-		}
-	}
-	if (r->head != start)
-		r->stuck = false;
-	return n;
-}
-
-void
-gb__ring_release(gb_ring *r)
-{
-	gb_rl_header *hd = r->hdr;
-	uint64_t hc;
-
-	assert(r->consumer);
-	if (r->head == r->released)
-		return;
-	/* the bytes go back zeroed: a producer's claim relies on it. The intent goes first, so a
-	 * successor can finish a release this process is killed in the middle of. */
-	atomic_store_explicit(&hd->release_to, r->head, memory_order_release);
-	zero_span(r, r->released, r->head - r->released);
-	r->released = r->head;
-	atomic_store_explicit(&hd->head, r->head, memory_order_release);
-	hc = atomic_load_explicit(&hd->head_cache, memory_order_relaxed);
-	if (hc > r->head)
-		atomic_store_explicit(&hd->head_cache, r->head, memory_order_release);
-}
-
-uint64_t
-gb__ring_held(const gb_ring *r)
-{
-	return r->head - r->released;
-}
-
-size_t
-gb__ring_read(gb_ring *r, gb_ring_handler h, void *ctx, size_t max_records)
-{
-	size_t n = gb__ring_read_hold(r, h, ctx, max_records);
-
-	gb__ring_release(r);
-	return n;
-}
-
-
-void
-gb__ring_wait(gb_ring *r, uint64_t timeout_ns)
-{
-	gb_rl_header *hd = r->hdr;
-	struct timespec ts = { .tv_sec = (time_t)(timeout_ns / GB_NS_PER_SEC),
-		.tv_nsec = (long)(timeout_ns % GB_NS_PER_SEC) };
-	uint32_t seen;
-	uint64_t word;
-
-	assert(r->consumer);
-	atomic_store_explicit(&hd->consumer_heartbeat_ns, gb__clock_real_coarse_ns(),
-	    memory_order_relaxed);
-	if (r->head & (GB_RL_ALIGN - 1))
-		return; /* a corrupt head from the segment: the next read resets it */
-	seen = atomic_load_explicit(&hd->futex_word, memory_order_seq_cst);
-	atomic_store_explicit(&hd->sleeping, 1, memory_order_seq_cst);
-	word = atomic_load_explicit(word_at(r, r->head & r->mask), memory_order_seq_cst);
-	if (gb__rl_length(word) <= 0 && timeout_ns > 0)
-		futex(&hd->futex_word, FUTEX_WAIT, seen, &ts);
-	atomic_store_explicit(&hd->sleeping, 0, memory_order_seq_cst);
 }
 
 /* ---- both sides ---- */

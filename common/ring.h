@@ -18,7 +18,8 @@ typedef enum gb_ring_status {
 	GB_RING_OK = 0,
 	GB_RING_FULL = -1,      /* claim: not enough free space; the record was dropped and counted */
 	GB_RING_TOO_BIG = -2,   /* claim: longer than the ring's max record size; dropped and counted */
-	GB_RING_INVALID = -3,   /* open: bad name, or a segment that failed validation (message says why) */
+	GB_RING_INVALID = -3,   /* open: bad name, or a segment that failed validation (message says why);
+	                           claim: a damaged segment (misaligned tail); dropped and counted */
 	GB_RING_NOT_FOUND = -4, /* open with no_create: no such segment */
 	GB_RING_BUSY = -5,      /* open_consumer: another consumer holds the ring */
 	GB_RING_SYSERR = -6,    /* open: a system call failed (message has strerror) */
@@ -78,8 +79,8 @@ typedef struct gb_ring_claim {
 } gb_ring_claim;
 
 /* Reserves len payload bytes for one record of type (not 0). Never blocks. Returns GB_RING_OK
- * and fills c, or GB_RING_FULL / GB_RING_TOO_BIG after counting the drop. Every OK claim must
- * be followed by exactly one commit or abort from the same process. */
+ * and fills c, or GB_RING_FULL / GB_RING_TOO_BIG / GB_RING_INVALID after counting the drop.
+ * Every OK claim must be followed by exactly one commit or abort from the same process. */
 int gb__ring_claim(gb_ring *r, uint16_t type, size_t len, gb_ring_claim *c);
 /* Publishes a claimed record to the consumer (release store of its length). */
 void gb__ring_commit(gb_ring *r, gb_ring_claim *c);

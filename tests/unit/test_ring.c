@@ -543,6 +543,44 @@ START_TEST(corrupt_positions_reset)
 }
 END_TEST
 
+/* A tail that is not a multiple of the record alignment is a damaged segment, not a full
+ * ring: the claim is refused as invalid (and counted as dropped) while plenty of room is
+ * free, and the consumer's reset puts the ring back in service. */
+START_TEST(misaligned_tail_refused_not_full)
+{
+	gb_ring_opts o = small_opts();
+	gb_ring *p = producer(&o), *c = consumer(&o);
+	struct seen s = { 0 };
+	gb_ring_claim cl;
+	gb_ring_stats st;
+	int fd;
+
+	ck_assert_int_eq(write_seq(p, 0, 8), GB_RING_OK);
+	ck_assert_uint_eq(gb__ring_read(c, on_seq, &s, 10), 1);
+	fd = open(ring_file, O_RDWR);
+	ck_assert_int_ge(fd, 0);
+	put_u64(fd, offsetof(gb_rl_header, tail), 16 + 5);
+	close(fd);
+	ck_assert_int_eq(gb__ring_claim(p, 1, 40, &cl), GB_RING_INVALID);
+	ck_assert_int_eq(write_seq(p, 1, 8), GB_RING_INVALID);
+	gb__ring_stats(p, &st);
+	ck_assert_uint_eq(st.dropped_records, 2);
+	ck_assert_uint_eq(st.dropped_bytes, 40 + 8);
+	ck_assert_uint_eq(st.tail, 16 + 5);
+	ck_assert_uint_eq(st.head, 16);
+	ck_assert_uint_eq(gb__ring_read(c, on_seq, &s, 10), 0);
+	gb__ring_stats(c, &st);
+	ck_assert_uint_eq(st.invalid_records, 1);
+	ck_assert_uint_eq(st.tail, 24);
+	ck_assert_uint_eq(st.head, 24);
+	ck_assert_int_eq(write_seq(p, 1, 8), GB_RING_OK);
+	ck_assert_uint_eq(gb__ring_read(c, on_seq, &s, 10), 1);
+	ck_assert(!s.out_of_order);
+	gb__ring_close(p);
+	gb__ring_close(c);
+}
+END_TEST
+
 START_TEST(half_created_segment_refused_after_wait)
 {
 	char err[512] = "";
@@ -1107,6 +1145,7 @@ ring_suite(void)
 	tcase_add_test(tc, path_ring);
 	tcase_add_test(tc, name_from_environment);
 	tcase_add_test(tc, corrupt_positions_reset);
+	tcase_add_test(tc, misaligned_tail_refused_not_full);
 	tcase_add_test(tc, half_created_segment_refused_after_wait);
 	tcase_add_test(tc, attach_waits_for_creator);
 	tcase_add_test(tc, consumer_restart_resumes);

@@ -1,0 +1,64 @@
+/*
+ * ring_internal.h - what the ring's own files share and nothing else may include: the struct
+ * behind gb_ring and the few small helpers both the producer and the consumer side use.
+ */
+#ifndef GBATCH_COMMON_RING_INTERNAL_H
+#define GBATCH_COMMON_RING_INTERNAL_H
+
+#include <linux/futex.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ring.h"
+#include "ring_layout.h"
+
+#define GB_RING_NAME_MAX_LEN 64
+#define GB_RING_SHM_PREFIX "/gbatch."
+
+struct gb_ring {
+	char name[4096];          /* as given, or the resolved default */
+	char shm_name[sizeof(GB_RING_SHM_PREFIX) + GB_RING_NAME_MAX_LEN];
+	bool is_path;
+	bool consumer;
+	int fd;
+	uint8_t *map;
+	size_t map_len;
+	gb_rl_header *hdr;
+	uint8_t *data;
+	/* copies of the validated identity: never re-read from the segment */
+	uint64_t capacity, mask, max_record;
+	int slot;                 /* producer slot, or -1 when the table was full */
+	/* consumer only */
+	uint64_t head;            /* read up to here */
+	uint64_t released;        /* published to the producers (hdr->head) up to here */
+	uint64_t unblock_ns;
+	bool stuck;
+	uint64_t stuck_pos, stuck_since;
+};
+
+/* n rounded up to the record alignment. */
+static inline uint64_t
+gb__ring_align8(uint64_t n)
+{
+	return (n + (GB_RL_ALIGN - 1)) & ~(uint64_t)(GB_RL_ALIGN - 1);
+}
+
+/* The record header word at data offset off. */
+static inline _Atomic uint64_t *
+gb__ring_word_at(const gb_ring *r, uint64_t off)
+{
+	return (_Atomic uint64_t *)(void *)(r->data + off);
+}
+
+/* futex(2) on the segment's wake word: shared between processes, so no PRIVATE flag. */
+static inline long
+gb__ring_futex(_Atomic uint32_t *word, int op, uint32_t val, const struct timespec *ts)
+{
+	return syscall(SYS_futex, (uint32_t *)(uintptr_t)word, op, val, ts, NULL, 0);
+}
+
+#endif

@@ -1,0 +1,134 @@
+/*
+ * ring_produce.c - the producer side of the ring: the lock-free claim/commit of Aeron's
+ * many-to-one ring buffer, abort, write, the heartbeat, and the consumer's wake-up.
+ */
+#include "ring_internal.h"
+
+#include <assert.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include "clock.h"
+
+#define CLAIM_ATTEMPTS 256 /* CAS failures before a claim gives up */
+
+static int
+drop(gb_ring *r, size_t len, int status)
+{
+	atomic_fetch_add_explicit(&r->hdr->dropped_records, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&r->hdr->dropped_bytes, len, memory_order_relaxed);
+	return status;
+}
+
+/* True when `need` bytes fit between tail and head (false on nonsense positions). */
+static bool
+fits(const gb_ring *r, uint64_t head, uint64_t tail, uint64_t need)
+{
+	uint64_t used = tail - head;
+
+	return tail >= head && used <= r->capacity && need <= r->capacity - used;
+}
+
+int
+gb__ring_claim(gb_ring *r, uint16_t type, size_t len, gb_ring_claim *c)
+{
+	gb_rl_header *h = r->hdr;
+	uint64_t head, tail, off, pad = 0, stride, to_end;
+	int attempt;
+
+	assert(type != GB_RING_TYPE_PADDING);
+	if (len > r->max_record)
+		return drop(r, len, GB_RING_TOO_BIG);
+	stride = gb__ring_align8(GB_RL_REC_HEADER + len);
+	head = atomic_load_explicit(&h->head_cache, memory_order_acquire);
+	tail = atomic_load_explicit(&h->tail, memory_order_relaxed);
+	for (attempt = 0; attempt < CLAIM_ATTEMPTS; attempt++) {
+		/* only a damaged segment holds such a tail; the consumer's next read resets it */
+		if (tail & (GB_RL_ALIGN - 1))
+			return drop(r, len, GB_RING_INVALID);
+		off = tail & r->mask;
+		to_end = r->capacity - off;
+		pad = stride > to_end ? to_end : 0;
+		if (!fits(r, head, tail, pad + stride)) {
+			head = atomic_load_explicit(&h->head, memory_order_acquire);
+			if (!fits(r, head, tail, pad + stride))
+				return drop(r, len, GB_RING_FULL);
+			atomic_store_explicit(&h->head_cache, head, memory_order_release);
+		}
+		if (atomic_compare_exchange_weak_explicit(&h->tail, &tail, tail + pad + stride,
+		    memory_order_acq_rel, memory_order_relaxed))
+			break;
+	}
+	if (attempt == CLAIM_ATTEMPTS)
+		return drop(r, len, GB_RING_FULL);
+	off = tail & r->mask;
+	if (pad != 0) {
+		atomic_store_explicit(gb__ring_word_at(r, off), gb__rl_word((int32_t)pad,
+		    GB_RING_TYPE_PADDING, 0), memory_order_release);
+		off = 0;
+	}
+	atomic_store_explicit(gb__ring_word_at(r, off), gb__rl_word(-(int32_t)(GB_RL_REC_HEADER + len),
+	    type, 0), memory_order_relaxed);
+	c->data = r->data + off + GB_RL_REC_HEADER;
+	c->len = len;
+	c->pos = tail + pad;
+	return GB_RING_OK;
+}
+
+static void
+wake_consumer(gb_ring *r)
+{
+	atomic_fetch_add_explicit(&r->hdr->futex_word, 1, memory_order_seq_cst);
+	gb__ring_futex(&r->hdr->futex_word, FUTEX_WAKE, 1, NULL);
+}
+
+/* Flips a claimed header to committed (type kept) or to padding. The CAS fails only when
+ * the consumer already padded over a claim stuck past the unblock timeout. */
+static bool
+publish(gb_ring *r, gb_ring_claim *c, bool padding)
+{
+	_Atomic uint64_t *w = gb__ring_word_at(r, c->pos & r->mask);
+	int32_t len = (int32_t)(GB_RL_REC_HEADER + c->len);
+	uint64_t old = atomic_load_explicit(w, memory_order_relaxed);
+
+	if (gb__rl_length(old) != -len)
+		return false;
+	return atomic_compare_exchange_strong_explicit(w, &old,
+	    gb__rl_word(len, padding ? GB_RING_TYPE_PADDING : gb__rl_type(old), 0),
+	    memory_order_seq_cst, memory_order_relaxed);
+}
+
+void
+gb__ring_commit(gb_ring *r, gb_ring_claim *c)
+{
+	if (publish(r, c, false) &&
+	    atomic_load_explicit(&r->hdr->sleeping, memory_order_seq_cst) != 0)
+		wake_consumer(r);
+}
+
+void
+gb__ring_abort(gb_ring *r, gb_ring_claim *c)
+{
+	publish(r, c, true);
+}
+
+int
+gb__ring_write(gb_ring *r, uint16_t type, const void *payload, size_t len)
+{
+	gb_ring_claim c;
+	int rc = gb__ring_claim(r, type, len, &c);
+
+	if (rc != GB_RING_OK)
+		return rc;
+	memcpy(c.data, payload, len);
+	gb__ring_commit(r, &c);
+	return GB_RING_OK;
+}
+
+void
+gb__ring_heartbeat(gb_ring *r)
+{
+	if (r->slot >= 0)
+		atomic_store_explicit(&r->hdr->producers[r->slot].heartbeat_ns,
+		    gb__clock_real_coarse_ns(), memory_order_relaxed);
+}
