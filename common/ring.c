@@ -25,7 +25,7 @@
 #define ATTACH_NAP_NS (2ull * GB_NS_PER_MS)
 #define OPEN_ATTEMPTS 4                          /* create/attach races with unlinkers */
 
-static void
+static void __attribute__((format(printf, 3, 4)))
 seterr(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;

@@ -160,13 +160,6 @@ gb__gemini_connections(const gb_gemini *c)
 	return c->connections;
 }
 
-void
-gb__gemini_result_fini(gb_gemini_result *res)
-{
-	free(res->text);
-	memset(res, 0, sizeof(*res));
-}
-
 int
 gb__gemini_is_fatal(const gb_gemini_result *res)
 {

@@ -112,6 +112,13 @@ fail:
 
 /* ---- response ---- */
 
+void
+gb__gemini_result_fini(gb_gemini_result *res)
+{
+	free(res->text);
+	memset(res, 0, sizeof(*res));
+}
+
 /* Copies an untrusted string for a message: bounded, control characters made spaces. */
 static void
 copy_clean(char *dst, size_t dstlen, const char *src, size_t max)
