@@ -12,6 +12,7 @@
 #include <gbatch/telemetry.h>
 
 #include "batch_steps.h"
+#include "check_main.h"
 #include "stub_proc.h"
 
 static const char content_text[] =
@@ -673,7 +674,7 @@ START_TEST(steps_match_process_questions)
 END_TEST
 
 static Suite *
-suite(void)
+batch_processor_suite(void)
 {
 	Suite *s = suite_create("batch_processor");
 	TCase *tc = tcase_create("against the stand-in");
@@ -699,14 +700,4 @@ suite(void)
 	return s;
 }
 
-int
-main(void)
-{
-	SRunner *sr = srunner_create(suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+const gb_test_unit gb_test_unit_def = { .suite = batch_processor_suite };
