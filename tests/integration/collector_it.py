@@ -4,8 +4,8 @@ ring (ring-write), a real StatsD daemon (the npm `statsd`, read back through its
 port), our strict DogStatsD receiver (dogstatsd-recv) for UDP and unixgram, signals, console
 output line by line, and the command line's refusals.
 
-Run by ctest with GBATCH_COLLECTOR, GBATCH_RING_WRITE, GBATCH_DSD_RECV, GBATCH_EMIT (binaries) and
-GBATCH_STATSD_DIR (the npm install made by tests/run.sh) in the environment.
+Run by ctest with GBATCH_COLLECTOR, GBATCH_RING_WRITE, GBATCH_DSD_RECV, GBATCH_EMIT,
+GBATCH_RING_OFFSETS (binaries) and GBATCH_STATSD_DIR (the npm install made by tests/run.sh) in the environment.
 """
 import os
 import re
@@ -19,6 +19,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 from statsd_server import Statsd, wait_until  # noqa: E402
+from ring_layout import LAYOUT  # noqa: E402
 
 COLLECTOR = os.environ.get("GBATCH_COLLECTOR", "")
 RING_WRITE = os.environ.get("GBATCH_RING_WRITE", "")
@@ -27,8 +28,9 @@ EMIT = os.environ.get("GBATCH_EMIT", "")
 
 _seq = [0]
 
-# ring_layout.h: the consumer's pid, on the consumer line (line 8) of the header page
-CONSUMER_PID_OFFSET = 8 * 128 + 16
+# ring_layout.h (through the ring-offsets tool): the consumer's pid in the header page
+CONSUMER_PID_OFFSET = LAYOUT["consumer_pid"]
+CONSUMER_PID_SIZE = LAYOUT["consumer_pid_size"]
 
 
 class Receiver:
@@ -151,7 +153,7 @@ class CollectorCase(unittest.TestCase):
             try:
                 with open("/dev/shm/gbatch." + ring, "rb") as f:
                     f.seek(CONSUMER_PID_OFFSET)
-                    return int.from_bytes(f.read(4), "little") == p.pid
+                    return int.from_bytes(f.read(CONSUMER_PID_SIZE), "little") == p.pid
             except FileNotFoundError:
                 return False
         wait_until(attached, 30, "the collector to attach to its ring")

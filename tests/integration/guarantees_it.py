@@ -5,7 +5,7 @@ number, producers killed at random, overload with the collector stopped, a flapp
 hostile segments through the real binaries, and bad input to every command line.
 
 Run by ctest, one class per test (python3 guarantees_it.py ClassName), with the collector test's
-environment plus GBATCH_PROCESSOR, GBATCH_STUB_GEMINI. GBATCH_GUARANTEE_SCALE (default 1) scales
+environment (GBATCH_RING_OFFSETS among it) plus GBATCH_PROCESSOR, GBATCH_STUB_GEMINI. GBATCH_GUARANTEE_SCALE (default 1) scales
 the record counts and fault rounds down for the sanitizer builds; the assertions stay the same.
 """
 import collections
@@ -13,7 +13,6 @@ import os
 import random
 import re
 import signal
-import struct
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from collector_it import (BAD, BAD_ENV, COLLECTOR, DSD_RECV, EMIT, RING_WRITE,  # noqa: E402
                           CollectorCase, Receiver, sent_errors, wait_until)
+from ring_layout import LAYOUT  # noqa: E402  (on the path collector_it set)
 
 PROCESSOR = os.environ.get("GBATCH_PROCESSOR", "")
 STUB = os.environ.get("GBATCH_STUB_GEMINI", "")
@@ -34,9 +34,12 @@ IN_FLIGHT_BOUND = 4096
 # Bytes of records waiting in the ring when a collector is signalled (a quarter of the ring).
 BACKLOG = 1 << 20
 
-# ring_layout.h: one counter per 128-byte line of the header page.
-OFF_TAIL, OFF_HEAD, OFF_DROPPED, OFF_UNBLOCKED, OFF_INVALID = 128, 384, 512, 768, 896
-OFF_CONSUMER_PID = 1040
+# ring_layout.h, through the ring-offsets tool: the header page, then the data area.
+HEADER_SIZE = LAYOUT["header_page_size"]
+# the identity line: everything before the first position (tail)
+IDENTITY_END = LAYOUT["tail"]
+# the positions and counters: from tail up to the consumer's line
+COUNTERS_END = LAYOUT["futex_word"]
 
 
 def scaled(n, least=1):
@@ -46,11 +49,14 @@ def scaled(n, least=1):
 def ring_counters(ring):
     """The segment's own counters, read from /dev/shm."""
     with open("/dev/shm/gbatch." + ring, "rb") as f:
-        page = f.read(4096)
-    get = lambda off: struct.unpack_from("<Q", page, off)[0]  # noqa: E731
-    return {"tail": get(OFF_TAIL), "head": get(OFF_HEAD), "dropped": get(OFF_DROPPED),
-            "unblocked": get(OFF_UNBLOCKED), "invalid": get(OFF_INVALID),
-            "consumer_pid": struct.unpack_from("<I", page, OFF_CONSUMER_PID)[0]}
+        page = f.read(HEADER_SIZE)
+
+    def get(field):
+        off, size = LAYOUT[field], LAYOUT[field + "_size"]
+        return int.from_bytes(page[off:off + size], "little")
+    return {"tail": get("tail"), "head": get("head"), "dropped": get("dropped_records"),
+            "unblocked": get("unblocked_records"), "invalid": get("invalid_records"),
+            "consumer_pid": get("consumer_pid")}
 
 
 SEQ_RE = re.compile(r"^gbatch\.seq\.p\d+:[^|]+\|ms\|#depth:0,seq:(\d+)$")
@@ -546,27 +552,27 @@ class Segments(GuaranteeCase):
                        "--meta", "round=%d" % rnd, check=False)
             with open(path, "r+b") as f:
                 if rnd % 3 == 0:  # the positions and counters (header lines 1 to 7)
-                    f.seek(128)
-                    f.write(os.urandom(7 * 128))
+                    f.seek(IDENTITY_END)
+                    f.write(os.urandom(COUNTERS_END - IDENTITY_END))
                 elif rnd % 3 == 1:  # record headers and payloads
                     for _ in range(64):
                         # within the data area: a write past its end would grow the file,
                         # and a segment of the wrong size is refused to new producers
                         n = rng.randrange(1, 512)
-                        f.seek(4096 + rng.randrange(0, (4 << 20) - n))
+                        f.seek(HEADER_SIZE + rng.randrange(0, (4 << 20) - n))
                         f.write(os.urandom(n))
                 else:  # everything after the identity line
-                    f.seek(128)
-                    f.write(os.urandom(4096 - 128 + (64 << 10)))
+                    f.seek(IDENTITY_END)
+                    f.write(os.urandom(HEADER_SIZE - IDENTITY_END + (64 << 10)))
             self.assertIsNone(c.poll(), "the collector died in round %d" % rnd)
-            self.assertEqual(os.stat(path).st_size, 4096 + (4 << 20))
+            self.assertEqual(os.stat(path).st_size, HEADER_SIZE + (4 << 20))
             self.deliver(ring, rv, "after.r%d" % rnd)
         self.assertNotIn("!INVALID", self.text(rv.out))
         counters = ring_counters(ring)
         self.assertGreater(counters["invalid"], 0)  # the collector saw and counted the damage
         # the identity itself: new attachments are refused, the running collector goes on
         with open(path, "r+b") as f:
-            f.write(os.urandom(128))
+            f.write(os.urandom(IDENTITY_END))
         r = self.write(ring, "--count", "1", check=False)
         self.assertEqual(r.returncode, 2)
         self.assertIn("bad magic", r.stderr.decode())
@@ -636,13 +642,13 @@ class Segments(GuaranteeCase):
         self.refused(ring, "but its header says")
         ring = self.make_ring()
         with open(self.seg(ring), "r+b") as f:
-            f.seek(16)  # the capacity
-            f.write(struct.pack("<Q", 12345))
+            f.seek(LAYOUT["capacity"])
+            f.write((12345).to_bytes(LAYOUT["capacity_size"], "little"))
         self.refused(ring, "capacity 12345")
 
         ring = self.ring()
         with open(self.seg(ring), "wb") as f:
-            f.write(os.urandom((4 << 20) + 4096))
+            f.write(os.urandom((4 << 20) + HEADER_SIZE))
         os.chmod(self.seg(ring), 0o600)
         self.refused(ring, "bad magic")
 

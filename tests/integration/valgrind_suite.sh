@@ -2,11 +2,12 @@
 # valgrind_suite.sh - the integration suite once more with gbatch-collector and gbatch-processor
 # under valgrind memcheck: any memory error or leak (definite, indirect or possible) fails it.
 # Run by ctest under the label "valgrind" (tests/run.sh's valgrind stage), on the normal build.
-#   valgrind_suite.sh COLLECTOR PROCESSOR EMIT STUB RING_WRITE DSD_RECV TEST_PROCESSOR_RING
+#   valgrind_suite.sh COLLECTOR PROCESSOR EMIT STUB RING_WRITE DSD_RECV TEST_PROCESSOR_RING \
+#       RING_OFFSETS
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-collector=$1 processor=$2 emit=$3 stub=$4 ring_write=$5 dsd_recv=$6 test_processor_ring=$7
+collector=$1 processor=$2 emit=$3 stub=$4 ring_write=$5 dsd_recv=$6 test_processor_ring=$7 ring_offsets=$8
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir "$work/bin" "$work/logs"
@@ -27,7 +28,7 @@ wrap gbatch-processor "$processor"
 
 export GBATCH_COLLECTOR=$work/bin/gbatch-collector GBATCH_PROCESSOR=$work/bin/gbatch-processor
 export GBATCH_EMIT=$emit GBATCH_STUB_GEMINI=$stub GBATCH_RING_WRITE=$ring_write
-export GBATCH_DSD_RECV=$dsd_recv GBATCH_GUARANTEE_SCALE=0.1
+export GBATCH_DSD_RECV=$dsd_recv GBATCH_RING_OFFSETS=$ring_offsets GBATCH_GUARANTEE_SCALE=0.1
 fails=0
 run() {
 	echo "== valgrind: $*"

@@ -1,7 +1,8 @@
 /*
  * tele_recorder.h - a test reporter that keeps a copy of every record it receives, so the
- * telemetry tests can assert on scope paths, values and metadata after the fact.
- * Header-only (static functions) because each unit test is one executable.
+ * telemetry tests can assert on scope paths, values and metadata after the fact. The one
+ * recording reporter of the tests (test_telemetry.c, test_batch_processor.c).
+ * Header-only (static inline functions) because each unit test is one executable.
  */
 #ifndef GBATCH_TESTS_TELE_RECORDER_H
 #define GBATCH_TESTS_TELE_RECORDER_H
@@ -32,25 +33,27 @@ struct recorder {
 	struct rec *r;
 	size_t n;
 	int fail; /* return -1 from every callback */
+	size_t lost; /* records received when r was full (REC_MAX) */
 };
 
-static void
+static inline void
 recorder_init(struct recorder *rc)
 {
 	pthread_mutex_init(&rc->lock, NULL);
 	rc->r = calloc(REC_MAX, sizeof(*rc->r));
 	rc->n = 0;
 	rc->fail = 0;
+	rc->lost = 0;
 }
 
-static void
+static inline void
 recorder_fini(struct recorder *rc)
 {
 	pthread_mutex_destroy(&rc->lock);
 	free(rc->r);
 }
 
-static int
+static inline int
 recorder_add(struct recorder *rc, char kind, const char *scope, double v, const gb_tele_meta *m)
 {
 	pthread_mutex_lock(&rc->lock);
@@ -69,28 +72,63 @@ recorder_add(struct recorder *rc, char kind, const char *scope, double v, const 
 		for (size_t i = 0; i < m->n_extra && len < sizeof(r->extra); i++)
 			len += (size_t)snprintf(r->extra + len, sizeof(r->extra) - len, "%s%s=%s",
 			    i ? "," : "", m->extra[i].key, m->extra[i].value);
+	} else {
+		rc->lost++;
 	}
 	pthread_mutex_unlock(&rc->lock);
 	return rc->fail ? -1 : 0;
 }
 
-static int
+static inline int
 recorder_timing(void *self, const char *scope, double seconds, const gb_tele_meta *m)
 {
 	return recorder_add(self, 't', scope, seconds, m);
 }
 
-static int
+static inline int
 recorder_metric(void *self, const char *scope, double value, const gb_tele_meta *m)
 {
 	return recorder_add(self, 'm', scope, value, m);
 }
 
-static gb_reporter
+static inline gb_reporter
 recorder_reporter(struct recorder *rc)
 {
 	return (gb_reporter){ .self = rc, .record_timing = recorder_timing,
 		.record_metric = recorder_metric };
+}
+
+/* The first record of that kind ('t' timing, 'm' metric) and scope, or NULL. */
+static inline const struct rec *
+recorder_find(const struct recorder *rc, char kind, const char *scope)
+{
+	for (size_t i = 0; i < rc->n; i++)
+		if (rc->r[i].kind == kind && strcmp(rc->r[i].scope, scope) == 0)
+			return &rc->r[i];
+	return NULL;
+}
+
+/* How many records, of either kind, have that scope. */
+static inline size_t
+recorder_count(const struct recorder *rc, const char *scope)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < rc->n; i++)
+		n += strcmp(rc->r[i].scope, scope) == 0;
+	return n;
+}
+
+/* The sum of the values of the records of that kind and scope. */
+static inline double
+recorder_sum(const struct recorder *rc, char kind, const char *scope)
+{
+	double s = 0;
+
+	for (size_t i = 0; i < rc->n; i++)
+		if (rc->r[i].kind == kind && strcmp(rc->r[i].scope, scope) == 0)
+			s += rc->r[i].value;
+	return s;
 }
 
 #endif

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "aggregate.h"
+#include "check_main.h"
 
 struct seen {
 	char out[1 << 20];
@@ -135,12 +136,4 @@ aggregate_suite(void)
 	return s;
 }
 
-int
-main(void)
-{
-	SRunner *sr = srunner_create(aggregate_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+const gb_test_unit gb_test_unit_def = { .suite = aggregate_suite };

@@ -12,7 +12,9 @@
 #include <gbatch/telemetry.h>
 
 #include "batch_run.h"
+#include "check_main.h"
 #include "stub_proc.h"
+#include "tele_recorder.h"
 
 static const char content_text[] =
     "The Tay Bridge was a railway bridge over the Firth of Tay in Scotland. It opened in 1878 "
@@ -33,86 +35,27 @@ static gb_result *res;
 static json_t *out;  /* the result's JSON */
 static json_t *reqs; /* the stand-in's request log */
 
-/* ---- a reporter that keeps every record, to check names, depth, parents and metadata ---- */
+/* ---- every record the context gives its reporters (tele_recorder.h), to check names,
+ * depth, parents and metadata ---- */
 
-struct rec {
-	char scope[256];
-	char parent[256];
-	int depth;
-	bool timing;
-	char type[16];
-	double value;
-	char meta[128]; /* "k=v,k=v" */
-};
-
-static struct rec recs[512];
-static size_t nrecs;
-
-static int
-keep(const char *scope, double v, const gb_tele_meta *m, bool timing)
-{
-	struct rec *r;
-
-	if (nrecs == sizeof(recs) / sizeof(recs[0]))
-		return 1;
-	r = &recs[nrecs++];
-	memset(r, 0, sizeof(*r));
-	strncpy(r->scope, scope, sizeof(r->scope) - 1);
-	strncpy(r->parent, m->parent_scope != NULL ? m->parent_scope : "(null)", sizeof(r->parent) - 1);
-	r->depth = m->depth;
-	r->timing = timing;
-	strncpy(r->type, m->metric_type != NULL ? m->metric_type : "", sizeof(r->type) - 1);
-	r->value = v;
-	for (size_t i = 0; i < m->n_extra; i++) {
-		size_t l = strlen(r->meta);
-		snprintf(r->meta + l, sizeof(r->meta) - l, "%s%s=%s", i > 0 ? "," : "",
-		    m->extra[i].key, m->extra[i].value);
-	}
-	return 0;
-}
-
-static int
-keep_timing(void *self, const char *scope, double s, const gb_tele_meta *m)
-{
-	(void)self;
-	return keep(scope, s, m, true);
-}
-
-static int
-keep_metric(void *self, const char *scope, double v, const gb_tele_meta *m)
-{
-	(void)self;
-	return keep(scope, v, m, false);
-}
+static struct recorder rc;
 
 static const struct rec *
 find(const char *scope, bool timing)
 {
-	for (size_t i = 0; i < nrecs; i++)
-		if (recs[i].timing == timing && strcmp(recs[i].scope, scope) == 0)
-			return &recs[i];
-	return NULL;
+	return recorder_find(&rc, timing ? 't' : 'm', scope);
 }
 
 static size_t
 count_recs(const char *scope)
 {
-	size_t n = 0;
-
-	for (size_t i = 0; i < nrecs; i++)
-		n += strcmp(recs[i].scope, scope) == 0;
-	return n;
+	return recorder_count(&rc, scope);
 }
 
 static double
 sum_metric(const char *scope)
 {
-	double s = 0;
-
-	for (size_t i = 0; i < nrecs; i++)
-		if (!recs[i].timing && strcmp(recs[i].scope, scope) == 0)
-			s += recs[i].value;
-	return s;
+	return recorder_sum(&rc, 'm', scope);
 }
 
 /* ---- fixtures ---- */
@@ -490,22 +433,25 @@ END_TEST
 START_TEST(telemetry_scopes_and_metrics)
 {
 	gb_simple_reporter *simple = gb_simple_reporter_new(0);
-	gb_reporter reps[2] = { { NULL, keep_timing, keep_metric },
-		gb_simple_reporter_as_reporter(simple) };
-	gb_tele *t = gb_tele_new(reps, 2, GB_TELE_ENABLE);
+	gb_reporter reps[2];
+	gb_tele *t;
 	const char *args[] = { "--fault", "few", NULL };
 	const struct rec *r;
 	char *report;
 
-	nrecs = 0;
+	recorder_init(&rc);
+	reps[0] = recorder_reporter(&rc);
+	reps[1] = gb_simple_reporter_as_reporter(simple);
+	t = gb_tele_new(reps, 2, GB_TELE_ENABLE);
 	start(args, t);
 	run(GB_PROCESS_COMPARE);
 
 	r = find("batch.total_processing", true);
 	ck_assert_ptr_nonnull(r);
 	ck_assert_int_eq(r->depth, 0);
-	ck_assert_str_eq(r->parent, "(null)");
-	ck_assert_str_eq(r->meta, "question_count=5,content_type=text");
+	ck_assert_int_eq(r->has_parent, 0);
+	ck_assert_str_eq(r->parent, "");
+	ck_assert_str_eq(r->extra, "question_count=5,content_type=text");
 	r = find("batch.total_processing.batch.attempt", true);
 	ck_assert_ptr_nonnull(r);
 	ck_assert_int_eq(r->depth, 1);
@@ -524,19 +470,19 @@ START_TEST(telemetry_scopes_and_metrics)
 	/* The repair of the missing answer, with the reason in metadata. */
 	r = find("batch.total_processing.batch.individual_fallback", true);
 	ck_assert_ptr_nonnull(r);
-	ck_assert_str_eq(r->meta, "error_type=count_mismatch");
+	ck_assert_str_eq(r->extra, "error_type=count_mismatch");
 	r = find("batch.total_processing.batch.individual_fallback.individual.processing."
 	    "individual.question", true);
 	ck_assert_ptr_nonnull(r);
 	ck_assert_int_eq(r->depth, 3);
-	ck_assert_str_eq(r->meta, "question_index=4");
+	ck_assert_str_eq(r->extra, "question_index=4");
 
 	/* Compare run: one scope name for every question, the index only in metadata. */
 	ck_assert_uint_eq(count_recs("batch.total_processing.batch.comparison_run.individual.processing."
 	    "individual.question"), NQ);
-	for (size_t i = 0; i < nrecs; i++)
-		ck_assert_msg(strstr(recs[i].scope, "question_") == NULL, "index in name: %s",
-		    recs[i].scope);
+	for (size_t i = 0; i < rc.n; i++)
+		ck_assert_msg(strstr(rc.r[i].scope, "question_") == NULL, "index in name: %s",
+		    rc.r[i].scope);
 	ck_assert_ptr_nonnull(find("batch.total_processing.batch.result_building", true));
 
 	r = find("batch.total_processing.batch_success", false);
@@ -563,18 +509,22 @@ START_TEST(telemetry_scopes_and_metrics)
 	teardown();
 	gb_tele_free(t);
 	gb_simple_reporter_free(simple);
+	ck_assert_uint_eq(rc.lost, 0);
+	recorder_fini(&rc);
 }
 END_TEST
 
 START_TEST(retries_are_counted)
 {
-	gb_reporter rep = { NULL, keep_timing, keep_metric };
-	gb_tele *t = gb_tele_new(&rep, 1, GB_TELE_ENABLE);
+	gb_reporter rep;
+	gb_tele *t;
 	/* The batch: a 503, then 4 answers for 5; the repair call gets a 400. */
 	const char *args[] = { "--fault", "503:1", "--fault", "few", "--fault", "400:1:only=single",
 		NULL };
 
-	nrecs = 0;
+	recorder_init(&rc);
+	rep = recorder_reporter(&rc);
+	t = gb_tele_new(&rep, 1, GB_TELE_ENABLE);
 	start(args, t);
 	run(0);
 	ck_assert_uint_eq(json_array_size(reqs), 3);
@@ -588,6 +538,8 @@ START_TEST(retries_are_counted)
 	ck_assert_ptr_nonnull(strstr(gb_result_error(res, NQ - 1), "400 INVALID_ARGUMENT"));
 	teardown();
 	gb_tele_free(t);
+	ck_assert_uint_eq(rc.lost, 0);
+	recorder_fini(&rc);
 }
 END_TEST
 
@@ -673,7 +625,7 @@ START_TEST(steps_match_process_questions)
 END_TEST
 
 static Suite *
-suite(void)
+batch_processor_suite(void)
 {
 	Suite *s = suite_create("batch_processor");
 	TCase *tc = tcase_create("against the stand-in");
@@ -699,14 +651,4 @@ suite(void)
 	return s;
 }
 
-int
-main(void)
-{
-	SRunner *sr = srunner_create(suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+const gb_test_unit gb_test_unit_def = { .suite = batch_processor_suite };

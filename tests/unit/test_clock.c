@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "check_main.h"
 #include "clock.h"
 
 START_TEST(monotonic_moves_forward)
@@ -39,8 +40,8 @@ START_TEST(coarse_close_to_precise)
 }
 END_TEST
 
-int
-main(void)
+static Suite *
+clock_suite(void)
 {
 	Suite *s = suite_create("clock");
 	TCase *tc = tcase_create("core");
@@ -49,9 +50,7 @@ main(void)
 	tcase_add_test(tc, realtime_matches_time);
 	tcase_add_test(tc, coarse_close_to_precise);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return s;
 }
+
+const gb_test_unit gb_test_unit_def = { .suite = clock_suite };

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_main.h"
 #include "clock.h"
 #include "gemini_client.h"
 #include "stub_proc.h"
@@ -445,7 +446,7 @@ START_TEST(unreachable_and_bad_options)
 END_TEST
 
 static Suite *
-suite(void)
+gemini_client_suite(void)
 {
 	Suite *s = suite_create("gemini_client");
 	TCase *pure = tcase_create("parsing");
@@ -473,14 +474,4 @@ suite(void)
 	return s;
 }
 
-int
-main(void)
-{
-	SRunner *sr = srunner_create(suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+const gb_test_unit gb_test_unit_def = { .suite = gemini_client_suite };

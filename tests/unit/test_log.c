@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "check_main.h"
 #include "log.h"
 
 static int last_status;
@@ -166,8 +167,8 @@ START_TEST(parse_level)
 }
 END_TEST
 
-int
-main(void)
+static Suite *
+log_suite(void)
 {
 	Suite *s = suite_create("log");
 	TCase *tc = tcase_create("core");
@@ -180,9 +181,7 @@ main(void)
 	tcase_add_test(tc, long_message_truncated_with_newline);
 	tcase_add_test(tc, parse_level);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return s;
 }
+
+const gb_test_unit gb_test_unit_def = { .suite = log_suite };

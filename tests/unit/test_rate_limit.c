@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "check_main.h"
 #include "clock.h"
 #include "rate_limit.h"
 
@@ -129,13 +130,11 @@ START_TEST(no_window_ever_holds_more_than_rpm)
 }
 END_TEST
 
-int
-main(void)
+static Suite *
+rate_limit_suite(void)
 {
 	Suite *s = suite_create("rate_limit");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, tiers_parse);
 	tcase_add_test(tc, seed_table);
@@ -144,9 +143,7 @@ main(void)
 	tcase_add_test(tc, pause_holds_everyone);
 	tcase_add_test(tc, no_window_ever_holds_more_than_rpm);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return s;
 }
+
+const gb_test_unit gb_test_unit_def = { .suite = rate_limit_suite };

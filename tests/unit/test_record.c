@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_main.h"
 #include "record.h"
 
 static gb_record
@@ -173,8 +174,8 @@ START_TEST(max_size_fits_smallest_ring_record)
 }
 END_TEST
 
-int
-main(void)
+static Suite *
+record_suite(void)
 {
 	Suite *s = suite_create("record");
 	TCase *tc = tcase_create("core");
@@ -186,9 +187,7 @@ main(void)
 	tcase_add_test(tc, decoder_refuses_malformed);
 	tcase_add_test(tc, max_size_fits_smallest_ring_record);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return s;
 }
+
+const gb_test_unit gb_test_unit_def = { .suite = record_suite };

@@ -7,6 +7,8 @@
 
 #include <gbatch/telemetry.h>
 
+#include "check_main.h"
+
 static char *text;
 static size_t text_len;
 static FILE *out;
@@ -135,8 +137,8 @@ START_TEST(write_error_is_reported)
 }
 END_TEST
 
-int
-main(void)
+static Suite *
+reporter_console_suite(void)
 {
 	Suite *s = suite_create("reporter_console");
 	TCase *tc = tcase_create("core");
@@ -146,9 +148,7 @@ main(void)
 	tcase_add_test(tc, through_a_context);
 	tcase_add_test(tc, write_error_is_reported);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return s;
 }
+
+const gb_test_unit gb_test_unit_def = { .suite = reporter_console_suite };

@@ -10,6 +10,7 @@
 
 #include <gbatch/telemetry.h>
 
+#include "check_main.h"
 #include "clock.h"
 #include "record.h"
 #include "ring.h"
@@ -335,8 +336,15 @@ START_TEST(threads_write_concurrently)
 }
 END_TEST
 
-int
-main(void)
+/* In the runner process: the prefix of every ring of this run. */
+static void
+record_runner_pid(void)
+{
+	runner_pid = getpid();
+}
+
+static Suite *
+reporter_shm_suite(void)
 {
 	Suite *s = suite_create("reporter_shm");
 	TCase *tc = tcase_create("core");
@@ -348,11 +356,8 @@ main(void)
 	tcase_add_test(tc, unopenable_ring_warns_once_and_counts);
 	tcase_add_test(tc, threads_write_concurrently);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	runner_pid = getpid();
-	srunner_run_all(sr, CK_NORMAL);
-	remove_run_rings();
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return s;
 }
+
+const gb_test_unit gb_test_unit_def = { .suite = reporter_shm_suite,
+	.before_run = record_runner_pid, .after_run = remove_run_rings };

@@ -8,6 +8,8 @@
 
 #include <gbatch/telemetry.h>
 
+#include "check_main.h"
+
 static void
 timing(gb_reporter *r, const char *scope, double v, int depth)
 {
@@ -114,8 +116,8 @@ START_TEST(threads_through_a_context)
 }
 END_TEST
 
-int
-main(void)
+static Suite *
+reporter_simple_suite(void)
 {
 	Suite *s = suite_create("reporter_simple");
 	TCase *tc = tcase_create("core");
@@ -125,9 +127,7 @@ main(void)
 	tcase_add_test(tc, window_is_bounded);
 	tcase_add_test(tc, threads_through_a_context);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return s;
 }
+
+const gb_test_unit gb_test_unit_def = { .suite = reporter_simple_suite };

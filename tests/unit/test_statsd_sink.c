@@ -17,6 +17,7 @@
 #include <arpa/inet.h>
 #include <unistd.h>
 
+#include "check_main.h"
 #include "clock.h"
 #include "dogstatsd_check.h"
 #include "record.h"
@@ -996,12 +997,4 @@ statsd_suite(void)
 	return s;
 }
 
-int
-main(void)
-{
-	SRunner *sr = srunner_create(statsd_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+const gb_test_unit gb_test_unit_def = { .suite = statsd_suite };

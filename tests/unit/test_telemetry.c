@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "check_main.h"
 #include "tele_recorder.h"
 
 static struct recorder rc;
@@ -554,8 +555,8 @@ START_TEST(environment_read_once)
 }
 END_TEST
 
-int
-main(void)
+static Suite *
+telemetry_suite(void)
 {
 	Suite *s = suite_create("telemetry");
 	TCase *tc = tcase_create("core");
@@ -579,9 +580,7 @@ main(void)
 	tcase_add_test(tc, disabled_context_does_nothing);
 	tcase_add_test(tc, environment_read_once);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return s;
 }
+
+const gb_test_unit gb_test_unit_def = { .suite = telemetry_suite };
