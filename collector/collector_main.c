@@ -19,6 +19,7 @@
 #define MAX_TAGS 64
 #define MAX_DROP 32
 #define DEFAULT_MAX_TAG_VALUES 1000
+#define DEFAULT_MAX_NAMES 1000
 
 struct cli {
 	gb_collector_config cfg;
@@ -35,7 +36,8 @@ struct cli {
 static const char usage[] =
     "usage: gbatch-collector [--ring NAME|PATH]... [--statsd URL|off]\n"
     "         [--console lines|summary|off] [--flush-interval DUR] [--prefix P]\n"
-    "         [--tag K:V]... [--drop-tag KEY]... [--max-tag-values N]\n"
+    "         [--names leaf|path] [--tag K:V]... [--drop-tag KEY]... [--max-tag-values N]\n"
+    "         [--max-names N]\n"
     "         [--send-timeout DUR] [--unblock-timeout DUR] [--exit-when-producers-done]\n"
     "         [--trust-uid UID] [--version] [--help]\n"
     "\n"
@@ -47,11 +49,17 @@ static const char usage[] =
     "  --console MODE           lines, summary (on SIGUSR1 and at exit) or off\n"
     "                           (default: summary when stdout is a terminal, else off)\n"
     "  --flush-interval DUR     how often folded counters and gauges are sent (default 1s)\n"
-    "  --prefix P               metric name prefix (default \"gbatch.\")\n"
+    "  --prefix P               metric name prefix (default \"gbatch.\"; gen_ai.* names,\n"
+    "                           OpenTelemetry's, go out without it)\n"
+    "  --names leaf|path        a metric is named after the record's own name, its call\n"
+    "                           path in the parent_scope tag (leaf, the default), or after\n"
+    "                           the whole path (path, as gbatch 0.1 named them)\n"
     "  --tag K:V                tag added to every metric (repeatable); also DD_ENV,\n"
     "                           DD_SERVICE, DD_VERSION, DD_TAGS, DD_ENTITY_ID\n"
     "  --drop-tag KEY           never send tags with this key (repeatable)\n"
-    "  --max-tag-values N       distinct values per metadata tag key before \"other\"\n"
+    "  --max-tag-values N       distinct values per tag key (parent_scope included)\n"
+    "                           before \"other\" (default 1000, 0 = no cap)\n"
+    "  --max-names N            distinct metric names before <prefix>other\n"
     "                           (default 1000, 0 = no cap)\n"
     "  --send-timeout DUR       unixgram: how long a datagram may wait for room in a\n"
     "                           slow agent's queue before it is dropped (default 1s,\n"
@@ -237,6 +245,28 @@ flag_max_tag_values(struct cli *cl, const char *arg)
 }
 
 static void
+flag_names(struct cli *cl, const char *arg)
+{
+	if (strcmp(arg, "leaf") == 0)
+		cl->cfg.statsd.names = GB_STATSD_NAMES_LEAF;
+	else if (strcmp(arg, "path") == 0)
+		cl->cfg.statsd.names = GB_STATSD_NAMES_PATH;
+	else
+		gb__usage_error("--names \"%s\": use leaf or path", arg);
+}
+
+static void
+flag_max_names(struct cli *cl, const char *arg)
+{
+	char err[256];
+	uint64_t v;
+
+	if (gb__parse_uint(arg, 0, 1000000, &v, err, sizeof(err)) < 0)
+		gb__usage_error("--max-names: %s", err);
+	cl->cfg.statsd.max_names = (size_t)v;
+}
+
+static void
 flag_send_timeout(struct cli *cl, const char *arg)
 {
 	cl->cfg.statsd.send_timeout_ns = duration_arg("--send-timeout", arg, 0,
@@ -299,6 +329,8 @@ static const struct flag {
 	{ "tag", required_argument, flag_tag },
 	{ "drop-tag", required_argument, flag_drop_tag },
 	{ "max-tag-values", required_argument, flag_max_tag_values },
+	{ "names", required_argument, flag_names },
+	{ "max-names", required_argument, flag_max_names },
 	{ "send-timeout", required_argument, flag_send_timeout },
 	{ "unblock-timeout", required_argument, flag_unblock_timeout },
 	{ "exit-when-producers-done", no_argument, flag_exit_when_done },
@@ -317,6 +349,7 @@ set_defaults(gb_collector_config *cfg)
 	cfg->flush_interval_ns = GB_NS_PER_SEC;
 	cfg->statsd_on = true;
 	cfg->statsd.max_tag_values = DEFAULT_MAX_TAG_VALUES;
+	cfg->statsd.max_names = DEFAULT_MAX_NAMES;
 	cfg->statsd.send_timeout_ns = GB_STATSD_DEFAULT_SEND_TIMEOUT_NS;
 	cfg->console_fd = STDOUT_FILENO;
 }

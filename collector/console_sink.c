@@ -330,7 +330,8 @@ print_line(gb_console_sink *c, const gb_record *r)
 		put_escaped(c, r->scope, r->scope_len);
 		putf(c, ": %.15g", r->value);
 		put_meta(c, r, r->kind == GB_REC_COUNTER ? "counter" :
-		    r->kind == GB_REC_GAUGE ? "gauge" : NULL);
+		    r->kind == GB_REC_GAUGE ? "gauge" : r->kind == GB_REC_HISTOGRAM ? "histogram" :
+		    NULL);
 	}
 	line_out(c, 0);
 }

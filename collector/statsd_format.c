@@ -5,10 +5,13 @@
  */
 #include "statsd_sink.h"
 
+#include <locale.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <wctype.h>
 
 #include "statsd_internal.h"
 
@@ -109,7 +112,7 @@ gb__statsd_prefix_check(const char *prefix, char *err, size_t errlen)
 	return 0;
 }
 
-/* Maps one tag byte: the allowed byte, lowered, or 0 when it must be replaced. */
+/* Maps one ASCII tag byte: the allowed byte, lowered, or 0 when it must be replaced. */
 static char
 tag_byte(unsigned char c, bool in_key)
 {
@@ -122,27 +125,121 @@ tag_byte(unsigned char c, bool in_key)
 	return 0;
 }
 
-/* Appends the sanitised bytes of s to out[*n, limit), a run of replaced bytes as one '_'. */
+/* ---- UTF-8 letters: DataDog keeps Unicode letters in tags (lowered) ---- */
+
+static pthread_once_t utf8_once = PTHREAD_ONCE_INIT;
+static locale_t utf8_locale;
+
+static void
+utf8_init(void)
+{
+	utf8_locale = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+}
+
+/* Decodes the UTF-8 sequence at s[0, len) into *cp. Returns its length (2 to 4), or 0 when
+ * it is not a valid, shortest-form sequence of a scalar value. */
+static size_t
+utf8_decode(const unsigned char *s, size_t len, uint32_t *cp)
+{
+	size_t n = s[0] >= 0xc2 && s[0] <= 0xdf ? 2 : s[0] >= 0xe0 && s[0] <= 0xef ? 3 :
+	    s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : 0;
+	uint32_t v;
+
+	if (n == 0 || n > len)
+		return 0;
+	v = s[0] & (0x7f >> n);
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		v = v << 6 | (s[i] & 0x3f);
+	}
+	if ((n == 3 && v < 0x800) || (n == 4 && (v < 0x10000 || v > 0x10ffff)) ||
+	    (v >= 0xd800 && v <= 0xdfff))
+		return 0;
+	*cp = v;
+	return n;
+}
+
+static size_t
+utf8_encode(uint32_t v, char *out)
+{
+	if (v < 0x800) {
+		out[0] = (char)(0xc0 | v >> 6);
+		out[1] = (char)(0x80 | (v & 0x3f));
+		return 2;
+	}
+	if (v < 0x10000) {
+		out[0] = (char)(0xe0 | v >> 12);
+		out[1] = (char)(0x80 | (v >> 6 & 0x3f));
+		out[2] = (char)(0x80 | (v & 0x3f));
+		return 3;
+	}
+	out[0] = (char)(0xf0 | v >> 18);
+	out[1] = (char)(0x80 | (v >> 12 & 0x3f));
+	out[2] = (char)(0x80 | (v >> 6 & 0x3f));
+	out[3] = (char)(0x80 | (v & 0x3f));
+	return 4;
+}
+
+/* A Unicode letter (lowered) at s[0, len): its length in s, with the lowered letter written
+ * into low (*low_len bytes). 0 when the bytes there are not a valid UTF-8 letter (invalid
+ * sequences, C1 controls, symbols, punctuation: replaced). */
+static size_t
+utf8_letter(const unsigned char *s, size_t len, char low[4], size_t *low_len)
+{
+	uint32_t cp;
+	size_t n = utf8_decode(s, len, &cp);
+	wint_t lw;
+
+	pthread_once(&utf8_once, utf8_init);
+	if (n == 0 || utf8_locale == (locale_t)0 || !iswalpha_l((wint_t)cp, utf8_locale))
+		return 0;
+	lw = towlower_l((wint_t)cp, utf8_locale);
+	if (lw < 0x80 || lw > 0x10ffff || (lw >= 0xd800 && lw <= 0xdfff))
+		lw = (wint_t)cp;
+	*low_len = utf8_encode((uint32_t)lw, low);
+	return n;
+}
+
+/* Appends the sanitised bytes of s to out[*n, limit), a run of replaced bytes as one '_'. A
+ * key starts at its first letter. */
 static void
 tag_part(char *out, size_t *n, size_t limit, const char *s, size_t len, bool in_key)
 {
 	bool replaced = false;
+	size_t i = 0;
 
-	for (size_t i = 0; i < len && *n < limit; i++) {
-		unsigned char c = (unsigned char)s[i];
-		char w = tag_byte(c, in_key);
+	while (i < len && *n < limit) {
+		const unsigned char *c = (const unsigned char *)s + i;
+		char low[4];
+		size_t used = 1, low_len = 1;
 
-		if (in_key && *n == 0 && !is_letter(c))
+		if (*c >= 0x80 && (used = utf8_letter(c, len - i, low, &low_len)) > 0) {
+			if (*n + low_len > limit)
+				return;
+			memcpy(out + *n, low, low_len);
+			*n += low_len;
+			replaced = false;
+			i += used;
 			continue;
-		if (w == 0) {
+		}
+		used = 1;
+		if (*c >= 0x80) /* not a letter: skip the whole sequence, if it is one */
+			while (i + used < len && (c[used] & 0xc0) == 0x80 && used < 4)
+				used++;
+		i += used;
+		if (in_key && *n == 0 && !is_letter(*c))
+			continue;
+		low[0] = *c < 0x80 ? tag_byte(*c, in_key) : 0;
+		if (low[0] == 0) {
 			if (replaced)
 				continue;
-			w = '_';
+			low[0] = '_';
 			replaced = true;
 		} else {
 			replaced = false;
 		}
-		out[(*n)++] = w;
+		out[(*n)++] = low[0];
 	}
 }
 
@@ -155,10 +252,6 @@ gb__statsd_tag(char *out, const char *key, size_t key_len, const char *value,
 	tag_part(out, &n, GB_STATSD_TAG_MAX, key, key_len, true);
 	if (n == 0)
 		return 0;
-	if (n == 4 && memcmp(out, "host", 4) == 0) {
-		memcpy(out, "user_host", 9);
-		n = 9;
-	}
 	k = n;
 	if (value != NULL && n + 1 < GB_STATSD_TAG_MAX) {
 		out[n++] = ':';

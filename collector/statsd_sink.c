@@ -28,10 +28,12 @@ struct line_cache {
 	uint64_t hash;
 	uint16_t key_len, name_len, tags_len;
 	uint16_t tags_dropped, values_capped; /* what making this entry cost, counted per hit */
+	uint16_t tags_renamed, name_capped;
 	char key[CACHE_KEY_MAX];
 	char text[CACHE_TEXT_MAX];            /* the name, then the tags */
 };
 #define MAX_DROP_TAGS 32
+#define MAX_GLOBAL_KEYS 72
 
 struct gb_statsd_sink {
 	bool has_target;
@@ -47,11 +49,17 @@ struct gb_statsd_sink {
 	char drop[MAX_DROP_TAGS][GB_STATSD_TAG_MAX + 1];
 	size_t drop_len[MAX_DROP_TAGS];
 	size_t n_drop;
+	char gkey[MAX_GLOBAL_KEYS][GB_STATSD_TAG_MAX + 1]; /* the global tags' keys */
+	size_t gkey_len[MAX_GLOBAL_KEYS];
+	size_t n_gkeys;
+	enum gb_statsd_names names;
 
 	gb_agg *agg;
 	gb_taglim *lim;
+	gb_taglim *names_lim;    /* the distinct metric names, under one key */
 	gb_statsd_stats st;
 	uint64_t capped_on_hits; /* values the cap replaced, counted again on cache hits */
+	uint64_t names_capped_on_hits;
 	struct line_cache *cache; /* CACHE_SLOTS entries */
 
 	size_t plen;                 /* bytes in pkt[nq], the datagram being filled */
@@ -95,6 +103,12 @@ set_globals(gb_statsd_sink *s, const gb_statsd_config *cfg, char *err, size_t er
 			return -1;
 		}
 		add_global(s, tag, n);
+		if (s->n_gkeys < MAX_GLOBAL_KEYS) {
+			const char *c = memchr(tag, ':', n);
+			size_t kl = c != NULL ? (size_t)(c - tag) : n;
+			memcpy(s->gkey[s->n_gkeys], tag, kl);
+			s->gkey_len[s->n_gkeys++] = kl;
+		}
 	}
 	if (cfg->n_drop_tags > MAX_DROP_TAGS) {
 		snprintf(err, errlen, "at most %d tags can be dropped", MAX_DROP_TAGS);
@@ -130,8 +144,10 @@ gb__statsd_new(const gb_statsd_config *cfg, char *err, size_t errlen)
 		goto fail;
 	s->agg = gb__agg_new();
 	s->lim = gb__taglim_new(cfg->max_tag_values);
+	s->names_lim = gb__taglim_new(cfg->max_names);
+	s->names = cfg->names;
 	s->cache = calloc(CACHE_SLOTS, sizeof(*s->cache));
-	if (s->agg == NULL || s->lim == NULL || s->cache == NULL) {
+	if (s->agg == NULL || s->lim == NULL || s->names_lim == NULL || s->cache == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -180,6 +196,7 @@ gb__statsd_free(gb_statsd_sink *s)
 	gb__statsd_sock_close(&s->sock);
 	gb__agg_free(s->agg);
 	gb__taglim_free(s->lim);
+	gb__taglim_free(s->names_lim);
 	free(s->cache);
 	free(s);
 }
@@ -253,6 +270,55 @@ put_tag(gb_statsd_sink *s, char *out, size_t *n, size_t limit, const char *tag, 
 	*n += len;
 }
 
+/* Whether a producer may not set a tag with this (sanitised) key: the agent's keys and the
+ * collector's own, global ones included. */
+static bool
+reserved_key(const gb_statsd_sink *s, const char *key, size_t len)
+{
+	static const char *const fixed[] = { GB_STATSD_RESERVED_KEYS };
+	static const char prefix[] = GB_STATSD_RESERVED_PREFIX;
+
+	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+		if (strlen(fixed[i]) == len && memcmp(fixed[i], key, len) == 0)
+			return true;
+	if (len >= sizeof(prefix) - 1 && memcmp(key, prefix, sizeof(prefix) - 1) == 0)
+		return true;
+	for (size_t i = 0; i < s->n_gkeys; i++)
+		if (s->gkey_len[i] == len && memcmp(s->gkey[i], key, len) == 0)
+			return true;
+	return false;
+}
+
+/* Renames the tag tag[0, *len) with key length *kl to user_<key>, cut to the tag limit. */
+static void
+rename_tag(char *tag, size_t *len, size_t *kl)
+{
+	size_t n = *len + 5 > GB_STATSD_TAG_MAX ? GB_STATSD_TAG_MAX - 5 : *len;
+
+	memmove(tag + 5, tag, n);
+	memcpy(tag, "user_", 5);
+	*len = n + 5;
+	*kl = *kl + 5 < *len ? *kl + 5 : *len;
+	while (*len > *kl && tag[*len - 1] == ':')
+		(*len)--;
+}
+
+/* Applies the value cap to tag[0, *len) (key length kl): a value past the cap becomes
+ * "other". */
+static void
+cap_value(gb_statsd_sink *s, char *tag, size_t *len, size_t kl)
+{
+	static const char other[] = ":other";
+
+	if (*len <= kl || gb__taglim_admit(s->lim, tag, kl, tag + kl + 1, *len - kl - 1))
+		return;
+	*len = kl;
+	if (kl + sizeof(other) - 1 <= GB_STATSD_TAG_MAX) {
+		memcpy(tag + kl, other, sizeof(other) - 1);
+		*len += sizeof(other) - 1;
+	}
+}
+
 /* Writes the tags of r (no "|#") into out, within limit bytes, the global tags included. */
 static size_t
 record_tags(gb_statsd_sink *s, const gb_record *r, char *out, size_t limit)
@@ -267,7 +333,8 @@ record_tags(gb_statsd_sink *s, const gb_record *r, char *out, size_t limit)
 		put_tag(s, out, &n, room, tag, len);
 	}
 	if (r->parent_len > 0 && !dropped_key(s, "parent_scope", 12)) {
-		len = gb__statsd_tag(tag, "parent_scope", 12, r->scope, r->parent_len, NULL);
+		len = gb__statsd_tag(tag, "parent_scope", 12, r->scope, r->parent_len, &kl);
+		cap_value(s, tag, &len, kl);
 		put_tag(s, out, &n, room, tag, len);
 	}
 	for (size_t i = 0; i < r->n_meta; i++) {
@@ -276,15 +343,11 @@ record_tags(gb_statsd_sink *s, const gb_record *r, char *out, size_t limit)
 		len = gb__statsd_tag(tag, kv->key, kv->key_len, kv->value, kv->value_len, &kl);
 		if (len == 0 || dropped_key(s, tag, kl))
 			continue;
-		if (len > kl && !gb__taglim_admit(s->lim, tag, kl, tag + kl + 1, len - kl - 1)) {
-			static const char other[] = ":other";
-
-			len = kl;
-			if (kl + sizeof(other) - 1 <= GB_STATSD_TAG_MAX) {
-				memcpy(tag + kl, other, sizeof(other) - 1);
-				len += sizeof(other) - 1;
-			}
+		if (reserved_key(s, tag, kl)) {
+			rename_tag(tag, &len, &kl);
+			s->st.tags_renamed++;
 		}
+		cap_value(s, tag, &len, kl);
 		put_tag(s, out, &n, room, tag, len);
 	}
 	if (s->global_len > 0) {
@@ -355,12 +418,44 @@ cache_key(const gb_record *r, char *key)
 	return n;
 }
 
+/* The part of r's scope its metric is named after: the whole path, or its own name. */
+static void
+name_source(const gb_statsd_sink *s, const gb_record *r, const char **p, size_t *len)
+{
+	size_t skip = 0;
+
+	if (s->names == GB_STATSD_NAMES_LEAF && r->parent_len > 0 && r->parent_len < r->scope_len)
+		skip = r->parent_len + (r->scope[r->parent_len] == '.');
+	*p = r->scope + skip;
+	*len = r->scope_len - skip;
+}
+
+/* Writes r's metric name into name: the prefix and the sanitised scope (an OpenTelemetry
+ * semantic-convention name, gen_ai.*, without the prefix), or <prefix>other past the name
+ * cap. */
+static size_t
+make_name(gb_statsd_sink *s, const gb_record *r, char *name)
+{
+	static const char semconv[] = "gen_ai.";
+	const char *src;
+	size_t len, nl;
+	bool own_name;
+
+	name_source(s, r, &src, &len);
+	own_name = len > sizeof(semconv) - 1 && memcmp(src, semconv, sizeof(semconv) - 1) == 0;
+	nl = gb__statsd_name(name, own_name ? "" : s->prefix, own_name ? 0 : s->prefix_len, src,
+	    len);
+	if (!gb__taglim_admit(s->names_lim, "", 0, name, nl))
+		nl = gb__statsd_name(name, s->prefix, s->prefix_len, "other", 5);
+	return nl;
+}
+
 /* The slow path: sanitises r's name into name and its tags (cap and budget applied) into tags. */
 static void
 make_line_parts(gb_statsd_sink *s, const gb_record *r, char *name, size_t *nl, char *tags,
     size_t *tl)
 {
-	*nl = gb__statsd_name(name, s->prefix, s->prefix_len, r->scope, r->scope_len);
+	*nl = make_name(s, r, name);
 	*tl = record_tags(s, r, tags, tag_room(s, *nl));
 }
 
@@ -378,6 +473,9 @@ gb__statsd_record(gb_statsd_sink *s, const gb_record *r)
 		s->st.values_rejected++;
 		return;
 	}
+	/* pairs the producer could not fit in its record (an older one only flags it) */
+	s->st.tags_dropped += r->meta_dropped > 0 ? r->meta_dropped :
+	    (r->flags & GB_REC_F_META_DROPPED) != 0;
 	kl = cache_key(r, key);
 	if (kl <= CACHE_KEY_MAX) {
 		uint64_t h = gb__hash(key, kl);
@@ -389,16 +487,23 @@ gb__statsd_record(gb_statsd_sink *s, const gb_record *r)
 			tp = e->text + nl;
 			tl = e->tags_len;
 			s->st.tags_dropped += e->tags_dropped;
+			s->st.tags_renamed += e->tags_renamed;
 			s->capped_on_hits += e->values_capped;
+			s->names_capped_on_hits += e->name_capped;
 		} else {
 			uint64_t dropped = s->st.tags_dropped, capped = gb__taglim_capped(s->lim);
+			uint64_t renamed = s->st.tags_renamed;
+			uint64_t ncapped = gb__taglim_capped(s->names_lim);
 
 			make_line_parts(s, r, name, &nl, tags, &tl);
 			if (nl + tl <= CACHE_TEXT_MAX) {
 				*e = (struct line_cache){ .hash = h, .key_len = (uint16_t)kl,
 					.name_len = (uint16_t)nl, .tags_len = (uint16_t)tl,
 					.tags_dropped = (uint16_t)(s->st.tags_dropped - dropped),
-					.values_capped = (uint16_t)(gb__taglim_capped(s->lim) - capped) };
+					.values_capped = (uint16_t)(gb__taglim_capped(s->lim) - capped),
+					.tags_renamed = (uint16_t)(s->st.tags_renamed - renamed),
+					.name_capped = (uint16_t)(gb__taglim_capped(s->names_lim) -
+					    ncapped) };
 				memcpy(e->key, key, kl);
 				memcpy(e->text, name, nl);
 				memcpy(e->text + nl, tags, tl);
@@ -411,6 +516,15 @@ gb__statsd_record(gb_statsd_sink *s, const gb_record *r)
 	case GB_REC_TIMING:
 		v *= 1000.0;
 		if (!isfinite(v)) {
+			s->st.values_rejected++;
+			return;
+		}
+		emit_line(s, np, nl, v, "ms", tp, tl);
+		break;
+	case GB_REC_HISTOGRAM:
+		/* a StatsD timer is the one distribution every server reads; the values are the
+		 * samples as they are (token counts), not milliseconds */
+		if (v < 0) {
 			s->st.values_rejected++;
 			return;
 		}
@@ -483,4 +597,5 @@ gb__statsd_get_stats(const gb_statsd_sink *s, gb_statsd_stats *out)
 {
 	*out = s->st;
 	out->tag_values_capped = gb__taglim_capped(s->lim) + s->capped_on_hits;
+	out->names_capped = gb__taglim_capped(s->names_lim) + s->names_capped_on_hits;
 }

@@ -80,6 +80,20 @@ typedef struct gb_statsd_sink gb_statsd_sink;
  * errno set: counted as a send error. */
 typedef int (*gb_statsd_send_fn)(void *ctx, const char *dgram, size_t len);
 
+/* How a record's scope becomes a metric name. */
+enum gb_statsd_names {
+	GB_STATSD_NAMES_LEAF = 0, /* prefix + the record's own name (its scope path without the
+	                             parent path); the parent path goes in parent_scope */
+	GB_STATSD_NAMES_PATH = 1, /* prefix + the whole scope path, as gbatch 0.1 named them */
+};
+
+/* Tag keys a producer's metadata never sets as such (renamed user_<key>, counted in
+ * tags_renamed): the agent's own (host, device, source, env, service, version, dd.internal.*)
+ * and the collector's (depth, parent_scope, and every global tag key). */
+#define GB_STATSD_RESERVED_KEYS "host", "device", "source", "env", "service", "version", \
+	"depth", "parent_scope"
+#define GB_STATSD_RESERVED_PREFIX "dd.internal."
+
 typedef struct gb_statsd_config {
 	const gb_statsd_target *target; /* where to send; NULL to use send instead */
 	gb_statsd_send_fn send;
@@ -90,7 +104,11 @@ typedef struct gb_statsd_config {
 	size_t n_tags;
 	const char *const *drop_tags;   /* tag keys never sent (compared after sanitising) */
 	size_t n_drop_tags;
-	size_t max_tag_values;          /* distinct values per user tag key; 0 = no cap */
+	size_t max_tag_values;          /* distinct values per tag key (parent_scope included);
+	                                   0 = no cap */
+	enum gb_statsd_names names;
+	size_t max_names;               /* distinct metric names; later ones become
+	                                   <prefix>other (counted); 0 = no cap */
 	uint64_t send_timeout_ns;       /* unixgram: how long one datagram may wait for room in
 	                                   the target's queue (at most
 	                                   GB_STATSD_MAX_SEND_TIMEOUT_NS); a wait that runs out
@@ -105,8 +123,11 @@ typedef struct gb_statsd_stats {
 	uint64_t send_errors;       /* datagrams that could not be sent, or (UDP) that the
 	                               kernel reported refused by the target on a later send */
 	uint64_t values_rejected;   /* NaN, infinities, negative timings */
-	uint64_t tags_dropped;      /* tags left out to keep a line within one datagram */
+	uint64_t tags_dropped;      /* tags left out to keep a line within one datagram, and
+	                               metadata pairs a producer could not fit in its record */
 	uint64_t tag_values_capped; /* values replaced by "other" by the cardinality cap */
+	uint64_t tags_renamed;      /* producer tags with a reserved key, sent as user_<key> */
+	uint64_t names_capped;      /* records sent as <prefix>other by the name cap */
 	uint64_t fold_errors;       /* counters or gauges lost because the table could not grow */
 } gb_statsd_stats;
 

@@ -74,7 +74,7 @@ gb__rec_encode(const gb_record *r, uint8_t *buf, size_t cap)
 		return 0;
 	if (scope_len < r->scope_len)
 		flags |= GB_REC_F_SCOPE_TRUNC;
-	if (nm < r->n_meta)
+	if (nm < r->n_meta || r->meta_dropped > 0)
 		flags |= GB_REC_F_META_DROPPED;
 
 	p = buf + GB_REC_HEADER_SIZE;
@@ -108,7 +108,8 @@ gb__rec_encode(const gb_record *r, uint8_t *buf, size_t cap)
 	put16(buf + 12, r->depth);
 	put16(buf + 14, (uint16_t)scope_len);
 	put16(buf + 16, (uint16_t)min_size(r->parent_len, scope_len));
-	put16(buf + 18, 0);
+	size_t dropped = (size_t)r->meta_dropped + (r->n_meta - nm);
+	put16(buf + 18, (uint16_t)(dropped > UINT16_MAX ? UINT16_MAX : dropped));
 	put32(buf + 20, r->call_count);
 	memcpy(buf + 24, &r->ts_ns, sizeof(r->ts_ns));
 	memcpy(buf + 32, &r->value, sizeof(r->value));
@@ -122,13 +123,14 @@ gb__rec_decode(const uint8_t *buf, size_t len, gb_record *out, gb_rec_kv meta[GB
 
 	if (len < GB_REC_HEADER_SIZE || buf[0] != GB_REC_VERSION)
 		return -1;
-	if (buf[1] < GB_REC_TIMING || buf[1] > GB_REC_METRIC)
+	if (buf[1] < GB_REC_TIMING || buf[1] > GB_REC_HISTOGRAM)
 		return -1;
 	nm = buf[3];
 	scope_len = get16(buf + 14);
 	parent_len = get16(buf + 16);
 	if (nm > GB_REC_MAX_META || scope_len > GB_REC_MAX_SCOPE || parent_len > scope_len ||
-	    (buf[2] & ~GB_REC_F_ALL) != 0 || get16(buf + 18) != 0)
+	    (buf[2] & ~GB_REC_F_ALL) != 0 ||
+	    (get16(buf + 18) != 0 && (buf[2] & GB_REC_F_META_DROPPED) == 0))
 		return -1;
 	if (len - GB_REC_HEADER_SIZE < scope_len)
 		return -1;
@@ -139,6 +141,7 @@ gb__rec_decode(const uint8_t *buf, size_t len, gb_record *out, gb_rec_kv meta[GB
 	out->tid = get32(buf + 8);
 	out->depth = get16(buf + 12);
 	out->call_count = get32(buf + 20);
+	out->meta_dropped = get16(buf + 18);
 	memcpy(&out->ts_ns, buf + 24, sizeof(out->ts_ns));
 	memcpy(&out->value, buf + 32, sizeof(out->value));
 	out->scope = (const char *)buf + GB_REC_HEADER_SIZE;

@@ -9,7 +9,8 @@
  *    2 u8  flags (GB_REC_F_*)           3 u8  n_meta (<= GB_REC_MAX_META)
  *    4 u32 pid                          8 u32 tid
  *   12 u16 depth                       14 u16 scope_len (<= GB_REC_MAX_SCOPE)
- *   16 u16 parent_len (<= scope_len)   18 u16 reserved (0)
+ *   16 u16 parent_len (<= scope_len)   18 u16 meta_dropped (pairs left out; 0 unless
+ *                                             GB_REC_F_META_DROPPED)
  *   20 u32 call_count                  24 u64 ts_ns (realtime)
  *   32 f64 value
  *   40 scope bytes, then n_meta times: u16 key_len, u16 value_len, key bytes, value bytes
@@ -36,6 +37,7 @@ enum gb_rec_kind {
 	GB_REC_COUNTER = 2, /* value is an increment */
 	GB_REC_GAUGE = 3,   /* value is a level */
 	GB_REC_METRIC = 4,  /* a plain metric: reported like a gauge */
+	GB_REC_HISTOGRAM = 5, /* one sample of a distribution that is not a time (token counts) */
 };
 
 /* Truncation flags, set by the encoder and carried to the consumer. */
@@ -63,6 +65,8 @@ typedef struct gb_record {
 	uint16_t depth;
 	uint32_t pid, tid;
 	uint32_t call_count;
+	uint16_t meta_dropped; /* metadata pairs left out: decoding reports it; encoding adds
+	                          the ones past GB_REC_MAX_META to it */
 	const char *scope;   /* full scope path */
 	size_t scope_len;
 	size_t parent_len;   /* the parent scope is scope[0, parent_len); 0 at top level */

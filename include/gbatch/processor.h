@@ -48,6 +48,9 @@ typedef struct gb_content {
 } gb_content;
 
 #define GB_PROCESS_COMPARE 0x1u /* also ask every question individually and compare the cost */
+/* Leave per-question ids (individual.question's question_index) out of telemetry metadata,
+ * so every tag a metrics backend gets has few values; the results still carry them. */
+#define GB_PROCESS_NO_TELEMETRY_IDS 0x2u
 
 typedef struct gb_process_opts {
 	unsigned flags;              /* GB_PROCESS_* */

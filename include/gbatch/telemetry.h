@@ -32,8 +32,11 @@ typedef struct gb_kv {
 typedef struct gb_tele_meta {
 	int depth;                /* 0 at top level */
 	const char *parent_scope; /* full path of the enclosing scope; NULL at top level */
-	unsigned call_count;      /* how many times this scope path has been recorded, this one included */
-	const char *metric_type;  /* "counter" (gb_tele_count), "gauge" (gb_tele_gauge), else NULL */
+	unsigned call_count;      /* how many times this scope path has been recorded, this one
+	                             included; 0 for paths new after a context has counted
+	                             65 536 distinct ones (its table is bounded) */
+	const char *metric_type;  /* "counter" (gb_tele_count), "gauge" (gb_tele_gauge),
+	                             "histogram" (libgbatch's own token counts), else NULL */
 	const gb_kv *extra;       /* the caller's metadata, in the order given */
 	size_t n_extra;
 } gb_tele_meta;

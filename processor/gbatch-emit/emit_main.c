@@ -16,12 +16,13 @@
 #include <gbatch/telemetry.h>
 
 #include "log.h"
+#include "record.h"
 #include "reporter_shm.h"
 #include "ring.h"
 
 #define EXIT_RING 1
 #define EXIT_USAGE 2
-#define MAX_META 64
+#define MAX_META GB_REC_MAX_META /* what one record holds */
 #define MAX_WORDS (3 + 2 * MAX_META)
 
 static const char usage_text[] =
@@ -32,7 +33,7 @@ static const char usage_text[] =
     "Writes one telemetry record into the shared-memory ring read by gbatch-collector.\n"
     "  KIND         timing (VALUE in seconds), count (an increment), gauge (a level) or metric\n"
     "  NAME         the scope path, e.g. pipeline.download\n"
-    "  --meta K=V   metadata carried with the record (repeatable, in order)\n"
+    "  --meta K=V   metadata carried with the record (repeatable, in order; at most 16)\n"
     "  --ring R     ring name or path (default: $GBATCH_RING, else \"default\")\n"
     "  --stdin      read records from standard input, one per line: KIND NAME VALUE [--meta K=V]...\n"
     "               (blank lines and lines starting with # are skipped)\n"
@@ -73,7 +74,8 @@ parse_record(char **w, int n, struct emit_rec *r, const char *where)
 				return -1;
 			}
 			if (r->n_meta == MAX_META) {
-				gb__log_warnx("%stoo many --meta pairs (at most %d)", where, MAX_META);
+				gb__log_warnx("%stoo many --meta pairs (at most %d, what one record "
+				    "holds)", where, MAX_META);
 				return -1;
 			}
 			*eq = '\0';

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,14 @@ count_tokens(struct runner *rn, const gb_gemini_usage *u)
 	rn->tot.cached += u->cached;
 	rn->tot.thoughts += u->thoughts;
 	rn->tot.total += u->total;
+}
+
+/* Whether job ids, lines and sizes go into telemetry metadata (--telemetry-ids): by default
+ * only bounded values do, so a metrics backend gets a handful of tag sets, not one a job. */
+static bool
+telemetry_ids(const struct runner *rn)
+{
+	return (rn->o->process.flags & GB_PROCESS_NO_TELEMETRY_IDS) == 0;
 }
 
 /* Writes the job's line: {"id", "line", then the result's keys, "cache"}, or an error. */
@@ -102,8 +111,9 @@ job_write(struct runner *rn, struct slot *s, gb_result *r, const char *error)
 	snprintf(lbuf, sizeof(lbuf), "%zu", s->job->line);
 	gb_kv meta[4] = { { "job_id", s->job->key }, { "line", lbuf }, { "question_count", qbuf },
 		{ "outcome", outcome } };
+	bool ids = telemetry_ids(rn);
 	gb__tele_timing(rn->tele, "job.processing",
-	    (double)(gb__clock_mono_ns() - s->started) / 1e9, meta, 4);
+	    (double)(gb__clock_mono_ns() - s->started) / 1e9, ids ? meta : meta + 3, ids ? 4 : 1);
 }
 
 /* Puts job j into slot s: reads its content, sets up its cache and its state machine. A job
@@ -120,7 +130,8 @@ job_start(struct runner *rn, struct slot *s, struct job *j)
 	s->job = j;
 	s->started = gb__clock_mono_ns();
 	gb_kv meta = { "job_id", j->key };
-	gb__tele_timing(rn->tele, "job.queue_wait", (double)(s->started - rn->t0) / 1e9, &meta, 1);
+	gb__tele_timing(rn->tele, "job.queue_wait", (double)(s->started - rn->t0) / 1e9, &meta,
+	    telemetry_ids(rn) ? 1 : 0);
 	if (j->content_file != NULL) {
 		if ((s->data = gb__read_file(j->content_file, GB_MAX_FILE_BYTES, &len)) == NULL) {
 			snprintf(err, sizeof(err), "cannot read content file \"%s\": %s", j->content_file,

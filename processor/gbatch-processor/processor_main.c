@@ -63,6 +63,9 @@ usage(FILE *out)
 	    "  --telemetry KIND   shm[:RING] (default: the ring gbatch-collector drains, RING\n"
 	    "                     default $GBATCH_RING or \"default\"), console (records on\n"
 	    "                     stderr), simple (a summary on stderr at the end) or off\n"
+	    "  --telemetry-ids    also put ids in telemetry metadata: question_index, and with\n"
+	    "                     --jobs job_id, line, question_count (by default only values\n"
+	    "                     with few distinct ones, so dashboards get few tag sets)\n"
 	    "  --output FILE      write the JSON result to FILE (stdout then gets one line per answer);\n"
 	    "                     with --jobs, the results file (default stdout)\n"
 	    "  --timeout DUR      per HTTP attempt (default 120s)\n"
@@ -201,6 +204,13 @@ on_telemetry(struct cli *cl, const char *arg)
 		gb__usage_error("invalid --telemetry \"%s\" (use shm, shm:RING, console, simple or off)",
 		    arg);
 	cl->telemetry_kind = arg;
+}
+
+static void
+on_telemetry_ids(struct cli *cl, const char *arg)
+{
+	(void)arg;
+	cl->po.flags &= ~GB_PROCESS_NO_TELEMETRY_IDS;
 }
 
 static void
@@ -353,6 +363,7 @@ static const struct flag {
 	{ "schema", required_argument, on_schema },
 	{ "system", required_argument, on_system },
 	{ "telemetry", required_argument, on_telemetry },
+	{ "telemetry-ids", no_argument, on_telemetry_ids },
 	{ "output", required_argument, on_output },
 	{ "timeout", required_argument, on_timeout },
 	{ "max-attempts", required_argument, on_max_attempts },
@@ -389,6 +400,7 @@ parse_args(struct cli *cl, int argc, char **argv)
 	cl->o.model = getenv("GEMINI_MODEL");
 	cl->o.api_base = getenv("GEMINI_API_BASE");
 	cl->telemetry_kind = "shm";
+	cl->po.flags = GB_PROCESS_NO_TELEMETRY_IDS;
 	cl->tier_text = getenv("GEMINI_TIER");
 	cl->rpm = cl->tpm = -1;
 	cl->jo = (struct gb_jobs_opts){ .parallel = 1, .window_ns = 60 * GB_NS_PER_SEC,

@@ -17,6 +17,7 @@
 #include "batch_run.h"
 #include "clock.h"
 #include "log.h"
+#include "telemetry_internal.h"
 
 enum qstate { Q_BATCH, Q_REPAIR, Q_COMPARE, Q_DONE };
 enum batch_outcome { BATCH_COMPLETE, BATCH_PARTIAL, BATCH_FAILED, BATCH_FATAL };
@@ -33,6 +34,7 @@ struct gb_qrun {
 	gb_result *r;
 	bool compare;
 	bool scoped;
+	bool no_ids;          /* GB_PROCESS_NO_TELEMETRY_IDS */
 	enum qstate state;
 	bool *missing;        /* the batch's answers that could not be used */
 	size_t *idx;          /* the questions this state asks one by one */
@@ -76,6 +78,49 @@ count(gb_qrun *q, const char *name, double inc)
 		gb_tele_count(q->p->tele, name, inc, NULL, 0);
 }
 
+/* error.type of a failed call: the HTTP status the API answered, else what went wrong. */
+static const char *
+error_type(const gb_gemini_result *res, char *buf, size_t len)
+{
+	if (res->http_status != 0) {
+		snprintf(buf, len, "%ld", res->http_status);
+		return buf;
+	}
+	return res->status == GB__GEMINI_E_TIMEOUT ? "timeout" :
+	    res->status == GB__GEMINI_E_TRANSPORT ? "transport_error" :
+	    res->status == GB__GEMINI_E_RESPONSE ? "invalid_response" :
+	    res->status == GB__GEMINI_E_REQUEST ? "invalid_request" : "_OTHER";
+}
+
+/* The OpenTelemetry GenAI client metrics of one call: its duration (retries included) and,
+ * when it answered, its tokens by type: input (promptTokenCount), output (candidates and
+ * thoughts: what is billed as output), and the parts the API reports apart, cached (of the
+ * input) and thoughts (of the output). */
+static void
+genai_metrics(gb_qrun *q, const gb_gemini_result *res)
+{
+	static const char *const types[] = { "input", "output", "cached", "thoughts" };
+	const int64_t tokens[] = { res->usage.prompt, res->usage.candidates + res->usage.thoughts,
+		res->usage.cached, res->usage.thoughts };
+	char ebuf[24];
+	gb_kv kv[4] = { { "gen_ai.operation.name", "generate_content" },
+		{ "gen_ai.provider.name", "gcp.gemini" },
+		{ "gen_ai.request.model", gb__gemini_model(q->p->client) }, { NULL, NULL } };
+
+	if (res->status != GB__GEMINI_OK) {
+		kv[3] = (gb_kv){ "error.type", error_type(res, ebuf, sizeof(ebuf)) };
+		gb__tele_timing(q->p->tele, "gen_ai.client.operation.duration", res->seconds, kv, 4);
+		return;
+	}
+	gb__tele_timing(q->p->tele, "gen_ai.client.operation.duration", res->seconds, kv, 3);
+	for (size_t i = 0; i < 4; i++) {
+		if (i >= 2 && tokens[i] == 0)
+			continue;
+		kv[3] = (gb_kv){ "gen_ai.token.type", types[i] };
+		gb__tele_histogram(q->p->tele, "gen_ai.client.token.usage", (double)tokens[i], kv, 4);
+	}
+}
+
 /* Counts what a finished call did: successes, tokens and the errors met on the way. */
 static void
 count_call(gb_qrun *q, const gb_gemini_result *res)
@@ -90,6 +135,7 @@ count_call(gb_qrun *q, const gb_gemini_result *res)
 	}
 	count(q, "retryable_errors", res->retryable_errors);
 	count(q, "non_retryable_errors", res->non_retryable_errors);
+	genai_metrics(q, res);
 }
 
 /* ---- requests ---- */
@@ -479,6 +525,7 @@ gb__qrun_new(gb_processor *p, const gb_content *content, size_t n_content,
 	q->n_content = n_content;
 	q->compare = opts != NULL && (opts->flags & GB_PROCESS_COMPARE) != 0;
 	q->scoped = (flags & GB__QRUN_SCOPED) != 0;
+	q->no_ids = opts != NULL && (opts->flags & GB_PROCESS_NO_TELEMETRY_IDS) != 0;
 	q->error_type = "none";
 	if ((rc = parse_schema(opts, &q->schema, err, errlen)) != 0) {
 		free(q);
@@ -554,7 +601,8 @@ gb__qrun_next(gb_qrun *q, gb_gemini_request *rq, const char **kind)
 		if (q->scoped) {
 			snprintf(q->index_buf, sizeof(q->index_buf), "%zu", q->idx[q->k]);
 			gb_kv kv = { "question_index", q->index_buf };
-			q->question = gb_tele_begin(q->p->tele, "individual.question", &kv, 1);
+			q->question = gb_tele_begin(q->p->tele, "individual.question", &kv,
+			    q->no_ids ? 0 : 1);
 		}
 		*rq = make_request(q, 0, q->schema);
 		*kind = "single";

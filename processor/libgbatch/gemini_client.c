@@ -154,6 +154,12 @@ gb__gemini_free(gb_gemini *c)
 	free(c);
 }
 
+const char *
+gb__gemini_model(const gb_gemini *c)
+{
+	return c->model;
+}
+
 unsigned
 gb__gemini_connections(const gb_gemini *c)
 {

@@ -103,6 +103,8 @@ void gb__gemini_result_fini(gb_gemini_result *res);
 int gb__gemini_is_fatal(const gb_gemini_result *res);
 /* New connections the client opened so far (1 while keep-alive holds). */
 unsigned gb__gemini_connections(const gb_gemini *c);
+/* The model c asks (borrowed), as given: "gemini-2.0-flash". */
+const char *gb__gemini_model(const gb_gemini *c);
 
 /* Another REST method of the API on the client's handle, with the same retries: POST body
  * to {base}/v1beta/{path} (e.g. "models/M:countTokens", "cachedContents"), or DELETE it when

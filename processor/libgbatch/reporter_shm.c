@@ -68,6 +68,8 @@ kind_of(const char *metric_type)
 		return GB_REC_COUNTER;
 	if (strcmp(metric_type, "gauge") == 0)
 		return GB_REC_GAUGE;
+	if (strcmp(metric_type, "histogram") == 0)
+		return GB_REC_HISTOGRAM;
 	return GB_REC_METRIC;
 }
 

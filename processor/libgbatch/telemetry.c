@@ -24,6 +24,7 @@ struct gb_tele {
 	pthread_mutex_t lock; /* guards the call-count table */
 	struct count_slot *counts;
 	size_t counts_cap, counts_used;
+	bool counts_full;     /* GB_TELE_MAX_PATHS reached (warned once) */
 };
 
 /* One scope path and how often it has been recorded (open addressing, power-of-two size). */
@@ -325,21 +326,30 @@ counts_grow(gb_tele *t)
 	return true;
 }
 
-/* Counts one more record of path (whose hash is h) and returns the new count (0 when out
- * of memory). */
+/* Counts one more record of path (whose hash is h) and returns the new count: 0 when out
+ * of memory, or for a new path once the table holds GB_TELE_MAX_PATHS (so a program that
+ * makes up names keeps bounded memory; the paths already counted stay exact). */
 static unsigned
 count_bump(gb_tele *t, const char *path, uint64_t h)
 {
 	unsigned n = 0;
 
 	pthread_mutex_lock(&t->lock);
-	if (2 * (t->counts_used + 1) > t->counts_cap && !counts_grow(t))
+	if (t->counts_used < GB_TELE_MAX_PATHS && 2 * (t->counts_used + 1) > t->counts_cap &&
+	    !counts_grow(t))
 		goto out;
 	size_t j = gb__hash_mix(h) & (t->counts_cap - 1);
 	while (t->counts[j].path != NULL &&
 	    (t->counts[j].hash != h || strcmp(t->counts[j].path, path) != 0))
 		j = (j + 1) & (t->counts_cap - 1);
 	if (t->counts[j].path == NULL) {
+		if (t->counts_used >= GB_TELE_MAX_PATHS) {
+			if (!t->counts_full)
+				gb__log_warnx("telemetry: %d distinct scope and metric names; the "
+				    "call counts of new ones are 0 from now on", GB_TELE_MAX_PATHS);
+			t->counts_full = true;
+			goto out;
+		}
 		if ((t->counts[j].path = strdup(path)) == NULL)
 			goto out;
 		t->counts[j].hash = h;
@@ -553,6 +563,14 @@ gb__tele_timing(gb_tele *t, const char *name, double seconds, const gb_kv *meta,
 		return;
 	if ((path = place(t, name, &m)) != NULL)
 		report_timing(t, path, seconds, &m);
+}
+
+void
+gb__tele_histogram(gb_tele *t, const char *name, double v, const gb_kv *meta, size_t n)
+{
+	if (t == &gb__tele_noop || t == NULL)
+		return;
+	record(t, name, v, meta, n, "histogram");
 }
 
 void

@@ -193,7 +193,8 @@ class StatsdEndToEnd(CollectorCase):
         self.write(ring, "--count", "3", "--kind", "gauge", "--scope", "inflight", "--value", "7")
         key = "gbatch.api.calls;depth=0;model=flash"
         wait_until(lambda: sd.counters().get(key) == 2000, 15, "the counter sum at statsd")
-        tkey = ("gbatch.batch.total_processing.batch.attempt;depth=1;"
+        # named after its own name; its call path is in parent_scope
+        tkey = ("gbatch.batch.attempt;depth=1;"
                 "parent_scope=batch.total_processing;question_count=5")
         wait_until(lambda: sd.timers().get(tkey, (0,))[0] == 50, 15, "50 timer samples")
         n, shown = sd.timers()[tkey]
@@ -510,8 +511,8 @@ class Lifecycle(CollectorCase):
         names = {l.split(":", 1)[0] for l in rv.lines() if l.startswith("gbatch.collector.")}
         self.assertEqual(names, {"gbatch.collector." + n for n in (
             "records_read", "records_invalid", "packets_sent", "bytes_sent", "send_errors",
-            "values_rejected", "tags_dropped", "tag_values_capped", "records_dropped",
-            "records_unblocked", "ring_lag_bytes")})
+            "values_rejected", "tags_dropped", "tag_values_capped", "tags_renamed",
+            "names_capped", "records_dropped", "records_unblocked", "ring_lag_bytes")})
         self.assertIsNone(c.poll())
         self.assertEqual(self.stop(c), 0)
 

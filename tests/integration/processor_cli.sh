@@ -125,12 +125,26 @@ json "$work/inline.json" "r['metrics']['batch']['prompt_tokens'] > 258 + $(wc -c
 json "$work/inline.json" "r['batch']['outcome'] == 'complete'"
 
 # JSON on stdout without --output; console telemetry on stderr; compare mode.
-run compare --telemetry console --compare --questions "$q" "$c"
+run compare --telemetry console --telemetry-ids --compare --questions "$q" "$c"
 expect_rc compare 0
 json "$work/compare.out" "r['efficiency']['comparison_available'] and r['metrics']['individual']['calls'] == $nq"
 json "$work/compare.out" "abs(r['efficiency']['token_efficiency_ratio'] - r['metrics']['individual']['total_tokens'] / r['metrics']['batch']['total_tokens']) < 1e-6"
 expect_in compare err "[TIMING] batch.total_processing: duration="
 expect_in compare err "question_index=0"
+# Without --telemetry-ids no id reaches telemetry: every tag has few values.
+run noids --telemetry console --compare --questions "$q" "$c"
+expect_rc noids 0
+if grep -q 'question_index' "$work/noids.err"; then
+	fail "noids: question_index in telemetry without --telemetry-ids"
+fi
+expect_in noids err "[TIMING]       batch.total_processing.batch.comparison_run.individual.processing.individual.question: duration="
+# The OpenTelemetry GenAI metrics beside the seed's, one of each kind per call.
+expect_in noids err ".gen_ai.client.operation.duration: duration="
+expect_in noids err "gen_ai.operation.name=generate_content, gen_ai.provider.name=gcp.gemini, gen_ai.request.model="
+expect_in noids err "gen_ai.client.token.usage: "
+expect_in noids err "metric_type=histogram"
+expect_in noids err "gen_ai.token.type=input)"
+expect_in noids err "gen_ai.token.type=output)"
 # The one-content run counts what --jobs counts: the same driver runs both.
 expect_in compare err ".batch.api_call.prompt_tokens: "
 expect_in compare err ".individual.question.output_tokens: "

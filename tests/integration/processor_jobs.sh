@@ -292,7 +292,7 @@ assert worst >= 1000 - 25, 'ten requests within %d ms' % worst
 start_stub
 jobs 9 "$work/j9.jsonl"
 run tpm --jobs "$work/j9.jsonl" --parallel 8 --rpm 1000 --tpm 250 --rate-window 1s \
-	--output "$work/tpm.jsonl" --telemetry console
+	--output "$work/tpm.jsonl" --telemetry console --telemetry-ids
 expect_rc tpm 0
 # The run's telemetry: waits, in-flight level, tokens by kind, per-job timings with the id in
 # metadata and never in a name.

@@ -108,11 +108,13 @@ static int
 run(const char *input, const char *ring_env, const char *const *args)
 {
 	int in[2], out[2], err[2], status;
-	const char *argv[32] = { emit_path };
+	const char *argv[64] = { emit_path };
 	size_t n = 1;
 
-	for (; args[n - 1] != NULL; n++)
+	for (; args[n - 1] != NULL; n++) {
+		ck_assert_uint_lt(n, sizeof(argv) / sizeof(argv[0]) - 1);
 		argv[n] = args[n - 1];
+	}
 	argv[n] = NULL;
 	ck_assert(pipe(in) == 0 && pipe(out) == 0 && pipe(err) == 0);
 	last_pid = fork();
@@ -226,6 +228,12 @@ START_TEST(bad_input_exits_2_naming_it)
 	BAD("unexpected argument \"extra\"", "count", "x", "1", "extra");
 	BAD("unknown option \"--bogus\"", "count", "x", "1", "--bogus");
 	BAD("--stdin takes no record", "--stdin", "count", "x", "1");
+	/* more pairs than one record holds would be lost: refused, naming the limit */
+	BAD("too many --meta pairs (at most 16", "count", "x", "1",
+	    "--meta", "a=1", "--meta", "b=1", "--meta", "c=1", "--meta", "d=1", "--meta", "e=1",
+	    "--meta", "f=1", "--meta", "g=1", "--meta", "h=1", "--meta", "i=1", "--meta", "j=1",
+	    "--meta", "k=1", "--meta", "l=1", "--meta", "m=1", "--meta", "n=1", "--meta", "o=1",
+	    "--meta", "p=1", "--meta", "q=1");
 }
 END_TEST
 

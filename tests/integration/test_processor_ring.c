@@ -107,7 +107,7 @@ run_processor(const char *ring, const char *base, const char *qpath, const char 
 		setenv("GEMINI_API_BASE", base, 1);
 		if (freopen("/dev/null", "w", stdout) == NULL)
 			_exit(126);
-		execl(processor, processor, "--telemetry", tele, "--compare", "--questions", qpath,
+		execl(processor, processor, "--telemetry", tele, "--telemetry-ids", "--compare", "--questions", qpath,
 		    cpath, (char *)NULL);
 		_exit(127);
 	}

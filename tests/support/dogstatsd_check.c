@@ -4,9 +4,12 @@
  */
 #include "dogstatsd_check.h"
 
+#include <locale.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <wchar.h>
+#include <wctype.h>
 
 #define NAME_MAX_LEN 200
 #define TAG_MAX_LEN 200
@@ -105,6 +108,29 @@ check_name(const char *s, size_t len, const char **why)
 	return 0;
 }
 
+/* The length of a lower-case Unicode letter in UTF-8 at s[0, len) (DataDog keeps those in
+ * tags), or 0. Decoded by the C library, not by hand, to differ from the sink. */
+static size_t
+utf8_lower_letter(const char *s, size_t len)
+{
+	static locale_t loc;
+	locale_t old;
+	mbstate_t st;
+	wchar_t wc;
+	size_t n;
+
+	if (loc == (locale_t)0 && (loc = newlocale(LC_ALL_MASK, "C.UTF-8", (locale_t)0)) == 0)
+		return 0;
+	memset(&st, 0, sizeof(st));
+	old = uselocale(loc);
+	n = mbrtowc(&wc, s, len, &st);
+	if (n == (size_t)-1 || n == (size_t)-2 || n < 2 || !iswalpha((wint_t)wc) ||
+	    towlower((wint_t)wc) != (wint_t)wc)
+		n = 0;
+	uselocale(old);
+	return n;
+}
+
 static int
 check_tag(const char *s, size_t len, const char **why)
 {
@@ -112,13 +138,18 @@ check_tag(const char *s, size_t len, const char **why)
 		return fail(why, "empty tag");
 	if (len > TAG_MAX_LEN)
 		return fail(why, "tag over 200 bytes");
-	if (!lower(s[0]))
+	if (!lower(s[0]) && utf8_lower_letter(s, len) == 0)
 		return fail(why, "tag not starting with a lower-case letter");
 	for (size_t i = 0; i < len; i++) {
 		char c = s[i];
+		size_t u;
 
 		if (c == ':')
 			continue;
+		if ((unsigned char)c >= 0x80 && (u = utf8_lower_letter(s + i, len - i)) > 0) {
+			i += u - 1;
+			continue;
+		}
 		if (!lower(c) && !digit(c) && c != '_' && c != '-' && c != '.' && c != '/')
 			return fail(why, "bad byte in tag");
 	}

@@ -149,10 +149,10 @@ START_TEST(decoder_refuses_malformed)
 	ck_assert_int_eq(gb__rec_decode(buf, n + 1, &out, dm), -1);
 
 	static const struct { size_t off; uint8_t val; } bad[] = {
-		{ 0, 0 }, { 0, 2 }, { 1, 0 }, { 1, 5 }, { 2, 0x10 }, { 3, 17 }, { 3, 3 },
+		{ 0, 0 }, { 0, 2 }, { 1, 0 }, { 1, 6 }, { 2, 0x10 }, { 3, 17 }, { 3, 3 },
 		{ 15, 0x02 }, /* scope_len + 512 */
 		{ 16, 0xff }, /* parent_len > scope_len */
-		{ 18, 1 },
+		{ 18, 1 },    /* pairs dropped without GB_REC_F_META_DROPPED */
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		memcpy(buf, good, n);

@@ -171,6 +171,33 @@ START_TEST(round_trip_keeps_every_field)
 }
 END_TEST
 
+/* Through the public calls: pairs past what a record holds are counted in it, so the
+ * collector can count them as dropped tags. */
+START_TEST(metadata_past_the_record_limit_is_counted)
+{
+	gb_kv meta[20];
+	char keys[20][8];
+
+	open_consumer(0);
+	gb_shm_reporter *sr = gb_shm_reporter_open(ring_name);
+	gb_reporter rep = gb_shm_reporter_as_reporter(sr);
+	gb_tele *t = gb_tele_new(&rep, 1, GB_TELE_ENABLE);
+	for (int i = 0; i < 20; i++) {
+		snprintf(keys[i], sizeof(keys[i]), "k%d", i);
+		meta[i] = (gb_kv){ keys[i], "v" };
+	}
+	gb_tele_count(t, "many", 1, meta, 20);
+	ck_assert_uint_eq(drain(), 1);
+	ck_assert_int_eq(got[0].decode_rc, 0);
+	ck_assert_uint_eq(got[0].rec.n_meta, GB_REC_MAX_META);
+	ck_assert_uint_eq(got[0].rec.meta_dropped, 20 - GB_REC_MAX_META);
+	ck_assert(got[0].rec.flags & GB_REC_F_META_DROPPED);
+	gb_tele_free(t);
+	gb_shm_reporter_close(sr);
+	close_consumer();
+}
+END_TEST
+
 START_TEST(oversize_input_truncated_and_flagged)
 {
 	static char scope[GB_REC_MAX_SCOPE + 100], key[GB_REC_MAX_KEY + 10],
@@ -203,6 +230,7 @@ START_TEST(oversize_input_truncated_and_flagged)
 	ck_assert_uint_eq(got[1].rec.flags,
 	    GB_REC_F_META_DROPPED | GB_REC_F_KEY_TRUNC | GB_REC_F_VALUE_TRUNC);
 	ck_assert_uint_eq(got[1].rec.n_meta, GB_REC_MAX_META);
+	ck_assert_uint_eq(got[1].rec.meta_dropped, 3);
 	ck_assert_uint_eq(strlen(got[1].kv[0][0]), GB_REC_MAX_KEY);
 	ck_assert_str_eq(got[1].kv[0][1], "short");
 	ck_assert_uint_eq(strlen(got[1].kv[1][1]), GB_REC_MAX_VALUE);
@@ -351,6 +379,7 @@ reporter_shm_suite(void)
 
 	tcase_add_test(tc, round_trip_keeps_every_field);
 	tcase_add_test(tc, oversize_input_truncated_and_flagged);
+	tcase_add_test(tc, metadata_past_the_record_limit_is_counted);
 	tcase_add_test(tc, full_ring_drops_and_counts);
 	tcase_add_test(tc, heartbeat_while_open_detached_on_close);
 	tcase_add_test(tc, unopenable_ring_warns_once_and_counts);

@@ -163,8 +163,14 @@ static const struct {
 } tags[] = {
 	{ "model", "gemini-2.0-flash", "model:gemini-2.0-flash" },
 	{ "Model", "Gemini 2.0 Flash", "model:gemini_2.0_flash" },
-	{ "host", "evil", "user_host:evil" },
-	{ "HOST", "evil", "user_host:evil" },
+	{ "host", "evil", "host:evil" }, /* reserved keys are the sink's business */
+	{ "Größe", "Ünïcode", "größe:ünïcode" },
+	{ "k", "\xd0\x97\xd0\xbd\xd0\xb0\xd1\x87", "k:\xd0\xb7\xd0\xbd\xd0\xb0\xd1\x87" },
+	{ "k", "a\xc2\x9b[31mb", "k:a_31mb" },  /* a C1 control is no letter */
+	{ "k", "a\xc3\x28" "b", "k:a_b" },         /* an invalid sequence */
+	{ "k", "a\xe0\x80\xaf" "b", "k:a_b" },     /* an overlong '/' */
+	{ "k", "\xed\xa0\x80x", "k:_x" },        /* a surrogate */
+	{ "\xc3\xa9t\xc3\xa9", "v", "\xc3\xa9t\xc3\xa9:v" }, /* a key may start with a letter of any script */
 	{ "a:b", "c", "a_b:c" },
 	{ "k", "v:", "k:v" },
 	{ "k", "a:b", "k:a:b" },
@@ -273,7 +279,7 @@ START_TEST(timing_line_carries_depth_parent_and_metadata)
 	gb__statsd_record(s, &r);
 	gb__statsd_flush(s);
 	ck_assert_str_eq(c->buf,
-	    "gbatch.batch.total_processing.batch.attempt:123.4|ms|#depth:1,"
+	    "gbatch.batch.attempt:123.4|ms|#depth:1,"
 	    "parent_scope:batch.total_processing,question_count:5\n"
 	    "gbatch.batch.total_processing:2000|ms|#depth:0\n");
 	ck_assert_uint_eq(c->n_dgrams, 1);
@@ -368,7 +374,7 @@ START_TEST(global_tags_and_dropped_tags)
 	gb__statsd_metric(s, "gbatch.collector.records_read", 7, 'c', "ring:default");
 	gb__statsd_flush(s);
 	ck_assert_str_eq(c->buf,
-	    "gbatch.a.b:1000|ms|#parent_scope:a,kept:y,env:prod,team:ml_ops,bare\n"
+	    "gbatch.b:1000|ms|#parent_scope:a,kept:y,env:prod,team:ml_ops,bare\n"
 	    "gbatch.collector.records_read:7|c|#ring:default,env:prod,team:ml_ops,bare\n");
 	gb__statsd_free(s);
 	capture_free(c);
@@ -577,10 +583,178 @@ END_TEST
 
 /* The name/tags cache must give what the slow path gives, and keep records apart that differ
  * in depth, parent or metadata only. */
-START_TEST(cached_lines_match_and_stay_apart)
+/* The same call, made from two places, is one metric: its place is in parent_scope. */
+START_TEST(a_call_is_one_metric_wherever_it_is_made)
+{
+	struct capture *c = capture_new(GB_STATSD_UDP_MAX);
+	gb_statsd_sink *s = sink_for(c, NULL);
+	const char *from_batch = "batch.total_processing.batch.attempt.batch.processing."
+	    "batch.api_call.client.api_call_with_retry";
+	const char *from_compare = "batch.total_processing.batch.comparison_run."
+	    "individual.processing.individual.question.client.api_call_with_retry";
+	gb_record r = rec(GB_REC_TIMING, from_batch, strlen(from_batch) - 27, 0.5);
+
+	r.depth = 4;
+	gb__statsd_record(s, &r);
+	r = rec(GB_REC_TIMING, from_compare, strlen(from_compare) - 27, 0.25);
+	r.depth = 4;
+	gb__statsd_record(s, &r);
+	r = rec(GB_REC_COUNTER, "batch.total_processing.batch_success", 22, 1);
+	gb__statsd_record(s, &r);
+	gb__statsd_flush_aggregates(s);
+	ck_assert_str_eq(c->buf,
+	    "gbatch.client.api_call_with_retry:500|ms|#depth:4,parent_scope:batch.total_processing."
+	    "batch.attempt.batch.processing.batch.api_call\n"
+	    "gbatch.client.api_call_with_retry:250|ms|#depth:4,parent_scope:batch.total_processing."
+	    "batch.comparison_run.individual.processing.individual.question\n"
+	    "gbatch.batch_success:1|c|#depth:1,parent_scope:batch.total_processing\n");
+	gb__statsd_free(s);
+	capture_free(c);
+}
+END_TEST
+
+START_TEST(path_names_keep_the_whole_scope)
+{
+	struct capture *c = capture_new(GB_STATSD_UDP_MAX);
+	gb_statsd_config cfg = { .names = GB_STATSD_NAMES_PATH };
+	gb_statsd_sink *s = sink_for(c, &cfg);
+	gb_record r = rec(GB_REC_TIMING, "batch.total_processing.batch.attempt",
+	    strlen("batch.total_processing"), 0.1234);
+
+	r.depth = 1;
+	gb__statsd_record(s, &r);
+	gb__statsd_flush(s);
+	ck_assert_str_eq(c->buf, "gbatch.batch.total_processing.batch.attempt:123.4|ms|#depth:1,"
+	    "parent_scope:batch.total_processing\n");
+	gb__statsd_free(s);
+	capture_free(c);
+}
+END_TEST
+
+/* OpenTelemetry's names go out as the convention spells them; histograms are not seconds. */
+START_TEST(semantic_convention_names_and_histograms)
+{
+	struct capture *c = capture_new(GB_STATSD_UDP_MAX);
+	gb_statsd_sink *s = sink_for(c, NULL);
+	const gb_rec_kv meta[] = { { "gen_ai.token.type", 17, "input", 5 } };
+	gb_record r = rec(GB_REC_HISTOGRAM, "job.gen_ai.client.token.usage", 3, 812);
+
+	r.meta = meta;
+	r.n_meta = 1;
+	gb__statsd_record(s, &r);
+	r = rec(GB_REC_TIMING, "gen_ai.client.operation.duration", 0, 1.5);
+	gb__statsd_record(s, &r);
+	r = rec(GB_REC_HISTOGRAM, "tokens", 0, -1);
+	gb__statsd_record(s, &r);
+	gb__statsd_flush(s);
+	ck_assert_str_eq(c->buf,
+	    "gen_ai.client.token.usage:812|ms|#depth:1,parent_scope:job,gen_ai.token.type:input\n"
+	    "gen_ai.client.operation.duration:1500|ms|#depth:0\n");
+	gb__statsd_free(s);
+	capture_free(c);
+}
+END_TEST
+
+/* A producer cannot set the agent's tags or the collector's: its keys become user_<key>. */
+START_TEST(reserved_tag_keys_are_renamed_and_counted)
+{
+	struct capture *c = capture_new(GB_STATSD_UNIX_MAX);
+	const char *gt[] = { "env:staging", "team:ml" };
+	gb_statsd_config cfg = { .tags = gt, .n_tags = 2 };
+	gb_statsd_sink *s = sink_for(c, &cfg);
+	const gb_rec_kv meta[] = {
+		{ "dd.internal.entity_id", 21, "pod-x", 5 }, { "DD.Internal.Card", 16, "high", 4 },
+		{ "env", 3, "prod-from-producer", 18 }, { "host", 4, "spoofed", 7 },
+		{ "service", 7, "x", 1 }, { "version", 7, "9", 1 }, { "device", 6, "d", 1 },
+		{ "source", 6, "s", 1 }, { "depth", 5, "99", 2 }, { "parent_scope", 12, "p", 1 },
+		{ "team", 4, "other-team", 10 }, { "model", 5, "m", 1 },
+	};
+	gb_record r = rec(GB_REC_TIMING, "t", 0, 0.001);
+	gb_statsd_stats st;
+
+	r.meta = meta;
+	r.n_meta = sizeof(meta) / sizeof(meta[0]);
+	gb__statsd_record(s, &r);
+	gb__statsd_record(s, &r); /* a cache hit counts again */
+	gb__statsd_flush(s);
+	const char *want = "gbatch.t:1|ms|#depth:0,user_dd.internal.entity_id:pod-x,"
+	    "user_dd.internal.card:high,user_env:prod-from-producer,user_host:spoofed,"
+	    "user_service:x,user_version:9,user_device:d,user_source:s,user_depth:99,"
+	    "user_parent_scope:p,user_team:other-team,model:m,env:staging,team:ml\n";
+	ck_assert_uint_eq(c->len, 2 * strlen(want));
+	ck_assert(strncmp(c->buf, want, strlen(want)) == 0);
+	gb__statsd_get_stats(s, &st);
+	ck_assert_uint_eq(st.tags_renamed, 2 * 11);
+	gb__statsd_free(s);
+	capture_free(c);
+}
+END_TEST
+
+START_TEST(names_and_parent_scopes_are_capped)
+{
+	struct capture *c = capture_new(GB_STATSD_UNIX_MAX);
+	gb_statsd_config cfg = { .max_names = 3, .max_tag_values = 2 };
+	gb_statsd_sink *s = sink_for(c, &cfg);
+	char scope[64];
+	gb_statsd_stats st;
+
+	for (int i = 0; i < 5; i++) {
+		int n = snprintf(scope, sizeof(scope), "p%d.n%d", i, i);
+		gb_record r = rec(GB_REC_TIMING, scope, 2, 0.001);
+		(void)n;
+		gb__statsd_record(s, &r);
+	}
+	gb__statsd_flush(s);
+	ck_assert_str_eq(c->buf,
+	    "gbatch.n0:1|ms|#depth:1,parent_scope:p0\n"
+	    "gbatch.n1:1|ms|#depth:1,parent_scope:p1\n"
+	    "gbatch.n2:1|ms|#depth:1,parent_scope:other\n"
+	    "gbatch.other:1|ms|#depth:1,parent_scope:other\n"
+	    "gbatch.other:1|ms|#depth:1,parent_scope:other\n");
+	gb__statsd_get_stats(s, &st);
+	ck_assert_uint_eq(st.names_capped, 2);
+	ck_assert_uint_eq(st.tag_values_capped, 3);
+	gb__statsd_free(s);
+	capture_free(c);
+}
+END_TEST
+
+/* Pairs a producer could not fit into its record are counted as dropped tags. */
+START_TEST(metadata_left_out_by_the_producer_is_counted)
 {
 	struct capture *c = capture_new(GB_STATSD_UNIX_MAX);
 	gb_statsd_sink *s = sink_for(c, NULL);
+	gb_rec_kv meta[20], dm[GB_REC_MAX_META];
+	char keys[20][8];
+	uint8_t buf[GB_REC_MAX_SIZE];
+	gb_record r = rec(GB_REC_TIMING, "t", 0, 0.001), out;
+	gb_statsd_stats st;
+	size_t n;
+
+	for (int i = 0; i < 20; i++) {
+		snprintf(keys[i], sizeof(keys[i]), "k%d", i);
+		meta[i] = (gb_rec_kv){ keys[i], strlen(keys[i]), "v", 1 };
+	}
+	r.meta = meta;
+	r.n_meta = 20;
+	n = gb__rec_encode(&r, buf, sizeof(buf));
+	ck_assert_uint_gt(n, 0);
+	ck_assert_int_eq(gb__rec_decode(buf, n, &out, dm), 0);
+	ck_assert_uint_eq(out.n_meta, GB_REC_MAX_META);
+	ck_assert_uint_eq(out.meta_dropped, 4);
+	gb__statsd_record(s, &out);
+	gb__statsd_get_stats(s, &st);
+	ck_assert_uint_eq(st.tags_dropped, 4);
+	gb__statsd_free(s);
+	capture_free(c);
+}
+END_TEST
+
+START_TEST(cached_lines_match_and_stay_apart)
+{
+	struct capture *c = capture_new(GB_STATSD_UNIX_MAX);
+	gb_statsd_config cfg = { .names = GB_STATSD_NAMES_PATH };
+	gb_statsd_sink *s = sink_for(c, &cfg);
 	const gb_rec_kv m1[] = { { "k", 1, "a", 1 } }, m2[] = { { "k", 1, "b", 1 } };
 	static char long_scope[600];
 	gb_statsd_stats st;
@@ -980,6 +1154,12 @@ statsd_suite(void)
 	tcase_add_test(tc, hostile_input_gives_only_valid_lines_udp);
 	tcase_add_test(tc, hostile_input_gives_only_valid_lines_unixgram);
 	tcase_add_test(tc, decoded_records_give_valid_lines);
+	tcase_add_test(tc, a_call_is_one_metric_wherever_it_is_made);
+	tcase_add_test(tc, path_names_keep_the_whole_scope);
+	tcase_add_test(tc, semantic_convention_names_and_histograms);
+	tcase_add_test(tc, reserved_tag_keys_are_renamed_and_counted);
+	tcase_add_test(tc, names_and_parent_scopes_are_capped);
+	tcase_add_test(tc, metadata_left_out_by_the_producer_is_counted);
 	tcase_add_test(tc, cached_lines_match_and_stay_apart);
 	tcase_add_test(tc, send_errors_are_counted);
 	suite_add_tcase(s, tc);
