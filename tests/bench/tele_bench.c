@@ -2,7 +2,9 @@
  * tele_bench.c - what a telemetry scope costs the processor: a disabled scope, an enabled scope
  * and a counter into the shm reporter, one record written by the shm reporter alone (called
  * directly, without the context), and the same scope through a reporter that sends one
- * DogStatsD datagram per record over loopback UDP (what the ring saves us from).
+ * DogStatsD datagram per record over loopback UDP (what the ring saves us from); and what a
+ * producer's memory grows by when it makes up 2 M distinct metric names (target <= 16 MiB),
+ * beside the same records under one name.
  * Prints medians over several runs, then one JSON line. A benchmark, not a test.
  * usage: tele_bench [RUNS]
  */
@@ -22,6 +24,7 @@
 #define DISABLED_OPS 50000000
 #define ENABLED_OPS 20000 /* fits the default 4 MiB ring between drains */
 #define UDP_OPS 20000
+#define DISTINCT_NAMES 2000000
 
 static int
 cmp_double(const void *a, const void *b)
@@ -144,6 +147,41 @@ bench_udp(gb_tele *t)
 	return (double)(gb__clock_mono_ns() - t0) / UDP_OPS;
 }
 
+/* The process's resident set in KiB (VmRSS), or 0. */
+static long
+rss_kib(void)
+{
+	char line[256];
+	long kib = 0;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	while (f != NULL && fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+			break;
+	if (f != NULL)
+		fclose(f);
+	return kib;
+}
+
+/* RSS growth (KiB) of a context that counts DISTINCT_NAMES records, each under a name of its
+ * own when distinct, else all under one name. Records go to a reporter that keeps nothing. */
+static long
+names_growth(int distinct)
+{
+	gb_reporter none = { 0 };
+	gb_tele *t = gb_tele_new(&none, 1, GB_TELE_ENABLE);
+	char name[32];
+	long before = rss_kib();
+
+	for (unsigned i = 0; i < DISTINCT_NAMES; i++) {
+		snprintf(name, sizeof(name), "made.up.name.%u", distinct ? i : 0u);
+		gb_tele_count(t, name, 1, NULL, 0);
+	}
+	long grown = rss_kib() - before;
+	gb_tele_free(t);
+	return grown;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -210,11 +248,16 @@ main(int argc, char **argv)
 	close(sd.fd);
 	printf("enabled scope, UDP sendto:%8.2f ns (median of %d x %d)\n", scope_udp, runs, UDP_OPS);
 
+	long one_name = names_growth(0), many_names = names_growth(1);
+	printf("producer memory, %d records: one name +%ld KiB, %d distinct names +%ld KiB "
+	    "(target <= 16384 KiB)\n", DISTINCT_NAMES, one_name, DISTINCT_NAMES, many_names);
+
 	printf("{\"disabled_scope_ns\":%.3f,\"shm_scope_ns\":%.2f,\"shm_counter_ns\":%.2f,"
 	       "\"shm_record_ns\":%.2f,\"udp_scope_ns\":%.2f,\"udp_over_shm_scope\":%.1f,\"shm_dropped\":%llu,"
-	       "\"udp_send_errors\":%lu,\"runs\":%d}\n",
+	       "\"udp_send_errors\":%lu,\"one_name_rss_kib\":%ld,\"distinct_names_rss_kib\":%ld,"
+	       "\"runs\":%d}\n",
 	    disabled, scope_shm, count_shm, record_shm, scope_udp, scope_udp / scope_shm,
-	    (unsigned long long)dropped, sd.errors, runs);
+	    (unsigned long long)dropped, sd.errors, one_name, many_names, runs);
 	free(v);
 	return 0;
 }
