@@ -54,6 +54,8 @@ gb__dispatch_report(gb_dispatch *d, const gb_ring_figures *rings, size_t n)
 	counter(d, "gbatch.collector.tags_dropped", st.tags_dropped, d->last.tags_dropped, NULL);
 	counter(d, "gbatch.collector.tag_values_capped", st.tag_values_capped,
 	    d->last.tag_values_capped, NULL);
+	counter(d, "gbatch.collector.contexts_dropped", st.contexts_dropped,
+	    d->last.contexts_dropped, NULL);
 	if (d->console != NULL) {
 		uint64_t lost = gb__console_lines_dropped(d->console);
 
