@@ -495,8 +495,8 @@ print_all(uint64_t size, uint64_t names, uint64_t scopes, const struct figures *
 	printf("(b) --console summary      %7llu scopes in %5.2f s: idle %6.1f MiB, peak (VmHWM) "
 	    "%6.1f MiB (target <= 64 MiB: %s), after the report %6.1f MiB (%.1f MiB private); "
 	    "%llu summary lines printed (SIGUSR1, exit), ring drops %llu, exit %d\n",
-	    (unsigned long long)scopes, summary.write_s, summary.idle_kib / 1024.0, summary.peak_kib / 1024.0,
-	    verdict(summary.peak_kib), summary.after_kib / 1024.0, summary.after_anon_kib / 1024.0,
+	    (unsigned long long)scopes, summary.write_s, summary.idle_kib / 1024.0,
+	    summary.peak_kib / 1024.0, verdict(summary.peak_kib), summary.after_kib / 1024.0, summary.after_anon_kib / 1024.0,
 	    summary.lines, (unsigned long long)summary.ring_dropped, summary.rc);
 	printf("{\"bench\":\"memory\",\"ring_bytes\":%llu,\"target_kib\":%d,"
 	    "\"names\":%llu,\"capped\":{\"idle_kib\":%ld,\"peak_kib\":%ld,\"after_kib\":%ld,"
