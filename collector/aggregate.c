@@ -1,7 +1,8 @@
 /*
  * aggregate.c - the per-interval context table and the tag cardinality cap. Both rest on one
  * small interned-string table: open addressing over a dense entry array whose bytes live in
- * one arena, so a flush empties everything by resetting three counters and nothing is freed.
+ * one arena, so a flush empties everything by resetting three counters; only a table left far
+ * larger than its interval needed (a burst) is shrunk, and then given back to the system.
  */
 #include "aggregate.h"
 
@@ -10,6 +11,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 /* Longest context key: type, name length, a sanitised name, a unixgram datagram of tags. */
 #define KEY_MAX (3 + 256 + 8192)
@@ -44,6 +48,57 @@ strtab_clear(struct strtab *t)
 		memset(t->slots, 0, t->nslots * sizeof(*t->slots));
 	t->n = 0;
 	t->alen = 0;
+}
+
+/* The smallest min * 2^k that is at least need. */
+static size_t
+fit(size_t need, size_t min)
+{
+	size_t n = min;
+
+	while (n < need)
+		n *= 2;
+	return n;
+}
+
+/* At a flush, before the table is cleared (n entries and alen bytes were used in the interval
+ * just ended; the entries are lost): each array more than four times what that needed is cut
+ * to twice it. Returns true when something shrank. */
+static bool
+strtab_shrink(struct strtab *t, size_t n, size_t alen)
+{
+	size_t cap = 2 * fit(n, 64), nslots = 2 * fit(2 * n, 128), acap = 2 * fit(alen, 4096);
+	bool shrunk = false;
+
+	if (t->cap > 2 * cap) {
+		struct ent *e = realloc(t->ents, cap * sizeof(*e));
+
+		if (e != NULL) {
+			t->ents = e;
+			t->cap = cap;
+			shrunk = true;
+		}
+	}
+	if (t->nslots > 2 * nslots) {
+		uint32_t *slots = calloc(nslots, sizeof(*slots));
+
+		if (slots != NULL) {
+			free(t->slots);
+			t->slots = slots;
+			t->nslots = nslots;
+			shrunk = true;
+		}
+	}
+	if (t->acap > 2 * acap) {
+		char *a = realloc(t->arena, acap);
+
+		if (a != NULL) {
+			t->arena = a;
+			t->acap = acap;
+			shrunk = true;
+		}
+	}
+	return shrunk;
 }
 
 static int
@@ -139,13 +194,19 @@ struct gb_agg {
 	struct strtab tab;
 	struct ctxval *vals; /* parallel to tab.ents */
 	size_t vcap;
+	size_t max;          /* contexts per interval; SIZE_MAX = no cap */
+	uint64_t dropped;
 	char key[KEY_MAX];
 };
 
 gb_agg *
-gb__agg_new(void)
+gb__agg_new(size_t max_contexts)
 {
-	return calloc(1, sizeof(gb_agg));
+	gb_agg *a = calloc(1, sizeof(gb_agg));
+
+	if (a != NULL)
+		a->max = max_contexts > 0 ? max_contexts : SIZE_MAX;
+	return a;
 }
 
 void
@@ -171,7 +232,7 @@ gb__agg_add(gb_agg *a, const char *name, size_t name_len, const char *tags, size
 		errno = EMSGSIZE;
 		return -1;
 	}
-	if (a->tab.n + 1 > a->vcap) {
+	if (a->tab.n + 1 > a->vcap && a->tab.n < a->max) {
 		size_t cap = a->vcap ? a->vcap * 2 : 64;
 		struct ctxval *nv = realloc(a->vals, cap * sizeof(*nv));
 
@@ -187,8 +248,12 @@ gb__agg_add(gb_agg *a, const char *name, size_t name_len, const char *tags, size
 	memcpy(a->key + 1, &nl16, 2);
 	memcpy(a->key + 3, name, name_len);
 	memcpy(a->key + 3 + name_len, tags, tags_len);
-	if ((i = strtab_get(&a->tab, a->key, len, true, &inserted)) < 0)
-		return -1;
+	if ((i = strtab_get(&a->tab, a->key, len, a->tab.n < a->max, &inserted)) < 0) {
+		if (a->tab.n < a->max)
+			return -1;
+		a->dropped++;
+		return 1;
+	}
 	if (inserted)
 		a->vals[i] = (struct ctxval){ .v = 0, .name_len = (uint32_t)name_len };
 	if (type == GB_AGG_COUNTER)
@@ -198,16 +263,44 @@ gb__agg_add(gb_agg *a, const char *name, size_t name_len, const char *tags, size
 	return 0;
 }
 
+/* At a flush, before the clear: a table left far larger than the interval needed is cut down. */
+static void
+agg_shrink(gb_agg *a, size_t n, size_t alen)
+{
+	bool shrunk = strtab_shrink(&a->tab, n, alen);
+	size_t vcap = 2 * fit(n, 64);
+
+	if (a->vcap > 2 * vcap) {
+		struct ctxval *nv = realloc(a->vals, vcap * sizeof(*nv));
+
+		if (nv != NULL) {
+			a->vals = nv;
+			a->vcap = vcap;
+			shrunk = true;
+		}
+	}
+#ifdef __GLIBC__
+	/* freed blocks below glibc's (raised) mmap threshold stay in the heap otherwise */
+	if (shrunk)
+		malloc_trim(0);
+#else
+	(void)shrunk;
+#endif
+}
+
 void
 gb__agg_flush(gb_agg *a, gb_agg_emit emit, void *ctx)
 {
-	for (size_t i = 0; i < a->tab.n; i++) {
+	size_t n = a->tab.n, alen = a->tab.alen;
+
+	for (size_t i = 0; i < n; i++) {
 		const struct ent *e = &a->tab.ents[i];
 		const char *k = a->tab.arena + e->off;
 		size_t nl = a->vals[i].name_len;
 
 		emit(ctx, k + 3, nl, k + 3 + nl, e->len - 3 - nl, (enum gb_agg_type)k[0], a->vals[i].v);
 	}
+	agg_shrink(a, n, alen);
 	strtab_clear(&a->tab);
 }
 
@@ -215,6 +308,19 @@ size_t
 gb__agg_count(const gb_agg *a)
 {
 	return a->tab.n;
+}
+
+uint64_t
+gb__agg_dropped(const gb_agg *a)
+{
+	return a->dropped;
+}
+
+size_t
+gb__agg_bytes(const gb_agg *a)
+{
+	return a->tab.cap * sizeof(struct ent) + a->tab.nslots * sizeof(uint32_t) + a->tab.acap +
+	    a->vcap * sizeof(struct ctxval);
 }
 
 /* ---- tag cardinality cap ---- */

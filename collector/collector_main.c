@@ -37,9 +37,8 @@ static const char usage[] =
     "usage: gbatch-collector [--ring NAME|PATH]... [--statsd URL|off]\n"
     "         [--console lines|summary|off] [--flush-interval DUR] [--prefix P]\n"
     "         [--names leaf|path] [--tag K:V]... [--drop-tag KEY]... [--max-tag-values N]\n"
-    "         [--max-names N]\n"
-    "         [--send-timeout DUR] [--unblock-timeout DUR] [--exit-when-producers-done]\n"
-    "         [--trust-uid UID] [--version] [--help]\n"
+    "         [--max-names N] [--max-contexts N] [--send-timeout DUR] [--unblock-timeout DUR]\n"
+    "         [--exit-when-producers-done] [--trust-uid UID] [--version] [--help]\n"
     "\n"
     "Drains gbatch telemetry rings into DogStatsD and the console.\n"
     "  --ring NAME|PATH         ring to drain (repeatable; default $GBATCH_RING or \"default\")\n"
@@ -61,6 +60,10 @@ static const char usage[] =
     "                           before \"other\" (default 1000, 0 = no cap)\n"
     "  --max-names N            distinct metric names before <prefix>other\n"
     "                           (default 1000, 0 = no cap)\n"
+    "  --max-contexts N         distinct counter/gauge contexts (name, type, tags) folded\n"
+    "                           per flush interval; values of new ones past it are not\n"
+    "                           sent, counted in gbatch.collector.contexts_dropped\n"
+    "                           (default 20000, at most 10000000, 0 = no cap)\n"
     "  --send-timeout DUR       unixgram: how long a datagram may wait for room in a\n"
     "                           slow agent's queue before it is dropped (default 1s,\n"
     "                           at most 60s, 0 = never wait)\n"
@@ -267,6 +270,17 @@ flag_max_names(struct cli *cl, const char *arg)
 }
 
 static void
+flag_max_contexts(struct cli *cl, const char *arg)
+{
+	char err[256];
+	uint64_t v;
+
+	if (gb__parse_uint(arg, 0, GB_STATSD_MAX_CONTEXTS, &v, err, sizeof(err)) < 0)
+		gb__usage_error("--max-contexts: %s", err);
+	cl->cfg.statsd.max_contexts = (size_t)v;
+}
+
+static void
 flag_send_timeout(struct cli *cl, const char *arg)
 {
 	cl->cfg.statsd.send_timeout_ns = duration_arg("--send-timeout", arg, 0,
@@ -331,6 +345,7 @@ static const struct flag {
 	{ "max-tag-values", required_argument, flag_max_tag_values },
 	{ "names", required_argument, flag_names },
 	{ "max-names", required_argument, flag_max_names },
+	{ "max-contexts", required_argument, flag_max_contexts },
 	{ "send-timeout", required_argument, flag_send_timeout },
 	{ "unblock-timeout", required_argument, flag_unblock_timeout },
 	{ "exit-when-producers-done", no_argument, flag_exit_when_done },
@@ -350,6 +365,7 @@ set_defaults(gb_collector_config *cfg)
 	cfg->statsd_on = true;
 	cfg->statsd.max_tag_values = DEFAULT_MAX_TAG_VALUES;
 	cfg->statsd.max_names = DEFAULT_MAX_NAMES;
+	cfg->statsd.max_contexts = GB_STATSD_DEFAULT_MAX_CONTEXTS;
 	cfg->statsd.send_timeout_ns = GB_STATSD_DEFAULT_SEND_TIMEOUT_NS;
 	cfg->console_fd = STDOUT_FILENO;
 }

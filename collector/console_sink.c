@@ -1,8 +1,9 @@
 /*
  * console_sink.c - console lines and the summary report. The lines match the in-process console
  * reporter's (processor/reporter_console.c) field for field. Scopes are folded into a small hash
- * table of per-scope figures (calls, total, max, the last N values for p50/p95); the tree is
- * only built when a report is printed. Producer bytes are escaped: a scope name must not be
+ * table of per-scope figures (calls, total, max, a fixed-size sketch for p50/p95: sketch.c) of
+ * at most max_scopes entries, records of further scopes counted; the tree is only built when a
+ * report is printed. Producer bytes are escaped: a scope name must not be
  * able to drive the terminal.
  *
  * Output never stalls the drain: each line is formatted whole into a line buffer, queued
@@ -27,8 +28,8 @@
 
 #include "clock.h"
 #include "hash.h"
+#include "sketch.h"
 
-#define DEFAULT_SAMPLES 1000
 #define LINE_MAX_BYTES (32 * 1024) /* one line; a longer one is cut and ends in "...\n" */
 #define LINE_END_ROOM 4            /* kept free for "...\n" */
 #define QUEUE_MAX (1024 * 1024)    /* bytes waiting for a slow reader */
@@ -42,8 +43,7 @@ struct scope_stats {
 	bool timing;       /* timings and metrics of one name are kept apart */
 	uint64_t calls;
 	double total, max;
-	double *samples;   /* ring of the last max_samples values */
-	size_t n_samples, next;
+	gb_sketch *sketch; /* timings only */
 	size_t *children;  /* built for a report only */
 	size_t n_children;
 };
@@ -60,7 +60,8 @@ struct gb_console_sink {
 	char line[LINE_MAX_BYTES];
 	size_t llen;
 	bool cut;
-	size_t max_samples;
+	size_t max_scopes;
+	uint64_t capped;   /* records of scopes past max_scopes, not summarised */
 	struct scope_stats *scopes;
 	size_t n, cap;
 	uint32_t *slots; /* index + 1 */
@@ -82,7 +83,7 @@ gb__console_parse_mode(const char *text, enum gb_console_mode *out)
 }
 
 gb_console_sink *
-gb__console_new(enum gb_console_mode mode, int fd, size_t max_samples)
+gb__console_new(enum gb_console_mode mode, int fd, size_t max_scopes)
 {
 	gb_console_sink *c = calloc(1, sizeof(*c));
 	struct stat st;
@@ -92,7 +93,7 @@ gb__console_new(enum gb_console_mode mode, int fd, size_t max_samples)
 	c->mode = mode;
 	c->fd = fd;
 	c->regular = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
-	c->max_samples = max_samples ? max_samples : DEFAULT_SAMPLES;
+	c->max_scopes = max_scopes ? max_scopes : GB_CONSOLE_MAX_SCOPES;
 	if (mode != GB_CONSOLE_OFF && (c->queue = malloc(QUEUE_MAX)) == NULL) {
 		free(c);
 		return NULL;
@@ -107,7 +108,7 @@ gb__console_free(gb_console_sink *c)
 		return;
 	for (size_t i = 0; i < c->n; i++) {
 		free(c->scopes[i].name);
-		free(c->scopes[i].samples);
+		free(c->scopes[i].sketch);
 		free(c->scopes[i].children);
 	}
 	free(c->scopes);
@@ -120,6 +121,12 @@ uint64_t
 gb__console_lines_dropped(const gb_console_sink *c)
 {
 	return c->lines_dropped;
+}
+
+uint64_t
+gb__console_summary_capped(const gb_console_sink *c)
+{
+	return c->capped;
 }
 
 /* ---- the output queue ---- */
@@ -398,18 +405,24 @@ scope_for(gb_console_sink *c, const gb_record *r)
 
 	if (i >= 0)
 		return &c->scopes[i];
+	if (c->n >= c->max_scopes) {
+		c->capped++;
+		return NULL;
+	}
 	if (grow(c) < 0)
 		return NULL;
 	(void)find(c, r->scope, r->scope_len, timing, &slot);
 	st = &c->scopes[c->n];
 	memset(st, 0, sizeof(*st));
 	st->name = malloc(r->scope_len + 1);
-	st->samples = malloc(c->max_samples * sizeof(double));
-	if (st->name == NULL || st->samples == NULL) {
+	st->sketch = timing ? malloc(sizeof(*st->sketch)) : NULL;
+	if (st->name == NULL || (timing && st->sketch == NULL)) {
 		free(st->name);
-		free(st->samples);
+		free(st->sketch);
 		return NULL;
 	}
+	if (timing)
+		gb__sketch_init(st->sketch);
 	memcpy(st->name, r->scope, r->scope_len);
 	st->name[r->scope_len] = '\0';
 	st->len = r->scope_len;
@@ -434,18 +447,8 @@ gb__console_record(gb_console_sink *c, const gb_record *r)
 		st->max = r->value;
 	st->calls++;
 	st->total += r->value;
-	st->samples[st->next] = r->value;
-	st->next = (st->next + 1) % c->max_samples;
-	if (st->n_samples < c->max_samples)
-		st->n_samples++;
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
+	if (st->sketch != NULL)
+		gb__sketch_add(st->sketch, r->value);
 }
 
 static const gb_console_sink *sort_sink;
@@ -461,47 +464,34 @@ cmp_scope(const void *a, const void *b)
 	return d != 0 ? d : (x->len > y->len) - (x->len < y->len);
 }
 
-/* Nearest-rank percentile of n sorted values. */
-static double
-percentile(const double *v, size_t n, unsigned pct)
-{
-	size_t rank = (n * pct + 99) / 100;
-
-	return v[rank > 0 ? rank - 1 : 0];
-}
-
 static void
-print_timing(gb_console_sink *c, size_t i, unsigned level, double *tmp)
+print_timing(gb_console_sink *c, size_t i, unsigned level)
 {
 	struct scope_stats *st = &c->scopes[i];
 
-	memcpy(tmp, st->samples, st->n_samples * sizeof(double));
-	qsort(tmp, st->n_samples, sizeof(double), cmp_double);
 	for (unsigned k = 0; k < level && k < 64; k++)
 		puts_(c, "  ");
 	put_escaped(c, st->name, st->len);
 	putf(c, ": calls=%llu avg=%.4fs p50=%.4fs p95=%.4fs max=%.4fs total=%.4fs\n",
 	    (unsigned long long)st->calls, st->total / (double)st->calls,
-	    percentile(tmp, st->n_samples, 50), percentile(tmp, st->n_samples, 95), st->max,
+	    gb__sketch_percentile(st->sketch, 50), gb__sketch_percentile(st->sketch, 95), st->max,
 	    st->total);
 	line_out(c, SUMMARY_WAIT_NS);
 	for (size_t k = 0; k < st->n_children; k++)
-		print_timing(c, st->children[k], level + 1, tmp);
+		print_timing(c, st->children[k], level + 1);
 }
 
 void
 gb__console_summary(gb_console_sink *c)
 {
 	size_t *order = NULL, *parent = NULL;
-	double *tmp = NULL;
 	size_t nt = 0, nm = 0;
 
 	if (c->mode != GB_CONSOLE_SUMMARY)
 		goto out;
 	order = malloc((c->n + 1) * sizeof(*order));
 	parent = malloc((c->n + 1) * sizeof(*parent));
-	tmp = malloc(c->max_samples * sizeof(*tmp));
-	if (order == NULL || parent == NULL || tmp == NULL)
+	if (order == NULL || parent == NULL)
 		goto out;
 	for (size_t i = 0; i < c->n; i++) {
 		order[i] = i;
@@ -541,7 +531,7 @@ gb__console_summary(gb_console_sink *c)
 	line_out(c, SUMMARY_WAIT_NS);
 	for (size_t k = 0; k < c->n; k++)
 		if (c->scopes[order[k]].timing && parent[order[k]] == SIZE_MAX)
-			print_timing(c, order[k], 1, tmp);
+			print_timing(c, order[k], 1);
 	putf(c, "metrics (%zu):\n", nm);
 	line_out(c, SUMMARY_WAIT_NS);
 	for (size_t k = 0; k < c->n; k++) {
@@ -554,10 +544,14 @@ gb__console_summary(gb_console_sink *c)
 		putf(c, ": count=%llu total=%.15g\n", (unsigned long long)st->calls, st->total);
 		line_out(c, SUMMARY_WAIT_NS);
 	}
+	if (c->capped > 0) {
+		putf(c, "not summarised: %llu records of scopes past the first %zu\n",
+		    (unsigned long long)c->capped, c->max_scopes);
+		line_out(c, SUMMARY_WAIT_NS);
+	}
 out:
 	free(order);
 	free(parent);
-	free(tmp);
 	gb__console_flush(c, 0);
 }
 

@@ -23,20 +23,29 @@ int gb__console_parse_mode(const char *text, enum gb_console_mode *out);
 
 typedef struct gb_console_sink gb_console_sink;
 
+/* The scopes a summary tracks by default: a tree longer than this is not read on a console,
+ * and each holds at most a 2.6 KiB sketch (sketch.h) and a 512-byte name: about 34 MiB in all. */
+#define GB_CONSOLE_MAX_SCOPES 10000
+
 /* A sink writing to fd (borrowed, not closed; SIGPIPE must be ignored, as the collector does,
- * for a reader that goes away to be a counted loss). In summary mode it keeps the last
- * max_samples values per scope for the percentiles (0 = 1000). NULL when out of memory. */
-gb_console_sink *gb__console_new(enum gb_console_mode mode, int fd, size_t max_samples);
+ * for a reader that goes away to be a counted loss). In summary mode it tracks at most
+ * max_scopes scopes (0 = GB_CONSOLE_MAX_SCOPES; timings and metrics together, first seen
+ * first), each timing scope with a fixed-size sketch for the percentiles. NULL when out of
+ * memory. */
+gb_console_sink *gb__console_new(enum gb_console_mode mode, int fd, size_t max_scopes);
 void gb__console_free(gb_console_sink *c);
 
 /* Takes one record: lines mode queues its line (bytes that are not printable are escaped as
  * \xNN; a line over 32 KiB is cut and ends in "..."), writing without waiting once 64 KiB are
  * queued (with the queue full and a reader that had no room, the line is counted as dropped
- * without being formatted); summary mode folds it into its scope. Allocates only for a scope seen for the first
- * time. */
+ * without being formatted); summary mode folds it into its scope, or counts it (see
+ * gb__console_summary_capped) when its scope is new and max_scopes are tracked already.
+ * Allocates only for a scope seen for the first time. */
 void gb__console_record(gb_console_sink *c, const gb_record *r);
 
-/* Summary mode: queues the report of everything seen so far (the figures are kept); a line
+/* Summary mode: queues the report of everything seen so far (the figures are kept; p50 and
+ * p95 are nearest-rank percentiles of every value, within the sketch's 3.125%; a last line
+ * counts the records of scopes past the cap, if any); a line
  * that finds the queue full waits up to 1 s for the reader (once: a reader that stalls is not
  * waited for again until it takes something). Lines mode: nothing. Then writes without
  * waiting. */
@@ -51,5 +60,8 @@ void gb__console_finish(gb_console_sink *c, uint64_t wait_ns);
 
 /* Lines lost so far: the queue was full, or the descriptor failed (the reader is gone). */
 uint64_t gb__console_lines_dropped(const gb_console_sink *c);
+
+/* Summary mode: records not summarised so far because their scope was past max_scopes. */
+uint64_t gb__console_summary_capped(const gb_console_sink *c);
 
 #endif

@@ -56,12 +56,19 @@ gb__dispatch_report(gb_dispatch *d, const gb_ring_figures *rings, size_t n)
 	    d->last.tag_values_capped, NULL);
 	counter(d, "gbatch.collector.tags_renamed", st.tags_renamed, d->last.tags_renamed, NULL);
 	counter(d, "gbatch.collector.names_capped", st.names_capped, d->last.names_capped, NULL);
+	counter(d, "gbatch.collector.contexts_dropped", st.contexts_dropped,
+	    d->last.contexts_dropped, NULL);
 	if (d->console != NULL) {
 		uint64_t lost = gb__console_lines_dropped(d->console);
 
+		uint64_t capped = gb__console_summary_capped(d->console);
+
 		counter(d, "gbatch.collector.console_lines_dropped", lost, d->last_console_dropped,
 		    NULL);
+		counter(d, "gbatch.collector.console_summary_capped", capped,
+		    d->last_console_capped, NULL);
 		d->last_console_dropped = lost;
+		d->last_console_capped = capped;
 	}
 	for (size_t i = 0; i < n; i++) {
 		size_t tl = gb__statsd_tag(tag, "ring", 4, rings[i].name, strlen(rings[i].name), NULL);

@@ -19,7 +19,7 @@ typedef struct gb_dispatch {
 	uint64_t records_invalid; /* payloads that did not decode, or of an unknown type */
 	uint64_t ring_invalid;    /* corrupt headers the rings skipped (fed by the loop) */
 	gb_statsd_stats last;     /* sink figures at the previous report */
-	uint64_t last_read, last_invalid, last_console_dropped;
+	uint64_t last_read, last_invalid, last_console_dropped, last_console_capped;
 } gb_dispatch;
 
 /* The ring handler (gb_ring_handler): ctx is a gb_dispatch. payload is untrusted. */
@@ -34,9 +34,9 @@ typedef struct gb_ring_figures {
 
 /* Sends the self-metrics under gbatch.collector.*: collector-wide counters as deltas since
  * the previous report (records_read, records_invalid, packets_sent, bytes_sent, send_errors,
- * values_rejected, tags_dropped, tag_values_capped, and console_lines_dropped with a console)
- * and, tagged ring:<name>, records_dropped, records_unblocked (deltas) and ring_lag_bytes (a
- * gauge). Then flushes. No-op without statsd. */
+ * values_rejected, tags_dropped, tag_values_capped, contexts_dropped, and with a console
+ * console_lines_dropped and console_summary_capped) and, tagged ring:<name>, records_dropped,
+ * records_unblocked (deltas) and ring_lag_bytes (a gauge). Then flushes. No-op without statsd. */
 void gb__dispatch_report(gb_dispatch *d, const gb_ring_figures *rings, size_t n);
 
 #endif

@@ -142,7 +142,7 @@ gb__statsd_new(const gb_statsd_config *cfg, char *err, size_t errlen)
 	memcpy(s->prefix, prefix, s->prefix_len);
 	if (set_globals(s, cfg, err, errlen) < 0)
 		goto fail;
-	s->agg = gb__agg_new();
+	s->agg = gb__agg_new(cfg->max_contexts);
 	s->lim = gb__taglim_new(cfg->max_tag_values);
 	s->names_lim = gb__taglim_new(cfg->max_names);
 	s->names = cfg->names;
@@ -162,6 +162,11 @@ gb__statsd_new(const gb_statsd_config *cfg, char *err, size_t errlen)
 		s->send = cfg->send;
 		s->send_ctx = cfg->send_ctx;
 		s->max = cfg->max_datagram;
+	}
+	if (cfg->max_contexts > GB_STATSD_MAX_CONTEXTS) {
+		snprintf(err, errlen, "max_contexts %zu is over the limit of %d", cfg->max_contexts,
+		    GB_STATSD_MAX_CONTEXTS);
+		goto fail;
 	}
 	if (cfg->max_datagram != 0 && cfg->max_datagram < s->max)
 		s->max = cfg->max_datagram;
@@ -598,4 +603,5 @@ gb__statsd_get_stats(const gb_statsd_sink *s, gb_statsd_stats *out)
 	*out = s->st;
 	out->tag_values_capped = gb__taglim_capped(s->lim) + s->capped_on_hits;
 	out->names_capped = gb__taglim_capped(s->names_lim) + s->names_capped_on_hits;
+	out->contexts_dropped = gb__agg_dropped(s->agg);
 }

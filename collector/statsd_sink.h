@@ -24,6 +24,8 @@
 #define GB_STATSD_DEFAULT_URL "udp://127.0.0.1:8125"
 #define GB_STATSD_DEFAULT_SEND_TIMEOUT_NS 1000000000ull /* see gb_statsd_config.send_timeout_ns */
 #define GB_STATSD_MAX_SEND_TIMEOUT_NS 60000000000ull
+#define GB_STATSD_DEFAULT_MAX_CONTEXTS 20000 /* the CLI's default for max_contexts */
+#define GB_STATSD_MAX_CONTEXTS 10000000      /* the largest max_contexts accepted */
 
 /* ---- sanitising (statsd_format.c, exposed for tests) ---- */
 
@@ -109,6 +111,10 @@ typedef struct gb_statsd_config {
 	enum gb_statsd_names names;
 	size_t max_names;               /* distinct metric names; later ones become
 	                                   <prefix>other (counted); 0 = no cap */
+	size_t max_contexts;            /* distinct counter and gauge contexts folded per flush
+	                                   interval (at most GB_STATSD_MAX_CONTEXTS); values of
+	                                   a new context past it are not sent, counted in
+	                                   contexts_dropped. 0 = no cap */
 	uint64_t send_timeout_ns;       /* unixgram: how long one datagram may wait for room in
 	                                   the target's queue (at most
 	                                   GB_STATSD_MAX_SEND_TIMEOUT_NS); a wait that runs out
@@ -129,6 +135,7 @@ typedef struct gb_statsd_stats {
 	uint64_t tags_renamed;      /* producer tags with a reserved key, sent as user_<key> */
 	uint64_t names_capped;      /* records sent as <prefix>other by the name cap */
 	uint64_t fold_errors;       /* counters or gauges lost because the table could not grow */
+	uint64_t contexts_dropped;  /* counter and gauge values refused by max_contexts */
 } gb_statsd_stats;
 
 /* Creates a sink; with a target it resolves the UDP host (a failure is returned) and opens a

@@ -292,6 +292,22 @@ class ReceiverChecks(CollectorCase):
         self.assertEqual(self.stop(c), 0)
         self.assertEqual(rv.invalid(), [])
 
+    def test_contexts_past_the_cap_are_counted_not_sent(self):
+        rv = Receiver(self)
+        ring = self.ring()
+        c = self.collector(ring, "--statsd", "udp://127.0.0.1:%d" % rv.port,
+                           "--flush-interval", "1h", "--max-contexts", "3")
+        for i in range(5):
+            self.write(ring, "--count", "2", "--kind", "counter", "--scope", "ctx%d" % i)
+        self.assertEqual(self.stop(c), 0)  # one interval: the last flush and report
+        wait_until(lambda: rv.sum_of("gbatch.collector.contexts_dropped") >= 4, 5,
+                   "contexts_dropped in the last self-report")
+        self.assertEqual(rv.sum_of("gbatch.collector.contexts_dropped"), 4)
+        self.assertEqual(sorted(l for l in rv.lines() if l.startswith("gbatch.ctx")),
+                         ["gbatch.ctx0:2|c|#depth:0", "gbatch.ctx1:2|c|#depth:0",
+                          "gbatch.ctx2:2|c|#depth:0"])
+        self.assertEqual(rv.invalid(), [])
+
     def test_global_tags_and_dd_environment(self):
         rv = Receiver(self)
         ring = self.ring()
@@ -512,7 +528,8 @@ class Lifecycle(CollectorCase):
         self.assertEqual(names, {"gbatch.collector." + n for n in (
             "records_read", "records_invalid", "packets_sent", "bytes_sent", "send_errors",
             "values_rejected", "tags_dropped", "tag_values_capped", "tags_renamed",
-            "names_capped", "records_dropped", "records_unblocked", "ring_lag_bytes")})
+            "names_capped", "contexts_dropped", "records_dropped", "records_unblocked",
+            "ring_lag_bytes")})
         self.assertIsNone(c.poll())
         self.assertEqual(self.stop(c), 0)
 
@@ -564,6 +581,9 @@ BAD = [
     (["--drop-tag", "a:b"], "a:b"),
     (["--max-tag-values", "-1"], "-1"),
     (["--max-tag-values", "lots"], "lots"),
+    (["--max-contexts", "-5"], "-5"),
+    (["--max-contexts", "many"], "many"),
+    (["--max-contexts", "10000001"], "10000001"),
     (["--unblock-timeout", "2 s"], "2 s"),
     (["--send-timeout", "61s"], "61s"),
     (["--send-timeout", "-1s"], "-1s"),

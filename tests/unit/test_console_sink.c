@@ -1,9 +1,10 @@
 /* test_console_sink.c - console output checked line by line: the seed's PrintReporter lines
  * (indentation by depth, metadata, escaping of hostile bytes) and the summary tree (calls,
- * avg, p50, p95, max, total; metrics count and total). */
+ * avg, p50, p95 from the sketch, max, total; metrics count and total; the cap on scopes). */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -152,13 +153,16 @@ START_TEST(summary_tree_with_percentiles)
 	r = rec(GB_REC_METRIC, "batch", 0, 0, 7); /* a metric named like a timing scope */
 	gb__console_record(c, &r);
 	gb__console_summary(c);
+	/* the percentiles are the sketch's, within 1/32 of the exact ones: batch's p50 2.0625
+	 * (exact 2), batch.attempt's p50 0.0996 (0.1) and p95 0.1914 (0.19); one value, or one
+	 * at the minimum or maximum, is exact */
 	ck_assert_str_eq(text(),
 	    "=== gbatch telemetry summary ===\n"
 	    "timings (5 scopes):\n"
 	    "  alpha.orphan: calls=1 avg=0.5000s p50=0.5000s p95=0.5000s max=0.5000s total=0.5000s\n"
-	    "  batch: calls=2 avg=3.0000s p50=2.0000s p95=4.0000s max=4.0000s total=6.0000s\n"
+	    "  batch: calls=2 avg=3.0000s p50=2.0625s p95=4.0000s max=4.0000s total=6.0000s\n"
 	    "    batch.aaa: calls=1 avg=0.0020s p50=0.0020s p95=0.0020s max=0.0020s total=0.0020s\n"
-	    "    batch.attempt: calls=20 avg=0.1050s p50=0.1000s p95=0.1900s max=0.2000s "
+	    "    batch.attempt: calls=20 avg=0.1050s p50=0.0996s p95=0.1914s max=0.2000s "
 	    "total=2.1000s\n"
 	    "      batch.attempt.parse: calls=1 avg=0.0010s p50=0.0010s p95=0.0010s max=0.0010s "
 	    "total=0.0010s\n"
@@ -175,18 +179,74 @@ START_TEST(summary_tree_with_percentiles)
 }
 END_TEST
 
-START_TEST(summary_percentiles_use_the_last_values)
+START_TEST(summary_percentiles_cover_every_value)
 {
-	gb_console_sink *c = gb__console_new(GB_CONSOLE_SUMMARY, out, 10);
+	gb_console_sink *c = gb__console_new(GB_CONSOLE_SUMMARY, out, 0);
 	gb_record r;
+	double p50, p95, mx;
+	unsigned long long calls;
+	const char *line;
 
-	for (int i = 1; i <= 100; i++) {
-		r = rec(GB_REC_TIMING, "t", 0, 0, i);
+	/* 0.001 .. 100 s rising: the exact p50 is 50 s and p95 95 s over all of them (a window
+	 * of the last values would say 99.5 and 99.95) */
+	for (int i = 1; i <= 100000; i++) {
+		r = rec(GB_REC_TIMING, "t", 0, 0, i / 1000.0);
 		gb__console_record(c, &r);
 	}
 	gb__console_summary(c);
-	ck_assert_ptr_nonnull(strstr(text(), "  t: calls=100 avg=50.5000s p50=95.0000s p95=100.0000s "
-	    "max=100.0000s total=5050.0000s\n"));
+	line = strstr(text(), "  t: calls=");
+	ck_assert_ptr_nonnull(line);
+	ck_assert_int_eq(sscanf(line, "  t: calls=%llu avg=50.0005s p50=%lfs p95=%lfs max=%lfs",
+	    &calls, &p50, &p95, &mx), 4);
+	ck_assert_uint_eq(calls, 100000);
+	ck_assert_double_le(fabs(p50 - 50) / 50, 1.0 / 32);
+	ck_assert_double_le(fabs(p95 - 95) / 95, 1.0 / 32);
+	ck_assert_double_eq(mx, 100);
+	gb__console_free(c);
+}
+END_TEST
+
+START_TEST(summary_tracks_at_most_max_scopes)
+{
+	gb_console_sink *c = gb__console_new(GB_CONSOLE_SUMMARY, out, 3);
+	const char *names[] = { "a", "b", "c", "d", "e" };
+	gb_record r;
+
+	for (int round = 0; round < 4; round++) {
+		for (int i = 0; i < 5; i++) {
+			r = rec(i == 2 ? GB_REC_COUNTER : GB_REC_TIMING, names[i], 0, 0, 1);
+			gb__console_record(c, &r);
+		}
+	}
+	/* a timing and a metric of one name are two scopes: "a" as a metric is the fourth */
+	r = rec(GB_REC_METRIC, "a", 0, 0, 1);
+	gb__console_record(c, &r);
+	ck_assert_uint_eq(gb__console_summary_capped(c), 9);
+	gb__console_summary(c);
+	ck_assert_str_eq(text(),
+	    "=== gbatch telemetry summary ===\n"
+	    "timings (2 scopes):\n"
+	    "  a: calls=4 avg=1.0000s p50=1.0000s p95=1.0000s max=1.0000s total=4.0000s\n"
+	    "  b: calls=4 avg=1.0000s p50=1.0000s p95=1.0000s max=1.0000s total=4.0000s\n"
+	    "metrics (1):\n"
+	    "  c: count=4 total=4\n"
+	    "not summarised: 9 records of scopes past the first 3\n");
+	gb__console_free(c);
+}
+END_TEST
+
+START_TEST(summary_cap_defaults_to_the_documented_constant)
+{
+	gb_console_sink *c = gb__console_new(GB_CONSOLE_SUMMARY, out, 0);
+	char name[32];
+	gb_record r;
+
+	for (int i = 0; i < GB_CONSOLE_MAX_SCOPES + 10; i++) {
+		snprintf(name, sizeof(name), "m.%d", i);
+		r = rec(GB_REC_COUNTER, name, 0, 0, 1);
+		gb__console_record(c, &r);
+	}
+	ck_assert_uint_eq(gb__console_summary_capped(c), 10);
 	gb__console_free(c);
 }
 END_TEST
@@ -353,7 +413,7 @@ START_TEST(a_long_summary_waits_for_its_reader)
 	gb_console_sink *c;
 
 	ck_assert_int_eq(pipe(fds), 0);
-	c = gb__console_new(GB_CONSOLE_SUMMARY, fds[1], 1);
+	c = gb__console_new(GB_CONSOLE_SUMMARY, fds[1], SCOPES);
 	for (int i = 0; i < SCOPES; i++) {
 		snprintf(name, sizeof(name), "scope.%05d", i);
 		gb_record r = rec(GB_REC_TIMING, name, 0, 0, 1);
@@ -390,7 +450,9 @@ console_suite(void)
 	tcase_add_test(tc, lines_in_the_seed_format);
 	tcase_add_test(tc, lines_escape_terminal_bytes);
 	tcase_add_test(tc, summary_tree_with_percentiles);
-	tcase_add_test(tc, summary_percentiles_use_the_last_values);
+	tcase_add_test(tc, summary_percentiles_cover_every_value);
+	tcase_add_test(tc, summary_tracks_at_most_max_scopes);
+	tcase_add_test(tc, summary_cap_defaults_to_the_documented_constant);
 	tcase_add_test(tc, self_parent_is_not_a_loop);
 	tcase_add_test(tc, off_prints_nothing);
 	suite_add_tcase(s, tc);

@@ -46,9 +46,11 @@ struct fixture {
 };
 
 static void
-fixture_init(struct fixture *fx)
+fixture_init_with(struct fixture *fx, enum gb_console_mode mode, size_t max_scopes,
+    size_t max_contexts)
 {
-	gb_statsd_config cfg = { .send = capture, .max_datagram = GB_STATSD_UDP_MAX };
+	gb_statsd_config cfg = { .send = capture, .max_datagram = GB_STATSD_UDP_MAX,
+		.max_contexts = max_contexts };
 	char err[256];
 
 	memset(fx, 0, sizeof(*fx));
@@ -58,9 +60,15 @@ fixture_init(struct fixture *fx)
 	ck_assert_msg(fx->statsd != NULL, "%s", err);
 	fx->f = tmpfile();
 	ck_assert_ptr_nonnull(fx->f);
-	fx->console = gb__console_new(GB_CONSOLE_LINES, fileno(fx->f), 0);
+	fx->console = gb__console_new(mode, fileno(fx->f), max_scopes);
 	fx->d.statsd = fx->statsd;
 	fx->d.console = fx->console;
+}
+
+static void
+fixture_init(struct fixture *fx)
+{
+	fixture_init_with(fx, GB_CONSOLE_LINES, 0, 0);
 }
 
 /* Reads what the console wrote into fx->out and fx->out_len. */
@@ -173,6 +181,35 @@ START_TEST(report_sends_deltas)
 }
 END_TEST
 
+START_TEST(report_counts_the_caps)
+{
+	struct fixture fx;
+	uint8_t buf[GB_REC_MAX_SIZE];
+	const char *scopes[] = { "one", "two", "three", "two", "four" };
+	gb_ring_figures fig = { .name = "r" };
+
+	fixture_init_with(&fx, GB_CONSOLE_SUMMARY, 2, 2);
+	for (int i = 0; i < 5; i++) {
+		size_t n = encode(buf, sizeof(buf), GB_REC_COUNTER, scopes[i], 1);
+		gb__dispatch_payload(&fx.d, GB_RING_TYPE_TELEMETRY, buf, n);
+	}
+	gb__statsd_flush_aggregates(fx.statsd);
+	ck_assert_ptr_nonnull(strstr(sent, "gbatch.one:1|c|#depth:0\n"));
+	ck_assert_ptr_nonnull(strstr(sent, "gbatch.two:2|c|#depth:0\n"));
+	ck_assert_ptr_null(strstr(sent, "gbatch.three"));
+	ck_assert_ptr_null(strstr(sent, "gbatch.four"));
+	sent_len = 0;
+	gb__dispatch_report(&fx.d, &fig, 1);
+	ck_assert_ptr_nonnull(strstr(sent, "gbatch.collector.contexts_dropped:2|c\n"));
+	ck_assert_ptr_nonnull(strstr(sent, "gbatch.collector.console_summary_capped:2|c\n"));
+	sent_len = 0;
+	gb__dispatch_report(&fx.d, &fig, 1);
+	ck_assert_ptr_nonnull(strstr(sent, "gbatch.collector.contexts_dropped:0|c\n"));
+	ck_assert_ptr_nonnull(strstr(sent, "gbatch.collector.console_summary_capped:0|c\n"));
+	fixture_fini(&fx);
+}
+END_TEST
+
 static Suite *
 dispatch_suite(void)
 {
@@ -182,6 +219,7 @@ dispatch_suite(void)
 	tcase_add_test(tc, valid_records_reach_both_sinks);
 	tcase_add_test(tc, invalid_payloads_are_counted_and_go_nowhere);
 	tcase_add_test(tc, report_sends_deltas);
+	tcase_add_test(tc, report_counts_the_caps);
 	suite_add_tcase(s, tc);
 	return s;
 }
