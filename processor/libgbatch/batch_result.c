@@ -122,12 +122,12 @@ gb__result_new(const char *const *questions, size_t n, bool compare)
 
 	if (r == NULL)
 		return NULL;
-	r->n = n;
 	r->questions = calloc(n, sizeof(*r->questions));
 	r->answers = calloc(n, sizeof(*r->answers));
 	r->individual = compare ? calloc(n, sizeof(*r->individual)) : NULL;
 	if (r->questions == NULL || r->answers == NULL || (compare && r->individual == NULL))
 		goto fail;
+	r->n = n; /* only now may gb_result_free walk the arrays */
 	for (size_t i = 0; i < n; i++) {
 		if ((r->questions[i] = strdup(questions[i])) == NULL)
 			goto fail;
@@ -159,14 +159,50 @@ str_or_null(const char *s)
 	return s != NULL ? json_string(s) : json_null();
 }
 
+/* Appends v (stolen) to arr; on failure arr is released. Returns arr, or NULL. */
+static json_t *
+append(json_t *arr, json_t *v)
+{
+	if (arr == NULL || json_array_append_new(arr, v) != 0) {
+		json_decref(arr);
+		if (arr == NULL)
+			json_decref(v);
+		return NULL;
+	}
+	return arr;
+}
+
+/* Sets key to v (stolen) in obj. Returns 0, or -1 when it could not (v is released). */
+static int
+set(json_t *obj, const char *key, json_t *v)
+{
+	return json_object_set_new(obj, key, v);
+}
+
 static json_t *
 answers_json(const gb_result *r, const struct gb_answer *as)
 {
 	json_t *arr = json_array();
 
-	for (size_t i = 0; i < r->n; i++)
-		json_array_append_new(arr, str_or_null(as[i].text));
+	for (size_t i = 0; i < r->n && arr != NULL; i++)
+		arr = append(arr, str_or_null(as[i].text));
 	return arr;
+}
+
+static json_t *
+detail_json(const gb_result *r, size_t i)
+{
+	const struct gb_answer *a = &r->answers[i];
+	json_t *d = json_pack("{s:I, s:s, s:s}", "index", (json_int_t)i, "question",
+	    r->questions[i], "source", a->source);
+
+	if (d == NULL || (a->finish[0] != '\0' && set(d, "finish_reason", json_string(a->finish))) ||
+	    (a->block[0] != '\0' && set(d, "block_reason", json_string(a->block))) ||
+	    (a->error != NULL && set(d, "error", json_string(a->error)))) {
+		json_decref(d);
+		return NULL;
+	}
+	return d;
 }
 
 static json_t *
@@ -174,18 +210,19 @@ details_json(const gb_result *r)
 {
 	json_t *arr = json_array();
 
-	for (size_t i = 0; i < r->n; i++) {
-		const struct gb_answer *a = &r->answers[i];
-		json_t *d = json_pack("{s:I, s:s, s:s}", "index", (json_int_t)i, "question",
-		    r->questions[i], "source", a->source);
-		if (a->finish[0] != '\0')
-			json_object_set_new(d, "finish_reason", json_string(a->finish));
-		if (a->block[0] != '\0')
-			json_object_set_new(d, "block_reason", json_string(a->block));
-		if (a->error != NULL)
-			json_object_set_new(d, "error", json_string(a->error));
-		json_array_append_new(arr, d);
-	}
+	for (size_t i = 0; i < r->n && arr != NULL; i++)
+		arr = append(arr, detail_json(r, i));
+	return arr;
+}
+
+static json_t *
+structured_json(const gb_result *r)
+{
+	json_t *arr = json_array();
+
+	for (size_t i = 0; i < r->n && arr != NULL; i++)
+		arr = append(arr, r->answers[i].structured != NULL ?
+		    json_incref(r->answers[i].structured) : json_null());
 	return arr;
 }
 
@@ -204,17 +241,26 @@ efficiency_json(const gb_result *r)
 	    "comparison_available", 1);
 }
 
-char *
-gb_result_to_json(const gb_result *r, unsigned flags)
+/* The usage block: the methods' sum, with retries and without time. */
+static json_t *
+usage_json(const gb_result *r)
 {
-	json_t *root, *usage;
-	char *s;
+	json_t *usage = method_json(&r->usage);
 
-	usage = method_json(&r->usage);
-	json_object_set_new(usage, "retries", json_integer(r->usage.retries));
-	json_object_del(usage, "time");
-	root = json_pack("{s:I, s:o, s:o, s:{s:s, s:I, s:I, s:o}, s:o, s:f, s:{s:o, s:o}, s:o}",
-	    "question_count", (json_int_t)r->n,
+	if (usage == NULL || set(usage, "retries", json_integer(r->usage.retries)) != 0 ||
+	    json_object_del(usage, "time") != 0) {
+		json_decref(usage);
+		return NULL;
+	}
+	return usage;
+}
+
+/* The whole result as a JSON object; NULL when any part of it could not be made. */
+static json_t *
+result_json(const gb_result *r)
+{
+	json_t *root = json_pack("{s:I, s:o, s:o, s:{s:s, s:I, s:I, s:o}, s:o, s:f, s:{s:o, s:o}, "
+	    "s:o}", "question_count", (json_int_t)r->n,
 	    "answers", answers_json(r, r->answers),
 	    "answer_details", details_json(r),
 	    "batch", "outcome", r->batch_outcome, "answers_expected", (json_int_t)r->n,
@@ -222,21 +268,45 @@ gb_result_to_json(const gb_result *r, unsigned flags)
 	    "efficiency", efficiency_json(r),
 	    "processing_time", r->processing_time,
 	    "metrics", "batch", method_json(&r->batch), "individual", method_json(&r->indiv),
-	    "usage", usage);
+	    "usage", usage_json(r));
+
+	if (root == NULL ||
+	    (r->individual != NULL && set(root, "individual_answers",
+	    answers_json(r, r->individual)) != 0) ||
+	    (r->has_schema && set(root, "structured_data", structured_json(r)) != 0) ||
+	    (r->fatal != NULL && set(root, "error", json_string(r->fatal)) != 0)) {
+		json_decref(root);
+		return NULL;
+	}
+	return root;
+}
+
+/* Dumps root into a buffer of its own size: counted first, then written where nothing can
+ * fail. (json_dumps grows a buffer as it writes and, when growing fails on a key, leaves the
+ * key out and goes on: jansson 2.14 ignores that error.) NULL when out of memory. */
+static char *
+dump(const json_t *root, size_t flags)
+{
+	size_t need = json_dumpb(root, NULL, 0, flags);
+	char *s = need > 0 ? malloc(need + 1) : NULL;
+
+	if (s == NULL || json_dumpb(root, s, need, flags) != need) {
+		free(s);
+		return NULL;
+	}
+	s[need] = '\0';
+	return s;
+}
+
+char *
+gb_result_to_json(const gb_result *r, unsigned flags)
+{
+	json_t *root = result_json(r);
+	char *s;
+
 	if (root == NULL)
 		return NULL;
-	if (r->individual != NULL)
-		json_object_set_new(root, "individual_answers", answers_json(r, r->individual));
-	if (r->has_schema) {
-		json_t *sd = json_array();
-		for (size_t i = 0; i < r->n; i++)
-			json_array_append(sd, r->answers[i].structured != NULL ?
-			    r->answers[i].structured : json_null());
-		json_object_set_new(root, "structured_data", sd);
-	}
-	if (r->fatal != NULL)
-		json_object_set_new(root, "error", json_string(r->fatal));
-	s = json_dumps(root, (flags & GB_RESULT_JSON_PRETTY) != 0 ? JSON_INDENT(2) : JSON_COMPACT);
+	s = dump(root, (flags & GB_RESULT_JSON_PRETTY) != 0 ? JSON_INDENT(2) : JSON_COMPACT);
 	json_decref(root);
 	return s;
 }
