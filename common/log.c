@@ -5,6 +5,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,11 +50,31 @@ log_read_env(void)
 }
 
 void
+gb__stdio_ensure(void)
+{
+	for (int fd = STDIN_FILENO; fd <= STDERR_FILENO; fd++) {
+		int nfd;
+
+		if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+			continue;
+		/* the lowest free descriptor: fd itself, as the ones below it are open */
+		nfd = open("/dev/null", fd == STDIN_FILENO ? O_RDONLY : O_WRONLY);
+		if (nfd < 0)
+			exit(1);
+		if (nfd != fd) {
+			dup2(nfd, fd);
+			close(nfd);
+		}
+	}
+}
+
+void
 gb__log_init(const char *progname)
 {
 	const char *env = getenv("GBATCH_LOG_LEVEL");
 	enum gb_log_level lvl;
 
+	gb__stdio_ensure();
 	if (progname != NULL) {
 		const char *slash = strrchr(progname, '/');
 		log_prog = slash != NULL ? slash + 1 : progname;
