@@ -274,6 +274,7 @@ gb__jobs_write_line(struct runner *rn, const char *s)
 {
 	size_t len = strlen(s), off = 0;
 	char *buf = malloc(len + 1);
+	off_t start = lseek(rn->out_fd, 0, SEEK_END); /* -1 on a pipe or a terminal */
 
 	if (buf == NULL)
 		return -1;
@@ -284,8 +285,14 @@ gb__jobs_write_line(struct runner *rn, const char *s)
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0) {
+			if (w == 0)
+				errno = EIO;
 			gb__log_warn("cannot write results to \"%s\"",
 			    rn->o->output != NULL ? rn->o->output : "stdout");
+			/* no half line left behind where it can be taken back */
+			if (off > 0 && start >= 0 && ftruncate(rn->out_fd, start) != 0)
+				gb__log_warn("cannot cut \"%s\" back to its last whole line",
+				    rn->o->output != NULL ? rn->o->output : "stdout");
 			free(buf);
 			return -1;
 		}
@@ -293,4 +300,24 @@ gb__jobs_write_line(struct runner *rn, const char *s)
 	}
 	free(buf);
 	return 0;
+}
+
+int
+gb__jobs_output_close(struct runner *rn)
+{
+	int rc = 0;
+
+	if (rn->out_fd <= STDERR_FILENO)
+		return 0;
+	/* EINVAL: a descriptor that cannot be synced (a pipe or a device given as --output) */
+	if (fsync(rn->out_fd) != 0 && errno != EINVAL) {
+		gb__log_warn("cannot flush results to \"%s\"", rn->o->output);
+		rc = -1;
+	}
+	if (close(rn->out_fd) != 0 && rc == 0) {
+		gb__log_warn("cannot close \"%s\"", rn->o->output);
+		rc = -1;
+	}
+	rn->out_fd = -1;
+	return rc;
 }

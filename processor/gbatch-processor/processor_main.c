@@ -5,6 +5,7 @@
  * the console, an in-process summary, or nowhere. Every option is checked before anything is
  * opened, so a usage error (exit 2) never creates a ring or sends a request.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -64,7 +65,8 @@ usage(FILE *out)
 	    "                     default $GBATCH_RING or \"default\"), console (records on\n"
 	    "                     stderr), simple (a summary on stderr at the end) or off\n"
 	    "  --output FILE      write the JSON result to FILE (stdout then gets one line per answer);\n"
-	    "                     with --jobs, the results file (default stdout)\n"
+	    "                     with --jobs, the results file (default stdout); synced to disk\n"
+	    "                     at the end\n"
 	    "  --timeout DUR      per HTTP attempt (default 120s)\n"
 	    "  --max-attempts N   HTTP attempts per call, retries included (default 5)\n"
 	    "Jobs (--jobs FILE.jsonl): one job a line, {\"id\": \"...\" or N, \"content\": \"...\" or\n"
@@ -93,9 +95,11 @@ usage(FILE *out)
 	    "  --help, --version\n"
 	    "Content files are text, or sent inline by extension: .pdf, .png, .jpg, .jpeg, .webp,\n"
 	    ".gif, .heic, .heif. The key comes from GEMINI_API_KEY and is never printed.\n"
-	    "Exit status: 0 every question answered, 1 some failed (or a jobs line was invalid),\n"
-	    "2 usage error, 3 a jobs run stopped before every job was done: a signal, a per-day\n"
-	    "quota, a refused key or an unknown model, a failed write (run again with --resume).\n",
+	    "Exit status: 0 every question answered, 1 some failed (or a jobs line was invalid, or\n"
+	    "the result could not be written in full), 2 usage error, 3 a jobs run stopped before\n"
+	    "every job was done: a signal, a per-day quota, a refused key or an unknown model, a\n"
+	    "result that could not be written or synced (those jobs are not counted done: run\n"
+	    "again with --resume).\n",
 	    GB_TARGET_TOKEN_EFFICIENCY);
 }
 
@@ -587,7 +591,8 @@ read_content(char *const *paths, size_t n, char ***bufs)
 	return content;
 }
 
-/* Writes the result to path. Returns 0, or -1 (logged) when any part of it failed. */
+/* Writes the result to path and syncs it to disk. Returns 0, or -1 (logged) when any part of
+ * it failed. */
 static int
 write_output(const char *path, const char *json)
 {
@@ -599,7 +604,13 @@ write_output(const char *path, const char *json)
 		return -1;
 	}
 	w = fprintf(f, "%s\n", json);
-	if (fclose(f) != 0 || w < 0) {
+	/* EINVAL: --output names something that cannot be synced (a pipe, a device) */
+	if (w < 0 || fflush(f) != 0 || (fsync(fileno(f)) != 0 && errno != EINVAL)) {
+		gb__log_warn("cannot write \"%s\"", path);
+		fclose(f);
+		return -1;
+	}
+	if (fclose(f) != 0) {
 		gb__log_warn("cannot write \"%s\"", path);
 		return -1;
 	}
@@ -607,7 +618,7 @@ write_output(const char *path, const char *json)
 }
 
 /* Prints or writes r; returns the exit status it makes (0, or 1 when an answer is missing or
- * the output could not be written). */
+ * the result could not be written, to --output or to stdout). */
 static int
 report(const struct cli *cl, const gb_result *r)
 {
@@ -627,6 +638,10 @@ report(const struct cli *cl, const gb_result *r)
 		}
 	} else {
 		printf("%s\n", json);
+	}
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		gb__log_warn("cannot write the %s to stdout", cl->output != NULL ? "answers" : "result");
+		status = 1;
 	}
 	if (gb_result_fatal_error(r) != NULL)
 		gb__log_warnx("stopped: %s", gb_result_fatal_error(r));
