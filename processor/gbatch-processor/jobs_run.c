@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -149,9 +150,11 @@ job_start(struct runner *rn, struct slot *s, struct job *j)
 	gb_kv meta = { "job_id", j->key };
 	gb__tele_timing(rn->tele, "job.queue_wait", (double)(s->started - rn->t0) / 1e9, &meta, 1);
 	if (j->content_file != NULL) {
-		if ((s->data = gb__read_file(j->content_file, GB_MAX_FILE_BYTES, &len)) == NULL) {
-			snprintf(err, sizeof(err), "cannot read content file \"%s\": %s", j->content_file,
-			    strerror(errno));
+		char why[PATH_MAX + 128];
+		if ((s->data = gb__read_content_file(j->content_file, rn->o->content_root,
+		    GB_MAX_FILE_BYTES, &len, why, sizeof(why))) == NULL) {
+			snprintf(err, sizeof(err), "cannot read content file \"%.200s\": %.280s",
+			    j->content_file, why);
 			goto fail;
 		}
 		s->content.mime_type = gb__mime_for(j->content_file);

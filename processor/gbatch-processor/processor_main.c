@@ -7,10 +7,12 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <gbatch/processor.h>
@@ -33,6 +35,7 @@ struct cli {
 	gb_process_opts po;
 	struct gb_jobs_opts jo;
 	const char *questions_path, *schema_path, *output, *telemetry_kind, *tier_text;
+	char *content_root; /* --content-root, resolved */
 	int64_t rpm, tpm;
 	bool jobs_only; /* a flag that means nothing without --jobs was given */
 };
@@ -64,6 +67,9 @@ usage(FILE *out)
 	    "  --telemetry KIND   shm[:RING] (default: the ring gbatch-collector drains, RING\n"
 	    "                     default $GBATCH_RING or \"default\"), console (records on\n"
 	    "                     stderr), simple (a summary on stderr at the end) or off\n"
+	    "  --content-root DIR  every content file (CONTENT_FILE and each content_file of a\n"
+	    "                     jobs file) must resolve inside DIR; a job whose file is outside\n"
+	    "                     fails, a CONTENT_FILE outside is a usage error\n"
 	    "  --output FILE      write the JSON result to FILE (stdout then gets one line per answer);\n"
 	    "                     with --jobs, the results file (default stdout); synced to disk\n"
 	    "                     at the end\n"
@@ -94,7 +100,8 @@ usage(FILE *out)
 	    "                     otherwise one summary line at the end)\n"
 	    "  --help, --version\n"
 	    "Content files are text, or sent inline by extension: .pdf, .png, .jpg, .jpeg, .webp,\n"
-	    ".gif, .heic, .heif. The key comes from GEMINI_API_KEY and is never printed.\n"
+	    ".gif, .heic, .heif; only regular files are read (never a FIFO or a device), and never\n"
+	    "one under /proc, /sys or /dev. The key comes from GEMINI_API_KEY and is never printed.\n"
 	    "Exit status: 0 every question answered, 1 some failed (or a jobs line was invalid, or\n"
 	    "the result could not be written in full), 2 usage error, 3 a jobs run stopped before\n"
 	    "every job was done: a signal, a per-day quota, a refused key or an unknown model, a\n"
@@ -223,6 +230,21 @@ static void
 on_max_attempts(struct cli *cl, const char *arg)
 {
 	cl->o.max_attempts = (unsigned)uint_arg("--max-attempts", arg, 1, 100, "use 1 to 100");
+}
+
+static void
+on_content_root(struct cli *cl, const char *arg)
+{
+	struct stat st;
+
+	free(cl->content_root);
+	if (*arg == '\0')
+		gb__usage_error("invalid --content-root \"\" (empty: give a directory)");
+	if ((cl->content_root = realpath(arg, NULL)) == NULL)
+		gb__usage_error("invalid --content-root \"%s\" (%s)", arg, strerror(errno));
+	if (stat(cl->content_root, &st) != 0 || !S_ISDIR(st.st_mode))
+		gb__usage_error("invalid --content-root \"%s\" (not a directory)", arg);
+	cl->jo.content_root = cl->content_root;
 }
 
 static void
@@ -360,6 +382,7 @@ static const struct flag {
 	{ "output", required_argument, on_output },
 	{ "timeout", required_argument, on_timeout },
 	{ "max-attempts", required_argument, on_max_attempts },
+	{ "content-root", required_argument, on_content_root },
 	{ "jobs", required_argument, on_jobs },
 	{ "parallel", required_argument, on_parallel },
 	{ "resume", no_argument, on_resume },
@@ -571,16 +594,18 @@ run_jobs(struct cli *cl)
 /* The content files, read and checked against the inline limit; bufs[i] owns content[i]'s
  * data. */
 static gb_content *
-read_content(char *const *paths, size_t n, char ***bufs)
+read_content(char *const *paths, size_t n, const char *root, char ***bufs)
 {
 	gb_content *content = calloc(n, sizeof(*content));
 	size_t len, inline_bytes = 0;
+	char why[PATH_MAX + 128];
 
 	if (content == NULL || (*bufs = calloc(n, sizeof(**bufs))) == NULL)
 		gb__fatalx("out of memory");
 	for (size_t i = 0; i < n; i++) {
-		if (((*bufs)[i] = gb__read_file(paths[i], GB_MAX_FILE_BYTES, &len)) == NULL)
-			gb__usage_error("cannot read content file \"%s\"", paths[i]);
+		if (((*bufs)[i] = gb__read_content_file(paths[i], root, GB_MAX_FILE_BYTES, &len,
+		    why, sizeof(why))) == NULL)
+			gb__usage_error("cannot read content file \"%.200s\": %.600s", paths[i], why);
 		content[i].mime_type = gb__mime_for(paths[i]);
 		content[i].data = (*bufs)[i];
 		content[i].len = len;
@@ -671,7 +696,7 @@ run_questions(struct cli *cl, char *const *paths, size_t n_content)
 	if ((nq = split_questions(qtext, questions, GB_MAX_QUESTIONS, cl->questions_path)) == 0)
 		gb__usage_error("no questions in \"%s\"", cl->questions_path);
 	cl->po.response_schema = schema = read_schema(cl);
-	content = read_content(paths, n_content, &bufs);
+	content = read_content(paths, n_content, cl->jo.content_root, &bufs);
 	if (gb_process_opts_check(&cl->po, err, sizeof(err)) != 0)
 		gb__usage_error("%s", err);
 	p = new_processor(&cl->o);
@@ -701,12 +726,13 @@ int
 main(int argc, char **argv)
 {
 	struct cli cl;
-	int first;
+	int first, status;
 
 	gb__log_init(argv[0]);
 	first = parse_args(&cl, argc, argv);
 	check_args(&cl, argc - first);
-	if (cl.jo.jobs_path != NULL)
-		return run_jobs(&cl);
-	return run_questions(&cl, argv + first, (size_t)(argc - first));
+	status = cl.jo.jobs_path != NULL ? run_jobs(&cl) :
+	    run_questions(&cl, argv + first, (size_t)(argc - first));
+	free(cl.content_root);
+	return status;
 }
