@@ -57,7 +57,8 @@ usage(FILE *out)
 	    "in one batched Gemini call, asks missing or failed answers one by one, and prints the\n"
 	    "result as JSON. With --jobs, does the same for every job of a JSON-lines file.\n"
 	    "  --questions FILE   the questions, one per line (required without --jobs)\n"
-	    "  --model M          model (default $GEMINI_MODEL, else " GB_DEFAULT_MODEL ")\n"
+	    "  --model M          model (default $GEMINI_MODEL, else " GB_DEFAULT_MODEL "; empty\n"
+	    "                     --model= or GEMINI_MODEL= is a usage error, as for --api-base)\n"
 	    "  --api-base URL     API endpoint (default $GEMINI_API_BASE, else\n"
 	    "                     " GB_DEFAULT_API_BASE ")\n"
 	    "  --compare          also ask each question individually and report token and time\n"
@@ -101,7 +102,9 @@ usage(FILE *out)
 	    "  --help, --version\n"
 	    "Content files are text, or sent inline by extension: .pdf, .png, .jpg, .jpeg, .webp,\n"
 	    ".gif, .heic, .heif; only regular files are read (never a FIFO or a device), and never\n"
-	    "one under /proc, /sys or /dev. The key comes from GEMINI_API_KEY and is never printed.\n"
+	    "one under /proc, /sys or /dev. The key comes from GEMINI_API_KEY (empty: a usage\n"
+	    "error) and is never printed; it, and anything shaped like a Google API key, is masked\n"
+	    "in whatever the server sends back before it is shown, written or reported.\n"
 	    "Exit status: 0 every question answered, 1 some failed (or a jobs line was invalid, or\n"
 	    "the result could not be written in full), 2 usage error, 3 a jobs run stopped before\n"
 	    "every job was done: a signal, a per-day quota, a refused key or an unknown model, a\n"
@@ -173,13 +176,30 @@ on_questions(struct cli *cl, const char *arg)
 static void
 on_model(struct cli *cl, const char *arg)
 {
+	if (*arg == '\0')
+		gb__usage_error("invalid --model \"\" (empty: give a model, e.g. %s)", GB_DEFAULT_MODEL);
 	cl->o.model = arg;
 }
 
 static void
 on_api_base(struct cli *cl, const char *arg)
 {
+	if (*arg == '\0')
+		gb__usage_error("invalid --api-base \"\" (empty: give a URL, e.g. %s)",
+		    GB_DEFAULT_API_BASE);
 	cl->o.api_base = arg;
+}
+
+/* GEMINI_MODEL or GEMINI_API_BASE: unset means the default, set but empty is refused (it
+ * would silently mean the real endpoint). */
+static const char *
+env_nonempty(const char *var)
+{
+	const char *v = getenv(var);
+
+	if (v != NULL && *v == '\0')
+		gb__usage_error("%s is set but empty (unset it for the default)", var);
+	return v;
 }
 
 static void
@@ -413,8 +433,6 @@ parse_args(struct cli *cl, int argc, char **argv)
 
 	memset(cl, 0, sizeof(*cl));
 	gb_processor_opts_init(&cl->o);
-	cl->o.model = getenv("GEMINI_MODEL");
-	cl->o.api_base = getenv("GEMINI_API_BASE");
 	cl->telemetry_kind = "shm";
 	cl->tier_text = getenv("GEMINI_TIER");
 	cl->rpm = cl->tpm = -1;
@@ -461,9 +479,15 @@ check_args(struct cli *cl, int n_args)
 		if (n_args == 0)
 			gb__usage_error("no CONTENT_FILE given");
 	}
+	if (cl->o.model == NULL)
+		cl->o.model = env_nonempty("GEMINI_MODEL");
+	if (cl->o.api_base == NULL)
+		cl->o.api_base = env_nonempty("GEMINI_API_BASE");
 	cl->o.api_key = getenv("GEMINI_API_KEY");
-	if (cl->o.api_key == NULL || *cl->o.api_key == '\0')
+	if (cl->o.api_key == NULL)
 		gb__usage_error("GEMINI_API_KEY is not set");
+	if (*cl->o.api_key == '\0')
+		gb__usage_error("GEMINI_API_KEY is empty");
 }
 
 /* Splits the questions file into lines, trimmed, blank lines skipped (in place). */
