@@ -15,6 +15,7 @@
 #include "gb_limits.h"
 #include "jobs_internal.h"
 #include "log.h"
+#include "text.h"
 
 /* ---- the jobs file ---- */
 
@@ -272,13 +273,16 @@ gb__jobs_output_open(struct runner *rn)
 int
 gb__jobs_write_line(struct runner *rn, const char *s)
 {
-	size_t len = strlen(s), off = 0;
-	char *buf = malloc(len + 1);
+	/* DEL and C1 controls as \u escapes: the same JSON, safe on a terminal */
+	char *buf = gb__json_term_safe(s), *nb;
+	size_t len, off = 0;
 	off_t start = lseek(rn->out_fd, 0, SEEK_END); /* -1 on a pipe or a terminal */
 
-	if (buf == NULL)
+	if (buf == NULL || (nb = realloc(buf, (len = strlen(buf)) + 2)) == NULL) {
+		free(buf);
 		return -1;
-	memcpy(buf, s, len);
+	}
+	buf = nb;
 	buf[len++] = '\n';
 	while (off < len) {
 		ssize_t w = write(rn->out_fd, buf + off, len - off);

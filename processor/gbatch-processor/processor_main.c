@@ -26,6 +26,7 @@
 #include "parse.h"
 #include "rate_limit.h"
 #include "ring.h"
+#include "text.h"
 
 #define MAX_SHARDS 100000
 
@@ -666,25 +667,39 @@ write_output(const char *path, const char *json)
 	return 0;
 }
 
+/* Prints "N. [source] text", text's controls escaped (its lines and tabs kept). */
+static void
+print_answer(size_t i, const char *source, const char *text)
+{
+	size_t len = strlen(text), cap = 4 * len + 1;
+	char *shown = malloc(cap);
+
+	if (shown == NULL)
+		gb__fatalx("out of memory");
+	gb__text_escape(shown, cap, text, len, GB_TEXT_KEEP_LINES);
+	printf("%zu. [%s] %s\n", i + 1, source, shown);
+	free(shown);
+}
+
 /* Prints or writes r; returns the exit status it makes (0, or 1 when an answer is missing or
  * the result could not be written, to --output or to stdout). */
 static int
 report(const struct cli *cl, const gb_result *r)
 {
 	size_t nq = gb_result_question_count(r);
-	char *json = gb_result_to_json(r, GB_RESULT_JSON_PRETTY);
+	char *raw = gb_result_to_json(r, GB_RESULT_JSON_PRETTY), *json;
 	int status = 0;
 
-	if (json == NULL)
+	/* DEL and C1 controls as \u escapes: the same JSON, safe on a terminal */
+	if (raw == NULL || (json = gb__json_term_safe(raw)) == NULL)
 		gb__fatalx("out of memory");
+	free(raw);
 	if (cl->output != NULL) {
 		if (write_output(cl->output, json) != 0)
 			status = 1;
-		for (size_t i = 0; i < nq; i++) {
-			const char *a = gb_result_answer(r, i);
-			printf("%zu. [%s] %s\n", i + 1, gb_result_source(r, i),
-			    a != NULL ? a : gb_result_error(r, i));
-		}
+		for (size_t i = 0; i < nq; i++)
+			print_answer(i, gb_result_source(r, i), gb_result_answer(r, i) != NULL ?
+			    gb_result_answer(r, i) : gb_result_error(r, i));
 	} else {
 		printf("%s\n", json);
 	}
