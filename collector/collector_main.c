@@ -54,7 +54,8 @@ static const char usage[] =
     "                           path in the parent_scope tag (leaf, the default), or after\n"
     "                           the whole path (path, as gbatch 0.1 named them)\n"
     "  --tag K:V                tag added to every metric (repeatable); also DD_ENV,\n"
-    "                           DD_SERVICE, DD_VERSION, DD_TAGS, DD_ENTITY_ID\n"
+    "                           DD_SERVICE, DD_VERSION, DD_TAGS, DD_ENTITY_ID (each tag\n"
+    "                           at most 200 bytes, all of them joined at most 1024)\n"
     "  --drop-tag KEY           never send tags with this key (repeatable)\n"
     "  --max-tag-values N       distinct values per tag key (parent_scope included)\n"
     "                           before \"other\" (default 1000, 0 = no cap)\n"
@@ -143,6 +144,9 @@ env_dd_tags(struct cli *cl)
 		if (gb__statsd_tag(out, t, strcspn(t, ":"), NULL, 0, NULL) == 0)
 			gb__usage_error("DD_TAGS: \"%s\" has no tag key (a key starts with a letter)",
 			    t);
+		if (strlen(t) > GB_STATSD_TAG_MAX)
+			gb__usage_error("DD_TAGS: \"%.60s...\" is longer than %d bytes", t,
+			    GB_STATSD_TAG_MAX);
 		add_tag(cl, t);
 	}
 }
@@ -375,6 +379,7 @@ static void
 finish_config(struct cli *cl)
 {
 	gb_collector_config *cfg = &cl->cfg;
+	char err[256];
 
 	if (cfg->n_rings == 0) {
 		const char *ring = getenv("GBATCH_RING");
@@ -387,6 +392,9 @@ finish_config(struct cli *cl)
 	cfg->statsd.n_tags = cl->n_tags;
 	cfg->statsd.drop_tags = cl->drop;
 	cfg->statsd.n_drop_tags = cl->n_drop;
+	if (cfg->statsd_on && gb__statsd_tags_check(&cfg->statsd, err, sizeof(err)) < 0)
+		gb__usage_error("--tag, DD_TAGS, DD_ENV, DD_SERVICE, DD_VERSION, DD_ENTITY_ID: %s",
+		    err);
 }
 
 static void

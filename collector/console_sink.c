@@ -3,8 +3,8 @@
  * reporter's (processor/reporter_console.c) field for field. Scopes are folded into a small hash
  * table of per-scope figures (calls, total, max, a fixed-size sketch for p50/p95: sketch.c) of
  * at most max_scopes entries, records of further scopes counted; the tree is only built when a
- * report is printed. Producer bytes are escaped: a scope name must not be
- * able to drive the terminal.
+ * report is printed. Producer bytes are escaped (controls, C1 included, and bytes that are not
+ * UTF-8): a scope name must not be able to drive the terminal.
  *
  * Output never stalls the drain: each line is formatted whole into a line buffer, queued
  * (at most QUEUE_MAX bytes) and written only when poll says the descriptor has room, in chunks
@@ -29,6 +29,7 @@
 #include "clock.h"
 #include "hash.h"
 #include "sketch.h"
+#include "text.h"
 
 #define LINE_MAX_BYTES (32 * 1024) /* one line; a longer one is cut and ends in "...\n" */
 #define LINE_END_ROOM 4            /* kept free for "...\n" */
@@ -272,20 +273,23 @@ putf(gb_console_sink *c, const char *fmt, ...)
 	c->llen += (size_t)n;
 }
 
-/* Appends len untrusted bytes, escaping what a terminal would act on. */
+/* Appends len untrusted bytes, escaping what a terminal would act on: C0 controls, DEL, '\',
+ * the C1 controls (U+0080..U+009F, e.g. the CSI \xc2\x9b) and bytes that are not UTF-8. */
 static void
 put_escaped(gb_console_sink *c, const char *s, size_t len)
 {
-	size_t start = 0;
+	size_t start = 0, i = 0;
 
-	for (size_t i = 0; i < len && !c->cut; i++) {
-		unsigned char ch = (unsigned char)s[i];
+	while (i < len && !c->cut) {
+		size_t n = s[i] == '\\' ? 0 : gb__text_printable(s + i, len - i);
 
-		if (ch >= 0x20 && ch != 0x7f && ch != '\\')
+		if (n > 0) {
+			i += n;
 			continue;
+		}
 		put(c, s + start, i - start);
-		putf(c, "\\x%02x", ch);
-		start = i + 1;
+		putf(c, "\\x%02x", (unsigned char)s[i]);
+		start = ++i;
 	}
 	if (!c->cut)
 		put(c, s + start, len - start);

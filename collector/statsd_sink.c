@@ -76,19 +76,14 @@ tag_room(const gb_statsd_sink *s, size_t name_len)
 	return s->max - (name_len + 1 + GB_STATSD_VALUE_MAX + 3 + 2 + 1);
 }
 
-static void
-add_global(gb_statsd_sink *s, const char *tag, size_t len)
-{
-	if (s->global_len > 0)
-		s->global[s->global_len++] = ',';
-	memcpy(s->global + s->global_len, tag, len);
-	s->global_len += len;
-}
-
-static int
-set_globals(gb_statsd_sink *s, const gb_statsd_config *cfg, char *err, size_t errlen)
+/* The global tags of cfg, sanitised and joined with commas, into out (room for
+ * GB_STATSD_GLOBAL_TAGS_MAX bytes). Returns the length, or -1 with err naming the tag where
+ * they grow too long. */
+static long
+join_globals(const gb_statsd_config *cfg, char *out, char *err, size_t errlen)
 {
 	char tag[GB_STATSD_TAG_MAX + 1];
+	size_t len = 0;
 
 	for (size_t i = 0; i < cfg->n_tags; i++) {
 		const char *t = cfg->tags[i], *colon = strchr(t, ':');
@@ -97,18 +92,37 @@ set_globals(gb_statsd_sink *s, const gb_statsd_config *cfg, char *err, size_t er
 
 		if (n == 0)
 			continue;
-		if (s->global_len + 1 + n > GB_STATSD_GLOBAL_TAGS_MAX) {
+		if (len + 1 + n > GB_STATSD_GLOBAL_TAGS_MAX) {
 			snprintf(err, errlen, "global tags are longer than %d bytes at \"%.60s\"",
 			    GB_STATSD_GLOBAL_TAGS_MAX, t);
 			return -1;
 		}
-		add_global(s, tag, n);
-		if (s->n_gkeys < MAX_GLOBAL_KEYS) {
-			const char *c = memchr(tag, ':', n);
-			size_t kl = c != NULL ? (size_t)(c - tag) : n;
-			memcpy(s->gkey[s->n_gkeys], tag, kl);
-			s->gkey_len[s->n_gkeys++] = kl;
-		}
+		if (len > 0)
+			out[len++] = ',';
+		memcpy(out + len, tag, n);
+		len += n;
+	}
+	return (long)len;
+}
+
+static int
+set_globals(gb_statsd_sink *s, const gb_statsd_config *cfg, char *err, size_t errlen)
+{
+	long n = join_globals(cfg, s->global, err, errlen);
+
+	if (n < 0)
+		return -1;
+	s->global_len = (size_t)n;
+	/* the global tags' keys, which a producer's metadata may not set */
+	for (size_t at = 0; at < s->global_len && s->n_gkeys < MAX_GLOBAL_KEYS;) {
+		const char *t = s->global + at, *end = memchr(t, ',', s->global_len - at);
+		size_t tl = end != NULL ? (size_t)(end - t) : s->global_len - at;
+		const char *c = memchr(t, ':', tl);
+		size_t kl = c != NULL ? (size_t)(c - t) : tl;
+
+		memcpy(s->gkey[s->n_gkeys], t, kl);
+		s->gkey_len[s->n_gkeys++] = kl;
+		at += tl + 1;
 	}
 	if (cfg->n_drop_tags > MAX_DROP_TAGS) {
 		snprintf(err, errlen, "at most %d tags can be dropped", MAX_DROP_TAGS);
@@ -121,6 +135,35 @@ set_globals(gb_statsd_sink *s, const gb_statsd_config *cfg, char *err, size_t er
 		    NULL);
 		if (s->drop_len[s->n_drop] > 0)
 			s->n_drop++;
+	}
+	return 0;
+}
+
+/* Whether global tags of len bytes leave a line of a max-byte datagram room for a name and
+ * two tags of its own. */
+static bool
+globals_fit(size_t max, size_t len)
+{
+	return max >= GB_STATSD_NAME_MAX + 1 + GB_STATSD_VALUE_MAX + 6 + len + 1 +
+	    2 * GB_STATSD_TAG_MAX;
+}
+
+int
+gb__statsd_tags_check(const gb_statsd_config *cfg, char *err, size_t errlen)
+{
+	char joined[GB_STATSD_GLOBAL_TAGS_MAX];
+	long n = join_globals(cfg, joined, err, errlen);
+	size_t max = cfg->target == NULL ? cfg->max_datagram :
+	    cfg->target->kind == GB_STATSD_UNIXGRAM ? GB_STATSD_UNIX_MAX : GB_STATSD_UDP_MAX;
+
+	if (n < 0)
+		return -1;
+	if (cfg->max_datagram != 0 && cfg->max_datagram < max)
+		max = cfg->max_datagram;
+	if (!globals_fit(max, (size_t)n)) {
+		snprintf(err, errlen, "global tags (%ld bytes) leave too little room in a %zu-byte "
+		    "datagram", n, max);
+		return -1;
 	}
 	return 0;
 }
@@ -181,7 +224,7 @@ gb__statsd_new(const gb_statsd_config *cfg, char *err, size_t errlen)
 		    GB_STATSD_UNIX_MAX);
 		goto fail;
 	}
-	if (tag_room(s, GB_STATSD_NAME_MAX) < s->global_len + 1 + 2 * GB_STATSD_TAG_MAX) {
+	if (!globals_fit(s->max, s->global_len)) {
 		snprintf(err, errlen, "global tags (%zu bytes) leave too little room in a %zu-byte "
 		    "datagram", s->global_len, s->max);
 		goto fail;

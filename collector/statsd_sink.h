@@ -143,6 +143,10 @@ typedef struct gb_statsd_stats {
  * error; one whose queue is full is waited for only as send_timeout_ns allows). Returns NULL
  * with err saying why. */
 gb_statsd_sink *gb__statsd_new(const gb_statsd_config *cfg, char *err, size_t errlen);
+/* Checks the global tags of cfg as gb__statsd_new would (joined at most
+ * GB_STATSD_GLOBAL_TAGS_MAX bytes, leaving room in the target's datagrams) without opening
+ * anything. Returns 0, or -1 with err naming the tag or the size. */
+int gb__statsd_tags_check(const gb_statsd_config *cfg, char *err, size_t errlen);
 /* Sends what is pending (aggregates are NOT flushed: call gb__statsd_flush_aggregates first)
  * and frees the sink. NULL is fine. */
 void gb__statsd_free(gb_statsd_sink *s);

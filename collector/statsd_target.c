@@ -5,9 +5,24 @@
  */
 #include "statsd_sink.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* A host name or IPv4 address ([A-Za-z0-9._-]), or inside brackets an IPv6 address with an
+ * optional zone ([0-9A-Za-z:.%_-]): never a space or anything a resolver would have to guess. */
+static int
+host_ok(const char *h, size_t len, int bracketed)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)h[i];
+		if (!isalnum(c) && c != '.' && c != '-' && c != '_' &&
+		    !(bracketed && (c == ':' || c == '%')))
+			return 0;
+	}
+	return 1;
+}
 
 int
 gb__statsd_parse_url(const char *url, gb_statsd_target *t, char *err, size_t errlen)
@@ -47,7 +62,7 @@ gb__statsd_parse_url(const char *url, gb_statsd_target *t, char *err, size_t err
 			goto bad;
 		hl = (size_t)(colon - hp);
 	}
-	if (hl == 0 || hl >= sizeof(t->host) || memchr(hp, '/', hl) != NULL)
+	if (hl == 0 || hl >= sizeof(t->host) || !host_ok(hp, hl, hp[-1] == '['))
 		goto bad;
 	const char *port = colon + 1;
 	size_t pl = strlen(port);

@@ -1,10 +1,13 @@
 /*
  * log.c - stderr logging with a level threshold. Each message is formatted into one
- * buffer and written with a single write(2), so lines from threads never interleave.
+ * buffer, its controls escaped, and written with a single write(2), so lines from threads
+ * never interleave and never drive the terminal.
  */
 #include "log.h"
+#include "text.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,11 +52,31 @@ log_read_env(void)
 }
 
 void
+gb__stdio_ensure(void)
+{
+	for (int fd = STDIN_FILENO; fd <= STDERR_FILENO; fd++) {
+		int nfd;
+
+		if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+			continue;
+		/* the lowest free descriptor: fd itself, as the ones below it are open */
+		nfd = open("/dev/null", fd == STDIN_FILENO ? O_RDONLY : O_WRONLY);
+		if (nfd < 0)
+			exit(1);
+		if (nfd != fd) {
+			dup2(nfd, fd);
+			close(nfd);
+		}
+	}
+}
+
+void
 gb__log_init(const char *progname)
 {
 	const char *env = getenv("GBATCH_LOG_LEVEL");
 	enum gb_log_level lvl;
 
+	gb__stdio_ensure();
 	if (progname != NULL) {
 		const char *slash = strrchr(progname, '/');
 		log_prog = slash != NULL ? slash + 1 : progname;
@@ -84,24 +107,23 @@ gb__log_get_level(void)
 static void GB_PRINTF(3, 0)
 log_emit(enum gb_log_level lvl, int errnum, const char *fmt, va_list ap)
 {
-	char buf[2048];
+	char buf[2048], msg[2048];
 	int n;
-	size_t len;
+	size_t len, mlen;
 
 	if ((int)lvl < (int)gb__log_get_level())
 		return;
+	n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	mlen = n < 0 ? 0 : (size_t)n >= sizeof(msg) ? sizeof(msg) - 1 : (size_t)n;
+	if (errnum != 0 && mlen < sizeof(msg) - 1) {
+		n = snprintf(msg + mlen, sizeof(msg) - mlen, ": %s", strerror(errnum));
+		mlen += n < 0 ? 0 : (size_t)n >= sizeof(msg) - mlen ? sizeof(msg) - mlen - 1 : (size_t)n;
+	}
 	n = snprintf(buf, sizeof(buf), "%s: %s: ", log_prog, level_names[lvl]);
 	len = n < 0 ? 0 : (size_t)n;
-	if (len < sizeof(buf)) {
-		n = vsnprintf(buf + len, sizeof(buf) - len, fmt, ap);
-		len += n < 0 ? 0 : (size_t)n;
-	}
-	if (errnum != 0 && len < sizeof(buf)) {
-		n = snprintf(buf + len, sizeof(buf) - len, ": %s", strerror(errnum));
-		len += n < 0 ? 0 : (size_t)n;
-	}
-	if (len > sizeof(buf) - 2)
-		len = sizeof(buf) - 2;
+	/* one line whatever the message holds: controls (C1 included) and non-UTF-8 escaped */
+	if (len < sizeof(buf) - 1)
+		len += gb__text_escape(buf + len, sizeof(buf) - 1 - len, msg, mlen, 0);
 	buf[len++] = '\n';
 	/* One write per line; a short or failed write to stderr has nowhere to be reported. */
 	ssize_t w = write(STDERR_FILENO, buf, len);
@@ -160,12 +182,15 @@ gb__fatalx(const char *fmt, ...)
 void
 gb__usage_error(const char *fmt, ...)
 {
-	char msg[1024];
+	char msg[1024], shown[2048];
 	va_list ap;
+	int n;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	dprintf(STDERR_FILENO, "%s: %s\nTry '%s --help'.\n", log_prog, msg, log_prog);
+	gb__text_escape(shown, sizeof(shown), msg, n < 0 ? 0 : (size_t)n >= sizeof(msg) ?
+	    sizeof(msg) - 1 : (size_t)n, 0);
+	dprintf(STDERR_FILENO, "%s: %s\nTry '%s --help'.\n", log_prog, shown, log_prog);
 	exit(2);
 }

@@ -18,8 +18,12 @@ enum gb_log_level {
 
 #define GB_PRINTF(f, a) __attribute__((format(printf, f, a)))
 
+/* Makes sure descriptors 0, 1 and 2 are open, opening /dev/null on any that is closed, so
+ * that nothing the program opens later becomes its stdin, stdout or stderr (exits 1 when
+ * /dev/null cannot be opened). gb__log_init calls it first. */
+void gb__stdio_ensure(void);
 /* Sets the program name shown before every message (not copied: pass a literal or argv[0])
- * and reads GBATCH_LOG_LEVEL; an unknown level is a usage error: it says so and exits 2.
+ * after gb__stdio_ensure, and reads GBATCH_LOG_LEVEL; an unknown level is a usage error: it says so and exits 2.
  * Programs call it; library code that logs without it warns once about an unknown level
  * and keeps the default. */
 void gb__log_init(const char *progname);

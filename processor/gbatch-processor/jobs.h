@@ -22,6 +22,8 @@ struct gb_jobs_opts {
 	const char *jobs_path;     /* the JSON-lines jobs file */
 	const char *output;        /* results file, or NULL for stdout */
 	const char *model;         /* the model asked (for the cache) */
+	const char *content_root;  /* every content_file must resolve inside it; NULL: anywhere
+	                              (but /proc, /sys and /dev, always refused) */
 	unsigned shard_index;      /* run only the jobs on the lines L with */
 	unsigned shard_count;      /* (L - 1) % shard_count == shard_index; 0 or 1: every line */
 	unsigned parallel;         /* requests in flight at most, >= 1 */

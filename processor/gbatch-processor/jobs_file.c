@@ -15,6 +15,7 @@
 #include "gb_limits.h"
 #include "jobs_internal.h"
 #include "log.h"
+#include "text.h"
 
 /* ---- the jobs file ---- */
 
@@ -272,20 +273,30 @@ gb__jobs_output_open(struct runner *rn)
 int
 gb__jobs_write_line(struct runner *rn, const char *s)
 {
-	size_t len = strlen(s), off = 0;
-	char *buf = malloc(len + 1);
+	/* DEL and C1 controls as \u escapes: the same JSON, safe on a terminal */
+	char *buf = gb__json_term_safe(s), *nb;
+	size_t len, off = 0;
+	off_t start = lseek(rn->out_fd, 0, SEEK_END); /* -1 on a pipe or a terminal */
 
-	if (buf == NULL)
+	if (buf == NULL || (nb = realloc(buf, (len = strlen(buf)) + 2)) == NULL) {
+		free(buf);
 		return -1;
-	memcpy(buf, s, len);
+	}
+	buf = nb;
 	buf[len++] = '\n';
 	while (off < len) {
 		ssize_t w = write(rn->out_fd, buf + off, len - off);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0) {
+			if (w == 0)
+				errno = EIO;
 			gb__log_warn("cannot write results to \"%s\"",
 			    rn->o->output != NULL ? rn->o->output : "stdout");
+			/* no half line left behind where it can be taken back */
+			if (off > 0 && start >= 0 && ftruncate(rn->out_fd, start) != 0)
+				gb__log_warn("cannot cut \"%s\" back to its last whole line",
+				    rn->o->output != NULL ? rn->o->output : "stdout");
 			free(buf);
 			return -1;
 		}
@@ -293,4 +304,24 @@ gb__jobs_write_line(struct runner *rn, const char *s)
 	}
 	free(buf);
 	return 0;
+}
+
+int
+gb__jobs_output_close(struct runner *rn)
+{
+	int rc = 0;
+
+	if (rn->out_fd <= STDERR_FILENO)
+		return 0;
+	/* EINVAL: a descriptor that cannot be synced (a pipe or a device given as --output) */
+	if (fsync(rn->out_fd) != 0 && errno != EINVAL) {
+		gb__log_warn("cannot flush results to \"%s\"", rn->o->output);
+		rc = -1;
+	}
+	if (close(rn->out_fd) != 0 && rc == 0) {
+		gb__log_warn("cannot close \"%s\"", rn->o->output);
+		rc = -1;
+	}
+	rn->out_fd = -1;
+	return rc;
 }

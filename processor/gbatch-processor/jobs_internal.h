@@ -66,6 +66,7 @@ struct slot {
 
 struct totals {
 	size_t jobs, done, answered_full, failed, skipped, invalid, answers, errors, requests;
+	size_t unwritten; /* jobs whose result line could not be written */
 	int64_t prompt, output, cached, thoughts, total;
 	unsigned caches_created, cache_hits, rate_waits, http_429;
 };
@@ -104,8 +105,11 @@ int gb__jobs_load(struct runner *rn);
  * and repairs a last line cut short. Returns 0, or -1 when it cannot be used. */
 int gb__jobs_output_open(struct runner *rn);
 /* Appends line s and a newline with a single write where the system allows. Returns 0, or -1
- * when the write failed (logged). */
+ * when the write failed (logged; a regular file is cut back to where the line started). */
 int gb__jobs_write_line(struct runner *rn, const char *s);
+/* Flushes --output to disk (fsync) and closes it; stdout is left open. Returns 0, or -1 when
+ * what was written may not be on disk (logged). */
+int gb__jobs_output_close(struct runner *rn);
 
 /* ---- jobs_cache.c ---- */
 

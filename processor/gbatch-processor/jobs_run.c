@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -63,15 +64,26 @@ telemetry_ids(const struct runner *rn)
 	return (rn->o->process.flags & GB_PROCESS_NO_TELEMETRY_IDS) == 0;
 }
 
-/* Writes the job's line: {"id", "line", then the result's keys, "cache"}, or an error. */
-static void
-job_write(struct runner *rn, struct slot *s, gb_result *r, const char *error)
+/* The outcome of a job: answered, partial or failed. */
+static const char *
+outcome_of(const gb_result *r)
+{
+	size_t failed, nq;
+
+	if (r == NULL)
+		return "failed";
+	failed = gb_result_failed_count(r);
+	nq = gb_result_question_count(r);
+	return failed == 0 ? "answered" : failed < nq ? "partial" : "failed";
+}
+
+/* The job's line: {"id", "line", then the result's keys, "outcome", "cache"}, or an error. */
+static char *
+job_line(const struct slot *s, const gb_result *r, const char *error, const char *outcome)
 {
 	json_t *line = json_pack("{s:O, s:I}", "id", s->job->id, "line", (json_int_t)s->job->line);
 	char *text = r != NULL ? gb_result_to_json(r, 0) : NULL, *outs;
 	json_t *res = text != NULL ? json_loads(text, 0, NULL) : NULL;
-	const char *outcome = "failed";
-	char qbuf[24], lbuf[24];
 
 	if (line == NULL)
 		gb__fatalx("out of memory writing a result");
@@ -79,27 +91,43 @@ job_write(struct runner *rn, struct slot *s, gb_result *r, const char *error)
 		json_object_update(line, res);
 		json_decref(res);
 	}
-	if (r != NULL) {
-		size_t failed = gb_result_failed_count(r);
-		rn->tot.answers += gb_result_question_count(r) - failed;
-		rn->tot.errors += failed;
-		outcome = failed == 0 ? "answered" : failed < gb_result_question_count(r) ? "partial" :
-		    "failed";
-	} else {
-		rn->tot.errors += s->job->nq;
+	if (r == NULL)
 		json_object_set_new(line, "error", json_string(error != NULL ? error : "failed"));
-	}
 	json_object_set_new(line, "outcome", json_string(outcome));
 	if (s->cache_name != NULL)
 		json_object_set_new(line, "cache", json_pack("{s:s, s:I, s:b}", "name", s->cache_name,
 		    "tokens", (json_int_t)s->cache_tokens, "reused", s->cached_hit));
 	if ((outs = json_dumps(line, JSON_COMPACT)) == NULL)
 		gb__fatalx("out of memory writing a result");
-	if (gb__jobs_write_line(rn, outs) != 0)
-		rn->stop_now = 1;
-	free(outs);
 	free(text);
 	json_decref(line);
+	return outs;
+}
+
+/* Writes the job's line and counts the job done. A line that cannot be written stops the run
+ * and leaves the job undone (counted in tot.unwritten), for --resume to ask again. */
+static void
+job_write(struct runner *rn, struct slot *s, gb_result *r, const char *error)
+{
+	const char *outcome = outcome_of(r);
+	char *outs = job_line(s, r, error, outcome), qbuf[24], lbuf[24];
+	int written = gb__jobs_write_line(rn, outs) == 0;
+
+	free(outs);
+	if (!written) {
+		gb__log_warnx("job %s (line %zu) is not written; run again with --resume",
+		    s->job->key, s->job->line);
+		rn->stop_now = 1;
+		rn->tot.unwritten++;
+		return;
+	}
+	if (r != NULL) {
+		size_t failed = gb_result_failed_count(r);
+		rn->tot.answers += gb_result_question_count(r) - failed;
+		rn->tot.errors += failed;
+	} else {
+		rn->tot.errors += s->job->nq;
+	}
 	rn->tot.done++;
 	if (strcmp(outcome, "answered") == 0)
 		rn->tot.answered_full++;
@@ -133,9 +161,11 @@ job_start(struct runner *rn, struct slot *s, struct job *j)
 	gb__tele_timing(rn->tele, "job.queue_wait", (double)(s->started - rn->t0) / 1e9, &meta,
 	    telemetry_ids(rn) ? 1 : 0);
 	if (j->content_file != NULL) {
-		if ((s->data = gb__read_file(j->content_file, GB_MAX_FILE_BYTES, &len)) == NULL) {
-			snprintf(err, sizeof(err), "cannot read content file \"%s\": %s", j->content_file,
-			    strerror(errno));
+		char why[PATH_MAX + 128];
+		if ((s->data = gb__read_content_file(j->content_file, rn->o->content_root,
+		    GB_MAX_FILE_BYTES, &len, why, sizeof(why))) == NULL) {
+			snprintf(err, sizeof(err), "cannot read content file \"%.200s\": %.280s",
+			    j->content_file, why);
 			goto fail;
 		}
 		s->content.mime_type = gb__mime_for(j->content_file);
@@ -433,7 +463,7 @@ gb__jobs_run(gb_processor *p, const struct gb_jobs_opts *o)
 	struct runner rn = { .o = o, .p = p, .client = gb__processor_client(p),
 		.tele = gb__processor_tele(p), .out_fd = -1 };
 	size_t left;
-	int status;
+	int status, synced;
 
 	rn.t0 = gb__clock_mono_ns();
 	rn.progress = o->progress >= 0 ? o->progress : isatty(STDERR_FILENO);
@@ -456,11 +486,14 @@ gb__jobs_run(gb_processor *p, const struct gb_jobs_opts *o)
 		gb__fatalx("out of memory");
 	curl_multi_setopt(rn.multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)o->parallel);
 	signals_install();
-	left = loop(&rn);
+	left = loop(&rn) + rn.tot.unwritten;
+	synced = gb__jobs_output_close(&rn) == 0;
 	gb__jobs_caches_delete(&rn);
 	progress(&rn, gb__clock_mono_ns(), 1);
 	if (left > 0) {
 		gb__log_warnx("incomplete: %zu job(s) not done; run again with --resume to finish them", left);
+		status = GB__EXIT_INCOMPLETE;
+	} else if (!synced) {
 		status = GB__EXIT_INCOMPLETE;
 	} else {
 		status = rn.tot.failed > 0 || rn.tot.invalid > 0 ? 1 : 0;

@@ -5,11 +5,14 @@
  * the console, an in-process summary, or nowhere. Every option is checked before anything is
  * opened, so a usage error (exit 2) never creates a ring or sends a request.
  */
+#include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <gbatch/processor.h>
@@ -23,6 +26,7 @@
 #include "parse.h"
 #include "rate_limit.h"
 #include "ring.h"
+#include "text.h"
 
 #define MAX_SHARDS 100000
 
@@ -32,6 +36,7 @@ struct cli {
 	gb_process_opts po;
 	struct gb_jobs_opts jo;
 	const char *questions_path, *schema_path, *output, *telemetry_kind, *tier_text;
+	char *content_root; /* --content-root, resolved */
 	int64_t rpm, tpm;
 	bool jobs_only; /* a flag that means nothing without --jobs was given */
 };
@@ -53,7 +58,8 @@ usage(FILE *out)
 	    "in one batched Gemini call, asks missing or failed answers one by one, and prints the\n"
 	    "result as JSON. With --jobs, does the same for every job of a JSON-lines file.\n"
 	    "  --questions FILE   the questions, one per line (required without --jobs)\n"
-	    "  --model M          model (default $GEMINI_MODEL, else " GB_DEFAULT_MODEL ")\n"
+	    "  --model M          model (default $GEMINI_MODEL, else " GB_DEFAULT_MODEL "; empty\n"
+	    "                     --model= or GEMINI_MODEL= is a usage error, as for --api-base)\n"
 	    "  --api-base URL     API endpoint (default $GEMINI_API_BASE, else\n"
 	    "                     " GB_DEFAULT_API_BASE ")\n"
 	    "  --compare          also ask each question individually and report token and time\n"
@@ -66,8 +72,12 @@ usage(FILE *out)
 	    "  --telemetry-ids    also put ids in telemetry metadata: question_index, and with\n"
 	    "                     --jobs job_id, line, question_count (by default only values\n"
 	    "                     with few distinct ones, so dashboards get few tag sets)\n"
+	    "  --content-root DIR  every content file (CONTENT_FILE and each content_file of a\n"
+	    "                     jobs file) must resolve inside DIR; a job whose file is outside\n"
+	    "                     fails, a CONTENT_FILE outside is a usage error\n"
 	    "  --output FILE      write the JSON result to FILE (stdout then gets one line per answer);\n"
-	    "                     with --jobs, the results file (default stdout)\n"
+	    "                     with --jobs, the results file (default stdout); synced to disk\n"
+	    "                     at the end\n"
 	    "  --timeout DUR      per HTTP attempt (default 120s)\n"
 	    "  --max-attempts N   HTTP attempts per call, retries included (default 5)\n"
 	    "Jobs (--jobs FILE.jsonl): one job a line, {\"id\": \"...\" or N, \"content\": \"...\" or\n"
@@ -95,10 +105,15 @@ usage(FILE *out)
 	    "                     otherwise one summary line at the end)\n"
 	    "  --help, --version\n"
 	    "Content files are text, or sent inline by extension: .pdf, .png, .jpg, .jpeg, .webp,\n"
-	    ".gif, .heic, .heif. The key comes from GEMINI_API_KEY and is never printed.\n"
-	    "Exit status: 0 every question answered, 1 some failed (or a jobs line was invalid),\n"
-	    "2 usage error, 3 a jobs run stopped before every job was done: a signal, a per-day\n"
-	    "quota, a refused key or an unknown model, a failed write (run again with --resume).\n",
+	    ".gif, .heic, .heif; only regular files are read (never a FIFO or a device), and never\n"
+	    "one under /proc, /sys or /dev. The key comes from GEMINI_API_KEY (empty: a usage\n"
+	    "error) and is never printed; it, and anything shaped like a Google API key, is masked\n"
+	    "in whatever the server sends back before it is shown, written or reported.\n"
+	    "Exit status: 0 every question answered, 1 some failed (or a jobs line was invalid, or\n"
+	    "the result could not be written in full), 2 usage error, 3 a jobs run stopped before\n"
+	    "every job was done: a signal, a per-day quota, a refused key or an unknown model, a\n"
+	    "result that could not be written or synced (those jobs are not counted done: run\n"
+	    "again with --resume).\n",
 	    GB_TARGET_TOKEN_EFFICIENCY);
 }
 
@@ -165,13 +180,30 @@ on_questions(struct cli *cl, const char *arg)
 static void
 on_model(struct cli *cl, const char *arg)
 {
+	if (*arg == '\0')
+		gb__usage_error("invalid --model \"\" (empty: give a model, e.g. %s)", GB_DEFAULT_MODEL);
 	cl->o.model = arg;
 }
 
 static void
 on_api_base(struct cli *cl, const char *arg)
 {
+	if (*arg == '\0')
+		gb__usage_error("invalid --api-base \"\" (empty: give a URL, e.g. %s)",
+		    GB_DEFAULT_API_BASE);
 	cl->o.api_base = arg;
+}
+
+/* GEMINI_MODEL or GEMINI_API_BASE: unset means the default, set but empty is refused (it
+ * would silently mean the real endpoint). */
+static const char *
+env_nonempty(const char *var)
+{
+	const char *v = getenv(var);
+
+	if (v != NULL && *v == '\0')
+		gb__usage_error("%s is set but empty (unset it for the default)", var);
+	return v;
 }
 
 static void
@@ -229,6 +261,21 @@ static void
 on_max_attempts(struct cli *cl, const char *arg)
 {
 	cl->o.max_attempts = (unsigned)uint_arg("--max-attempts", arg, 1, 100, "use 1 to 100");
+}
+
+static void
+on_content_root(struct cli *cl, const char *arg)
+{
+	struct stat st;
+
+	free(cl->content_root);
+	if (*arg == '\0')
+		gb__usage_error("invalid --content-root \"\" (empty: give a directory)");
+	if ((cl->content_root = realpath(arg, NULL)) == NULL)
+		gb__usage_error("invalid --content-root \"%s\" (%s)", arg, strerror(errno));
+	if (stat(cl->content_root, &st) != 0 || !S_ISDIR(st.st_mode))
+		gb__usage_error("invalid --content-root \"%s\" (not a directory)", arg);
+	cl->jo.content_root = cl->content_root;
 }
 
 static void
@@ -367,6 +414,7 @@ static const struct flag {
 	{ "output", required_argument, on_output },
 	{ "timeout", required_argument, on_timeout },
 	{ "max-attempts", required_argument, on_max_attempts },
+	{ "content-root", required_argument, on_content_root },
 	{ "jobs", required_argument, on_jobs },
 	{ "parallel", required_argument, on_parallel },
 	{ "resume", no_argument, on_resume },
@@ -397,8 +445,6 @@ parse_args(struct cli *cl, int argc, char **argv)
 
 	memset(cl, 0, sizeof(*cl));
 	gb_processor_opts_init(&cl->o);
-	cl->o.model = getenv("GEMINI_MODEL");
-	cl->o.api_base = getenv("GEMINI_API_BASE");
 	cl->telemetry_kind = "shm";
 	cl->po.flags = GB_PROCESS_NO_TELEMETRY_IDS;
 	cl->tier_text = getenv("GEMINI_TIER");
@@ -446,9 +492,15 @@ check_args(struct cli *cl, int n_args)
 		if (n_args == 0)
 			gb__usage_error("no CONTENT_FILE given");
 	}
+	if (cl->o.model == NULL)
+		cl->o.model = env_nonempty("GEMINI_MODEL");
+	if (cl->o.api_base == NULL)
+		cl->o.api_base = env_nonempty("GEMINI_API_BASE");
 	cl->o.api_key = getenv("GEMINI_API_KEY");
-	if (cl->o.api_key == NULL || *cl->o.api_key == '\0')
+	if (cl->o.api_key == NULL)
 		gb__usage_error("GEMINI_API_KEY is not set");
+	if (*cl->o.api_key == '\0')
+		gb__usage_error("GEMINI_API_KEY is empty");
 }
 
 /* Splits the questions file into lines, trimmed, blank lines skipped (in place). */
@@ -579,16 +631,18 @@ run_jobs(struct cli *cl)
 /* The content files, read and checked against the inline limit; bufs[i] owns content[i]'s
  * data. */
 static gb_content *
-read_content(char *const *paths, size_t n, char ***bufs)
+read_content(char *const *paths, size_t n, const char *root, char ***bufs)
 {
 	gb_content *content = calloc(n, sizeof(*content));
 	size_t len, inline_bytes = 0;
+	char why[PATH_MAX + 128];
 
 	if (content == NULL || (*bufs = calloc(n, sizeof(**bufs))) == NULL)
 		gb__fatalx("out of memory");
 	for (size_t i = 0; i < n; i++) {
-		if (((*bufs)[i] = gb__read_file(paths[i], GB_MAX_FILE_BYTES, &len)) == NULL)
-			gb__usage_error("cannot read content file \"%s\"", paths[i]);
+		if (((*bufs)[i] = gb__read_content_file(paths[i], root, GB_MAX_FILE_BYTES, &len,
+		    why, sizeof(why))) == NULL)
+			gb__usage_error("cannot read content file \"%.200s\": %.600s", paths[i], why);
 		content[i].mime_type = gb__mime_for(paths[i]);
 		content[i].data = (*bufs)[i];
 		content[i].len = len;
@@ -599,7 +653,8 @@ read_content(char *const *paths, size_t n, char ***bufs)
 	return content;
 }
 
-/* Writes the result to path. Returns 0, or -1 (logged) when any part of it failed. */
+/* Writes the result to path and syncs it to disk. Returns 0, or -1 (logged) when any part of
+ * it failed. */
 static int
 write_output(const char *path, const char *json)
 {
@@ -611,34 +666,58 @@ write_output(const char *path, const char *json)
 		return -1;
 	}
 	w = fprintf(f, "%s\n", json);
-	if (fclose(f) != 0 || w < 0) {
+	/* EINVAL: --output names something that cannot be synced (a pipe, a device) */
+	if (w < 0 || fflush(f) != 0 || (fsync(fileno(f)) != 0 && errno != EINVAL)) {
+		gb__log_warn("cannot write \"%s\"", path);
+		fclose(f);
+		return -1;
+	}
+	if (fclose(f) != 0) {
 		gb__log_warn("cannot write \"%s\"", path);
 		return -1;
 	}
 	return 0;
 }
 
+/* Prints "N. [source] text", text's controls escaped (its lines and tabs kept). */
+static void
+print_answer(size_t i, const char *source, const char *text)
+{
+	size_t len = strlen(text), cap = 4 * len + 1;
+	char *shown = malloc(cap);
+
+	if (shown == NULL)
+		gb__fatalx("out of memory");
+	gb__text_escape(shown, cap, text, len, GB_TEXT_KEEP_LINES);
+	printf("%zu. [%s] %s\n", i + 1, source, shown);
+	free(shown);
+}
+
 /* Prints or writes r; returns the exit status it makes (0, or 1 when an answer is missing or
- * the output could not be written). */
+ * the result could not be written, to --output or to stdout). */
 static int
 report(const struct cli *cl, const gb_result *r)
 {
 	size_t nq = gb_result_question_count(r);
-	char *json = gb_result_to_json(r, GB_RESULT_JSON_PRETTY);
+	char *raw = gb_result_to_json(r, GB_RESULT_JSON_PRETTY), *json;
 	int status = 0;
 
-	if (json == NULL)
+	/* DEL and C1 controls as \u escapes: the same JSON, safe on a terminal */
+	if (raw == NULL || (json = gb__json_term_safe(raw)) == NULL)
 		gb__fatalx("out of memory");
+	free(raw);
 	if (cl->output != NULL) {
 		if (write_output(cl->output, json) != 0)
 			status = 1;
-		for (size_t i = 0; i < nq; i++) {
-			const char *a = gb_result_answer(r, i);
-			printf("%zu. [%s] %s\n", i + 1, gb_result_source(r, i),
-			    a != NULL ? a : gb_result_error(r, i));
-		}
+		for (size_t i = 0; i < nq; i++)
+			print_answer(i, gb_result_source(r, i), gb_result_answer(r, i) != NULL ?
+			    gb_result_answer(r, i) : gb_result_error(r, i));
 	} else {
 		printf("%s\n", json);
+	}
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		gb__log_warn("cannot write the %s to stdout", cl->output != NULL ? "answers" : "result");
+		status = 1;
 	}
 	if (gb_result_fatal_error(r) != NULL)
 		gb__log_warnx("stopped: %s", gb_result_fatal_error(r));
@@ -668,7 +747,7 @@ run_questions(struct cli *cl, char *const *paths, size_t n_content)
 	if ((nq = split_questions(qtext, questions, GB_MAX_QUESTIONS, cl->questions_path)) == 0)
 		gb__usage_error("no questions in \"%s\"", cl->questions_path);
 	cl->po.response_schema = schema = read_schema(cl);
-	content = read_content(paths, n_content, &bufs);
+	content = read_content(paths, n_content, cl->jo.content_root, &bufs);
 	if (gb_process_opts_check(&cl->po, err, sizeof(err)) != 0)
 		gb__usage_error("%s", err);
 	p = new_processor(&cl->o);
@@ -698,12 +777,13 @@ int
 main(int argc, char **argv)
 {
 	struct cli cl;
-	int first;
+	int first, status;
 
 	gb__log_init(argv[0]);
 	first = parse_args(&cl, argc, argv);
 	check_args(&cl, argc - first);
-	if (cl.jo.jobs_path != NULL)
-		return run_jobs(&cl);
-	return run_questions(&cl, argv + first, (size_t)(argc - first));
+	status = cl.jo.jobs_path != NULL ? run_jobs(&cl) :
+	    run_questions(&cl, argv + first, (size_t)(argc - first));
+	free(cl.content_root);
+	return status;
 }

@@ -1,7 +1,8 @@
 /*
  * gemini_client.c - generateContent over one reused libcurl easy handle, with retries that
  * honour the server's RetryInfo. Everything the network sends is checked for type and size
- * before use; libcurl and jansson errors become messages a user can act on.
+ * before use and scrubbed of the key; libcurl and jansson errors become messages a user can
+ * act on.
  */
 #include "gemini_client.h"
 
@@ -21,6 +22,9 @@
 #include "log.h"
 
 #define MAX_RESPONSE (64u << 20)
+#define KEY_HEADER "x-goog-api-key: "
+#define GOOGLE_KEY_TAIL 35 /* "AIza" and 35 of [0-9A-Za-z_-]: the shape of a Google API key */
+#define MIN_MASKED_KEY 8   /* a shorter key (a test's) cannot be told from ordinary words */
 
 struct gb_gemini {
 	CURL *curl;
@@ -119,7 +123,7 @@ gb__gemini_new(const gb_gemini_opts *o, char *err, size_t errlen)
 		c->o.backoff_max_ns = 60 * GB_NS_PER_SEC;
 	if (c->o.max_retry_delay_ns == 0)
 		c->o.max_retry_delay_ns = 600 * GB_NS_PER_SEC;
-	if (asprintf(&hdr, "x-goog-api-key: %s", o->api_key) < 0) {
+	if (asprintf(&hdr, KEY_HEADER "%s", o->api_key) < 0) {
 		hdr = NULL;
 		goto nomem;
 	}
@@ -246,6 +250,78 @@ easy_setup(const gb_gemini *c, CURL *h, const char *url, const char *body, struc
 	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
 }
 
+/* Masks with '*' every occurrence of key (klen bytes, at least MIN_MASKED_KEY) in the len
+ * bytes of s. */
+static void
+mask_key(char *s, size_t len, const char *key, size_t klen)
+{
+	char *p = s, *end = s + len;
+
+	while (klen >= MIN_MASKED_KEY && (p = memmem(p, (size_t)(end - p), key, klen)) != NULL) {
+		memset(p, '*', klen);
+		p += klen;
+	}
+}
+
+static int
+key_char(char c)
+{
+	return isalnum((unsigned char)c) || c == '_' || c == '-';
+}
+
+/* Masks anything in the len bytes of s shaped like a Google API key ("AIza" and 35 key
+ * bytes). */
+static void
+mask_google_keys(char *s, size_t len)
+{
+	char *p = s, *end = s + len;
+
+	while ((p = memmem(p, (size_t)(end - p), "AIza", 4)) != NULL) {
+		size_t n = 4;
+		while (n < 4 + GOOGLE_KEY_TAIL && p + n < end && key_char(p[n]))
+			n++;
+		if (n == 4 + GOOGLE_KEY_TAIL)
+			memset(p, '*', n);
+		p += n;
+	}
+}
+
+static const char *
+client_key(const gb_gemini *c)
+{
+	return c->headers->data + strlen(KEY_HEADER);
+}
+
+/* The raw answer, before it is parsed: the key masked, and in an error answer (whose message
+ * is shown to the user) anything that looks like a Google API key. */
+static void
+scrub_body(const gb_gemini *c, struct buf *b, long http)
+{
+	if (b->data == NULL)
+		return;
+	mask_key(b->data, b->len, client_key(c), strlen(client_key(c)));
+	if (http < 200 || http >= 300)
+		mask_google_keys(b->data, b->len);
+}
+
+/* And what was taken from it, in case the server escaped the key in its JSON: everything the
+ * server said is scrubbed before anyone prints, logs, stores or reports it. */
+static void
+scrub_result(const gb_gemini *c, gb_gemini_result *res)
+{
+	const char *key = client_key(c);
+	size_t klen = strlen(key);
+	char *const fields[] = { res->message, res->api_status, res->finish_reason,
+		res->block_reason };
+
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+		mask_key(fields[i], strlen(fields[i]), key, klen);
+		mask_google_keys(fields[i], strlen(fields[i]));
+	}
+	if (res->text != NULL)
+		mask_key(res->text, strlen(res->text), key, klen);
+}
+
 /* Reads the outcome of one finished exchange on h (libcurl's rc, the answer in b) into res.
  * A 2xx answer is parsed as generateContent when generate is set, else its body is kept in
  * res->text. Returns 1 when the failure is worth retrying, 0 otherwise (success included);
@@ -263,6 +339,7 @@ classify(gb_gemini *c, CURL *h, CURLcode rc, struct buf *b, const char *errbuf, 
 	if (curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &nconn) == CURLE_OK && nconn > 0)
 		c->connections += (unsigned)nconn;
 	res->http_status = http;
+	scrub_body(c, b, http);
 	res->api_status[0] = '\0';
 	free(res->text);
 	res->text = NULL;
@@ -309,6 +386,7 @@ classify(gb_gemini *c, CURL *h, CURLcode rc, struct buf *b, const char *errbuf, 
 	}
 	free(b->data);
 	memset(b, 0, sizeof(*b));
+	scrub_result(c, res);
 	if (res->status != GB__GEMINI_OK) {
 		if (retry)
 			res->retryable_errors++;

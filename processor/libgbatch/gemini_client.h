@@ -91,6 +91,9 @@ gb_gemini *gb__gemini_new(const gb_gemini_opts *o, char *err, size_t errlen);
 /* Closes the connection, wipes the key and frees c (NULL is fine). */
 void gb__gemini_free(gb_gemini *c);
 
+/* Every text of a result (message, api_status, reasons, text) has the client's key (of 8
+ * bytes or more) masked with '*', and the messages anything shaped like a Google API key
+ * ("AIza" and 35 of [0-9A-Za-z_-]), whatever the server sent. */
 /* Runs generateContent with retries: 429 (but not a per-day quota), 408, 500, 502, 503, 504,
  * timeouts and connection failures are retried with exponential backoff and jitter, waiting at
  * least the server's RetryInfo.retryDelay when it gives one; anything else ends the call.

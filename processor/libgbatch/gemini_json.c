@@ -144,19 +144,229 @@ usage_field(const json_t *u, const char *key)
 	return (int64_t)json_integer_value(v);
 }
 
+/* ---- the reply's parts, found without building them ----
+ * A reply of millions of tiny parts would cost jansson hundreds of bytes a part: the array
+ * candidates[0].content.parts is located with a scanner that builds nothing, the rest of the
+ * reply parsed with it left out, and the parts parsed one at a time. */
+
+#define MAX_SCAN_DEPTH 2048
+
+static const char *
+skip_ws(const char *p, const char *end)
+{
+	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+		p++;
+	return p;
+}
+
+/* p at '"': returns just past the closing quote, or NULL. *escaped is set when it has a '\'. */
+static const char *
+skip_string(const char *p, const char *end, int *escaped)
+{
+	for (p++; p < end; p++) {
+		if (*p == '"')
+			return p + 1;
+		if (*p == '\\') {
+			*escaped = 1;
+			p++;
+		}
+	}
+	return NULL;
+}
+
+/* Skips one value at p (no leading blanks); returns its end, or NULL when it is not one. A
+ * string with escapes in it sets *escaped. Not a validator: what is kept is parsed by
+ * jansson. */
+static const char *
+skip_value(const char *p, const char *end, int depth, int *escaped)
+{
+	char close;
+
+	if (p >= end || depth > MAX_SCAN_DEPTH)
+		return NULL;
+	if (*p == '"')
+		return skip_string(p, end, escaped);
+	if (*p != '{' && *p != '[') {
+		const char *q = p;
+		while (q < end && strchr(",]} \t\r\n", *q) == NULL)
+			q++;
+		return q > p ? q : NULL;
+	}
+	close = *p == '{' ? '}' : ']';
+	p = skip_ws(p + 1, end);
+	if (p < end && *p == close)
+		return p + 1;
+	for (;;) {
+		if (close == '}') {
+			if (p >= end || *p != '"' || (p = skip_string(p, end, escaped)) == NULL)
+				return NULL;
+			p = skip_ws(p, end);
+			if (p >= end || *p++ != ':')
+				return NULL;
+			p = skip_ws(p, end);
+		}
+		if ((p = skip_value(p, end, depth + 1, escaped)) == NULL)
+			return NULL;
+		p = skip_ws(p, end);
+		if (p < end && *p == close)
+			return p + 1;
+		if (p >= end || *p != ',')
+			return NULL;
+		p = skip_ws(p + 1, end);
+	}
+}
+
+/* In the object at p, the value of the last member named name (as jansson keeps the last);
+ * NULL when there is none or when a key has escapes (it might spell name). */
+static const char *
+member(const char *p, const char *end, const char *name, const char **vend)
+{
+	size_t nl = strlen(name);
+	const char *found = NULL;
+	int in_values = 0;
+
+	if (p >= end || *p != '{')
+		return NULL;
+	p = skip_ws(p + 1, end);
+	while (p < end && *p == '"') {
+		int escaped = 0;
+		const char *k = p + 1, *ke = skip_string(p, end, &escaped), *v;
+		if (ke == NULL || escaped)
+			return NULL;
+		p = skip_ws(ke, end);
+		if (p >= end || *p++ != ':')
+			return NULL;
+		v = skip_ws(p, end);
+		if ((p = skip_value(v, end, 1, &in_values)) == NULL)
+			return NULL;
+		if ((size_t)(ke - 1 - k) == nl && memcmp(k, name, nl) == 0) {
+			found = v;
+			*vend = p;
+		}
+		p = skip_ws(p, end);
+		if (p < end && *p == ',')
+			p = skip_ws(p + 1, end);
+	}
+	return p < end && *p == '}' ? found : NULL;
+}
+
+/* The span [*ps, *pe) of candidates[0].content.parts in body, when it is an array. */
+static int
+find_parts(const char *body, size_t len, const char **ps, const char **pe)
+{
+	const char *end = body + len, *v, *ve, *c;
+
+	if ((v = member(skip_ws(body, end), end, "candidates", &ve)) == NULL || *v != '[')
+		return 0;
+	c = skip_ws(v + 1, end);
+	if ((v = member(c, ve, "content", &ve)) == NULL ||
+	    (v = member(v, ve, "parts", &ve)) == NULL || *v != '[')
+		return 0;
+	*ps = v;
+	*pe = ve;
+	return 1;
+}
+
+/* Appends the text of one part (unless it is a thought summary) to res->text. */
+static int
+add_part_text(const json_t *part, gb_gemini_result *res, size_t *used, size_t *cap)
+{
+	const json_t *t = json_object_get(part, "text");
+	size_t n = json_string_length(t);
+	char *nt;
+
+	if (!json_is_string(t) || json_is_true(json_object_get(part, "thought")))
+		return 0;
+	if (res->text == NULL || *used + n + 1 > *cap) {
+		size_t want = (*used + n + 1) * 2;
+		if ((nt = realloc(res->text, want)) == NULL)
+			return -1;
+		res->text = nt;
+		*cap = want;
+	}
+	memcpy(res->text + *used, json_string_value(t), n);
+	*used += n;
+	res->text[*used] = '\0';
+	return 0;
+}
+
+/* Parses the elements of the parts array [ps, pe) one at a time into res->text. Returns 0, -1
+ * when one is not JSON (err set), -2 out of memory. */
+static int
+parse_parts(const char *ps, const char *pe, gb_gemini_result *res, json_error_t *err)
+{
+	const char *p = skip_ws(ps + 1, pe), *e;
+	size_t used = 0, cap = 0;
+	int escaped = 0;
+
+	while (p < pe && *p != ']') {
+		json_t *part;
+		if ((e = skip_value(p, pe, 1, &escaped)) == NULL ||
+		    (part = json_loadb(p, (size_t)(e - p), JSON_DECODE_ANY, err)) == NULL)
+			return -1;
+		if (add_part_text(part, res, &used, &cap) != 0) {
+			json_decref(part);
+			return -2;
+		}
+		json_decref(part);
+		p = skip_ws(e, pe);
+		if (p < pe && *p == ',')
+			p = skip_ws(p + 1, pe);
+	}
+	return 0;
+}
+
+/* The reply without its parts array (replaced by []), parsed; *ps and *pe get where the
+ * parts are, both NULL when there is no such array (then it is all there). */
+static json_t *
+load_without_parts(const char *body, size_t len, const char **ps, const char **pe,
+    json_error_t *jerr)
+{
+	json_t *root;
+	char *rest;
+	size_t head;
+
+	*ps = *pe = NULL;
+	if (!find_parts(body, len, ps, pe)) {
+		*ps = *pe = NULL;
+		return json_loadb(body, len, 0, jerr);
+	}
+	head = (size_t)(*ps - body);
+	if ((rest = malloc(len - (size_t)(*pe - *ps) + 3)) == NULL) {
+		snprintf(jerr->text, sizeof(jerr->text), "out of memory");
+		jerr->position = 0;
+		return NULL;
+	}
+	memcpy(rest, body, head);
+	memcpy(rest + head, "[]", 2);
+	memcpy(rest + head + 2, *pe, len - (size_t)(*pe - body));
+	root = json_loadb(rest, len - (size_t)(*pe - *ps) + 2, 0, jerr);
+	if (root == NULL && (size_t)jerr->position > head)
+		jerr->position += (int)(*pe - *ps) - 2;
+	free(rest);
+	return root;
+}
+
 int
 gb__gemini_parse_response(const char *body, size_t len, gb_gemini_result *res)
 {
 	json_error_t jerr;
-	json_t *root = json_loadb(body, len, 0, &jerr);
+	const char *ps, *pe;
+	json_t *root = load_without_parts(body, len, &ps, &pe, &jerr);
 	const json_t *cands, *cand, *parts, *u, *fr, *br;
-	size_t i, total = 0;
+	size_t used = 0, cap = 0;
+	int rc = 0;
 
-	if (root == NULL || !json_is_object(root)) {
+	if (root != NULL && json_is_object(root) && ps != NULL)
+		rc = parse_parts(ps, pe, res, &jerr);
+	if (root == NULL || !json_is_object(root) || rc == -1) {
 		snprintf(res->message, sizeof(res->message),
 		    "the API's answer is not valid JSON (%s at byte %d)",
-		    root == NULL ? jerr.text : "not an object", root == NULL ? jerr.position : 0);
+		    root == NULL || rc == -1 ? jerr.text : "not an object",
+		    root == NULL ? jerr.position : rc == -1 ? (int)(ps - body) + jerr.position : 0);
 		json_decref(root);
+		free(res->text);
+		res->text = NULL;
 		return res->status = GB__GEMINI_E_RESPONSE;
 	}
 	u = json_object_get(root, "usageMetadata");
@@ -180,29 +390,17 @@ gb__gemini_parse_response(const char *body, size_t len, gb_gemini_result *res)
 	fr = json_object_get(cand, "finishReason");
 	if (json_is_string(fr))
 		copy_clean(res->finish_reason, sizeof(res->finish_reason), json_string_value(fr), 64);
+	/* Join the text parts, skipping thought summaries (those of a parts array left in). */
 	parts = json_object_get(json_object_get(cand, "content"), "parts");
-	/* Join the text parts, skipping thought summaries. */
-	for (i = 0; i < json_array_size(parts); i++) {
-		const json_t *p = json_array_get(parts, i);
-		if (json_is_true(json_object_get(p, "thought")))
-			continue;
-		total += json_string_length(json_object_get(p, "text"));
-	}
-	for (i = 0; i < json_array_size(parts); i++) {
-		const json_t *p = json_array_get(parts, i), *t = json_object_get(p, "text");
-		size_t have;
-		if (!json_is_string(t) || json_is_true(json_object_get(p, "thought")))
-			continue;
-		if (res->text == NULL && (res->text = calloc(1, total + 1)) == NULL) {
-			json_decref(root);
-			snprintf(res->message, sizeof(res->message), "out of memory reading the answer");
-			return res->status = GB__GEMINI_E_NOMEM;
-		}
-		have = strlen(res->text);
-		memcpy(res->text + have, json_string_value(t), json_string_length(t));
-		res->text[have + json_string_length(t)] = '\0';
-	}
+	for (size_t i = 0; rc == 0 && ps == NULL && i < json_array_size(parts); i++)
+		rc = add_part_text(json_array_get(parts, i), res, &used, &cap);
 	json_decref(root);
+	if (rc != 0) {
+		free(res->text);
+		res->text = NULL;
+		snprintf(res->message, sizeof(res->message), "out of memory reading the answer");
+		return res->status = GB__GEMINI_E_NOMEM;
+	}
 	return res->status = GB__GEMINI_OK;
 }
 

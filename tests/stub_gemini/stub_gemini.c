@@ -35,6 +35,9 @@
 #define DEFAULT_RETRY_NS (GB_NS_PER_SEC)
 #define IMPLICIT_CACHE_MIN_TOKENS 1024
 #define MAX_CACHES 1024
+#define DEFAULT_PARTS 1000000
+#define MAX_PARTS 20000000
+#define MAX_ECHO 4096
 
 enum fault_kind {
 	F_NONE,
@@ -55,6 +58,8 @@ enum fault_kind {
 	F_MAXTOKENS,
 	F_BLOCKED,
 	F_SAFETY,
+	F_ECHO_HEADERS,
+	F_PARTS,
 };
 
 static const char *const fault_names[] = {
@@ -62,6 +67,7 @@ static const char *const fault_names[] = {
 	[F_404] = "404", [F_500] = "500", [F_503] = "503", [F_504] = "504", [F_SLOW] = "slow",
 	[F_MALFORMED] = "malformed", [F_FEW] = "few", [F_MANY] = "many", [F_FENCED] = "fenced",
 	[F_TEXT] = "text", [F_MAXTOKENS] = "maxtokens", [F_BLOCKED] = "blocked", [F_SAFETY] = "safety",
+	[F_ECHO_HEADERS] = "echo-headers", [F_PARTS] = "parts",
 };
 
 enum fault_only { ONLY_ANY, ONLY_BATCH, ONLY_SINGLE };
@@ -72,6 +78,7 @@ struct fault {
 	unsigned remaining; /* 0 with forever set: every matching request */
 	bool forever;
 	uint64_t delay_ns; /* 429/quota: retryDelay; slow: how long to stall */
+	uint64_t n;        /* parts: the empty parts after the answer */
 };
 
 /* An explicit context cache (cachedContents). */
@@ -149,8 +156,11 @@ usage(FILE *out)
 	    "  --fault SPEC   applied to the next COUNT matching requests (default 1; 0 = all),\n"
 	    "                 faults queued in the order given. KIND: 429, quota (per-day 429), 400,\n"
 	    "                 403, 404, 500, 503, 504, slow, malformed, few, many, fenced, text,\n"
-	    "                 maxtokens, blocked, safety. OPT: delay=DUR (429/quota retryDelay,\n"
-	    "                 default 1s; slow stall, default 10s), only=batch|single\n"
+	    "                 maxtokens, blocked, safety, echo-headers (a 400 whose message lists\n"
+	    "                 the request's headers, the key included, as a careless server\n"
+	    "                 would), parts (the answer followed by N empty text parts).\n"
+	    "                 OPT: delay=DUR (429/quota retryDelay, default 1s; slow stall,\n"
+	    "                 default 10s), only=batch|single, n=N (parts: default 1000000)\n"
 	    "Questions are the lines \"Question N: ...\" of the last text part of the request;\n"
 	    "answer N is \"Answer to question N: <question>\", a JSON array when the request asks\n"
 	    "for application/json. A lone \"Question: ...\" gets \"Answer to question: <question>\".\n"
@@ -178,10 +188,14 @@ parse_fault(const char *spec, struct fault *f, char *err, size_t errlen)
 	if (f->kind == F_NONE)
 		goto bad_kind;
 	f->delay_ns = f->kind == F_SLOW ? DEFAULT_SLOW_NS : DEFAULT_RETRY_NS;
+	f->n = DEFAULT_PARTS;
 	for (int pos = 0; (tok = strtok_r(NULL, ":", &save)) != NULL; pos++) {
 		uint64_t v;
 		if (strncmp(tok, "delay=", 6) == 0) {
 			if (gb__parse_duration(tok + 6, &f->delay_ns, err, errlen) != 0)
+				return -1;
+		} else if (strncmp(tok, "n=", 2) == 0) {
+			if (gb__parse_uint(tok + 2, 0, MAX_PARTS, &f->n, err, errlen) != 0)
 				return -1;
 		} else if (strcmp(tok, "only=batch") == 0) {
 			f->only = ONLY_BATCH;
@@ -192,14 +206,15 @@ parse_fault(const char *spec, struct fault *f, char *err, size_t errlen)
 			f->forever = v == 0;
 		} else {
 			snprintf(err, errlen, "fault \"%s\": bad part \"%s\" (use COUNT, delay=DUR, "
-			    "only=batch or only=single)", spec, tok);
+			    "only=batch, only=single or n=N)", spec, tok);
 			return -1;
 		}
 	}
 	return 0;
 bad_kind:
 	snprintf(err, errlen, "fault \"%s\": unknown kind (use 429, quota, 400, 403, 404, 500, 503, "
-	    "504, slow, malformed, few, many, fenced, text, maxtokens, blocked or safety)", spec);
+	    "504, slow, malformed, few, many, fenced, text, maxtokens, blocked, safety, echo-headers "
+	    "or parts)", spec);
 	return -1;
 }
 
@@ -654,6 +669,73 @@ reply_raw(struct MHD_Connection *c, int status, const char *text)
 	return ret;
 }
 
+static enum MHD_Result
+add_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	char *text = cls;
+
+	(void)kind;
+	strlcat(text, key, MAX_ECHO);
+	strlcat(text, ": ", MAX_ECHO);
+	strlcat(text, value != NULL ? value : "", MAX_ECHO);
+	strlcat(text, "; ", MAX_ECHO);
+	return MHD_YES;
+}
+
+/* The echo-headers fault: a 400 whose message repeats every request header. */
+static json_t *
+echo_headers(struct MHD_Connection *c, int *status)
+{
+	char text[MAX_ECHO] = "Bad request; the headers were: ";
+
+	MHD_get_connection_values(c, MHD_HEADER_KIND, add_header, text);
+	*status = 400;
+	return gemini_error(400, "INVALID_ARGUMENT", text);
+}
+
+/* The parts fault: body's one answer part followed by n parts {"text":""}, as raw JSON (a
+ * tree of that many parts would cost the stand-in gigabytes). */
+static enum MHD_Result
+reply_parts(struct MHD_Connection *c, json_t *body, uint64_t n)
+{
+	static const char marker[] = "{\"text\":\"\\u0001gb-parts\"}", part[] = "{\"text\":\"\"}";
+	json_t *parts = json_object_get(json_object_get(json_array_get(json_object_get(body,
+	    "candidates"), 0), "content"), "parts");
+	char *s, *at, *out, *o;
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+	size_t len;
+
+	json_array_append_new(parts, json_pack("{s:s}", "text", "\001gb-parts"));
+	s = json_dumps(body, JSON_COMPACT);
+	json_decref(body);
+	if (s == NULL || (at = strstr(s, marker)) == NULL ||
+	    (out = malloc((len = strlen(s)) + n * sizeof(part))) == NULL) {
+		free(s);
+		return reply_raw(c, 500, "{\"error\":{\"code\":500,\"message\":\"stand-in: no parts\"}}");
+	}
+	o = out;
+	memcpy(o, s, (size_t)(at - s));
+	o += at - s;
+	for (uint64_t i = 0; i < n; i++) {
+		if (i > 0)
+			*o++ = ',';
+		memcpy(o, part, sizeof(part) - 1);
+		o += sizeof(part) - 1;
+	}
+	if (n == 0 && o > out && o[-1] == ',')
+		o--;
+	len -= (size_t)(at - s) + sizeof(marker) - 1;
+	memcpy(o, at + sizeof(marker) - 1, len);
+	o += len;
+	free(s);
+	r = MHD_create_response_from_buffer((size_t)(o - out), out, MHD_RESPMEM_MUST_FREE);
+	MHD_add_response_header(r, "Content-Type", "application/json; charset=UTF-8");
+	ret = MHD_queue_response(c, 200, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
 /* Splits "/v1beta/models/MODEL:METHOD" into the ask; -1 for any other path. */
 static int
 parse_path(const char *url, struct ask *a)
@@ -827,6 +909,8 @@ serve(struct MHD_Connection *c, const char *url, struct conn *cn)
 		if (a.count_tokens)
 			body = json_pack("{s:I}", "totalTokens",
 			    (json_int_t)(tokens_of(a.prompt_chars) + 258 * (long)a.inline_parts));
+		else if (f.kind == F_ECHO_HEADERS)
+			body = echo_headers(c, &status);
 		else if ((body = error_for(f.kind, f.delay_ns, &status)) == NULL)
 			body = success_json(&a, f.kind, cached);
 	}
@@ -839,6 +923,8 @@ serve(struct MHD_Connection *c, const char *url, struct conn *cn)
 	if (f.kind == F_MALFORMED) {
 		json_decref(body);
 		ret = reply_raw(c, 200, "{\"candidates\": [{\"content\": {\"parts\": [{\"text\": \"[\\\"Ans");
+	} else if (f.kind == F_PARTS && status == 200) {
+		ret = reply_parts(c, body, f.n);
 	} else {
 		ret = reply(c, status, body);
 	}
