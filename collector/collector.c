@@ -533,7 +533,7 @@ check_rings(gb_collector *c)
 		if (!(what & (GB_RING_REMOVED | GB_RING_REPLACED)) || s->old.ring != NULL)
 			continue; /* a second replacement waits until the first old one is drained */
 		snprintf(why, sizeof(why), "ring \"%s\": the segment was %s", s->name,
-		    what & GB_RING_REMOVED ? "removed" : "replaced by another");
+		    what & GB_RING_REPLACED ? "replaced by another" : "removed");
 		if ((ring = reopen(c, s, why)) == NULL)
 			continue;
 		gb__log_warnx("%s: draining it to its end, and the new segment at its name", why);

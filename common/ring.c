@@ -707,13 +707,11 @@ gb__ring_check(gb_ring *r)
 		if (st.st_nlink == 0)
 			what |= GB_RING_REMOVED;
 	}
-	if (!(what & GB_RING_REMOVED)) {
-		if (lstat(r->path, &at) == -1) {
-			if (errno == ENOENT || errno == ENOTDIR)
-				what |= GB_RING_REMOVED;
-		} else if (at.st_dev != r->dev || at.st_ino != r->ino) {
-			what |= GB_RING_REPLACED;
-		}
+	if (lstat(r->path, &at) == -1) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			what |= GB_RING_REMOVED;
+	} else if (at.st_dev != r->dev || at.st_ino != r->ino) {
+		what |= GB_RING_REPLACED; /* often REMOVED too: a rename over it unlinks it */
 	}
 	if (atomic_load_explicit(&r->unusable, memory_order_acquire))
 		what |= GB_RING_SHRUNK;
@@ -805,12 +803,18 @@ gb__ring_orphan_drain(gb_ring *r, uint64_t *unread)
 		gb__ring_release(r);
 	}
 	gb__ring_release(r);
-	tail = atomic_load_explicit(&r->hdr->tail, memory_order_acquire);
+	/* refuse claims from now on (they fail and are counted by their caller), then make sure
+	 * none slipped in since the read: a claim that saw the flag clear moved tail first */
+	atomic_store_explicit(&r->unusable, true, memory_order_seq_cst);
+	tail = atomic_load_explicit(&r->hdr->tail, memory_order_seq_cst);
 	r->consumer = false;
+	if (r->head != tail) {
+		/* a claim not yet committed, or one that just came: read it on a later call */
+		atomic_store_explicit(&r->unusable, false, memory_order_seq_cst);
+		flock(r->fd, LOCK_UN);
+		return 1;
+	}
 	flock(r->fd, LOCK_UN);
-	if (r->head != tail)
-		return 1; /* a claim not yet committed: look again later */
-	atomic_store_explicit(&r->unusable, true, memory_order_release);
 	return 0;
 }
 

@@ -37,8 +37,10 @@ gb__ring_claim(gb_ring *r, uint16_t type, size_t len, gb_ring_claim *c)
 	int attempt;
 
 	assert(type != GB_RING_TYPE_PADDING);
-	/* a process-local flag set on the slow path: the segment must not be touched */
-	if (atomic_load_explicit(&r->unusable, memory_order_relaxed))
+	/* a process-local flag set on the slow path: the segment must not be touched. Acquire (a
+	 * plain load on x86): it stays before the CAS of tail, which gb__ring_orphan_drain checks
+	 * after setting the flag. */
+	if (atomic_load_explicit(&r->unusable, memory_order_acquire))
 		return GB_RING_DAMAGED;
 	if (len > r->max_record)
 		return drop(r, len, GB_RING_TOO_BIG);

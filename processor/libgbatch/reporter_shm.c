@@ -169,9 +169,11 @@ drain_retired(gb_shm_reporter *r)
 		count_unread(r, n);
 		if (rc == 0) {
 			r->retired_done[i] = true;
-			gb__log_warnx("telemetry: ring \"%s\": %llu record(s) written into the removed "
-			    "segment were never read by a collector: counted as dropped",
-			    gb__ring_name(r->retired[i]), (unsigned long long)r->retired_unread[i]);
+			if (r->retired_unread[i] > 0)
+				gb__log_warnx("telemetry: ring \"%s\": %llu record(s) written into the "
+				    "removed segment were never read by a collector: counted as dropped",
+				    gb__ring_name(r->retired[i]),
+				    (unsigned long long)r->retired_unread[i]);
 		}
 	}
 }
@@ -207,14 +209,14 @@ watch_segment(gb_shm_reporter *r)
 	if (gb__ring_open_producer(&nr, gb__ring_name(ring), &o, err, sizeof(err)) != GB_RING_OK) {
 		if (!r->follow_warned)
 			gb__log_warnx("telemetry: ring \"%s\" was %s; cannot follow it yet: %s",
-			    gb__ring_name(ring), what & GB_RING_REMOVED ? "removed" : "replaced", err);
+			    gb__ring_name(ring), what & GB_RING_REPLACED ? "replaced" : "removed", err);
 		r->follow_warned = true;
 		return;
 	}
 	r->follow_warned = false;
 	gb__log_warnx("telemetry: ring \"%s\" was %s under this producer: writing into the "
 	    "segment now at its name", gb__ring_name(ring),
-	    what & GB_RING_REMOVED ? "removed" : "replaced by another segment");
+	    what & GB_RING_REPLACED ? "replaced by another segment" : "removed");
 	atomic_store_explicit(&r->ring, nr, memory_order_release);
 	gb__ring_leave(ring);
 	r->retired[r->n_retired++] = ring;
