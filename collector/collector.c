@@ -461,7 +461,13 @@ idle_wait(gb_collector *c, uint64_t now, uint64_t next_due)
 			continue;
 		if (!view_wait(v, t))
 			view_damaged(s, v);
-		return;
+		break;
+	}
+	/* the idle pass is the slow path: a segment that shrank while we slept is found by its
+	 * size before the next pass touches it (the SIGBUS guard covers a shrink mid-pass) */
+	FOR_EACH_VIEW(c, s, v) {
+		if (gb__ring_check_size(v->ring))
+			view_damaged(s, v);
 	}
 }
 

@@ -718,6 +718,16 @@ gb__ring_check(gb_ring *r)
 	return what;
 }
 
+bool
+gb__ring_check_size(gb_ring *r)
+{
+	struct stat st;
+
+	if (fstat(r->fd, &st) == 0 && (st.st_size < 0 || (uint64_t)st.st_size < r->map_len))
+		atomic_store_explicit(&r->unusable, true, memory_order_release);
+	return atomic_load_explicit(&r->unusable, memory_order_acquire);
+}
+
 void
 gb__ring_set_unusable(gb_ring *r)
 {

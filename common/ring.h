@@ -139,7 +139,8 @@ uint64_t gb__ring_held(const gb_ring *r);
 /* gb__ring_read_hold, then gb__ring_release. */
 size_t gb__ring_read(gb_ring *r, gb_ring_handler h, void *ctx, size_t max_records);
 
-/* Sleeps until a producer commits or timeout_ns passes (futex on the segment). */
+/* Sleeps until a producer commits or timeout_ns passes (futex on the segment); then checks the
+ * segment's size (gb__ring_check_size) before touching it again. */
 void gb__ring_wait(gb_ring *r, uint64_t timeout_ns);
 
 typedef struct gb_ring_stats {
@@ -174,6 +175,9 @@ const char *gb__ring_name(const gb_ring *r);
  * stats, read, release and close skip it), since a page past the new end would fault (SIGBUS).
  * Call it from the slow path (a producer's heartbeat, a consumer's periodic pass). */
 unsigned gb__ring_check(gb_ring *r);
+
+/* The size half of gb__ring_check (one fstat): true when r is unusable (now or before). */
+bool gb__ring_check_size(gb_ring *r);
 
 /* Marks r unusable (see gb__ring_check): a consumer that caught a fault in the mapping. */
 void gb__ring_set_unusable(gb_ring *r);

@@ -261,7 +261,12 @@ gb__ring_wait(gb_ring *r, uint64_t timeout_ns)
 	seen = atomic_load_explicit(&hd->futex_word, memory_order_seq_cst);
 	atomic_store_explicit(&hd->sleeping, 1, memory_order_seq_cst);
 	word = atomic_load_explicit(gb__ring_word_at(r, r->head & r->mask), memory_order_seq_cst);
-	if (gb__rl_length(word) <= 0 && timeout_ns > 0)
+	if (gb__rl_length(word) <= 0 && timeout_ns > 0) {
 		gb__ring_futex(&hd->futex_word, FUTEX_WAIT, seen, &ts);
+		/* the segment may have shrunk while we slept: look (one fstat, on the idle path)
+		 * before touching it again */
+		if (gb__ring_check_size(r))
+			return;
+	}
 	atomic_store_explicit(&hd->sleeping, 0, memory_order_seq_cst);
 }
