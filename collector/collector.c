@@ -1,32 +1,56 @@
 /*
  * collector.c - the drain loop. Each pass reads a bounded batch from every ring (no syscall
  * and no allocation per record: the sinks pack into fixed buffers), then runs what is due:
- * the flush of folded metrics, the 10 s self-report, a SIGUSR1 summary. With nothing to read
- * it sends the partial datagram and sleeps on a ring's futex with a short timeout, so an idle
- * collector costs about nothing and a signal is seen within that timeout.
+ * the flush of folded metrics, the 10 s self-report, a SIGUSR1 summary, and every 250 ms a look
+ * at each segment (shrunk, removed, replaced). With nothing to read it sends the partial
+ * datagram and sleeps on a ring's futex with a short timeout, so an idle collector costs about
+ * nothing and a signal is seen within that timeout. Every access to a mapping runs under a
+ * SIGBUS guard scoped to that mapping: a segment truncated by another process is reported as
+ * damaged and closed, and the collector goes on.
  */
 #include "collector.h"
 
 #include <errno.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "clock.h"
 #include "dispatch.h"
 #include "log.h"
+#include "ring_layout.h"
 
 #define BATCH 4096                        /* records per ring per pass */
 #define IDLE_WAIT_NS (100ull * GB_NS_PER_MS) /* longest sleep: bounds signal latency */
 #define MULTI_WAIT_NS (10ull * GB_NS_PER_MS) /* per-ring sleep when there are several */
+#define CHECK_NS (250ull * GB_NS_PER_MS)  /* how often each segment is looked at */
 #define FINAL_DRAIN_NS (2ull * GB_NS_PER_SEC)
+#define FINAL_NAP_NS (1ull * GB_NS_PER_MS) /* while a claim before the final tail is uncommitted */
 #define CONSOLE_EXIT_WAIT_NS (2ull * GB_NS_PER_SEC) /* for a slow reader of the last output */
 
-struct ring_slot {
-	gb_ring *ring;
+/* One mapped segment being drained. */
+struct ring_view {
+	gb_ring *ring;                        /* NULL: none */
 	uint64_t capacity;
 	size_t held;                          /* records read, not yet released */
 	uint64_t dropped, unblocked, invalid; /* counters at the previous report */
+	unsigned base_ever;                   /* producers_ever when this collector attached */
+	uint64_t goal;                        /* the final drain reads up to this tail */
+	size_t last_read;                     /* records the last pass read from it */
+};
+
+/* One ring the collector was asked to drain, by name. */
+struct ring_slot {
+	char name[4096];        /* as opened: the ring's resolved name or path */
+	struct ring_view cur;   /* the segment at the name */
+	struct ring_view old;   /* a removed or replaced segment, drained to its end */
+	bool damaged;           /* cur shrank under us and was closed: wait for a new segment */
+	dev_t dead_dev;         /* the damaged segment, to tell when the name leads elsewhere */
+	ino_t dead_ino;
+	bool warned;            /* a follow or re-attach failure was logged */
+	uint64_t carried_dropped, carried_unblocked; /* from closed segments, for the next report */
 };
 
 struct gb_collector {
@@ -36,7 +60,9 @@ struct gb_collector {
 	gb_statsd_sink *statsd;
 	gb_console_sink *console;
 	gb_dispatch d;
-	size_t next_wait; /* round-robin over the rings when idle */
+	size_t next_wait;       /* round-robin over the rings when idle */
+	uint64_t start_real_ns; /* CLOCK_REALTIME_COARSE when this collector started */
+	bool own_producer;      /* a producer of this run was seen (--exit-when-producers-done) */
 };
 
 static volatile sig_atomic_t stop_signal;
@@ -51,7 +77,191 @@ on_signal(int sig)
 		stop_signal = sig;
 }
 
+/* ---- the SIGBUS guard: a fault inside the mapping being accessed jumps back out ---- */
+
+static sigjmp_buf guard_env;
+static volatile sig_atomic_t guard_on;
+static uintptr_t guard_lo, guard_hi;
+
+static void
+on_sigbus(int sig, siginfo_t *si, void *uc)
+{
+	uintptr_t a = (uintptr_t)si->si_addr;
+
+	(void)uc;
+	if (guard_on && si->si_code > 0 && a >= guard_lo && a < guard_hi) {
+		guard_on = 0;
+		siglongjmp(guard_env, 1);
+	}
+	/* not a fault in a ring's mapping: what SIGBUS would have done without us */
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/* Aims the guard at v's mapping; then sigsetjmp(guard_env, 0) and guard_on = 1 in the caller
+ * (sigsetjmp must run in the frame that stays live). SA_NODEFER keeps SIGBUS unblocked after
+ * a jump, so no mask needs saving: the guard costs no system call. */
+static void
+guard_aim(const struct ring_view *v)
+{
+	const void *base;
+	size_t len;
+
+	gb__ring_mapping(v->ring, &base, &len);
+	guard_lo = (uintptr_t)base;
+	guard_hi = guard_lo + len;
+}
+
+/* A copy of the record being dispatched: a fault can only come while copying it, before the
+ * sinks see a byte, so a jump out never leaves a sink half-way through a record. */
+static uint8_t stage[GB_RL_MAX_RECORD_CAP];
+
+static void
+dispatch_copy(void *ctx, uint16_t type, const uint8_t *payload, size_t len)
+{
+	if (len > sizeof(stage))
+		len = sizeof(stage); /* the ring caps payloads below this */
+	memcpy(stage, payload, len);
+	guard_on = 0;
+	gb__dispatch_payload(ctx, type, stage, len);
+	guard_on = 1;
+}
+
+/* Each returns false when the segment faulted (it shrank): the caller calls view_damaged. */
+static bool
+view_read(gb_collector *c, struct ring_view *v, size_t max, size_t *got)
+{
+	guard_aim(v);
+	if (sigsetjmp(guard_env, 0) != 0)
+		return false;
+	guard_on = 1;
+	*got = gb__ring_read_hold(v->ring, dispatch_copy, &c->d, max);
+	guard_on = 0;
+	return true;
+}
+
+static bool
+view_release(struct ring_view *v)
+{
+	guard_aim(v);
+	if (sigsetjmp(guard_env, 0) != 0)
+		return false;
+	guard_on = 1;
+	gb__ring_release(v->ring);
+	guard_on = 0;
+	return true;
+}
+
+static bool
+view_stats(struct ring_view *v, gb_ring_stats *st)
+{
+	guard_aim(v);
+	if (sigsetjmp(guard_env, 0) != 0)
+		return false;
+	guard_on = 1;
+	gb__ring_stats(v->ring, st);
+	guard_on = 0;
+	return true;
+}
+
+static bool
+view_wait(struct ring_view *v, uint64_t ns)
+{
+	guard_aim(v);
+	if (sigsetjmp(guard_env, 0) != 0)
+		return false;
+	guard_on = 1;
+	gb__ring_wait(v->ring, ns);
+	guard_on = 0;
+	return true;
+}
+
+static bool
+view_close_guarded(struct ring_view *v)
+{
+	guard_aim(v);
+	if (sigsetjmp(guard_env, 0) != 0)
+		return false;
+	guard_on = 1;
+	gb__ring_close(v->ring);
+	guard_on = 0;
+	return true;
+}
+
+/* Closes v's segment; one that faults meanwhile is closed without another access. */
+static void
+view_close(struct ring_view *v)
+{
+	if (v->ring == NULL)
+		return;
+	if (!view_close_guarded(v)) {
+		gb__ring_set_unusable(v->ring);
+		gb__ring_close(v->ring);
+	}
+	memset(v, 0, sizeof(*v));
+}
+
+/* Starts draining segment ring in v: the counters so far are its predecessor's to report. */
+static void
+view_start(struct ring_view *v, gb_ring *ring, bool before_start)
+{
+	gb_ring_stats st;
+
+	memset(v, 0, sizeof(*v));
+	v->ring = ring;
+	if (!view_stats(v, &st)) {
+		gb__ring_set_unusable(ring);
+		memset(&st, 0, sizeof(st));
+	}
+	v->capacity = st.capacity;
+	v->dropped = st.dropped_records;
+	v->unblocked = st.unblocked_records;
+	v->invalid = st.invalid_records;
+	/* a segment followed after the start holds only producers of this run */
+	v->base_ever = before_start ? st.producers_ever : 0;
+}
+
+/* Folds v's counters since the last report into the slot's carried figures (before a close). */
+static void
+view_carry(gb_collector *c, struct ring_slot *s, struct ring_view *v)
+{
+	gb_ring_stats st;
+
+	if (v->ring == NULL || !view_stats(v, &st) || gb__ring_is_unusable(v->ring))
+		return;
+	s->carried_dropped += st.dropped_records - v->dropped;
+	s->carried_unblocked += st.unblocked_records - v->unblocked;
+	c->d.ring_invalid += st.invalid_records - v->invalid;
+	v->dropped = st.dropped_records;
+	v->unblocked = st.unblocked_records;
+	v->invalid = st.invalid_records;
+}
+
+/* v's segment faulted or was found shrunk: another process truncated it. What it held is gone
+ * (the kernel freed the pages); close it without another access and go on. */
+static void
+view_damaged(struct ring_slot *s, struct ring_view *v)
+{
+	gb__ring_set_unusable(v->ring);
+	gb__log_warnx("ring \"%s\": damaged: the segment shrank under the collector (another "
+	    "process truncated it); what it held is lost; %s", s->name, v == &s->cur ?
+	    "waiting for the ring to be removed or recreated" : "its successor is drained");
+	if (v == &s->cur) {
+		gb__ring_identity(v->ring, &s->dead_dev, &s->dead_ino);
+		s->damaged = true;
+	}
+	gb__ring_close(v->ring);
+	memset(v, 0, sizeof(*v));
+}
+
 static void install_signals(void);
+
+/* Calls fn on every view of c that has a segment. */
+#define FOR_EACH_VIEW(c, s, v)                                                        \
+	for (struct ring_slot *s = (c)->rings; s < (c)->rings + (c)->n_rings; s++)     \
+		for (struct ring_view *v = &s->cur; v != NULL;                           \
+		     v = v == &s->cur ? &s->old : NULL)                                   \
+			if (v->ring != NULL)
 
 gb_collector *
 gb__collector_new(const gb_collector_config *cfg, char *err, size_t errlen)
@@ -67,6 +277,7 @@ gb__collector_new(const gb_collector_config *cfg, char *err, size_t errlen)
 		return NULL;
 	}
 	c->cfg = *cfg;
+	c->start_real_ns = gb__clock_real_coarse_ns();
 	if (c->cfg.report_interval_ns == 0)
 		c->cfg.report_interval_ns = GB_COLLECTOR_REPORT_NS;
 	if (cfg->statsd_on && (c->statsd = gb__statsd_new(&cfg->statsd, err, errlen)) == NULL)
@@ -80,18 +291,15 @@ gb__collector_new(const gb_collector_config *cfg, char *err, size_t errlen)
 	c->d.console = c->console;
 	for (size_t i = 0; i < cfg->n_rings; i++) {
 		struct ring_slot *rs = &c->rings[i];
-		gb_ring_stats st;
+		gb_ring *ring;
 
-		if (gb__ring_open_consumer(&rs->ring, cfg->rings[i], &cfg->ring_opts, err, errlen) !=
+		if (gb__ring_open_consumer(&ring, cfg->rings[i], &cfg->ring_opts, err, errlen) !=
 		    GB_RING_OK)
 			goto fail;
 		c->n_rings++;
+		snprintf(rs->name, sizeof(rs->name), "%s", gb__ring_name(ring));
 		/* drops from before this collector were reported by its predecessor, or by no one */
-		gb__ring_stats(rs->ring, &st);
-		rs->capacity = st.capacity;
-		rs->dropped = st.dropped_records;
-		rs->unblocked = st.unblocked_records;
-		rs->invalid = st.invalid_records;
+		view_start(&rs->cur, ring, true);
 	}
 	return c;
 fail:
@@ -104,8 +312,8 @@ gb__collector_free(gb_collector *c)
 {
 	if (c == NULL)
 		return;
-	for (size_t i = 0; i < c->n_rings; i++)
-		gb__ring_close(c->rings[i].ring);
+	FOR_EACH_VIEW(c, s, v)
+		view_close(v);
 	gb__statsd_free(c->statsd);
 	gb__console_free(c->console);
 	free(c);
@@ -118,9 +326,11 @@ static void
 release(gb_collector *c)
 {
 	flush_sinks(c);
-	for (size_t i = 0; i < c->n_rings; i++) {
-		gb__ring_release(c->rings[i].ring);
-		c->rings[i].held = 0;
+	FOR_EACH_VIEW(c, s, v) {
+		if (!view_release(v))
+			view_damaged(s, v);
+		else
+			v->held = 0;
 	}
 }
 
@@ -136,14 +346,17 @@ drain_once(gb_collector *c)
 	bool full = false;
 	size_t n = 0;
 
-	for (size_t i = 0; i < c->n_rings; i++) {
-		struct ring_slot *rs = &c->rings[i];
-		size_t got = gb__ring_read_hold(rs->ring, gb__dispatch_payload, &c->d,
-		    BATCH - rs->held);
+	FOR_EACH_VIEW(c, s, v) {
+		size_t got = 0;
 
-		rs->held += got;
+		if (!view_read(c, v, BATCH - v->held, &got)) {
+			view_damaged(s, v);
+			continue;
+		}
+		v->last_read = got;
+		v->held += got;
 		n += got;
-		if (rs->held >= BATCH || gb__ring_held(rs->ring) >= rs->capacity / 4)
+		if (v->held >= BATCH || gb__ring_held(v->ring) >= v->capacity / 4)
 			full = true;
 	}
 	if (n == 0 || full)
@@ -158,37 +371,53 @@ report(gb_collector *c)
 
 	for (size_t i = 0; i < c->n_rings; i++) {
 		struct ring_slot *rs = &c->rings[i];
-		gb_ring_stats st;
 
-		gb__ring_stats(rs->ring, &st);
-		fig[i] = (gb_ring_figures){
-			.name = gb__ring_name(rs->ring),
-			.dropped = st.dropped_records - rs->dropped,
-			.unblocked = st.unblocked_records - rs->unblocked,
-			.lag_bytes = st.tail - st.head,
-		};
-		c->d.ring_invalid += st.invalid_records - rs->invalid;
-		rs->dropped = st.dropped_records;
-		rs->unblocked = st.unblocked_records;
-		rs->invalid = st.invalid_records;
+		fig[i] = (gb_ring_figures){ .name = rs->name, .dropped = rs->carried_dropped,
+			.unblocked = rs->carried_unblocked };
+		rs->carried_dropped = rs->carried_unblocked = 0;
+		for (struct ring_view *v = &rs->cur; v != NULL; v = v == &rs->cur ? &rs->old : NULL) {
+			gb_ring_stats st;
+
+			if (v->ring == NULL)
+				continue;
+			if (!view_stats(v, &st)) {
+				view_damaged(rs, v);
+				continue;
+			}
+			if (gb__ring_is_unusable(v->ring))
+				continue;
+			fig[i].dropped += st.dropped_records - v->dropped;
+			fig[i].unblocked += st.unblocked_records - v->unblocked;
+			fig[i].lag_bytes += st.tail - st.head;
+			c->d.ring_invalid += st.invalid_records - v->invalid;
+			v->dropped = st.dropped_records;
+			v->unblocked = st.unblocked_records;
+			v->invalid = st.invalid_records;
+		}
 	}
 	gb__dispatch_report(&c->d, fig, c->n_rings);
 }
 
-/* True once some producer attached to some ring and none is live on any. */
+/* True once a producer of this run (attached since this collector started, or with a
+ * heartbeat newer than its start: not a leftover of an earlier run) was seen and none is live
+ * on any ring. */
 static bool
 producers_done(gb_collector *c)
 {
-	unsigned ever = 0, live = 0;
+	unsigned live = 0;
 
-	for (size_t i = 0; i < c->n_rings; i++) {
+	FOR_EACH_VIEW(c, s, v) {
 		gb_ring_stats st;
 
-		gb__ring_stats(c->rings[i].ring, &st);
-		ever += st.producers_ever;
+		if (!view_stats(v, &st)) {
+			view_damaged(s, v);
+			continue;
+		}
+		if (st.producers_ever > v->base_ever || st.newest_heartbeat_ns > c->start_real_ns)
+			c->own_producer = true;
 		live += st.producers_live;
 	}
-	return ever > 0 && live == 0;
+	return c->own_producer && live == 0;
 }
 
 static void
@@ -201,18 +430,122 @@ flush_sinks(gb_collector *c)
 }
 
 static void
+nap(uint64_t ns)
+{
+	struct timespec ts = { (time_t)(ns / GB_NS_PER_SEC), (long)(ns % GB_NS_PER_SEC) };
+
+	nanosleep(&ts, NULL); /* a signal ends it early, which is what the loop wants */
+}
+
+static void
 idle_wait(gb_collector *c, uint64_t now, uint64_t next_due)
 {
 	uint64_t t = next_due > now ? next_due - now : 0;
+	size_t n = 0, k;
 
+	FOR_EACH_VIEW(c, s, v)
+		n++;
 	if (t > IDLE_WAIT_NS)
 		t = IDLE_WAIT_NS;
-	if (c->n_rings > 1 && t > MULTI_WAIT_NS)
+	if (n > 1 && t > MULTI_WAIT_NS)
 		t = MULTI_WAIT_NS;
 	if (t == 0)
 		return;
-	gb__ring_wait(c->rings[c->next_wait].ring, t);
-	c->next_wait = (c->next_wait + 1) % c->n_rings;
+	if (n == 0) {
+		nap(t); /* every ring damaged: wait for them to be recreated */
+		return;
+	}
+	k = c->next_wait++ % n;
+	FOR_EACH_VIEW(c, s, v) {
+		if (k-- != 0)
+			continue;
+		if (!view_wait(v, t))
+			view_damaged(s, v);
+		break;
+	}
+	/* the idle pass is the slow path: a segment that shrank while we slept is found by its
+	 * size before the next pass touches it (the SIGBUS guard covers a shrink mid-pass) */
+	FOR_EACH_VIEW(c, s, v) {
+		if (gb__ring_check_size(v->ring))
+			view_damaged(s, v);
+	}
+}
+
+/* Opens the segment now at s's name (attaching, or creating it if absent). */
+static gb_ring *
+reopen(gb_collector *c, struct ring_slot *s, const char *why)
+{
+	gb_ring *ring;
+	char err[512];
+
+	if (gb__ring_open_consumer(&ring, s->name, &c->cfg.ring_opts, err, sizeof(err)) !=
+	    GB_RING_OK) {
+		if (!s->warned)
+			gb__log_warnx("%s; cannot drain the segment at its name yet: %s", why, err);
+		s->warned = true;
+		return NULL;
+	}
+	s->warned = false;
+	return ring;
+}
+
+/* The periodic look at every segment: shrunk ones are closed (damaged), a removed or replaced
+ * one is drained to its end beside the one now at the name, a drained old one is closed, and
+ * a damaged ring is re-attached once its name leads to a new segment. System calls, no
+ * access to a mapping. */
+static void
+check_rings(gb_collector *c)
+{
+	char why[512];
+
+	for (size_t i = 0; i < c->n_rings; i++) {
+		struct ring_slot *s = &c->rings[i];
+		gb_ring *ring;
+		unsigned what;
+
+		if (s->damaged) {
+			if (!gb__ring_path_changed(s->name, s->dead_dev, s->dead_ino))
+				continue;
+			snprintf(why, sizeof(why), "ring \"%s\": recreated after the damage", s->name);
+			if ((ring = reopen(c, s, why)) == NULL)
+				continue;
+			gb__log_warnx("ring \"%s\": draining the new segment at its name", s->name);
+			view_start(&s->cur, ring, false);
+			s->damaged = false;
+			continue;
+		}
+		if (s->old.ring != NULL) {
+			gb_ring_stats st;
+
+			if (gb__ring_check(s->old.ring) & GB_RING_SHRUNK) {
+				view_damaged(s, &s->old);
+			} else if (!view_stats(&s->old, &st)) {
+				view_damaged(s, &s->old);
+			} else if (s->old.last_read == 0 && s->old.held == 0 && st.producers_live == 0 &&
+			    gb__ring_read_pos(s->old.ring) == st.tail) {
+				view_carry(c, s, &s->old);
+				view_close(&s->old);
+				gb__log_info("ring \"%s\": the old segment is drained to its end and closed",
+				    s->name);
+			}
+		}
+		if (s->cur.ring == NULL)
+			continue;
+		what = gb__ring_check(s->cur.ring);
+		if (what & GB_RING_SHRUNK) {
+			view_damaged(s, &s->cur);
+			continue;
+		}
+		if (!(what & (GB_RING_REMOVED | GB_RING_REPLACED)) || s->old.ring != NULL)
+			continue; /* a second replacement waits until the first old one is drained */
+		snprintf(why, sizeof(why), "ring \"%s\": the segment was %s", s->name,
+		    what & GB_RING_REPLACED ? "replaced by another" : "removed");
+		if ((ring = reopen(c, s, why)) == NULL)
+			continue;
+		gb__log_warnx("%s: draining it to its end, and the new segment at its name", why);
+		s->old = s->cur;
+		view_start(&s->cur, ring, false);
+	}
 }
 
 static void
@@ -225,9 +558,27 @@ install_signals(void)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL); /* a closed terminal or a service manager: drain and exit */
 	sigaction(SIGUSR1, &sa, NULL);
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_sigbus;
+	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGBUS, &sa, NULL);
+}
+
+/* True when every segment has been read up to the tail it had when the final drain began. */
+static bool
+reached_goals(gb_collector *c)
+{
+	FOR_EACH_VIEW(c, s, v) {
+		if (!gb__ring_is_unusable(v->ring) &&
+		    (int64_t)(gb__ring_read_pos(v->ring) - v->goal) < 0)
+			return false;
+	}
+	return true;
 }
 
 static void
@@ -236,9 +587,29 @@ finish(gb_collector *c)
 	uint64_t end = gb__clock_mono_ns() + FINAL_DRAIN_NS;
 	gb_statsd_stats st = { 0 };
 
-	/* producers may still be writing: drain until a pass finds nothing, within a deadline */
-	while (drain_once(c) > 0 && gb__clock_mono_ns() < end)
-		;
+	/* Everything claimed before the stop is delivered: read up to the tail seen now, napping
+	 * while a claim before it is still uncommitted (a producer preempted between claim and
+	 * commit), then on while passes find records, all within the deadline. */
+	FOR_EACH_VIEW(c, s, v) {
+		gb_ring_stats rst;
+
+		if (!view_stats(v, &rst)) {
+			view_damaged(s, v);
+			continue;
+		}
+		v->goal = rst.tail;
+	}
+	for (;;) {
+		size_t n = drain_once(c);
+
+		if (gb__clock_mono_ns() >= end)
+			break;
+		if (n > 0)
+			continue;
+		if (reached_goals(c))
+			break;
+		nap(FINAL_NAP_NS);
+	}
 	if (c->statsd != NULL)
 		gb__statsd_flush_aggregates(c->statsd);
 	report(c);
@@ -264,6 +635,7 @@ gb__collector_run(gb_collector *c)
 	uint64_t now = gb__clock_mono_ns();
 	uint64_t next_flush = now + c->cfg.flush_interval_ns;
 	uint64_t next_report = now + c->cfg.report_interval_ns;
+	uint64_t next_check = now + CHECK_NS;
 
 	while (!stop_signal) {
 		size_t n = drain_once(c);
@@ -282,6 +654,10 @@ gb__collector_run(gb_collector *c)
 		if (now >= next_report) {
 			report(c);
 			next_report = now + c->cfg.report_interval_ns;
+		}
+		if (now >= next_check) {
+			check_rings(c);
+			next_check = now + CHECK_NS;
 		}
 		if (n > 0)
 			continue;

@@ -1,7 +1,8 @@
 /*
  * collector.h - the collector daemon's core: opens its rings as their one consumer, drains
  * them in bounded batches into the sinks, flushes on the interval, reports its own figures,
- * sleeps on the ring futex when idle, and on SIGTERM/SIGINT drains and flushes before it returns.
+ * sleeps on the ring futex when idle, and on SIGTERM/SIGINT/SIGHUP drains and flushes before it
+ * returns. A segment that shrinks, is removed or is replaced under it never stops it.
  */
 #ifndef GBATCH_COLLECTOR_COLLECTOR_H
 #define GBATCH_COLLECTOR_COLLECTOR_H
@@ -33,15 +34,24 @@ typedef struct gb_collector_config {
 
 typedef struct gb_collector gb_collector;
 
-/* Installs the SIGTERM/SIGINT/SIGUSR1 handlers (before attaching, so a stop signal from then
- * on is never lost), opens every ring and builds the sinks. Returns NULL with err saying what
+/* Installs the SIGTERM/SIGINT/SIGHUP/SIGUSR1 handlers (before attaching, so a stop signal from
+ * then on is never lost) and a SIGBUS handler that acts only on a fault inside the ring mapping
+ * being accessed (any other SIGBUS keeps its default action), opens every ring and builds the
+ * sinks. Returns NULL with err saying what
  * failed (naming the ring or the target). cfg is copied; the strings it points to must outlive
  * the collector. */
 gb_collector *gb__collector_new(const gb_collector_config *cfg, char *err, size_t errlen);
 
 /* Runs until a stop signal (also one that came since gb__collector_new), or (with
- * exit_when_producers_done) until every producer that attached is gone; then drains every
- * ring, flushes every sink, sends a last report and prints the summary. Returns 0. */
+ * exit_when_producers_done) until a producer of this run (attached since the collector
+ * started, or with a heartbeat newer than its start) was seen and none is left; then drains
+ * every ring up to at least the tail it had at that moment (waiting, within 2 s, for claims
+ * before it to be committed), flushes every sink, sends a last report and prints the summary.
+ * Every 250 ms it looks at each segment: one that shrank (a SIGBUS in its mapping, or fstat)
+ * is reported damaged and closed, and re-attached once the ring's name leads to a new segment;
+ * one removed or replaced is drained to its end (no live producer, nothing left) beside the
+ * segment now at the name, which it attaches to or creates, with a warning naming the ring.
+ * Returns 0. */
 int gb__collector_run(gb_collector *c);
 
 /* Closes the rings (never unlinks them) and frees the sinks. NULL is fine. */

@@ -132,25 +132,24 @@ ring_names(gb_ring *r, const char *name, char *err, size_t errlen)
 		return -1;
 	memcpy(r->name, name, strlen(name) + 1);
 	r->is_path = strchr(name, '/') != NULL;
-	if (!r->is_path)
-		snprintf(r->shm_name, sizeof(r->shm_name), "%s%s", GB_RING_SHM_PREFIX, name);
+	if (r->is_path)
+		memcpy(r->path, name, strlen(name) + 1);
+	else
+		snprintf(r->path, sizeof(r->path), "%s%s", GB_RING_SHM_DIR, name);
 	return 0;
 }
 
-/* open(2)/shm_open(3) of the ring's name: -1/errno. */
+/* open(2) of the ring's file (what shm_open(3) does for a name): -1/errno. */
 static int
 ring_open_fd(const gb_ring *r, int flags, mode_t mode)
 {
-	flags |= O_RDWR | O_NOFOLLOW | O_CLOEXEC;
-	if (r->is_path)
-		return open(r->name, flags, mode);
-	return shm_open(r->shm_name, flags, mode);
+	return open(r->path, flags | O_RDWR | O_NOFOLLOW | O_CLOEXEC, mode);
 }
 
 static int
 ring_unlink_name(const gb_ring *r)
 {
-	return r->is_path ? unlink(r->name) : shm_unlink(r->shm_name);
+	return unlink(r->path);
 }
 
 /* ---- the identity check (also the fuzz target) ---- */
@@ -258,6 +257,8 @@ ring_map_set(gb_ring *r, int fd, void *map, size_t len)
 		munmap(map, len);
 		return -1;
 	}
+	r->dev = st.st_dev;
+	r->ino = st.st_ino;
 	r->map = m->map;
 	r->map_len = len;
 	r->hdr = m->map;
@@ -290,24 +291,69 @@ ring_unmap(gb_ring *r)
 	}
 }
 
-/* The creator's side: size, initialise, publish the magic last. */
+/* Puts the file at tmp in place at path unless something is there already: 0, or -1/errno
+ * (EEXIST: another creator won). */
 static int
-ring_init(gb_ring *r, int fd, const gb_ring_opts *o, char *err, size_t errlen)
+ring_put_in_place(const char *tmp, const char *path)
 {
+#ifdef RENAME_NOREPLACE
+	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS)
+		return -1;
+#endif
+	/* a file system without RENAME_NOREPLACE: link is just as exclusive */
+	if (link(tmp, path) == -1)
+		return -1;
+	unlink(tmp);
+	return 0;
+}
+
+/*
+ * The creator's side. The segment is made whole under a temporary name in the same directory
+ * (sized, backed by posix_fallocate so that no later write can fault on a full tmpfs,
+ * initialised, magic published last) and only then renamed into place: nobody ever sees a
+ * half-made segment, and a failure leaves nothing behind. Returns GB_RING_OK with *fdp set,
+ * GB_RING_BUSY when another creator put its segment in place first (attach to it), or an
+ * error with err naming the ring.
+ */
+static int
+ring_create(gb_ring *r, const gb_ring_opts *o, int *fdp, char *err, size_t errlen)
+{
+	static _Atomic unsigned tmp_seq;
 	size_t len = GB_RL_HEADER_SIZE + o->capacity;
+	char tmp[GB_RING_PATH_MAX + 48];
 	gb_rl_header *h;
 	void *map;
+	int fd, e, rc = GB_RING_SYSERR;
 
-	if (fchmod(fd, o->mode) == -1 || ftruncate(fd, (off_t)len) == -1) {
-		seterr(err, errlen, "ring \"%s\": cannot size the new segment: %s",
-		    r->name, strerror(errno));
+	*fdp = -1;
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.new-%ld-%u", r->path, (long)getpid(),
+	    atomic_fetch_add(&tmp_seq, 1)) >= sizeof(tmp)) {
+		seterr(err, errlen, "ring \"%s\": path too long", r->name);
+		return GB_RING_INVALID;
+	}
+	if ((fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, o->mode)) == -1) {
+		seterr(err, errlen, "ring \"%s\": cannot create the segment: %s", r->name,
+		    strerror(errno));
 		return GB_RING_SYSERR;
+	}
+	if (fchmod(fd, o->mode) == -1) {
+		seterr(err, errlen, "ring \"%s\": cannot set the new segment's mode: %s",
+		    r->name, strerror(errno));
+		goto fail;
+	}
+	if ((e = posix_fallocate(fd, 0, (off_t)len)) != 0) {
+		seterr(err, errlen, "ring \"%s\": cannot back its %zu-byte segment: %s%s",
+		    r->name, len, strerror(e), e == ENOSPC ? " (the file system holding "
+		    "it is full: free space or use a smaller ring)" : "");
+		goto fail;
 	}
 	map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (map == MAP_FAILED) {
 		seterr(err, errlen, "ring \"%s\": cannot map the new segment: %s",
 		    r->name, strerror(errno));
-		return GB_RING_SYSERR;
+		goto fail;
 	}
 	h = map;
 	h->version_major = GB_RL_VERSION_MAJOR;
@@ -317,11 +363,29 @@ ring_init(gb_ring *r, int fd, const gb_ring_opts *o, char *err, size_t errlen)
 	h->max_record = gb__rl_max_record(o->capacity);
 	h->created_ns = gb__clock_real_ns();
 	atomic_store_explicit(&h->magic, magic_value(), memory_order_release);
+	if (ring_put_in_place(tmp, r->path) == -1) {
+		e = errno;
+		munmap(map, len);
+		if (e == EEXIST) {
+			rc = GB_RING_BUSY;
+		} else {
+			seterr(err, errlen, "ring \"%s\": cannot put the new segment in place: %s",
+			    r->name, strerror(e));
+		}
+		goto fail;
+	}
 	if (ring_map_set(r, fd, map, len) == -1) {
 		seterr(err, errlen, "ring \"%s\": out of memory", r->name);
+		ring_unlink_name(r);
+		close(fd);
 		return GB_RING_SYSERR;
 	}
+	*fdp = fd;
 	return GB_RING_OK;
+fail:
+	unlink(tmp);
+	close(fd);
+	return rc;
 }
 
 /* Ownership and permission checks on an opened segment. */
@@ -471,14 +535,10 @@ ring_open(gb_ring **out, const char *name, const gb_ring_opts *oin, bool consume
 			break;
 		}
 		if (errno == ENOENT) {
-			if ((fd = ring_open_fd(r, O_CREAT | O_EXCL, o.mode)) >= 0) {
-				rc = ring_init(r, fd, &o, err, errlen);
-				if (rc != GB_RING_OK)
-					ring_unlink_name(r);
-				break;
-			}
-			if (errno == EEXIST)
-				continue;
+			rc = ring_create(r, &o, &fd, err, errlen);
+			if (rc == GB_RING_BUSY)
+				continue; /* another creator won: attach to its segment */
+			break;
 		}
 		if (errno == ELOOP) {
 			seterr(err, errlen, "ring \"%s\": refused: the segment is a symbolic link",
@@ -599,7 +659,9 @@ gb__ring_close(gb_ring *r)
 {
 	if (r == NULL)
 		return;
-	if (r->consumer) {
+	if (atomic_load_explicit(&r->unusable, memory_order_acquire)) {
+		/* shrunk (its pages may be gone) or given up: not one more access */
+	} else if (r->consumer) {
 		atomic_store_explicit(&r->hdr->sleeping, 0, memory_order_seq_cst);
 		atomic_store_explicit(&r->hdr->consumer_pid, 0, memory_order_relaxed);
 	} else if (r->slot >= 0) {
@@ -631,6 +693,141 @@ gb__ring_unlink(const char *name, char *err, size_t errlen)
 
 /* ---- both sides ---- */
 
+unsigned
+gb__ring_check(gb_ring *r)
+{
+	struct stat st, at;
+	unsigned what = 0;
+
+	if (fstat(r->fd, &st) == 0) {
+		if (st.st_size < 0 || (uint64_t)st.st_size < r->map_len) {
+			what |= GB_RING_SHRUNK;
+			atomic_store_explicit(&r->unusable, true, memory_order_release);
+		}
+		if (st.st_nlink == 0)
+			what |= GB_RING_REMOVED;
+	}
+	if (lstat(r->path, &at) == -1) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			what |= GB_RING_REMOVED;
+	} else if (at.st_dev != r->dev || at.st_ino != r->ino) {
+		what |= GB_RING_REPLACED; /* often REMOVED too: a rename over it unlinks it */
+	}
+	if (atomic_load_explicit(&r->unusable, memory_order_acquire))
+		what |= GB_RING_SHRUNK;
+	return what;
+}
+
+bool
+gb__ring_check_size(gb_ring *r)
+{
+	struct stat st;
+
+	if (fstat(r->fd, &st) == 0 && (st.st_size < 0 || (uint64_t)st.st_size < r->map_len))
+		atomic_store_explicit(&r->unusable, true, memory_order_release);
+	return atomic_load_explicit(&r->unusable, memory_order_acquire);
+}
+
+void
+gb__ring_set_unusable(gb_ring *r)
+{
+	atomic_store_explicit(&r->unusable, true, memory_order_release);
+}
+
+bool
+gb__ring_is_unusable(const gb_ring *r)
+{
+	return atomic_load_explicit(&r->unusable, memory_order_acquire);
+}
+
+int
+gb__ring_path_changed(const char *name, dev_t dev, ino_t ino)
+{
+	gb_ring r;
+	struct stat st;
+
+	if (ring_names(&r, resolve_name(name), NULL, 0) == -1)
+		return 0;
+	if (lstat(r.path, &st) == -1)
+		return errno == ENOENT ? 1 : 0;
+	return st.st_dev != dev || st.st_ino != ino;
+}
+
+void
+gb__ring_identity(const gb_ring *r, dev_t *dev, ino_t *ino)
+{
+	*dev = r->dev;
+	*ino = r->ino;
+}
+
+void
+gb__ring_mapping(const gb_ring *r, const void **base, size_t *len)
+{
+	*base = r->map;
+	*len = r->map_len;
+}
+
+/* ---- a producer leaving a removed or replaced segment ---- */
+
+void
+gb__ring_leave(gb_ring *r)
+{
+	if (r->slot < 0 || atomic_load_explicit(&r->unusable, memory_order_acquire))
+		return;
+	atomic_store_explicit(&r->hdr->producers[r->slot].state, GB_RL_SLOT_DETACHED,
+	    memory_order_relaxed);
+	atomic_store_explicit(&r->hdr->producers[r->slot].heartbeat_ns, 0, memory_order_release);
+	r->slot = -1;
+}
+
+int
+gb__ring_orphan_drain(gb_ring *r, uint64_t *unread)
+{
+	uint64_t now = gb__clock_real_coarse_ns(), tail;
+	size_t n;
+	unsigned i;
+
+	*unread = 0;
+	if (atomic_load_explicit(&r->unusable, memory_order_acquire))
+		return 0; /* shrunk: what it held is gone, nothing can be read or counted */
+	if (gb__ring_check(r) & GB_RING_SHRUNK)
+		return 0;
+	gb__ring_leave(r);
+	for (i = 0; i < GB_RL_PRODUCERS; i++) {
+		gb_rl_producer *p = &r->hdr->producers[i];
+		uint64_t hb = atomic_load_explicit(&p->heartbeat_ns, memory_order_relaxed);
+
+		if (atomic_load_explicit(&p->state, memory_order_relaxed) == GB_RL_SLOT_ATTACHED &&
+		    hb != 0 && (hb >= now || now - hb <= GB_RL_PRODUCER_STALE_NS))
+			return 1; /* another producer still writes into it: it counts when it leaves */
+	}
+	if (flock(r->fd, LOCK_EX | LOCK_NB) == -1)
+		return 1; /* a consumer still drains it */
+	/* no one else reads it: this producer reads it to its end as its consumer and counts */
+	r->consumer = true;
+	r->head = atomic_load_explicit(&r->hdr->head, memory_order_acquire);
+	r->released = r->head;
+	finish_release(r);
+	while ((n = gb__ring_read_hold(r, NULL, NULL, 4096)) > 0) {
+		*unread += n;
+		gb__ring_release(r);
+	}
+	gb__ring_release(r);
+	/* refuse claims from now on (they fail and are counted by their caller), then make sure
+	 * none slipped in since the read: a claim that saw the flag clear moved tail first */
+	atomic_store_explicit(&r->unusable, true, memory_order_seq_cst);
+	tail = atomic_load_explicit(&r->hdr->tail, memory_order_seq_cst);
+	r->consumer = false;
+	if (r->head != tail) {
+		/* a claim not yet committed, or one that just came: read it on a later call */
+		atomic_store_explicit(&r->unusable, false, memory_order_seq_cst);
+		flock(r->fd, LOCK_UN);
+		return 1;
+	}
+	flock(r->fd, LOCK_UN);
+	return 0;
+}
+
 void
 gb__ring_stats(gb_ring *r, gb_ring_stats *s)
 {
@@ -641,6 +838,8 @@ gb__ring_stats(gb_ring *r, gb_ring_stats *s)
 	memset(s, 0, sizeof(*s));
 	s->capacity = r->capacity;
 	s->max_record = r->max_record;
+	if (atomic_load_explicit(&r->unusable, memory_order_acquire))
+		return;
 	s->head = atomic_load_explicit(&h->head, memory_order_relaxed);
 	s->tail = atomic_load_explicit(&h->tail, memory_order_relaxed);
 	s->dropped_records = atomic_load_explicit(&h->dropped_records, memory_order_relaxed);
@@ -654,9 +853,12 @@ gb__ring_stats(gb_ring *r, gb_ring_stats *s)
 		gb_rl_producer *p = &h->producers[i];
 		uint64_t hb = atomic_load_explicit(&p->heartbeat_ns, memory_order_relaxed);
 
-		if (atomic_load_explicit(&p->state, memory_order_relaxed) == GB_RL_SLOT_ATTACHED &&
-		    hb != 0 && (hb >= now || now - hb <= GB_RL_PRODUCER_STALE_NS))
+		if (atomic_load_explicit(&p->state, memory_order_relaxed) != GB_RL_SLOT_ATTACHED)
+			continue;
+		if (hb != 0 && (hb >= now || now - hb <= GB_RL_PRODUCER_STALE_NS))
 			s->producers_live++;
+		if (hb > s->newest_heartbeat_ns)
+			s->newest_heartbeat_ns = hb;
 	}
 }
 

@@ -154,6 +154,8 @@ gb__ring_read_hold(gb_ring *r, gb_ring_handler h, void *ctx, size_t max_records)
 	int32_t len;
 
 	assert(r->consumer);
+	if (atomic_load_explicit(&r->unusable, memory_order_relaxed))
+		return 0;
 	atomic_store_explicit(&hd->consumer_heartbeat_ns, gb__clock_real_coarse_ns(),
 	    memory_order_relaxed);
 	tail = atomic_load_explicit(&hd->tail, memory_order_acquire);
@@ -206,7 +208,7 @@ gb__ring_release(gb_ring *r)
 	uint64_t hc;
 
 	assert(r->consumer);
-	if (r->head == r->released)
+	if (r->head == r->released || atomic_load_explicit(&r->unusable, memory_order_relaxed))
 		return;
 	/* the bytes go back zeroed: a producer's claim relies on it. The intent goes first, so a
 	 * successor can finish a release this process is killed in the middle of. */
@@ -217,6 +219,12 @@ gb__ring_release(gb_ring *r)
 	hc = atomic_load_explicit(&hd->head_cache, memory_order_relaxed);
 	if (hc > r->head)
 		atomic_store_explicit(&hd->head_cache, r->head, memory_order_release);
+}
+
+uint64_t
+gb__ring_read_pos(const gb_ring *r)
+{
+	return r->head;
 }
 
 uint64_t
@@ -244,6 +252,8 @@ gb__ring_wait(gb_ring *r, uint64_t timeout_ns)
 	uint64_t word;
 
 	assert(r->consumer);
+	if (atomic_load_explicit(&r->unusable, memory_order_relaxed))
+		return;
 	atomic_store_explicit(&hd->consumer_heartbeat_ns, gb__clock_real_coarse_ns(),
 	    memory_order_relaxed);
 	if (r->head & (GB_RL_ALIGN - 1))
@@ -251,7 +261,12 @@ gb__ring_wait(gb_ring *r, uint64_t timeout_ns)
 	seen = atomic_load_explicit(&hd->futex_word, memory_order_seq_cst);
 	atomic_store_explicit(&hd->sleeping, 1, memory_order_seq_cst);
 	word = atomic_load_explicit(gb__ring_word_at(r, r->head & r->mask), memory_order_seq_cst);
-	if (gb__rl_length(word) <= 0 && timeout_ns > 0)
+	if (gb__rl_length(word) <= 0 && timeout_ns > 0) {
 		gb__ring_futex(&hd->futex_word, FUTEX_WAIT, seen, &ts);
+		/* the segment may have shrunk while we slept: look (one fstat, on the idle path)
+		 * before touching it again */
+		if (gb__ring_check_size(r))
+			return;
+	}
 	atomic_store_explicit(&hd->sleeping, 0, memory_order_seq_cst);
 }

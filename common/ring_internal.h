@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/syscall.h>
+#include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -17,14 +18,20 @@
 #include "ring_layout.h"
 
 #define GB_RING_NAME_MAX_LEN 64
-#define GB_RING_SHM_PREFIX "/gbatch."
+#define GB_RING_SHM_DIR "/dev/shm/gbatch."
+#define GB_RING_PATH_MAX 4096
 
 struct gb_ring {
-	char name[4096];          /* as given, or the resolved default */
-	char shm_name[sizeof(GB_RING_SHM_PREFIX) + GB_RING_NAME_MAX_LEN];
+	char name[GB_RING_PATH_MAX]; /* as given, or the resolved default */
+	char path[GB_RING_PATH_MAX]; /* the segment's file: /dev/shm/gbatch.<name>, or name */
 	bool is_path;
 	bool consumer;
 	int fd;
+	dev_t dev;                /* the segment this mapping is of, to tell a replacement */
+	ino_t ino;
+	/* set on the slow path (gb__ring_check, a consumer's fault handler, a producer that
+	 * left the segment): from then on nothing touches the mapping, claims are refused */
+	atomic_bool unusable;
 	uint8_t *map;
 	size_t map_len;
 	gb_rl_header *hdr;

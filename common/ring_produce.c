@@ -37,6 +37,11 @@ gb__ring_claim(gb_ring *r, uint16_t type, size_t len, gb_ring_claim *c)
 	int attempt;
 
 	assert(type != GB_RING_TYPE_PADDING);
+	/* a process-local flag set on the slow path: the segment must not be touched. Acquire (a
+	 * plain load on x86): it stays before the CAS of tail, which gb__ring_orphan_drain checks
+	 * after setting the flag. */
+	if (atomic_load_explicit(&r->unusable, memory_order_acquire))
+		return GB_RING_DAMAGED;
 	if (len > r->max_record)
 		return drop(r, len, GB_RING_TOO_BIG);
 	stride = gb__ring_align8(GB_RL_REC_HEADER + len);
@@ -128,7 +133,7 @@ gb__ring_write(gb_ring *r, uint16_t type, const void *payload, size_t len)
 void
 gb__ring_heartbeat(gb_ring *r)
 {
-	if (r->slot >= 0)
+	if (r->slot >= 0 && !atomic_load_explicit(&r->unusable, memory_order_relaxed))
 		atomic_store_explicit(&r->hdr->producers[r->slot].heartbeat_ns,
 		    gb__clock_real_coarse_ns(), memory_order_relaxed);
 }

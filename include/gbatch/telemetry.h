@@ -148,12 +148,21 @@ GB_API void gb_simple_reporter_free(gb_simple_reporter *r);
 
 /* Writes every record into the shared-memory ring `ring` (NULL: $GBATCH_RING, else "default")
  * for gbatch-collector. Never NULL but when out of memory: a ring that cannot be opened warns
- * once and its records are counted as dropped. Recording never blocks. */
+ * once and its records are counted as dropped. Recording never blocks, and nothing that happens
+ * to the segment can fail or kill the caller: it is backed when created (a full tmpfs is a
+ * warning, not a SIGBUS); a thread checks it every 250 ms, and one found shrunk (truncated by
+ * another process) is no longer touched, its records counted as dropped; one removed or
+ * replaced is left for the segment now at the name (created if absent), with a warning. No
+ * signal handler is installed: a record written in the moment between a truncation and that
+ * check can still fault. */
 typedef struct gb_shm_reporter gb_shm_reporter;
 GB_API gb_shm_reporter *gb_shm_reporter_open(const char *ring);
 GB_API gb_reporter gb_shm_reporter_as_reporter(gb_shm_reporter *r);
-/* Records written into the ring, and records it could not write (ring full or not open);
- * their sum is every record the reporter was given. */
+/* Records written into the ring, and records it could not write (ring full or not open, the
+ * segment shrunk); their sum is every record the reporter was given. Records written into a
+ * segment that was then removed and that no collector read move from written to dropped once
+ * they are known to be lost (when no collector drains that segment and no other producer
+ * writes into it, at the latest at close), with a warning naming the ring. */
 GB_API uint64_t gb_shm_reporter_written(const gb_shm_reporter *r);
 GB_API uint64_t gb_shm_reporter_dropped(const gb_shm_reporter *r);
 /* Marks this producer detached and frees r. */

@@ -269,7 +269,7 @@ main(int argc, char **argv)
 	gb_shm_reporter_close(sr);
 
 	if (drops > 0)
-		gb__log_warnx("%u record(s) dropped: the ring is full", drops);
+		gb__log_warnx("%u record(s) dropped: the ring is full or unusable", drops);
 	if (bad > 0)
 		return EXIT_USAGE;
 	if (strict && (!have_ring || drops > 0))

@@ -2,6 +2,9 @@
  * reporter_shm.c - the shared-memory reporter: encodes every record straight into a claimed
  * slot of the telemetry ring (claim, encode, commit) for gbatch-collector to drain. It never
  * blocks and never fails its caller: a full ring or a ring that cannot be opened costs a count.
+ * Its heartbeat thread also watches the segment: one found shrunk is no longer touched (its
+ * records count as dropped); one removed or replaced is left for the segment now at the name,
+ * and what was written into the old one and never read is counted as dropped.
  */
 #include <gbatch/telemetry.h>
 
@@ -21,9 +24,16 @@
 #include "ring.h"
 
 #define HEARTBEAT_NS (250 * GB_NS_PER_MS)
+#define RETIRED_MAX 8 /* segments left behind and still mapped (until close) */
 
 struct gb_shm_reporter {
-	gb_ring *ring; /* NULL when the ring could not be opened */
+	_Atomic(gb_ring *) ring; /* the segment written into; NULL when the ring could not be opened */
+	/* heartbeat thread only (and close, after joining it): */
+	gb_ring *retired[RETIRED_MAX]; /* segments left: still mapped, a late writer may hold one */
+	bool retired_done[RETIRED_MAX]; /* its unread records were counted */
+	uint64_t retired_unread[RETIRED_MAX];
+	size_t n_retired;
+	bool shrunk_warned, follow_warned;
 	_Atomic uint64_t written, dropped;
 	atomic_bool full_warned;
 	pthread_t heartbeat;
@@ -79,10 +89,11 @@ shm_write(gb_shm_reporter *r, uint8_t kind, uint64_t ts, const char *scope, doub
 {
 	gb_rec_kv kv[GB_REC_MAX_META];
 	size_t nkv = m->n_extra < GB_REC_MAX_META ? m->n_extra : GB_REC_MAX_META;
+	gb_ring *ring = atomic_load_explicit(&r->ring, memory_order_acquire);
 	gb_ring_claim c;
 	int st;
 
-	if (r->ring == NULL) {
+	if (ring == NULL) {
 		atomic_fetch_add_explicit(&r->dropped, 1, memory_order_relaxed);
 		return 0;
 	}
@@ -106,19 +117,19 @@ shm_write(gb_shm_reporter *r, uint8_t kind, uint64_t ts, const char *scope, doub
 	};
 	if (rec.parent_len > rec.scope_len)
 		rec.parent_len = 0;
-	if ((st = gb__ring_claim(r->ring, GB_RING_TYPE_TELEMETRY, gb__rec_size(&rec), &c)) != GB_RING_OK) {
+	if ((st = gb__ring_claim(ring, GB_RING_TYPE_TELEMETRY, gb__rec_size(&rec), &c)) != GB_RING_OK) {
 		atomic_fetch_add_explicit(&r->dropped, 1, memory_order_relaxed);
-		if (!atomic_exchange(&r->full_warned, true))
+		if (st != GB_RING_DAMAGED && !atomic_exchange(&r->full_warned, true))
 			gb__log_warnx("telemetry: ring \"%s\" %s: records are being dropped and counted",
-			    gb__ring_name(r->ring), st == GB_RING_FULL ? "is full" : "refused a record");
+			    gb__ring_name(ring), st == GB_RING_FULL ? "is full" : "refused a record");
 		return 0;
 	}
 	if (gb__rec_encode(&rec, c.data, c.len) != c.len) {
-		gb__ring_abort(r->ring, &c);
+		gb__ring_abort(ring, &c);
 		atomic_fetch_add_explicit(&r->dropped, 1, memory_order_relaxed);
 		return -1;
 	}
-	gb__ring_commit(r->ring, &c);
+	gb__ring_commit(ring, &c);
 	atomic_fetch_add_explicit(&r->written, 1, memory_order_relaxed);
 	return 0;
 }
@@ -135,7 +146,86 @@ shm_metric(void *self, const char *scope, double value, const gb_tele_meta *m)
 	return shm_write(self, kind_of(m->metric_type), gb__clock_real_coarse_ns(), scope, value, m);
 }
 
-/* Keeps this producer's heartbeat fresh so the collector knows it is alive. */
+/* Moves n records from written to dropped: they went into a segment nobody will read. */
+static void
+count_unread(gb_shm_reporter *r, uint64_t n)
+{
+	if (n == 0)
+		return;
+	atomic_fetch_sub_explicit(&r->written, n, memory_order_relaxed);
+	atomic_fetch_add_explicit(&r->dropped, n, memory_order_relaxed);
+}
+
+/* Counts what is left unread in the segments left behind, once nobody else will read it. */
+static void
+drain_retired(gb_shm_reporter *r)
+{
+	for (size_t i = 0; i < r->n_retired; i++) {
+		uint64_t n = 0;
+		int rc;
+
+		if (r->retired_done[i])
+			continue;
+		rc = gb__ring_orphan_drain(r->retired[i], &n);
+		r->retired_unread[i] += n;
+		count_unread(r, n);
+		if (rc == 0) {
+			r->retired_done[i] = true;
+			if (r->retired_unread[i] > 0)
+				gb__log_warnx("telemetry: ring \"%s\": %llu record(s) written into the "
+				    "removed segment were never read by a collector: counted as dropped",
+				    gb__ring_name(r->retired[i]),
+				    (unsigned long long)r->retired_unread[i]);
+		}
+	}
+}
+
+/* The slow path, on every heartbeat: is the segment still the ring's, and whole? */
+static void
+watch_segment(gb_shm_reporter *r)
+{
+	gb_ring *ring = atomic_load_explicit(&r->ring, memory_order_relaxed), *nr;
+	gb_ring_opts o;
+	unsigned what;
+	char err[256];
+
+	if (ring == NULL)
+		return;
+	what = gb__ring_check(ring);
+	if ((what & GB_RING_SHRUNK) && !r->shrunk_warned) {
+		r->shrunk_warned = true;
+		gb__log_warnx("telemetry: ring \"%s\": the segment shrank under this process "
+		    "(another process truncated it): it is no longer written to, its records are "
+		    "counted as dropped", gb__ring_name(ring));
+	}
+	if (!(what & (GB_RING_REMOVED | GB_RING_REPLACED)))
+		return;
+	if (r->n_retired == RETIRED_MAX) {
+		if (!r->follow_warned)
+			gb__log_warnx("telemetry: ring \"%s\" was removed or replaced again: this "
+			    "producer keeps writing into the segment it has", gb__ring_name(ring));
+		r->follow_warned = true;
+		return;
+	}
+	gb__ring_opts_init(&o);
+	if (gb__ring_open_producer(&nr, gb__ring_name(ring), &o, err, sizeof(err)) != GB_RING_OK) {
+		if (!r->follow_warned)
+			gb__log_warnx("telemetry: ring \"%s\" was %s; cannot follow it yet: %s",
+			    gb__ring_name(ring), what & GB_RING_REPLACED ? "replaced" : "removed", err);
+		r->follow_warned = true;
+		return;
+	}
+	r->follow_warned = false;
+	gb__log_warnx("telemetry: ring \"%s\" was %s under this producer: writing into the "
+	    "segment now at its name", gb__ring_name(ring),
+	    what & GB_RING_REPLACED ? "replaced by another segment" : "removed");
+	atomic_store_explicit(&r->ring, nr, memory_order_release);
+	gb__ring_leave(ring);
+	r->retired[r->n_retired++] = ring;
+}
+
+/* Keeps this producer's heartbeat fresh so the collector knows it is alive, and watches the
+ * segment (watch_segment). */
 static void *
 heartbeat_main(void *arg)
 {
@@ -144,7 +234,9 @@ heartbeat_main(void *arg)
 
 	pthread_mutex_lock(&r->lock);
 	while (!r->stop) {
-		gb__ring_heartbeat(r->ring);
+		watch_segment(r);
+		drain_retired(r);
+		gb__ring_heartbeat(atomic_load_explicit(&r->ring, memory_order_relaxed));
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		ts.tv_nsec += HEARTBEAT_NS;
 		if (ts.tv_nsec >= (long)GB_NS_PER_SEC) {
@@ -174,10 +266,12 @@ shm_open_ring(const char *ring, bool no_create, char *err, size_t errlen, bool *
 	pthread_once(&atfork_once, install_atfork);
 	gb__ring_opts_init(&o);
 	o.no_create = no_create;
-	if (gb__ring_open_producer(&r->ring, ring, &o, err, errlen) != GB_RING_OK) {
+	gb_ring *opened;
+	if (gb__ring_open_producer(&opened, ring, &o, err, errlen) != GB_RING_OK) {
 		free(r);
 		return NULL;
 	}
+	atomic_init(&r->ring, opened);
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -185,7 +279,7 @@ shm_open_ring(const char *ring, bool no_create, char *err, size_t errlen, bool *
 	pthread_condattr_destroy(&ca);
 	if (pthread_create(&r->heartbeat, NULL, heartbeat_main, r) != 0) {
 		gb__log_warnx("telemetry: cannot start the heartbeat thread of ring \"%s\"; the collector "
-		    "may take this producer for dead", gb__ring_name(r->ring));
+		    "may take this producer for dead", gb__ring_name(opened));
 		r->stop = true;
 	}
 	return r;
@@ -233,11 +327,13 @@ gb_shm_reporter_dropped(const gb_shm_reporter *r)
 void
 gb_shm_reporter_close(gb_shm_reporter *r)
 {
+	gb_ring *ring;
 	bool running;
 
 	if (r == NULL)
 		return;
-	if (r->ring != NULL) {
+	ring = atomic_load_explicit(&r->ring, memory_order_acquire);
+	if (ring != NULL) {
 		pthread_mutex_lock(&r->lock);
 		running = !r->stop;
 		r->stop = true;
@@ -245,9 +341,23 @@ gb_shm_reporter_close(gb_shm_reporter *r)
 		pthread_mutex_unlock(&r->lock);
 		if (running)
 			pthread_join(r->heartbeat, NULL);
+		/* one last look: a segment removed since the last heartbeat is left like the others,
+		 * and what the left segments still hold is counted unless a collector still drains
+		 * them (then they are its to read) or another producer still writes into them */
+		if ((gb__ring_check(ring) & (GB_RING_REMOVED | GB_RING_REPLACED)) &&
+		    r->n_retired < RETIRED_MAX) {
+			gb__log_warnx("telemetry: ring \"%s\" was removed or replaced under this "
+			    "producer", gb__ring_name(ring));
+			gb__ring_leave(ring);
+			r->retired[r->n_retired++] = ring;
+			ring = NULL;
+		}
+		drain_retired(r);
 		pthread_cond_destroy(&r->cond);
 		pthread_mutex_destroy(&r->lock);
-		gb__ring_close(r->ring);
+		gb__ring_close(ring);
+		for (size_t i = 0; i < r->n_retired; i++)
+			gb__ring_close(r->retired[i]);
 	}
 	free(r);
 }

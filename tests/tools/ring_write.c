@@ -6,10 +6,14 @@
  *   ring-write --ring NAME [--count N] [--kind timing|counter|gauge|metric] [--scope S]
  *              [--parent-len N] [--depth N] [--value V] [--meta K=V]... [--garbage N]
  *              [--seq START] [--rate N] [--dropped-out FILE] [--torn] [--hold DUR]
+ *              [--late-commit DUR] [--capacity BYTES]
  * --seq adds a metadata pair seq=START+i to record i, so a receiver can account for every
  * record; --rate writes at most N records a second (in 1 ms bursts); --dropped-out lists the
  * seq (or index) of every record the ring refused; --torn claims one more record after the
- * others and never commits it (as if killed between claim and commit), holding it until killed.
+ * others and never commits it (as if killed between claim and commit), holding it until killed;
+ * --late-commit claims one more record (the next seq) after the others, prints "claimed",
+ * waits DUR (heartbeating), then commits it (a producer preempted between claim and commit);
+ * --capacity sizes the ring if this process creates it.
  * Prints "written N dropped M" and exits 0 when every record went in, 1 otherwise.
  */
 #include <getopt.h>
@@ -72,18 +76,23 @@ main(int argc, char **argv)
 		{ "hold", required_argument, NULL, 'h' }, { "seq", required_argument, NULL, 'q' },
 		{ "rate", required_argument, NULL, 'R' },
 		{ "dropped-out", required_argument, NULL, 'D' }, { "torn", no_argument, NULL, 'T' },
+		{ "late-commit", required_argument, NULL, 'L' },
+		{ "capacity", required_argument, NULL, 'C' },
 		{ NULL, 0, NULL, 0 },
 	};
 	gb_rec_kv meta[GB_REC_MAX_META];
 	gb_record rec = { .kind = GB_REC_COUNTER, .value = 1, .scope = "test" };
 	const char *ring = NULL;
-	uint64_t count = 1, garbage = 0, hold_ns = 0, v, seq = 0, rate = 0;
+	uint64_t count = 1, garbage = 0, hold_ns = 0, v, seq = 0, rate = 0, late_ns = 0;
+	bool late = false;
+	gb_ring_opts ro;
 	size_t n_meta = 0, written = 0, dropped = 0;
 	bool with_seq = false, torn = false;
 	FILE *dropped_out = NULL;
 	char err[256], seqbuf[24];
 	int o;
 
+	gb__ring_opts_init(&ro);
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (o) {
 		case 'r': ring = optarg; break;
@@ -140,6 +149,15 @@ main(int argc, char **argv)
 				usage("cannot open --dropped-out");
 			break;
 		case 'T': torn = true; break;
+		case 'L':
+			if (gb__parse_duration(optarg, &late_ns, err, sizeof(err)) < 0)
+				usage(err);
+			late = true;
+			break;
+		case 'C':
+			if (gb__parse_uint(optarg, 1, UINT32_MAX, &ro.capacity, err, sizeof(err)) < 0)
+				usage(err);
+			break;
 		default: usage("unknown option");
 		}
 	}
@@ -153,7 +171,7 @@ main(int argc, char **argv)
 	rec.n_meta = n_meta;
 
 	gb_ring *r;
-	if (gb__ring_open_producer(&r, ring, NULL, err, sizeof(err)) != GB_RING_OK)
+	if (gb__ring_open_producer(&r, ring, &ro, err, sizeof(err)) != GB_RING_OK)
 		usage(err);
 	uint8_t buf[GB_REC_MAX_SIZE];
 	size_t len = gb__rec_encode(&rec, buf, sizeof(buf));
@@ -184,6 +202,27 @@ main(int argc, char **argv)
 			written++;
 		else
 			dropped++;
+	}
+	if (late) {
+		gb_ring_claim c;
+
+		if (with_seq) {
+			int sl = snprintf(seqbuf, sizeof(seqbuf), "%" PRIu64, seq + count);
+
+			meta[n_meta - 1] = (gb_rec_kv){ "seq", 3, seqbuf, (size_t)sl };
+		}
+		rec.ts_ns = gb__clock_real_ns();
+		len = gb__rec_encode(&rec, buf, sizeof(buf));
+		if (gb__ring_claim(r, GB_RING_TYPE_TELEMETRY, len, &c) == GB_RING_OK) {
+			memcpy(c.data, buf, len);
+			printf("claimed\n");
+			fflush(stdout);
+			hold(r, late_ns);
+			gb__ring_commit(r, &c);
+			written++;
+		} else {
+			dropped++;
+		}
 	}
 	if (torn) {
 		gb_ring_claim c;

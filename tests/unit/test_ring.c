@@ -1,7 +1,9 @@
 /* test_ring.c - the shared-memory ring in one process: names, claim/commit/read, the wrap,
  * aborts, limits, exact drop counts, segment validation refusals, the consumer lock,
- * unblocking stuck claims, corruption, futex wake-up and producer liveness. */
+ * unblocking stuck claims, corruption, futex wake-up, producer liveness, backed creation and
+ * the segment checks (shrunk, removed, replaced) with the count of what a left one holds. */
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -1123,6 +1125,175 @@ START_TEST(producer_liveness)
 }
 END_TEST
 
+/* A new segment is whole and backed when it appears, and no temporary name is left. */
+START_TEST(create_is_backed_and_leaves_nothing)
+{
+	gb_ring_opts o = small_opts();
+	gb_ring *p = producer(&o);
+	char prefix[160];
+	struct dirent *e;
+	struct stat st;
+	DIR *d;
+
+	ck_assert_int_eq(stat(ring_file, &st), 0);
+	ck_assert_uint_eq((uint64_t)st.st_size, GB_RL_HEADER_SIZE + SMALL);
+	ck_assert_uint_ge((uint64_t)st.st_blocks * 512, GB_RL_HEADER_SIZE + SMALL);
+	ck_assert_uint_eq(st.st_nlink, 1);
+	snprintf(prefix, sizeof(prefix), "gbatch.%s.", ring_name);
+	ck_assert_ptr_nonnull(d = opendir("/dev/shm"));
+	while ((e = readdir(d)) != NULL)
+		ck_assert_msg(strncmp(e->d_name, prefix, strlen(prefix)) != 0, "left behind: %s",
+		    e->d_name);
+	closedir(d);
+	ck_assert_uint_eq(gb__ring_check(p), 0);
+	gb__ring_close(p);
+}
+END_TEST
+
+/* Truncated under the mapping: the check says so, and from then on nothing touches it. */
+START_TEST(shrunk_segment_is_not_touched)
+{
+	gb_ring_opts o = small_opts();
+	gb_ring *p = producer(&o), *c = consumer(&o);
+	gb_ring_claim cl;
+	gb_ring_stats st;
+
+	ck_assert_int_eq(write_seq(p, 0, 16), GB_RING_OK);
+	ck_assert_int_eq(truncate(ring_file, 0), 0);
+	ck_assert_uint_eq(gb__ring_check(p) & GB_RING_SHRUNK, GB_RING_SHRUNK);
+	ck_assert(gb__ring_is_unusable(p));
+	/* every one of these would fault (SIGBUS) if it touched the mapping */
+	ck_assert_int_eq(gb__ring_claim(p, GB_RING_TYPE_TELEMETRY, 16, &cl), GB_RING_DAMAGED);
+	ck_assert_int_eq(write_seq(p, 1, 16), GB_RING_DAMAGED);
+	gb__ring_heartbeat(p);
+	gb__ring_stats(p, &st);
+	ck_assert_uint_eq(st.capacity, SMALL);
+	ck_assert_uint_eq(st.tail, 0);
+	gb__ring_set_unusable(c);
+	ck_assert_uint_eq(gb__ring_read(c, NULL, NULL, 10), 0);
+	gb__ring_wait(c, 1000);
+	gb__ring_close(p);
+	gb__ring_close(c);
+}
+END_TEST
+
+/* Removed, then replaced: told apart by the name, both from the mapping's side. */
+START_TEST(removed_and_replaced)
+{
+	gb_ring_opts o = small_opts();
+	gb_ring *p = producer(&o), *p2;
+	char other[80], other_file[160], err[256];
+	dev_t dev;
+	ino_t ino;
+
+	gb__ring_identity(p, &dev, &ino);
+	ck_assert_int_eq(gb__ring_path_changed(ring_name, dev, ino), 0);
+	ck_assert_int_eq(gb__ring_unlink(ring_name, err, sizeof(err)), 0);
+	ck_assert_uint_eq(gb__ring_check(p), GB_RING_REMOVED);
+	ck_assert_int_eq(gb__ring_path_changed(ring_name, dev, ino), 1);
+	ck_assert(!gb__ring_is_unusable(p)); /* still mapped and whole: writable */
+	ck_assert_int_eq(write_seq(p, 0, 16), GB_RING_OK);
+	/* a new segment at the name, then another renamed over it */
+	p2 = producer(&o);
+	ck_assert_uint_eq(gb__ring_check(p), GB_RING_REMOVED | GB_RING_REPLACED);
+	ck_assert_uint_eq(gb__ring_check(p2), 0);
+	snprintf(other, sizeof(other), "%s-other", ring_name);
+	snprintf(other_file, sizeof(other_file), "/dev/shm/gbatch.%s", other);
+	gb_ring *p3;
+	ck_assert_int_eq(gb__ring_open_producer(&p3, other, &o, err, sizeof(err)), GB_RING_OK);
+	ck_assert_int_eq(rename(other_file, ring_file), 0);
+	ck_assert_uint_eq(gb__ring_check(p2), GB_RING_REMOVED | GB_RING_REPLACED);
+	ck_assert_uint_eq(gb__ring_check(p3) & GB_RING_REPLACED, 0);
+	gb__ring_close(p);
+	gb__ring_close(p2);
+	gb__ring_close(p3);
+}
+END_TEST
+
+/* A producer that left a removed segment counts what nobody read in it: not while a consumer
+ * drains it or another live producer writes into it; exactly once when it is alone. */
+START_TEST(orphan_drain_counts_the_unread)
+{
+	gb_ring_opts o = small_opts();
+	gb_ring *p = producer(&o), *q = producer(&o), *c = consumer(&o);
+	struct seen seen = { 0 };
+	uint64_t unread = 99;
+	char err[256];
+
+	for (uint64_t i = 0; i < 10; i++)
+		ck_assert_int_eq(write_seq(p, i, 24), GB_RING_OK);
+	ck_assert_uint_eq(gb__ring_read(c, on_seq, &seen, 4), 4);
+	ck_assert_int_eq(gb__ring_unlink(ring_name, err, sizeof(err)), 0);
+	/* the consumer holds it: it will read the rest */
+	ck_assert_int_eq(gb__ring_orphan_drain(p, &unread), 1);
+	ck_assert_uint_eq(unread, 0);
+	gb__ring_close(c);
+	/* another producer is still attached and live */
+	ck_assert_int_eq(gb__ring_orphan_drain(p, &unread), 1);
+	ck_assert_uint_eq(unread, 0);
+	ck_assert_int_eq(write_seq(q, 10, 24), GB_RING_OK);
+	gb__ring_leave(q);
+	ck_assert_int_eq(gb__ring_orphan_drain(p, &unread), 0);
+	ck_assert_uint_eq(unread, 7); /* 10 - 4 read + q's one */
+	ck_assert(gb__ring_is_unusable(p));
+	ck_assert_int_eq(write_seq(p, 11, 24), GB_RING_DAMAGED);
+	/* done: a second call counts nothing again */
+	ck_assert_int_eq(gb__ring_orphan_drain(p, &unread), 0);
+	ck_assert_uint_eq(unread, 0);
+	gb__ring_close(p);
+	gb__ring_close(q);
+}
+END_TEST
+
+/* An uncommitted claim in a left segment makes the count wait for it. */
+START_TEST(orphan_drain_waits_for_a_claim)
+{
+	gb_ring_opts o = small_opts();
+	gb_ring *p = producer(&o);
+	gb_ring_claim cl;
+	uint64_t unread, total = 0;
+	char err[256];
+
+	ck_assert_int_eq(write_seq(p, 0, 24), GB_RING_OK);
+	ck_assert_int_eq(gb__ring_claim(p, GB_RING_TYPE_TELEMETRY, 24, &cl), GB_RING_OK);
+	memset(cl.data, 0, 24);
+	ck_assert_int_eq(gb__ring_unlink(ring_name, err, sizeof(err)), 0);
+	ck_assert_int_eq(gb__ring_orphan_drain(p, &unread), 1);
+	total += unread;
+	ck_assert(!gb__ring_is_unusable(p));
+	gb__ring_commit(p, &cl);
+	ck_assert_int_eq(gb__ring_orphan_drain(p, &unread), 0);
+	total += unread;
+	ck_assert_uint_eq(total, 2);
+	gb__ring_close(p);
+}
+END_TEST
+
+/* The consumer's read position, and the freshest producer heartbeat in the stats. */
+START_TEST(read_pos_and_newest_heartbeat)
+{
+	gb_ring_opts o = small_opts();
+	gb_ring *c = consumer(&o);
+	gb_ring_stats st;
+	gb_ring *p;
+
+	gb__ring_stats(c, &st);
+	ck_assert_uint_eq(st.newest_heartbeat_ns, 0);
+	p = producer(&o);
+	ck_assert_int_eq(write_seq(p, 0, 24), GB_RING_OK);
+	gb__ring_heartbeat(p);
+	gb__ring_stats(c, &st);
+	ck_assert_uint_gt(st.newest_heartbeat_ns, 0);
+	ck_assert_uint_eq(gb__ring_read_pos(c), 0);
+	ck_assert_uint_eq(gb__ring_read(c, NULL, NULL, 10), 1);
+	ck_assert_uint_eq(gb__ring_read_pos(c), st.tail);
+	gb__ring_close(p);
+	gb__ring_stats(c, &st);
+	ck_assert_uint_eq(st.newest_heartbeat_ns, 0);
+	gb__ring_close(c);
+}
+END_TEST
+
 static Suite *
 ring_suite(void)
 {
@@ -1159,6 +1330,12 @@ ring_suite(void)
 	tcase_add_test(tc, threads_exactly_once);
 	tcase_add_test(tc, wait_wakes_on_commit);
 	tcase_add_test(tc, producer_liveness);
+	tcase_add_test(tc, create_is_backed_and_leaves_nothing);
+	tcase_add_test(tc, shrunk_segment_is_not_touched);
+	tcase_add_test(tc, removed_and_replaced);
+	tcase_add_test(tc, orphan_drain_counts_the_unread);
+	tcase_add_test(tc, orphan_drain_waits_for_a_claim);
+	tcase_add_test(tc, read_pos_and_newest_heartbeat);
 	suite_add_tcase(s, tc);
 	return s;
 }
