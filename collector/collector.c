@@ -63,6 +63,7 @@ struct gb_collector {
 	size_t next_wait;       /* round-robin over the rings when idle */
 	uint64_t start_real_ns; /* CLOCK_REALTIME_COARSE when this collector started */
 	bool own_producer;      /* a producer of this run was seen (--exit-when-producers-done) */
+	uint64_t dropped_reported, unblocked_reported; /* in records_dropped / _unblocked, this run */
 };
 
 static volatile sig_atomic_t stop_signal;
@@ -164,6 +165,19 @@ view_stats(struct ring_view *v, gb_ring_stats *st)
 	return true;
 }
 
+/* Marks in v's segment that its drops have been reported up to what v last took in. */
+static bool
+view_mark_exported(struct ring_view *v)
+{
+	guard_aim(v);
+	if (sigsetjmp(guard_env, 0) != 0)
+		return false;
+	guard_on = 1;
+	gb__ring_set_exported(v->ring, v->dropped, v->unblocked);
+	guard_on = 0;
+	return true;
+}
+
 static bool
 view_wait(struct ring_view *v, uint64_t ns)
 {
@@ -214,8 +228,10 @@ view_start(struct ring_view *v, gb_ring *ring, bool before_start)
 		memset(&st, 0, sizeof(st));
 	}
 	v->capacity = st.capacity;
-	v->dropped = st.dropped_records;
-	v->unblocked = st.unblocked_records;
+	/* drops no consumer has reported yet (made while none ran, or before a crash) are this
+	 * collector's to report, once */
+	v->dropped = st.exported_dropped;
+	v->unblocked = st.exported_unblocked;
 	v->invalid = st.invalid_records;
 	/* a segment followed after the start holds only producers of this run */
 	v->base_ever = before_start ? st.producers_ever : 0;
@@ -235,6 +251,7 @@ view_carry(gb_collector *c, struct ring_slot *s, struct ring_view *v)
 	v->dropped = st.dropped_records;
 	v->unblocked = st.unblocked_records;
 	v->invalid = st.invalid_records;
+	view_mark_exported(v);
 }
 
 /* v's segment faulted or was found shrunk: another process truncated it. What it held is gone
@@ -394,8 +411,14 @@ report(gb_collector *c)
 			v->unblocked = st.unblocked_records;
 			v->invalid = st.invalid_records;
 		}
+		c->dropped_reported += fig[i].dropped;
+		c->unblocked_reported += fig[i].unblocked;
 	}
 	gb__dispatch_report(&c->d, fig, c->n_rings);
+	/* only once the report is out: a collector killed in between reports them again */
+	FOR_EACH_VIEW(c, s, v)
+		if (!gb__ring_is_unusable(v->ring) && !view_mark_exported(v))
+			view_damaged(s, v);
 }
 
 /* True once a producer of this run (attached since this collector started, or with a
@@ -620,10 +643,12 @@ finish(gb_collector *c)
 	}
 	if (c->statsd != NULL)
 		gb__statsd_get_stats(c->statsd, &st);
-	gb__log_info("drained: %llu records read, %llu invalid; statsd: %llu packets sent, "
-	    "send_errors %llu, values_rejected %llu; console_lines_dropped %llu",
+	gb__log_info("drained: %llu records read, %llu invalid, %llu dropped by producers and %llu "
+	    "unblocked reported; statsd: %llu packets sent, send_errors %llu, values_rejected "
+	    "%llu; console_lines_dropped %llu",
 	    (unsigned long long)c->d.records_read,
 	    (unsigned long long)(c->d.records_invalid + c->d.ring_invalid),
+	    (unsigned long long)c->dropped_reported, (unsigned long long)c->unblocked_reported,
 	    (unsigned long long)st.packets_sent, (unsigned long long)st.send_errors,
 	    (unsigned long long)st.values_rejected,
 	    (unsigned long long)(c->console ? gb__console_lines_dropped(c->console) : 0));

@@ -71,6 +71,7 @@ static const char usage[] =
     "  --unblock-timeout DUR    pad over a record a dead producer left unfinished (default 2s)\n"
     "  --exit-when-producers-done  exit once every producer that attached is gone\n"
     "  --trust-uid UID          also accept rings owned by this uid\n"
+    "SIGTERM, SIGINT and SIGHUP drain every ring and exit; SIGUSR1 prints the summary.\n"
     "Exit status: 0 after a clean drain, 1 when a ring or the target cannot be used,\n"
     "2 for bad flags, values or environment.\n";
 

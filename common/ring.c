@@ -829,6 +829,15 @@ gb__ring_orphan_drain(gb_ring *r, uint64_t *unread)
 }
 
 void
+gb__ring_set_exported(gb_ring *r, uint64_t dropped, uint64_t unblocked)
+{
+	if (!r->consumer || atomic_load_explicit(&r->unusable, memory_order_acquire))
+		return;
+	atomic_store_explicit(&r->hdr->exported_dropped, dropped, memory_order_release);
+	atomic_store_explicit(&r->hdr->exported_unblocked, unblocked, memory_order_release);
+}
+
+void
 gb__ring_stats(gb_ring *r, gb_ring_stats *s)
 {
 	gb_rl_header *h = r->hdr;
@@ -849,6 +858,14 @@ gb__ring_stats(gb_ring *r, gb_ring_stats *s)
 	s->invalid_records = atomic_load_explicit(&h->invalid_records, memory_order_relaxed);
 	s->producers_ever = (unsigned)atomic_load_explicit(&h->producers_ever,
 	    memory_order_relaxed);
+	/* the marks are another process's bytes: never past the counters they mark */
+	s->exported_dropped = atomic_load_explicit(&h->exported_dropped, memory_order_relaxed);
+	s->exported_unblocked = atomic_load_explicit(&h->exported_unblocked,
+	    memory_order_relaxed);
+	if (s->exported_dropped > s->dropped_records)
+		s->exported_dropped = s->dropped_records;
+	if (s->exported_unblocked > s->unblocked_records)
+		s->exported_unblocked = s->unblocked_records;
 	for (i = 0; i < GB_RL_PRODUCERS; i++) {
 		gb_rl_producer *p = &h->producers[i];
 		uint64_t hb = atomic_load_explicit(&p->heartbeat_ns, memory_order_relaxed);

@@ -153,12 +153,19 @@ typedef struct gb_ring_stats {
 	unsigned producers_ever;    /* attaches since the segment was created */
 	uint64_t newest_heartbeat_ns; /* the freshest heartbeat of an attached producer, 0 if none
 	                                 (CLOCK_REALTIME_COARSE, as gb__clock_real_coarse_ns) */
+	uint64_t exported_dropped;   /* of dropped_records and unblocked_records, what some */
+	uint64_t exported_unblocked; /* consumer has reported (gb__ring_set_exported); never
+	                                more than the counter itself */
 } gb_ring_stats;
 
 /* A snapshot of the counters (relaxed loads). Either side may call it. An unusable ring
  * reports only its capacity and max_record. */
 
 void gb__ring_stats(gb_ring *r, gb_ring_stats *s);
+
+/* The consumer records that dropped_records and unblocked_records have been reported up to
+ * these values (from gb__ring_stats), so a later consumer reports only what came after. */
+void gb__ring_set_exported(gb_ring *r, uint64_t dropped, uint64_t unblocked);
 
 /* The name the ring was opened with (the resolved default when NULL was given). */
 const char *gb__ring_name(const gb_ring *r);

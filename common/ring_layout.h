@@ -20,7 +20,10 @@
  *   line 5   dropped_bytes     payload bytes of those claims
  *   line 6   unblocked_records records the consumer padded over after the unblock timeout
  *   line 7   invalid_records   corrupt headers or positions the consumer skipped
- *   line 8   consumer word: futex wake word, sleeping flag, heartbeat, pid
+ *   line 8   consumer word: futex wake word, sleeping flag, heartbeat, pid, and (minor 2)
+ *            exported_dropped / exported_unblocked: how much of dropped_records and
+ *            unblocked_records some consumer has already reported, so each drop is
+ *            reported once across consumer restarts
  *   line 9   producers_ever    attaches since creation
  *   lines 10-17 producer table: GB_RL_PRODUCERS slots of {state, pid, heartbeat}
  * Each counter owns a 128-byte line so that writers of one do not slow readers of another.
@@ -47,7 +50,7 @@
 
 #define GB_RL_MAGIC "GBRING01"         /* 8 bytes, no NUL stored */
 #define GB_RL_VERSION_MAJOR 1
-#define GB_RL_VERSION_MINOR 1
+#define GB_RL_VERSION_MINOR 2
 #define GB_RL_HEADER_SIZE 4096u
 #define GB_RL_LINE 128u
 #define GB_RL_PRODUCERS 64u
@@ -99,7 +102,9 @@ typedef struct gb_rl_header {
 	_Atomic uint32_t sleeping;    /* 1 while the consumer is (about to be) in FUTEX_WAIT */
 	_Atomic uint64_t consumer_heartbeat_ns; /* CLOCK_REALTIME_COARSE of its last read or wait */
 	_Atomic uint32_t consumer_pid; /* informational; 0 when none attached */
-	uint8_t pad8[GB_RL_LINE - 24];
+	_Atomic uint64_t exported_dropped;   /* of dropped_records, reported by a consumer */
+	_Atomic uint64_t exported_unblocked; /* of unblocked_records, likewise */
+	uint8_t pad8[GB_RL_LINE - 40];
 
 	_Atomic uint64_t producers_ever;
 	uint8_t pad9[GB_RL_LINE - 8];
@@ -116,6 +121,7 @@ static_assert(offsetof(gb_rl_header, dropped_bytes) == 5 * GB_RL_LINE, "line 5")
 static_assert(offsetof(gb_rl_header, unblocked_records) == 6 * GB_RL_LINE, "line 6");
 static_assert(offsetof(gb_rl_header, invalid_records) == 7 * GB_RL_LINE, "line 7");
 static_assert(offsetof(gb_rl_header, futex_word) == 8 * GB_RL_LINE, "line 8");
+static_assert(offsetof(gb_rl_header, exported_dropped) == 8 * GB_RL_LINE + 24, "line 8");
 static_assert(offsetof(gb_rl_header, producers_ever) == 9 * GB_RL_LINE, "line 9");
 static_assert(offsetof(gb_rl_header, producers) == 10 * GB_RL_LINE, "line 10");
 static_assert(sizeof(gb_rl_header) <= GB_RL_HEADER_SIZE, "header fits its page");

@@ -516,6 +516,22 @@ class Lifecycle(CollectorCase):
         self.assertIn("gbatch.collector.records_dropped:%d|c|#ring:%s" % (dropped, ring.lower()),
                       rv.lines())
 
+    def test_drops_made_with_no_collector_are_reported_once(self):
+        ring = self.ring()
+        # no collector: a 64 KiB ring overflows, and the producer counts what it drops
+        r = self.write(ring, "--count", "5000", "--capacity", "65536", check=False)
+        dropped = int(re.search(r"dropped (\d+)", r.stdout.decode()).group(1))
+        self.assertGreater(dropped, 0)
+        for start, want in (("first", dropped), ("restarted", 0)):
+            rv = Receiver(self)
+            c = self.collector(ring, "--statsd", "udp://127.0.0.1:%d" % rv.port)
+            self.assertEqual(self.stop(c), 0)
+            wait_until(lambda: any(l.startswith("gbatch.collector.ring_lag_bytes:")
+                                   for l in rv.lines()), 10, "the report at exit")
+            self.assertEqual(rv.sum_of("gbatch.collector.records_dropped"), want,
+                             "records_dropped reported by the %s collector" % start)
+            self.assertIn("%d dropped by producers" % want, self.text(self.c_err))
+
     def test_self_metrics_every_10s(self):
         rv = Receiver(self)
         ring = self.ring()

@@ -549,6 +549,41 @@ END_TEST
 /* A tail that is not a multiple of the record alignment is a damaged segment, not a full
  * ring: the claim is refused as invalid (and counted as dropped) while plenty of room is
  * free, and the consumer's reset puts the ring back in service. */
+/* The consumer marks how much of the drop counters it reported; a successor sees the mark,
+ * and a mark past the counter (another process's bytes) is read as the counter. */
+START_TEST(exported_marks_persist_and_are_clamped)
+{
+	gb_ring_opts o = small_opts();
+	gb_ring *p = producer(&o), *c = consumer(&o);
+	gb_ring_stats st;
+	int fd;
+
+	for (uint64_t seq = 0; seq < 700; seq++)
+		write_seq(p, seq, 96);
+	gb__ring_stats(c, &st);
+	ck_assert_uint_eq(st.dropped_records, 70);
+	ck_assert_uint_eq(st.exported_dropped, 0);
+	gb__ring_set_exported(p, 70, 0); /* a producer's mark is ignored */
+	gb__ring_stats(c, &st);
+	ck_assert_uint_eq(st.exported_dropped, 0);
+	gb__ring_set_exported(c, 60, 0);
+	gb__ring_close(c);
+	c = consumer(&o);
+	gb__ring_stats(c, &st);
+	ck_assert_uint_eq(st.exported_dropped, 60);
+	fd = open(ring_file, O_RDWR);
+	ck_assert_int_ge(fd, 0);
+	put_u64(fd, offsetof(gb_rl_header, exported_dropped), 1000);
+	put_u64(fd, offsetof(gb_rl_header, exported_unblocked), 5);
+	close(fd);
+	gb__ring_stats(c, &st);
+	ck_assert_uint_eq(st.exported_dropped, 70);
+	ck_assert_uint_eq(st.exported_unblocked, 0);
+	gb__ring_close(p);
+	gb__ring_close(c);
+}
+END_TEST
+
 START_TEST(misaligned_tail_refused_not_full)
 {
 	gb_ring_opts o = small_opts();
@@ -1308,6 +1343,7 @@ ring_suite(void)
 	tcase_add_test(tc, abort_is_skipped);
 	tcase_add_test(tc, max_record);
 	tcase_add_test(tc, full_drops_exactly);
+	tcase_add_test(tc, exported_marks_persist_and_are_clamped);
 	tcase_add_test(tc, second_consumer_busy);
 	tcase_add_test(tc, no_create_and_bad_opts);
 	tcase_add_test(tc, refusals);
