@@ -270,3 +270,19 @@ gb__ring_wait(gb_ring *r, uint64_t timeout_ns)
 	}
 	atomic_store_explicit(&hd->sleeping, 0, memory_order_seq_cst);
 }
+
+/* A predecessor killed while releasing left release_to ahead of head: what lies between was
+ * sent and is partly zeroed. Finish the release rather than wait to pad over the zeroes. A value
+ * that is not a position a healthy ring can have is ignored. */
+void
+gb__ring_finish_release(gb_ring *r)
+{
+	uint64_t to = atomic_load_explicit(&r->hdr->release_to, memory_order_acquire);
+	uint64_t tail = atomic_load_explicit(&r->hdr->tail, memory_order_acquire);
+
+	if (to <= r->head || to > tail || to - r->head > r->capacity ||
+	    ((to | r->head) & (GB_RL_ALIGN - 1)))
+		return;
+	r->head = to;
+	gb__ring_release(r);
+}

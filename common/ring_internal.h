@@ -68,4 +68,11 @@ gb__ring_futex(_Atomic uint32_t *word, int op, uint32_t val, const struct timesp
 	return syscall(SYS_futex, (uint32_t *)(uintptr_t)word, op, val, ts, NULL, 0);
 }
 
+/* ring.c: the name to open (name, else $GBATCH_RING, else the default), and r's names (its
+ * shm name or path) filled from it. Returns 0, or -1 with err. */
+const char *gb__ring_resolve_name(const char *name);
+int gb__ring_names(gb_ring *r, const char *name, char *err, size_t errlen);
+/* ring_consume.c: finishes a release a predecessor was killed in (release_to past head). */
+void gb__ring_finish_release(gb_ring *r);
+
 #endif
