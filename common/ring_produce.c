@@ -37,9 +37,8 @@ gb__ring_claim(gb_ring *r, uint16_t type, size_t len, gb_ring_claim *c)
 	int attempt;
 
 	assert(type != GB_RING_TYPE_PADDING);
-	/* a process-local flag set on the slow path: the segment must not be touched. Acquire (a
-	 * plain load on x86): it stays before the CAS of tail, which gb__ring_orphan_drain checks
-	 * after setting the flag. */
+	/* a process-local flag set on the slow path: the segment must not be touched (a plain
+	 * load on x86) */
 	if (atomic_load_explicit(&r->unusable, memory_order_acquire))
 		return GB_RING_DAMAGED;
 	if (len > r->max_record)
@@ -61,12 +60,23 @@ gb__ring_claim(gb_ring *r, uint16_t type, size_t len, gb_ring_claim *c)
 			atomic_store_explicit(&h->head_cache, head, memory_order_release);
 		}
 		if (atomic_compare_exchange_weak_explicit(&h->tail, &tail, tail + pad + stride,
-		    memory_order_acq_rel, memory_order_relaxed))
+		    memory_order_seq_cst, memory_order_relaxed))
 			break;
 	}
 	if (attempt == CLAIM_ATTEMPTS)
 		return drop(r, len, GB_RING_FULL);
 	off = tail & r->mask;
+	/* gb__ring_orphan_drain sets the flag, then reads tail (both seq_cst); this claim moved
+	 * tail, then reads the flag: one of the two sees the other. When this one does, nobody will
+	 * read the segment again: the span becomes padding and the record is counted dropped. */
+	if (atomic_load_explicit(&r->unusable, memory_order_seq_cst)) {
+		if (pad != 0)
+			atomic_store_explicit(gb__ring_word_at(r, off), gb__rl_word((int32_t)pad,
+			    GB_RING_TYPE_PADDING, 0), memory_order_release);
+		atomic_store_explicit(gb__ring_word_at(r, pad != 0 ? 0 : off),
+		    gb__rl_word((int32_t)stride, GB_RING_TYPE_PADDING, 0), memory_order_release);
+		return drop(r, len, GB_RING_DAMAGED);
+	}
 	if (pad != 0) {
 		atomic_store_explicit(gb__ring_word_at(r, off), gb__rl_word((int32_t)pad,
 		    GB_RING_TYPE_PADDING, 0), memory_order_release);

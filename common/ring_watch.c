@@ -139,7 +139,8 @@ gb__ring_orphan_drain(gb_ring *r, uint64_t *unread)
 	}
 	gb__ring_release(r);
 	/* refuse claims from now on (they fail and are counted by their caller), then make sure
-	 * none slipped in since the read: a claim that saw the flag clear moved tail first */
+	 * none slipped in since the read: a claim that moved tail before this store is seen in
+	 * tail below; one that moves it after sees the flag (gb__ring_claim) and counts itself */
 	atomic_store_explicit(&r->unusable, true, memory_order_seq_cst);
 	tail = atomic_load_explicit(&r->hdr->tail, memory_order_seq_cst);
 	r->consumer = false;
