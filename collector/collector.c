@@ -381,6 +381,15 @@ drain_once(gb_collector *c)
 	return n;
 }
 
+/* Marks in every segment that its drops have been reported up to what was taken in. */
+static void
+mark_exported(gb_collector *c)
+{
+	FOR_EACH_VIEW(c, s, v)
+		if (!gb__ring_is_unusable(v->ring) && !view_mark_exported(v))
+			view_damaged(s, v);
+}
+
 static void
 report(gb_collector *c)
 {
@@ -415,10 +424,10 @@ report(gb_collector *c)
 		c->unblocked_reported += fig[i].unblocked;
 	}
 	gb__dispatch_report(&c->d, fig, c->n_rings);
-	/* only once the report is out: a collector killed in between reports them again */
-	FOR_EACH_VIEW(c, s, v)
-		if (!gb__ring_is_unusable(v->ring) && !view_mark_exported(v))
-			view_damaged(s, v);
+	/* only once the report is out (a collector killed in between reports them again); with
+	 * no StatsD the exit line reports them, and marks them then */
+	if (c->statsd != NULL)
+		mark_exported(c);
 }
 
 /* True once a producer of this run (attached since this collector started, or with a
@@ -652,6 +661,8 @@ finish(gb_collector *c)
 	    (unsigned long long)st.packets_sent, (unsigned long long)st.send_errors,
 	    (unsigned long long)st.values_rejected,
 	    (unsigned long long)(c->console ? gb__console_lines_dropped(c->console) : 0));
+	if (c->statsd == NULL)
+		mark_exported(c);
 }
 
 int

@@ -34,7 +34,8 @@ typedef struct gb_ring_figures {
 
 /* Sends the self-metrics under gbatch.collector.*: collector-wide counters as deltas since
  * the previous report (records_read, records_invalid, packets_sent, bytes_sent, send_errors,
- * values_rejected, tags_dropped, tag_values_capped, contexts_dropped, and with a console
+ * values_rejected, tags_dropped, tag_values_capped, tags_renamed, names_capped,
+ * contexts_dropped, and with a console
  * console_lines_dropped and console_summary_capped) and, tagged ring:<name>, records_dropped,
  * records_unblocked (deltas) and ring_lag_bytes (a gauge). Then flushes. No-op without statsd. */
 void gb__dispatch_report(gb_dispatch *d, const gb_ring_figures *rings, size_t n);
