@@ -286,6 +286,31 @@ mask_google_keys(char *s, size_t len)
 	}
 }
 
+/* A field cut short (messages are bounded) may end in the first part of the key or of a
+ * Google key: masks such a tail, down to MIN_MASKED_KEY bytes of the key or "AIza". */
+static void
+mask_cut_tail(char *s, size_t len, const char *key, size_t klen)
+{
+	for (size_t k = klen > len ? len : klen; k >= MIN_MASKED_KEY && klen >= MIN_MASKED_KEY; k--) {
+		if (memcmp(s + len - k, key, k) == 0) {
+			memset(s + len - k, '*', k);
+			return;
+		}
+	}
+	for (size_t i = len; i-- > 0 && len - i <= 4 + GOOGLE_KEY_TAIL;) {
+		if (len - i >= 4 && memcmp(s + i, "AIza", 4) == 0) {
+			size_t n = 4;
+			while (i + n < len && key_char(s[i + n]))
+				n++;
+			if (i + n == len)
+				memset(s + i, '*', n);
+			return;
+		}
+		if (!key_char(s[i]))
+			return;
+	}
+}
+
 static const char *
 client_key(const gb_gemini *c)
 {
@@ -317,6 +342,7 @@ scrub_result(const gb_gemini *c, gb_gemini_result *res)
 	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
 		mask_key(fields[i], strlen(fields[i]), key, klen);
 		mask_google_keys(fields[i], strlen(fields[i]));
+		mask_cut_tail(fields[i], strlen(fields[i]), key, klen);
 	}
 	if (res->text != NULL)
 		mask_key(res->text, strlen(res->text), key, klen);

@@ -312,6 +312,25 @@ class ApiKey(EdgeCase):
         self.assertNotIn(KEY[4:20], everything)
         self.assertIn("x-goog-api-key: " + "*" * len(KEY), everything)  # the echo came back
 
+    def test_key_escaped_and_cut_by_the_message_limit_appears_nowhere(self):
+        # the server escapes what it echoes (the key is not in the raw bytes) and messages are
+        # cut at 300 bytes: some filler length puts the cut inside the key
+        q, c = self.questions("What?"), self.path("c.txt", "content\n")
+        seen = []
+        for pad in range(0, 200, 4):
+            base = self.stub("--fault", "echo-escaped:0:n=%d" % pad, key=KEY)
+            rc, out, err = self.run_proc(["--telemetry", "off", "--max-attempts", "1",
+                                          "--questions", q, c], self.env(base, key=KEY))
+            self.assertEqual(rc, 1, err[-300:])
+            seen += [out.decode(errors="replace"), err]
+        everything = "\n".join(seen)
+        self.assertIn("x-goog-api-key: *", everything)  # some echo held the key, masked
+        for n in range(8, len(KEY) + 1):
+            at = everything.find(KEY[:n])
+            if at >= 0:
+                self.fail("the first %d bytes of the key appear: ...%s..." %
+                          (n, everything[max(0, at - 40):at + n + 5]))
+
     def test_empty_settings_exit_2(self):
         q, c = self.questions("What?"), self.path("c.txt", "content\n")
         base = "http://127.0.0.1:1"

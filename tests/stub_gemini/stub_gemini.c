@@ -59,6 +59,7 @@ enum fault_kind {
 	F_BLOCKED,
 	F_SAFETY,
 	F_ECHO_HEADERS,
+	F_ECHO_ESCAPED,
 	F_PARTS,
 };
 
@@ -67,7 +68,7 @@ static const char *const fault_names[] = {
 	[F_404] = "404", [F_500] = "500", [F_503] = "503", [F_504] = "504", [F_SLOW] = "slow",
 	[F_MALFORMED] = "malformed", [F_FEW] = "few", [F_MANY] = "many", [F_FENCED] = "fenced",
 	[F_TEXT] = "text", [F_MAXTOKENS] = "maxtokens", [F_BLOCKED] = "blocked", [F_SAFETY] = "safety",
-	[F_ECHO_HEADERS] = "echo-headers", [F_PARTS] = "parts",
+	[F_ECHO_HEADERS] = "echo-headers", [F_ECHO_ESCAPED] = "echo-escaped", [F_PARTS] = "parts",
 };
 
 enum fault_only { ONLY_ANY, ONLY_BATCH, ONLY_SINGLE };
@@ -158,9 +159,12 @@ usage(FILE *out)
 	    "                 403, 404, 500, 503, 504, slow, malformed, few, many, fenced, text,\n"
 	    "                 maxtokens, blocked, safety, echo-headers (a 400 whose message lists\n"
 	    "                 the request's headers, the key included, as a careless server\n"
-	    "                 would), parts (the answer followed by N empty text parts).\n"
+	    "                 would), echo-escaped (the same after N bytes of filler, each\n"
+	    "                 header value's first letter a JSON \\u escape), parts (the answer\n"
+	    "                 followed by N empty text parts).\n"
 	    "                 OPT: delay=DUR (429/quota retryDelay, default 1s; slow stall,\n"
-	    "                 default 10s), only=batch|single, n=N (parts: default 1000000)\n"
+	    "                 default 10s), only=batch|single, n=N (parts: default 1000000;\n"
+	    "                 echo-escaped: the filler)\n"
 	    "Questions are the lines \"Question N: ...\" of the last text part of the request;\n"
 	    "answer N is \"Answer to question N: <question>\", a JSON array when the request asks\n"
 	    "for application/json. A lone \"Question: ...\" gets \"Answer to question: <question>\".\n"
@@ -213,8 +217,8 @@ parse_fault(const char *spec, struct fault *f, char *err, size_t errlen)
 	return 0;
 bad_kind:
 	snprintf(err, errlen, "fault \"%s\": unknown kind (use 429, quota, 400, 403, 404, 500, 503, "
-	    "504, slow, malformed, few, many, fenced, text, maxtokens, blocked, safety, echo-headers "
-	    "or parts)", spec);
+	    "504, slow, malformed, few, many, fenced, text, maxtokens, blocked, safety, echo-headers, "
+	    "echo-escaped or parts)", spec);
 	return -1;
 }
 
@@ -682,15 +686,47 @@ add_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *valu
 	return MHD_YES;
 }
 
-/* The echo-headers fault: a 400 whose message repeats every request header. */
+/* The echo-headers fault: a 400 whose message repeats every request header; echo-escaped:
+ * the same after pad bytes of filler, the first letter of each header value written as a JSON
+ * \u escape (a server may escape what it echoes: the key is then not in the raw bytes). */
 static json_t *
-echo_headers(struct MHD_Connection *c, int *status)
+echo_headers(struct MHD_Connection *c, int *status, size_t pad)
 {
-	char text[MAX_ECHO] = "Bad request; the headers were: ";
+	char text[MAX_ECHO] = "Bad request; ";
 
+	for (size_t i = strlen(text); pad > 0 && i < MAX_ECHO / 2; pad--, i++)
+		text[i] = 'x', text[i + 1] = '\0';
+	strlcat(text, " the headers were: ", MAX_ECHO);
 	MHD_get_connection_values(c, MHD_HEADER_KIND, add_header, text);
 	*status = 400;
 	return gemini_error(400, "INVALID_ARGUMENT", text);
+}
+
+/* Sends body with every ": X" of its message written ": \u00XX" instead. */
+static enum MHD_Result
+reply_escaped(struct MHD_Connection *c, int status, json_t *body)
+{
+	char *s = json_dumps(body, JSON_COMPACT), *out, *o;
+	enum MHD_Result ret;
+
+	json_decref(body);
+	if (s == NULL || (out = malloc(strlen(s) * 6 + 1)) == NULL) {
+		free(s);
+		return reply_raw(c, 500, "{\"error\":{\"code\":500,\"message\":\"stand-in: no memory\"}}");
+	}
+	o = out;
+	for (const char *p = s; *p != '\0'; p++) {
+		*o++ = *p;
+		if (p[0] == ':' && p[1] == ' ' && p[2] != '\0' && p[2] != '"' && p[2] != '\\') {
+			o += sprintf(o, " \\u%04x", (unsigned char)p[2]);
+			p += 2;
+		}
+	}
+	*o = '\0';
+	ret = reply_raw(c, status, out);
+	free(out);
+	free(s);
+	return ret;
 }
 
 /* The parts fault: body's one answer part followed by n parts {"text":""}, as raw JSON (a
@@ -909,8 +945,8 @@ serve(struct MHD_Connection *c, const char *url, struct conn *cn)
 		if (a.count_tokens)
 			body = json_pack("{s:I}", "totalTokens",
 			    (json_int_t)(tokens_of(a.prompt_chars) + 258 * (long)a.inline_parts));
-		else if (f.kind == F_ECHO_HEADERS)
-			body = echo_headers(c, &status);
+		else if (f.kind == F_ECHO_HEADERS || f.kind == F_ECHO_ESCAPED)
+			body = echo_headers(c, &status, f.kind == F_ECHO_ESCAPED ? f.n : 0);
 		else if ((body = error_for(f.kind, f.delay_ns, &status)) == NULL)
 			body = success_json(&a, f.kind, cached);
 	}
@@ -925,6 +961,8 @@ serve(struct MHD_Connection *c, const char *url, struct conn *cn)
 		ret = reply_raw(c, 200, "{\"candidates\": [{\"content\": {\"parts\": [{\"text\": \"[\\\"Ans");
 	} else if (f.kind == F_PARTS && status == 200) {
 		ret = reply_parts(c, body, f.n);
+	} else if (f.kind == F_ECHO_ESCAPED) {
+		ret = reply_escaped(c, status, body);
 	} else {
 		ret = reply(c, status, body);
 	}
