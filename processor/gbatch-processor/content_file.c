@@ -85,21 +85,13 @@ is_under(const char *path, const char *dir)
 	return strncmp(path, dir, n) == 0 && (path[n] == '/' || path[n] == '\0');
 }
 
-/* Opens a content file for reading after every check but the size. Returns the descriptor,
- * or -1 with why in err. */
+/* Whether the resolved path real may be read: never under /proc, /sys or /dev, and inside
+ * root when there is one. Returns 0, or -1 with why in err. */
 static int
-content_open(const char *path, const char *root, char *err, size_t errlen)
+path_allowed(const char *real, const char *root, char *err, size_t errlen)
 {
 	static const char *const never[] = { "/proc", "/sys", "/dev" };
-	char real[PATH_MAX];
-	struct stat st;
-	struct statfs sf;
-	int fd;
 
-	if (realpath(path, real) == NULL) {
-		snprintf(err, errlen, "%s", strerror(errno));
-		return -1;
-	}
 	for (size_t i = 0; i < sizeof(never) / sizeof(never[0]); i++) {
 		if (is_under(real, never[i])) {
 			snprintf(err, errlen, "refused: it is under %s (\"%s\")", never[i], real);
@@ -110,9 +102,51 @@ content_open(const char *path, const char *root, char *err, size_t errlen)
 		snprintf(err, errlen, "refused: \"%s\" is outside --content-root \"%s\"", real, root);
 		return -1;
 	}
+	return 0;
+}
+
+/* The file fd actually is, checked again: a directory on the way may have been swapped for a
+ * link between the check of its name and the open. Without /proc the first check stands. */
+static int
+opened_allowed(int fd, const char *root, char *err, size_t errlen)
+{
+	char link[64], real[PATH_MAX];
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	if ((n = readlink(link, real, sizeof(real) - 1)) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		snprintf(err, errlen, "%s", strerror(errno));
+		return -1;
+	}
+	real[n] = '\0';
+	return path_allowed(real, root, err, errlen);
+}
+
+/* Opens a content file for reading after every check but the size. Returns the descriptor,
+ * or -1 with why in err. */
+static int
+content_open(const char *path, const char *root, char *err, size_t errlen)
+{
+	char real[PATH_MAX];
+	struct stat st;
+	struct statfs sf;
+	int fd;
+
+	if (realpath(path, real) == NULL) {
+		snprintf(err, errlen, "%s", strerror(errno));
+		return -1;
+	}
+	if (path_allowed(real, root, err, errlen) != 0)
+		return -1;
 	/* O_NONBLOCK: opening a FIFO never waits for a writer; O_NOFOLLOW: real has no links */
 	if ((fd = open(real, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC)) < 0) {
 		snprintf(err, errlen, "%s", strerror(errno));
+		return -1;
+	}
+	if (opened_allowed(fd, root, err, errlen) != 0) {
+		close(fd);
 		return -1;
 	}
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
