@@ -34,6 +34,7 @@ struct gb_shm_reporter {
 	uint64_t retired_unread[RETIRED_MAX];
 	size_t n_retired;
 	bool shrunk_warned, follow_warned;
+	bool no_create; /* as opened: a removed ring is followed, never made, by an attacher */
 	_Atomic uint64_t written, dropped;
 	atomic_bool full_warned;
 	pthread_t heartbeat;
@@ -208,6 +209,7 @@ watch_segment(gb_shm_reporter *r)
 		return;
 	}
 	gb__ring_opts_init(&o);
+	o.no_create = r->no_create;
 	if (gb__ring_open_producer(&nr, gb__ring_name(ring), &o, err, sizeof(err)) != GB_RING_OK) {
 		if (!r->follow_warned)
 			gb__log_warnx("telemetry: ring \"%s\" was %s; cannot follow it yet: %s",
@@ -272,6 +274,7 @@ shm_open_ring(const char *ring, bool no_create, char *err, size_t errlen, bool *
 		return NULL;
 	}
 	atomic_init(&r->ring, opened);
+	r->no_create = no_create;
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
