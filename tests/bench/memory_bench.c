@@ -347,8 +347,10 @@ run_names(char *max_contexts, uint64_t names, uint64_t size, struct figures *f)
 	snprintf(name, sizeof(name), "membench%da%s", (int)getpid(), max_contexts);
 	p = make_ring(name, size);
 	snprintf(url, sizeof(url), "udp://127.0.0.1:%u", receiver_start(&rv));
+	/* --max-names 0: the names cap alone would fold the burst into <prefix>other; this
+	 * measures the context cap */
 	char *argv[] = { GBATCH_COLLECTOR, "--ring", name, "--statsd", url, "--flush-interval",
-		"10s", "--console", "off", "--max-contexts", max_contexts, NULL };
+		"10s", "--console", "off", "--max-contexts", max_contexts, "--max-names", "0", NULL };
 	pid = spawn(argv, -1);
 	await_attached(p, size);
 	f->idle_kib = status_kib(pid, "VmRSS");
