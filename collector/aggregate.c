@@ -163,7 +163,8 @@ strtab_get(struct strtab *t, const void *key, size_t len, bool insert, bool *ins
 		for (j = h & (t->nslots - 1); t->slots[j] != 0; j = (j + 1) & (t->nslots - 1)) {
 			const struct ent *e = &t->ents[t->slots[j] - 1];
 
-			if (e->hash == h && e->len == len && memcmp(t->arena + e->off, key, len) == 0)
+			if (e->hash == h && e->len == len &&
+			    (len == 0 || memcmp(t->arena + e->off, key, len) == 0))
 				return (long)(t->slots[j] - 1);
 		}
 	}
@@ -176,7 +177,8 @@ strtab_get(struct strtab *t, const void *key, size_t len, bool insert, bool *ins
 	for (j = h & (t->nslots - 1); t->slots[j] != 0; j = (j + 1) & (t->nslots - 1))
 		;
 	t->ents[t->n] = (struct ent){ .hash = h, .off = (uint32_t)t->alen, .len = (uint32_t)len };
-	memcpy(t->arena + t->alen, key, len);
+	if (len > 0) /* an empty key (the names cap's) may meet an arena not made yet */
+		memcpy(t->arena + t->alen, key, len);
 	t->alen += len;
 	t->slots[j] = (uint32_t)(t->n + 1);
 	*inserted = true;
