@@ -92,6 +92,8 @@ check() {
 	python3 - "$work" <<EOF || fail "$name"
 import json, sys
 W = sys.argv[1]
+# how much closer two requests may arrive at the stand-in than they were sent (see the rate limit)
+JITTER_MS = 100
 def lines(path):
     return [json.loads(l) for l in open(path) if l.strip()]
 def requests(kind='generateContent'):
@@ -282,9 +284,11 @@ check rpm "
 t = sorted(r['mono_ms'] for r in requests())
 assert len(t) == 36, len(t)
 # Arrival times: a request reaches the stand-in a little after it is sent, so two sent exactly
-# one window apart may arrive a few milliseconds closer.
+# one window apart may arrive closer: under the sanitizers on a busy 2-core machine by up to
+# tens of milliseconds (28 ms seen). JITTER allows for that; without the limiter ten requests
+# arrive within a few milliseconds.
 worst = min(t[i + 9] - t[i] for i in range(len(t) - 9))
-assert worst >= 1000 - 25, 'ten requests within %d ms' % worst
+assert worst >= 1000 - JITTER_MS, 'ten requests within %d ms' % worst
 "
 [ "$(cat "$work/rpm.ms")" -ge 2900 ] || fail "rpm: 36 requests at 9 a second took $(cat "$work/rpm.ms") ms"
 
@@ -314,7 +318,7 @@ assert len(reqs) == 9
 per = reqs[0]['usage']['promptTokenCount']
 assert 70 <= per <= 90, per
 for i, r in enumerate(reqs):
-    window = [q for q in reqs if r['mono_ms'] <= q['mono_ms'] < r['mono_ms'] + 1000 - 25]
+    window = [q for q in reqs if r['mono_ms'] <= q['mono_ms'] < r['mono_ms'] + 1000 - JITTER_MS]
     assert sum(q['usage']['promptTokenCount'] for q in window) <= 250, 'window at %d' % i
 "
 
