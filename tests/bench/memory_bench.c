@@ -335,13 +335,26 @@ await_marker(struct receiver *rv, gb_ring *p, uint64_t size, int m)
 	}
 }
 
+/* The collector's memory now and at its peak, what its ring dropped, then its exit status. */
+static void
+finish_run(struct figures *f, pid_t pid, gb_ring *p)
+{
+	gb_ring_stats st;
+
+	f->after_kib = status_kib(pid, "VmRSS");
+	f->after_anon_kib = status_kib(pid, "RssAnon");
+	f->peak_kib = status_kib(pid, "VmHWM");
+	gb__ring_stats(p, &st);
+	f->ring_dropped = st.dropped_records;
+	f->rc = stop(pid);
+}
+
 static void
 run_names(char *max_contexts, uint64_t names, uint64_t size, struct figures *f)
 {
 	char name[64], url[64], scope[64];
 	struct receiver rv;
 	gb_ring *p;
-	gb_ring_stats st;
 	pid_t pid;
 
 	snprintf(name, sizeof(name), "membench%da%s", (int)getpid(), max_contexts);
@@ -365,12 +378,7 @@ run_names(char *max_contexts, uint64_t names, uint64_t size, struct figures *f)
 	 * interval later, which needed nothing: the tables have shrunk when it arrives */
 	await_marker(&rv, p, size, 1);
 	await_marker(&rv, p, size, 2);
-	f->after_kib = status_kib(pid, "VmRSS");
-	f->after_anon_kib = status_kib(pid, "RssAnon");
-	f->peak_kib = status_kib(pid, "VmHWM");
-	gb__ring_stats(p, &st);
-	f->ring_dropped = st.dropped_records;
-	f->rc = stop(pid);
+	finish_run(f, pid, p);
 	receiver_stop(&rv);
 	f->lines = rv.burst_lines;
 	f->contexts_dropped = rv.contexts_dropped;
@@ -421,7 +429,6 @@ run_scopes(uint64_t scopes, uint64_t size, struct figures *f)
 	int pfd[2];
 	pthread_t th;
 	gb_ring *p;
-	gb_ring_stats st;
 	pid_t pid;
 
 	snprintf(name, sizeof(name), "membench%db", (int)getpid());
@@ -449,12 +456,7 @@ run_scopes(uint64_t scopes, uint64_t size, struct figures *f)
 	wait_or_die(ring_empty, p, "drain of the scopes");
 	kill(pid, SIGUSR1); /* a report: its tree is part of the peak */
 	wait_or_die(summary_done, &sr, "summary on SIGUSR1");
-	f->after_kib = status_kib(pid, "VmRSS");
-	f->after_anon_kib = status_kib(pid, "RssAnon");
-	f->peak_kib = status_kib(pid, "VmHWM");
-	gb__ring_stats(p, &st);
-	f->ring_dropped = st.dropped_records;
-	f->rc = stop(pid);
+	finish_run(f, pid, p);
 	pthread_join(th, NULL);
 	close(pfd[0]);
 	receiver_stop(&rv);

@@ -29,7 +29,7 @@
 #include "alloc_fail.h"
 #include "check_main.h"
 #include "record.h"
-#include "stub_proc.h"
+#include "stub_processor.h"
 #include "tele_recorder.h"
 #include "test_rings.h"
 
@@ -270,14 +270,7 @@ new_processor(gb_tele *t)
 	char err[256];
 	gb_processor *p;
 
-	gb_processor_opts_init(&o);
-	o.api_key = STUB_KEY;
-	o.api_base = stub.base;
-	o.model = "gemini-2.5-flash";
-	o.tele = t;
-	o.max_attempts = 2;
-	o.backoff_base_s = 0.001;
-	o.timeout_s = 5;
+	stub_processor_opts(&o, &stub, t, 0.001);
 	p = gb_processor_new(&o, err, sizeof(err));
 	ck_assert_msg(p != NULL, "%s", err);
 	return p;

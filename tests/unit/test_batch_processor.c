@@ -13,7 +13,7 @@
 
 #include "batch_run.h"
 #include "check_main.h"
-#include "stub_proc.h"
+#include "stub_processor.h"
 #include "tele_recorder.h"
 
 static const char content_text[] =
@@ -67,14 +67,7 @@ start(const char *const *args, gb_tele *tele)
 	char err[256];
 
 	ck_assert_int_eq(stub_start(&stub, args), 0);
-	gb_processor_opts_init(&o);
-	o.api_key = STUB_KEY;
-	o.api_base = stub.base;
-	o.model = "gemini-2.5-flash";
-	o.tele = tele;
-	o.max_attempts = 2;
-	o.backoff_base_s = 0.01;
-	o.timeout_s = 5;
+	stub_processor_opts(&o, &stub, tele, 0.01);
 	proc = gb_processor_new(&o, err, sizeof(err));
 	ck_assert_msg(proc != NULL, "%s", err);
 }
