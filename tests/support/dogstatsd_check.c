@@ -188,6 +188,98 @@ check_rate(const char *s, size_t len, const char **why)
 	return 0;
 }
 
+/* The values after the name: one, or (DogStatsD 1.1) several joined by ':', where the agent
+ * skips empty ones ("1::2") but needs at least one; a set's value is never packed. */
+static int
+check_values(const char *s, size_t len, bool nonneg, bool set, const char **why)
+{
+	size_t start = 0, n = 0;
+
+	if (len == 0)
+		return fail(why, "empty value");
+	if (memchr(s, ':', len) == NULL)
+		return check_value(s, len, nonneg, why);
+	if (set)
+		return fail(why, "packed values on a set");
+	for (size_t i = 0; i <= len; i++) {
+		if (i < len && s[i] != ':')
+			continue;
+		if (i > start) {
+			if (check_value(s + start, i - start, nonneg, why) < 0)
+				return -1;
+			n++;
+		}
+		start = i + 1;
+	}
+	return n > 0 ? 0 : fail(why, "packed values without a value");
+}
+
+/* "T" and the second the agent files the sample under: what Go's strconv.ParseInt(s, 10, 64)
+ * reads (an optional sign, decimal digits, within int64), at least 1. */
+static int
+check_timestamp(const char *s, size_t len, const char **why)
+{
+	size_t i = 0;
+	bool neg = false;
+	unsigned long long v = 0;
+
+	if (i < len && (s[i] == '+' || s[i] == '-'))
+		neg = s[i++] == '-';
+	if (i == len)
+		return fail(why, "timestamp without digits");
+	for (; i < len; i++) {
+		if (!digit(s[i]))
+			return fail(why, "junk in timestamp");
+		if (v > (9223372036854775807ull - (unsigned)(s[i] - '0')) / 10)
+			return fail(why, "timestamp out of range");
+		v = v * 10 + (unsigned)(s[i] - '0');
+	}
+	if (neg || v < 1)
+		return fail(why, "timestamp below 1");
+	return 0;
+}
+
+/* The fields after the type, in any order as the agent reads them: "@rate", "#tags" and
+ * "T<seconds>", each at most once (the agent would let a later one win, and ignore a field
+ * it does not know: both are refused here). */
+static int
+check_fields(const char *p, const char *end, const char **why)
+{
+	bool rate = false, tags = false, ts = false;
+
+	while (p != NULL) {
+		const char *f = p + 1;
+		const char *next = memchr(f, '|', (size_t)(end - f));
+		size_t fl = (size_t)((next ? next : end) - f);
+
+		if (fl == 0)
+			return fail(why, "empty field after the type");
+		if (f[0] == '@') {
+			if (rate)
+				return fail(why, "sample rate twice");
+			rate = true;
+			if (check_rate(f + 1, fl - 1, why) < 0)
+				return -1;
+		} else if (f[0] == '#') {
+			if (tags)
+				return fail(why, "tags twice");
+			tags = true;
+			if (check_tags(f + 1, fl - 1, why) < 0)
+				return -1;
+		} else if (f[0] == 'T') {
+			if (ts)
+				return fail(why, "timestamp twice");
+			ts = true;
+			if (check_timestamp(f + 1, fl - 1, why) < 0)
+				return -1;
+		} else {
+			return fail(why, "unknown field after the type");
+		}
+		p = next;
+	}
+	return 0;
+}
+
 int
 dsd_check_line(const char *line, size_t len, const char **why)
 {
@@ -210,25 +302,10 @@ dsd_check_line(const char *line, size_t len, const char **why)
 	bool ms = tl == 2 && memcmp(type, "ms", 2) == 0;
 	if (!(ms || (tl == 1 && strchr("cghds", type[0]) != NULL)))
 		return fail(why, "unknown metric type");
-	if (check_value(colon + 1, (size_t)(bar - colon - 1), ms, why) < 0)
+	if (check_values(colon + 1, (size_t)(bar - colon - 1), ms, tl == 1 && type[0] == 's',
+	    why) < 0)
 		return -1;
-	if (next != NULL && next + 1 < end && next[1] == '@') {
-		const char *r = next + 2;
-		next = memchr(r, '|', (size_t)(end - r));
-		if (check_rate(r, (size_t)((next ? next : end) - r), why) < 0)
-			return -1;
-	}
-	if (next != NULL) {
-		const char *t = next + 1;
-
-		if (t >= end || t[0] != '#')
-			return fail(why, "unknown field after the type");
-		t++;
-		if (memchr(t, '|', (size_t)(end - t)) != NULL)
-			return fail(why, "'|' inside the tags");
-		return check_tags(t, (size_t)(end - t), why);
-	}
-	return 0;
+	return check_fields(next, end, why);
 }
 
 long

@@ -4,9 +4,13 @@
  * through it, so a line a lenient server would quietly accept still fails a test.
  *
  *   datagram = 1*(line "\n")                          at most the size limit
- *   line     = name ":" value "|" type ["|@" rate] ["|#" tag *("," tag)]
+ *   line     = name ":" values "|" type *("|" field)
+ *   field    = "@" rate / "#" tag *("," tag) / "T" ts      each at most once, in any order
  *   name     = letter *199([A-Za-z0-9_] / "." not after "." and not last)
+ *   values   = value / *":" value 1*(1*":" value) *":"    DogStatsD 1.1 packed values, as
+ *              the agent reads them (empty ones skipped, at least one; never on a set)
  *   value    = ["-"] digits ["." digits] [("e"/"E") ["+"/"-"] digits], finite; >= 0 for ms
+ *   ts       = ["+"/"-"] digits, within int64 and >= 1 (the agent's strconv.ParseInt)
  *   type     = "c" / "g" / "ms" / "h" / "d" / "s"
  *   rate     = "0." digits / "1" / "1.0"
  *   tag      = lower *199([a-z0-9_./-] / ":"), the part before the first ":" without ":"
