@@ -1,7 +1,7 @@
 /*
  * collector_main.c - gbatch-collector's command line and environment: flags, the DataDog
- * client variables (DD_DOGSTATSD_URL, DD_AGENT_HOST/DD_DOGSTATSD_PORT, DD_ENV, DD_SERVICE,
- * DD_VERSION, DD_TAGS, DD_ENTITY_ID) and GBATCH_RING. Anything bad exits 2 naming it.
+ * client variables (DD_DOGSTATSD_URL, DD_DOGSTATSD_SOCKET, DD_AGENT_HOST/DD_DOGSTATSD_PORT,
+ * DD_ENV, DD_SERVICE, DD_VERSION, DD_TAGS, DD_ENTITY_ID) and GBATCH_RING. Anything bad exits 2 naming it.
  */
 #include <getopt.h>
 #include <stdbool.h>
@@ -38,13 +38,18 @@ static const char usage[] =
     "         [--console lines|summary|off] [--flush-interval DUR] [--prefix P]\n"
     "         [--names leaf|path] [--tag K:V]... [--drop-tag KEY]... [--max-tag-values N]\n"
     "         [--max-names N] [--max-contexts N] [--send-timeout DUR] [--unblock-timeout DUR]\n"
+    "         [--timing-type ms|h|d] [--pack-values] [--timestamps] [--resolve-interval DUR]\n"
     "         [--exit-when-producers-done] [--trust-uid UID] [--version] [--help]\n"
     "\n"
     "Drains gbatch telemetry rings into DogStatsD and the console.\n"
     "  --ring NAME|PATH         ring to drain (repeatable; default $GBATCH_RING or \"default\")\n"
-    "  --statsd URL|off         udp://host:port or unixgram:///path (default from\n"
-    "                           DD_DOGSTATSD_URL, DD_AGENT_HOST + DD_DOGSTATSD_PORT,\n"
-    "                           else udp://127.0.0.1:8125)\n"
+    "  --statsd URL|off         udp://host[:port] (port 8125 when absent, IPv6 as\n"
+    "                           udp://[::1]:8125), unix:///path or unixgram:///path\n"
+    "                           (datagrams), unixstream:///path (the agent's stream\n"
+    "                           socket, length-framed); default from DD_DOGSTATSD_URL,\n"
+    "                           else DD_DOGSTATSD_SOCKET (a unixgram path), else\n"
+    "                           DD_AGENT_HOST + DD_DOGSTATSD_PORT, else\n"
+    "                           udp://127.0.0.1:8125\n"
     "  --console MODE           lines, summary (on SIGUSR1 and at exit) or off\n"
     "                           (default: summary when stdout is a terminal, else off)\n"
     "  --flush-interval DUR     how often folded counters and gauges are sent (default 1s)\n"
@@ -68,6 +73,20 @@ static const char usage[] =
     "  --send-timeout DUR       unixgram: how long a datagram may wait for room in a\n"
     "                           slow agent's queue before it is dropped (default 1s,\n"
     "                           at most 60s, 0 = never wait)\n"
+    "  --timing-type ms|h|d     the type timings and histogram samples go out as: ms\n"
+    "                           (StatsD timers, every server reads them; the default),\n"
+    "                           h (DogStatsD histograms) or d (distributions: percentiles\n"
+    "                           across every host)\n"
+    "  --pack-values            every sample of one timing context in one message per\n"
+    "                           flush interval (name:v1:v2:v3|d|#tags, DogStatsD 1.1,\n"
+    "                           agent 6.25 or later; not for Etsy statsd)\n"
+    "  --timestamps             counters and gauges of records older than two flush\n"
+    "                           intervals when read (a backlog after a restart) go out\n"
+    "                           with |T<unix seconds>, per interval, so they land when\n"
+    "                           they happened (agent 7.40 or later). Off by default:\n"
+    "                           Etsy statsd would glue the field onto the last tag\n"
+    "  --resolve-interval DUR   a udp:// host name is resolved again this often and\n"
+    "                           after failed sends (default 60s, at least 10ms)\n"
     "  --unblock-timeout DUR    pad over a record a dead producer left unfinished (default 2s)\n"
     "  --exit-when-producers-done  exit once every producer that attached is gone\n"
     "  --trust-uid UID          also accept rings owned by this uid\n"
@@ -292,6 +311,36 @@ flag_send_timeout(struct cli *cl, const char *arg)
 	    GB_STATSD_MAX_SEND_TIMEOUT_NS);
 }
 
+/* ---- the DogStatsD dialect: timing type, packed values, timestamps, re-resolution ---- */
+
+static void
+flag_timing_type(struct cli *cl, const char *arg)
+{
+	if (gb__statsd_timing_parse(arg, &cl->cfg.statsd.timing) < 0)
+		gb__usage_error("--timing-type \"%s\": use ms, h or d", arg);
+}
+
+static void
+flag_pack_values(struct cli *cl, const char *arg)
+{
+	(void)arg;
+	cl->cfg.statsd.pack_values = true;
+}
+
+static void
+flag_timestamps(struct cli *cl, const char *arg)
+{
+	(void)arg;
+	cl->cfg.statsd.timestamps = true;
+}
+
+static void
+flag_resolve_interval(struct cli *cl, const char *arg)
+{
+	cl->cfg.statsd.resolve_interval_ns = duration_arg("--resolve-interval", arg,
+	    10 * GB_NS_PER_MS, UINT64_MAX / 2);
+}
+
 static void
 flag_unblock_timeout(struct cli *cl, const char *arg)
 {
@@ -352,6 +401,10 @@ static const struct flag {
 	{ "max-names", required_argument, flag_max_names },
 	{ "max-contexts", required_argument, flag_max_contexts },
 	{ "send-timeout", required_argument, flag_send_timeout },
+	{ "timing-type", required_argument, flag_timing_type },
+	{ "pack-values", no_argument, flag_pack_values },
+	{ "timestamps", no_argument, flag_timestamps },
+	{ "resolve-interval", required_argument, flag_resolve_interval },
 	{ "unblock-timeout", required_argument, flag_unblock_timeout },
 	{ "exit-when-producers-done", no_argument, flag_exit_when_done },
 	{ "trust-uid", required_argument, flag_trust_uid },
@@ -389,6 +442,7 @@ finish_config(struct cli *cl)
 	if (!cl->console_set)
 		cfg->console = isatty(STDOUT_FILENO) ? GB_CONSOLE_SUMMARY : GB_CONSOLE_OFF;
 	cfg->statsd.target = &cl->target;
+	cfg->statsd.flush_interval_ns = cfg->flush_interval_ns;
 	cfg->statsd.tags = cl->tags;
 	cfg->statsd.n_tags = cl->n_tags;
 	cfg->statsd.drop_tags = cl->drop;

@@ -319,3 +319,23 @@ gb__statsd_value(char *out, double v)
 	return n;
 }
 
+
+static const char *const timing_names[] = { "ms", "h", "d" };
+
+int
+gb__statsd_timing_parse(const char *t, enum gb_statsd_timing *out)
+{
+	for (size_t i = 0; i < sizeof(timing_names) / sizeof(timing_names[0]); i++) {
+		if (strcmp(t, timing_names[i]) == 0) {
+			*out = (enum gb_statsd_timing)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+const char *
+gb__statsd_timing_name(enum gb_statsd_timing t)
+{
+	return timing_names[(unsigned)t <= GB_STATSD_TIMING_D ? t : GB_STATSD_TIMING_MS];
+}

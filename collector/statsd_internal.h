@@ -17,29 +17,58 @@
 /* Writes v in decimal into out (room for 20 bytes). Returns the length; not NUL-terminated. */
 size_t gb__statsd_u64(char *out, uint64_t v);
 
-/* A non-blocking datagram socket connected to a target; fd is -1 while it is down, and it is
- * reconnected on a later send. */
+/* A non-blocking socket connected to a target (datagrams, or the agent's length-framed
+ * stream); fd is -1 while it is down, and it is reconnected on a later send. A UDP host name
+ * is resolved again every resolve_interval_ns and after a failed send. */
 typedef struct gb_statsd_sock {
 	gb_statsd_target target;
 	int fd;
+	bool stream;              /* SOCK_STREAM with 4-byte little-endian length frames */
 	uint64_t next_connect_ns;
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
 	uint64_t send_timeout_ns; /* see gb_statsd_config.send_timeout_ns */
+	uint64_t resolve_interval_ns;
+	uint64_t next_resolve_ns; /* udp: when the host is resolved again */
 	bool congested; /* a wait for room ran out; no more waits until a send succeeds */
 } gb_statsd_sock;
 
 /* Resolves t (a failure is returned with err saying why) and connects; a target that is not
- * there yet is retried later, not an error. Returns 0 or -1. */
+ * there yet is retried later, not an error. resolve_interval_ns 0 means
+ * GB_STATSD_DEFAULT_RESOLVE_NS. Returns 0 or -1. */
 int gb__statsd_sock_open(gb_statsd_sock *k, const gb_statsd_target *t, uint64_t send_timeout_ns,
-    char *err, size_t errlen);
+    uint64_t resolve_interval_ns, char *err, size_t errlen);
 
 /* Closes the socket if it is open. */
 void gb__statsd_sock_close(gb_statsd_sock *k);
 
-/* Sends the n datagrams pkt[i] of len[i] bytes (n <= GB_STATSD_QUEUE), counting what is sent
- * and what fails in st. */
+/* Sends the n datagrams pkt[i] of len[i] bytes (n <= GB_STATSD_QUEUE), each as one frame on
+ * a stream target, counting what is sent and what fails (dropped) in st. */
 void gb__statsd_sock_send(gb_statsd_sock *k, char (*pkt)[GB_STATSD_UNIX_MAX], const size_t *len,
     size_t n, gb_statsd_stats *st);
+
+/* ---- packed values (statsd_pack.c): the samples of one context over one flush ---- */
+
+typedef struct gb_statsd_pack gb_statsd_pack;
+
+/* Receives one packed message: name, the values as ":v1:v2..." (vals_len bytes), tags. The
+ * strings are valid only during the call. */
+typedef void (*gb_statsd_pack_emit)(void *ctx, const char *name, size_t name_len,
+    const char *vals, size_t vals_len, const char *tags, size_t tags_len);
+
+/* An empty table holding at most max_contexts contexts (0: no cap), or NULL. */
+gb_statsd_pack *gb__statsd_pack_new(size_t max_contexts);
+void gb__statsd_pack_free(gb_statsd_pack *p);
+
+/* Appends ":" and the value text val (val_len bytes) to the context (name, tags). When the
+ * context's values would pass room bytes (what its message may give them), its message goes
+ * to emit first and the value starts the next one. Returns 0, or -1 when the context is new
+ * and the table is full or out of memory: the caller sends the value on a line of its own. */
+int gb__statsd_pack_add(gb_statsd_pack *p, const char *name, size_t name_len, const char *tags,
+    size_t tags_len, const char *val, size_t val_len, size_t room, gb_statsd_pack_emit emit,
+    void *ctx);
+
+/* Hands every context's message to emit, in first-seen order, and empties the table. */
+void gb__statsd_pack_flush(gb_statsd_pack *p, gb_statsd_pack_emit emit, void *ctx);
 
 #endif

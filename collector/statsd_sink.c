@@ -55,6 +55,13 @@ struct gb_statsd_sink {
 	enum gb_statsd_names names;
 
 	gb_agg *agg;
+	gb_agg *backlog;         /* --timestamps: folded per interval of the records' own time;
+	                            the tags of a context end in its 8-byte second */
+	gb_statsd_pack *packed;  /* --pack-values */
+	const char *timing_type; /* "ms", "h" or "d" */
+	bool timestamps;
+	uint64_t backlog_age_ns; /* older than this when read: a backlog (two flush intervals) */
+	uint64_t bucket_ns;      /* a backlog is folded per this much of its own time */
 	gb_taglim *lim;
 	gb_taglim *names_lim;    /* the distinct metric names, under one key */
 	gb_statsd_stats st;
@@ -70,10 +77,13 @@ struct gb_statsd_sink {
 };
 
 /* Bytes a line may give to its tags: the datagram minus name, value, type and separators. */
+#define TS_FIELD_MAX 22 /* "|T" and a 20-digit second */
+
 static size_t
 tag_room(const gb_statsd_sink *s, size_t name_len)
 {
-	return s->max - (name_len + 1 + GB_STATSD_VALUE_MAX + 3 + 2 + 1);
+	return s->max - (name_len + 1 + GB_STATSD_VALUE_MAX + 3 + 2 + 1 +
+	    (s->timestamps ? TS_FIELD_MAX : 0));
 }
 
 /* The global tags of cfg, sanitised and joined with commas, into out (room for
@@ -154,7 +164,7 @@ gb__statsd_tags_check(const gb_statsd_config *cfg, char *err, size_t errlen)
 	char joined[GB_STATSD_GLOBAL_TAGS_MAX];
 	long n = join_globals(cfg, joined, err, errlen);
 	size_t max = cfg->target == NULL ? cfg->max_datagram :
-	    cfg->target->kind == GB_STATSD_UNIXGRAM ? GB_STATSD_UNIX_MAX : GB_STATSD_UDP_MAX;
+	    cfg->target->kind != GB_STATSD_UDP ? GB_STATSD_UNIX_MAX : GB_STATSD_UDP_MAX;
 
 	if (n < 0)
 		return -1;
@@ -165,6 +175,27 @@ gb__statsd_tags_check(const gb_statsd_config *cfg, char *err, size_t errlen)
 		    "datagram", n, max);
 		return -1;
 	}
+	return 0;
+}
+
+/* The timing type, packing and timestamps of cfg. */
+static int
+set_dialect(gb_statsd_sink *s, const gb_statsd_config *cfg, char *err, size_t errlen)
+{
+	uint64_t interval = cfg->flush_interval_ns ? cfg->flush_interval_ns : GB_NS_PER_SEC;
+
+	if ((unsigned)cfg->timing > GB_STATSD_TIMING_D) {
+		snprintf(err, errlen, "timing type %d is not ms, h or d", (int)cfg->timing);
+		return -1;
+	}
+	s->timing_type = gb__statsd_timing_name(cfg->timing);
+	if (!cfg->pack_values) {
+		gb__statsd_pack_free(s->packed);
+		s->packed = NULL;
+	}
+	s->timestamps = cfg->timestamps;
+	s->backlog_age_ns = interval > UINT64_MAX / 2 ? UINT64_MAX : 2 * interval;
+	s->bucket_ns = interval < GB_NS_PER_SEC ? GB_NS_PER_SEC : interval;
 	return 0;
 }
 
@@ -186,20 +217,24 @@ gb__statsd_new(const gb_statsd_config *cfg, char *err, size_t errlen)
 	if (set_globals(s, cfg, err, errlen) < 0)
 		goto fail;
 	s->agg = gb__agg_new(cfg->max_contexts);
+	s->backlog = gb__agg_new(cfg->max_contexts);
+	s->packed = gb__statsd_pack_new(cfg->max_contexts);
 	s->lim = gb__taglim_new(cfg->max_tag_values);
 	s->names_lim = gb__taglim_new(cfg->max_names);
 	s->names = cfg->names;
 	s->cache = calloc(CACHE_SLOTS, sizeof(*s->cache));
-	if (s->agg == NULL || s->lim == NULL || s->names_lim == NULL || s->cache == NULL) {
+	if (s->agg == NULL || s->backlog == NULL || s->packed == NULL || s->lim == NULL ||
+	    s->names_lim == NULL || s->cache == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
+	if (set_dialect(s, cfg, err, errlen) < 0)
+		goto fail;
 	if (cfg->target != NULL) {
 		s->has_target = true;
-		s->max = cfg->target->kind == GB_STATSD_UNIXGRAM ? GB_STATSD_UNIX_MAX :
-		    GB_STATSD_UDP_MAX;
-		if (gb__statsd_sock_open(&s->sock, cfg->target, cfg->send_timeout_ns, err,
-		    errlen) < 0)
+		s->max = cfg->target->kind != GB_STATSD_UDP ? GB_STATSD_UNIX_MAX : GB_STATSD_UDP_MAX;
+		if (gb__statsd_sock_open(&s->sock, cfg->target, cfg->send_timeout_ns,
+		    cfg->resolve_interval_ns, err, errlen) < 0)
 			goto fail;
 	} else {
 		s->send = cfg->send;
@@ -243,6 +278,8 @@ gb__statsd_free(gb_statsd_sink *s)
 	gb__statsd_flush(s);
 	gb__statsd_sock_close(&s->sock);
 	gb__agg_free(s->agg);
+	gb__agg_free(s->backlog);
+	gb__statsd_pack_free(s->packed);
 	gb__taglim_free(s->lim);
 	gb__taglim_free(s->names_lim);
 	free(s->cache);
@@ -407,10 +444,12 @@ record_tags(gb_statsd_sink *s, const gb_record *r, char *out, size_t limit)
 	return n;
 }
 
-/* Builds "name:value|type[|#tags]\n" into s->line and packs it. */
+/* Builds "name:values|type[|#tags][|T<ts_s>]\n" into s->line and packs it; vals is the
+ * value text after the name's ':' (one value, or several joined by ':'); ts_s 0 sends no
+ * timestamp. */
 static void
-emit_line(gb_statsd_sink *s, const char *name, size_t nl, double v, const char *type,
-    const char *tags, size_t tl)
+emit_text(gb_statsd_sink *s, const char *name, size_t nl, const char *vals, size_t vl,
+    const char *type, const char *tags, size_t tl, uint64_t ts_s)
 {
 	char *p = s->line;
 	size_t n = 0, ty = strlen(type);
@@ -418,7 +457,8 @@ emit_line(gb_statsd_sink *s, const char *name, size_t nl, double v, const char *
 	memcpy(p, name, nl);
 	n = nl;
 	p[n++] = ':';
-	n += gb__statsd_value(p + n, v);
+	memcpy(p + n, vals, vl);
+	n += vl;
 	p[n++] = '|';
 	memcpy(p + n, type, ty);
 	n += ty;
@@ -428,8 +468,22 @@ emit_line(gb_statsd_sink *s, const char *name, size_t nl, double v, const char *
 		memcpy(p + n, tags, tl);
 		n += tl;
 	}
+	if (ts_s != 0) {
+		p[n++] = '|';
+		p[n++] = 'T';
+		n += gb__statsd_u64(p + n, ts_s);
+	}
 	p[n++] = '\n';
 	pack(s, p, n);
+}
+
+static void
+emit_line(gb_statsd_sink *s, const char *name, size_t nl, double v, const char *type,
+    const char *tags, size_t tl)
+{
+	char val[GB_STATSD_VALUE_MAX];
+
+	emit_text(s, name, nl, val, gb__statsd_value(val, v), type, tags, tl, 0);
 }
 
 static size_t
@@ -507,6 +561,99 @@ make_line_parts(gb_statsd_sink *s, const gb_record *r, char *name, size_t *nl, c
 	*tl = record_tags(s, r, tags, tag_room(s, *nl));
 }
 
+/* The sink's own emit for packed messages. */
+static void
+emit_packed(void *ctx, const char *name, size_t nl, const char *vals, size_t vl,
+    const char *tags, size_t tl)
+{
+	gb_statsd_sink *s = ctx;
+
+	emit_text(s, name, nl, vals + 1, vl - 1, s->timing_type, tags, tl, 0);
+}
+
+/* A sample of a timing or histogram: a line of its own, or into its context's packed
+ * message. */
+static void
+emit_sample(gb_statsd_sink *s, const char *np, size_t nl, double v, const char *tp, size_t tl)
+{
+	char val[GB_STATSD_VALUE_MAX];
+	size_t vl, fixed;
+
+	if (s->packed == NULL) {
+		emit_line(s, np, nl, v, s->timing_type, tp, tl);
+		return;
+	}
+	vl = gb__statsd_value(val, v);
+	/* what the message needs besides its values: name, '|', type, "|#" tags, '\n' */
+	fixed = nl + 1 + strlen(s->timing_type) + (tl > 0 ? 2 + tl : 0) + 1;
+	if (fixed >= s->max || gb__statsd_pack_add(s->packed, np, nl, tp, tl, val, vl,
+	    s->max - fixed, emit_packed, s) < 0)
+		emit_text(s, np, nl, val, vl, s->timing_type, tp, tl, 0);
+}
+
+/* Whether r was written long enough before it is read to be a backlog (--timestamps). */
+static bool
+is_backlog(const gb_statsd_sink *s, const gb_record *r)
+{
+	uint64_t now;
+
+	if (!s->timestamps || r->ts_ns == 0)
+		return false;
+	now = gb__clock_real_ns();
+	return now > r->ts_ns && now - r->ts_ns > s->backlog_age_ns;
+}
+
+/* Folds a backlog counter or gauge into the context of its own interval: the interval's
+ * first second rides at the end of the tags (8 bytes), taken off again at flush. */
+static int
+fold_backlog(gb_statsd_sink *s, const gb_record *r, const char *np, size_t nl, const char *tp,
+    size_t tl, enum gb_agg_type type)
+{
+	char tags[GB_STATSD_UNIX_MAX + 8];
+	uint64_t sec = r->ts_ns / s->bucket_ns * s->bucket_ns / GB_NS_PER_SEC;
+
+	if (tl > GB_STATSD_UNIX_MAX)
+		return -1;
+	memcpy(tags, tp, tl);
+	memcpy(tags + tl, &sec, 8);
+	return gb__agg_add(s->backlog, np, nl, tags, tl + 8, type, r->value);
+}
+
+static void
+take_value(gb_statsd_sink *s, const gb_record *r, const char *np, size_t nl, const char *tp,
+    size_t tl)
+{
+	double v = r->value;
+	enum gb_agg_type type = r->kind == GB_REC_COUNTER ? GB_AGG_COUNTER : GB_AGG_GAUGE;
+	int rc;
+
+	switch (r->kind) {
+	case GB_REC_TIMING:
+		v *= 1000.0;
+		if (!isfinite(v)) {
+			s->st.values_rejected++;
+			return;
+		}
+		emit_sample(s, np, nl, v, tp, tl);
+		return;
+	case GB_REC_HISTOGRAM:
+		/* a StatsD timer is the one distribution every server reads; the values are the
+		 * samples as they are (token counts), not milliseconds */
+		if (v < 0) {
+			s->st.values_rejected++;
+			return;
+		}
+		emit_sample(s, np, nl, v, tp, tl);
+		return;
+	default:
+		rc = is_backlog(s, r) ? fold_backlog(s, r, np, nl, tp, tl, type) :
+		    gb__agg_add(s->agg, np, nl, tp, tl, type, v);
+		if (rc < 0)
+			s->st.fold_errors++;
+		return;
+	}
+}
+
 void
 gb__statsd_record(gb_statsd_sink *s, const gb_record *r)
 {
@@ -560,33 +707,7 @@ gb__statsd_record(gb_statsd_sink *s, const gb_record *r)
 	} else {
 		make_line_parts(s, r, name, &nl, tags, &tl);
 	}
-	switch (r->kind) {
-	case GB_REC_TIMING:
-		v *= 1000.0;
-		if (!isfinite(v)) {
-			s->st.values_rejected++;
-			return;
-		}
-		emit_line(s, np, nl, v, "ms", tp, tl);
-		break;
-	case GB_REC_HISTOGRAM:
-		/* a StatsD timer is the one distribution every server reads; the values are the
-		 * samples as they are (token counts), not milliseconds */
-		if (v < 0) {
-			s->st.values_rejected++;
-			return;
-		}
-		emit_line(s, np, nl, v, "ms", tp, tl);
-		break;
-	case GB_REC_COUNTER:
-		if (gb__agg_add(s->agg, np, nl, tp, tl, GB_AGG_COUNTER, v) < 0)
-			s->st.fold_errors++;
-		break;
-	default:
-		if (gb__agg_add(s->agg, np, nl, tp, tl, GB_AGG_GAUGE, v) < 0)
-			s->st.fold_errors++;
-		break;
-	}
+	take_value(s, r, np, nl, tp, tl);
 }
 
 static void
@@ -602,10 +723,30 @@ emit_folded(void *ctx, const char *name, size_t name_len, const char *tags, size
 	emit_line(s, name, name_len, v, type == GB_AGG_COUNTER ? "c" : "g", tags, tags_len);
 }
 
+static void
+emit_backlog(void *ctx, const char *name, size_t name_len, const char *tags, size_t tags_len,
+    enum gb_agg_type type, double v)
+{
+	gb_statsd_sink *s = ctx;
+	char val[GB_STATSD_VALUE_MAX];
+	uint64_t sec;
+
+	if (!isfinite(v)) {
+		s->st.values_rejected++;
+		return;
+	}
+	memcpy(&sec, tags + tags_len - 8, 8);
+	emit_text(s, name, name_len, val, gb__statsd_value(val, v),
+	    type == GB_AGG_COUNTER ? "c" : "g", tags, tags_len - 8, sec);
+}
+
 void
 gb__statsd_flush_aggregates(gb_statsd_sink *s)
 {
+	gb__agg_flush(s->backlog, emit_backlog, s);
 	gb__agg_flush(s->agg, emit_folded, s);
+	if (s->packed != NULL)
+		gb__statsd_pack_flush(s->packed, emit_packed, s);
 	gb__statsd_flush(s);
 }
 
@@ -646,5 +787,5 @@ gb__statsd_get_stats(const gb_statsd_sink *s, gb_statsd_stats *out)
 	*out = s->st;
 	out->tag_values_capped = gb__taglim_capped(s->lim) + s->capped_on_hits;
 	out->names_capped = gb__taglim_capped(s->names_lim) + s->names_capped_on_hits;
-	out->contexts_dropped = gb__agg_dropped(s->agg);
+	out->contexts_dropped = gb__agg_dropped(s->agg) + gb__agg_dropped(s->backlog);
 }

@@ -8,6 +8,7 @@
 #ifndef GBATCH_COLLECTOR_STATSD_SINK_H
 #define GBATCH_COLLECTOR_STATSD_SINK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,6 +27,8 @@
 #define GB_STATSD_MAX_SEND_TIMEOUT_NS 60000000000ull
 #define GB_STATSD_DEFAULT_MAX_CONTEXTS 20000 /* the CLI's default for max_contexts */
 #define GB_STATSD_MAX_CONTEXTS 10000000      /* the largest max_contexts accepted */
+#define GB_STATSD_DEFAULT_PORT "8125"
+#define GB_STATSD_DEFAULT_RESOLVE_NS 60000000000ull /* see gb_statsd_config.resolve_interval_ns */
 
 /* ---- sanitising (statsd_format.c, exposed for tests) ---- */
 
@@ -56,22 +59,30 @@ size_t gb__statsd_value(char *out, double v);
 
 /* ---- the target (statsd_target.c) ---- */
 
-enum gb_statsd_kind { GB_STATSD_UDP = 1, GB_STATSD_UNIXGRAM = 2 };
+enum gb_statsd_kind {
+	GB_STATSD_UDP = 1,
+	GB_STATSD_UNIXGRAM = 2,   /* datagrams on a Unix socket */
+	GB_STATSD_UNIXSTREAM = 3, /* the agent's stream socket: each message after its 4-byte
+	                             little-endian length */
+};
 
 typedef struct gb_statsd_target {
 	enum gb_statsd_kind kind;
+	bool guess_stream; /* unix://: a datagram socket, or a stream one if the path is one */
 	char host[256]; /* udp: a name or address ("::1" without brackets) */
 	char port[8];   /* udp */
-	char path[108]; /* unixgram: the socket path */
+	char path[108]; /* unix sockets: the socket path */
 } gb_statsd_target;
 
-/* Parses "udp://host:port" (IPv6 as [addr]:port) or "unixgram:///path". Returns 0, or -1
- * with err naming the URL. */
+/* Parses what datadog-go accepts: "udp://host[:port]" (port 8125 when absent, IPv6 as
+ * [addr] or [addr]:port), "unix:///path" (datagram, or stream when the socket at path is a
+ * stream socket), "unixgram:///path", "unixstream:///path". Returns 0, or -1 with err naming the URL and what is wrong with it. */
 int gb__statsd_parse_url(const char *url, gb_statsd_target *t, char *err, size_t errlen);
 
 /* The target the DataDog clients would pick from the environment: DD_DOGSTATSD_URL, else
- * DD_AGENT_HOST and DD_DOGSTATSD_PORT (each defaulting as below), else GB_STATSD_DEFAULT_URL.
- * Returns 0, or -1 with err naming the variable and its bad value. */
+ * DD_DOGSTATSD_SOCKET (a unixgram path), else DD_AGENT_HOST and DD_DOGSTATSD_PORT (each
+ * defaulting as below), else GB_STATSD_DEFAULT_URL. Returns 0, or -1 with err naming the
+ * variable and its bad value. */
 int gb__statsd_target_from_env(gb_statsd_target *t, char *err, size_t errlen);
 
 /* ---- the sink (statsd_sink.c, sending in statsd_socket.c) ---- */
@@ -95,6 +106,18 @@ enum gb_statsd_names {
 #define GB_STATSD_RESERVED_KEYS "host", "device", "source", "env", "service", "version", \
 	"depth", "parent_scope"
 #define GB_STATSD_RESERVED_PREFIX "dd.internal."
+
+/* The DogStatsD type timings and histogram samples go out as. */
+enum gb_statsd_timing {
+	GB_STATSD_TIMING_MS = 0, /* "ms": what every StatsD server reads */
+	GB_STATSD_TIMING_H = 1,  /* "h": a DogStatsD histogram, per agent */
+	GB_STATSD_TIMING_D = 2,  /* "d": a DogStatsD distribution, across every agent */
+};
+
+/* Parses "ms", "h" or "d". Returns 0, or -1. (statsd_format.c) */
+int gb__statsd_timing_parse(const char *s, enum gb_statsd_timing *out);
+/* The type letters of t. */
+const char *gb__statsd_timing_name(enum gb_statsd_timing t);
 
 typedef struct gb_statsd_config {
 	const gb_statsd_target *target; /* where to send; NULL to use send instead */
@@ -121,6 +144,16 @@ typedef struct gb_statsd_config {
 	                                   drops it (a send error) and marks the target congested:
 	                                   no further waits until a datagram gets through.
 	                                   0 = never wait. UDP never waits. */
+	enum gb_statsd_timing timing;   /* the type of timing and histogram lines */
+	bool pack_values;               /* every sample of one timing or histogram context in
+	                                   one message per flush (DogStatsD 1.1, "n:v1:v2|d"),
+	                                   each message within one datagram */
+	bool timestamps;                /* counters and gauges of records older than two
+	                                   flush intervals when read go out with |T<seconds>,
+	                                   folded per interval of their own time */
+	uint64_t flush_interval_ns;     /* what "older than two intervals" measures; 0: 1 s */
+	uint64_t resolve_interval_ns;   /* udp: a host name is resolved again this often (and
+	                                   when sends fail); 0: GB_STATSD_DEFAULT_RESOLVE_NS */
 } gb_statsd_config;
 
 typedef struct gb_statsd_stats {

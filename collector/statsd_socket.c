@@ -1,7 +1,8 @@
 /*
- * statsd_socket.c - the sink's way to the agent: a non-blocking datagram socket, full datagrams
- * sent in batches through sendmmsg, a failed one counted and forgotten, a target that went away
- * reconnected, and a slow unixgram agent waited for within a bound.
+ * statsd_socket.c - the sink's way to the agent: a non-blocking socket, full datagrams sent in
+ * batches through sendmmsg (or, to the agent's stream socket, one length-framed message
+ * each), a failed one counted and forgotten, a target that went away reconnected, a UDP host
+ * name resolved again now and then, and a slow Unix-socket agent waited for within a bound.
  */
 #include "statsd_internal.h"
 
@@ -25,21 +26,45 @@ gb__statsd_sock_close(gb_statsd_sock *k)
 	k->fd = -1;
 }
 
-/* Opens and connects the socket; on failure leaves fd -1 and retries after RECONNECT_NS. */
+static bool
+is_unix(const gb_statsd_sock *k)
+{
+	return k->target.kind != GB_STATSD_UDP;
+}
+
+static int
+open_connected(const gb_statsd_sock *k, int type)
+{
+	int fd = socket(k->addr.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (const struct sockaddr *)&k->addr, k->addrlen) < 0) {
+		int e = errno;
+
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+/* Opens and connects the socket; on failure leaves fd -1 and retries after RECONNECT_NS. A
+ * unix:// target whose socket turns out to be a stream socket (EPROTOTYPE) becomes one. */
 static void
 connect_socket(gb_statsd_sock *k)
 {
 	int fd;
 
 	k->next_connect_ns = gb__clock_mono_ns() + RECONNECT_NS;
-	fd = socket(k->addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = open_connected(k, k->stream ? SOCK_STREAM : SOCK_DGRAM);
+	if (fd < 0 && errno == EPROTOTYPE && k->target.guess_stream && !k->stream) {
+		k->stream = true;
+		fd = open_connected(k, SOCK_STREAM);
+	}
 	if (fd < 0)
 		return;
-	if (connect(fd, (const struct sockaddr *)&k->addr, k->addrlen) < 0) {
-		close(fd);
-		return;
-	}
-	if (k->target.kind == GB_STATSD_UNIXGRAM) {
+	if (is_unix(k)) {
 		int sz = GB_STATSD_UNIX_MAX * 32;
 
 		(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
@@ -47,17 +72,11 @@ connect_socket(gb_statsd_sock *k)
 	k->fd = fd;
 }
 
+/* Looks up the UDP host into addr; an error names the host. */
 static int
-resolve(gb_statsd_sock *k, char *err, size_t errlen)
+lookup(const gb_statsd_sock *k, struct sockaddr_storage *addr, socklen_t *addrlen, char *err,
+    size_t errlen)
 {
-	if (k->target.kind == GB_STATSD_UNIXGRAM) {
-		struct sockaddr_un *un = (struct sockaddr_un *)&k->addr;
-
-		un->sun_family = AF_UNIX;
-		memcpy(un->sun_path, k->target.path, strlen(k->target.path) + 1);
-		k->addrlen = sizeof(*un);
-		return 0;
-	}
 	struct addrinfo hints = { .ai_socktype = SOCK_DGRAM, .ai_flags = AI_NUMERICSERV };
 	struct addrinfo *ai;
 	int rc = getaddrinfo(k->target.host, k->target.port, &hints, &ai);
@@ -66,39 +85,94 @@ resolve(gb_statsd_sock *k, char *err, size_t errlen)
 		snprintf(err, errlen, "StatsD host \"%s\": %s", k->target.host, gai_strerror(rc));
 		return -1;
 	}
-	memcpy(&k->addr, ai->ai_addr, ai->ai_addrlen);
-	k->addrlen = ai->ai_addrlen;
+	if (ai->ai_addrlen > sizeof(*addr)) {
+		freeaddrinfo(ai);
+		snprintf(err, errlen, "StatsD host \"%s\": address too long", k->target.host);
+		return -1;
+	}
+	memset(addr, 0, sizeof(*addr));
+	memcpy(addr, ai->ai_addr, ai->ai_addrlen);
+	*addrlen = ai->ai_addrlen;
 	freeaddrinfo(ai);
 	return 0;
 }
 
+static int
+resolve(gb_statsd_sock *k, char *err, size_t errlen)
+{
+	if (is_unix(k)) {
+		struct sockaddr_un *un = (struct sockaddr_un *)&k->addr;
+
+		un->sun_family = AF_UNIX;
+		memcpy(un->sun_path, k->target.path, strlen(k->target.path) + 1);
+		k->addrlen = sizeof(*un);
+		return 0;
+	}
+	k->next_resolve_ns = gb__clock_mono_ns() + k->resolve_interval_ns;
+	return lookup(k, &k->addr, &k->addrlen, err, errlen);
+}
+
+/* A UDP host name may point elsewhere now (a restarted agent pod, a moved service): looks it
+ * up again and, when the address changed, reconnects to the new one. A failed lookup keeps
+ * the address we have and is tried again within RECONNECT_NS. */
+static void
+resolve_again(gb_statsd_sock *k)
+{
+	struct sockaddr_storage addr;
+	socklen_t len;
+	char err[64];
+	uint64_t now = gb__clock_mono_ns();
+
+	if (lookup(k, &addr, &len, err, sizeof(err)) < 0) {
+		k->next_resolve_ns = now + RECONNECT_NS;
+		return;
+	}
+	k->next_resolve_ns = now + k->resolve_interval_ns;
+	if (len == k->addrlen && memcmp(&addr, &k->addr, len) == 0)
+		return;
+	k->addr = addr;
+	k->addrlen = len;
+	gb__statsd_sock_close(k);
+	connect_socket(k);
+}
+
 int
 gb__statsd_sock_open(gb_statsd_sock *k, const gb_statsd_target *t, uint64_t send_timeout_ns,
-    char *err, size_t errlen)
+    uint64_t resolve_interval_ns, char *err, size_t errlen)
 {
 	k->target = *t;
+	k->stream = t->kind == GB_STATSD_UNIXSTREAM;
 	k->send_timeout_ns = send_timeout_ns;
+	k->resolve_interval_ns = resolve_interval_ns ? resolve_interval_ns :
+	    GB_STATSD_DEFAULT_RESOLVE_NS;
 	if (resolve(k, err, errlen) < 0)
 		return -1;
 	connect_socket(k);
 	return 0;
 }
 
-/* A unixgram peer that went away (agent restarted) needs a new connect; for UDP an error is
- * transient (ICMP port unreachable, full buffers) and the socket stays. */
+/* A Unix-socket peer that went away (agent restarted) needs a new connect; for UDP an error
+ * is transient (ICMP port unreachable, full buffers) and the socket stays, but the host is
+ * looked up again before the next send. */
 static void
 send_failed(gb_statsd_sock *k, int err, gb_statsd_stats *st)
 {
 	st->send_errors++;
-	if (k->target.kind == GB_STATSD_UNIXGRAM && err != EAGAIN && err != EWOULDBLOCK &&
-	    err != ENOBUFS) {
+	if (err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS)
+		return;
+	if (is_unix(k)) {
 		gb__statsd_sock_close(k);
 		k->next_connect_ns = 0;
+	} else {
+		uint64_t soon = gb__clock_mono_ns() + RECONNECT_NS; /* not on every failed datagram */
+
+		if (k->next_resolve_ns > soon)
+			k->next_resolve_ns = soon;
 	}
 }
 
-/* A unixgram target whose queue is full (the agent reads more slowly than we send) makes the
- * send fail with EAGAIN. Records stay in the ring until they are sent, so waiting here is
+/* A Unix-socket target whose queue is full (the agent reads more slowly than we send) makes
+ * the send fail with EAGAIN. Records stay in the ring until they are sent, so waiting here is
  * backpressure into the ring rather than loss: waits for room until *deadline (set on the
  * first wait for this datagram), unless the target is congested. Returns true when the send
  * is worth trying again; false marks the target congested. */
@@ -125,6 +199,88 @@ wait_for_room(gb_statsd_sock *k, uint64_t *deadline)
 	return false;
 }
 
+/* Writes one frame (length, then the message) on the stream socket. Returns 0, or -1 with
+ * errno: nothing of the frame was written (the connection is still usable after EAGAIN), or
+ * the frame was cut (errno ETIMEDOUT, the connection closed so the agent drops the part). */
+static int
+write_frame(gb_statsd_sock *k, const char *msg, size_t len)
+{
+	uint8_t hdr[4] = { (uint8_t)len, (uint8_t)(len >> 8), (uint8_t)(len >> 16),
+		(uint8_t)(len >> 24) };
+	size_t off = 0, total = len + 4;
+	uint64_t deadline = 0;
+
+	while (off < total) {
+		struct iovec iov[2];
+		struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 0 };
+		ssize_t n;
+
+		if (off < 4)
+			iov[mh.msg_iovlen++] = (struct iovec){ hdr + off, 4 - off };
+		iov[mh.msg_iovlen++] = (struct iovec){ (char *)(uintptr_t)msg + (off > 4 ? off - 4 : 0),
+			off > 4 ? len - (off - 4) : len };
+		n = sendmsg(k->fd, &mh, MSG_NOSIGNAL);
+		if (n >= 0) {
+			off += (size_t)n;
+			continue;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return -1;
+		if (off == 0 && !wait_for_room(k, &deadline))
+			return -1;
+		if (off > 0) {
+			/* a frame begun must be finished or the stream is lost: wait for it even on a
+			 * congested target, within the send timeout (at least RECONNECT_NS) */
+			struct pollfd p = { .fd = k->fd, .events = POLLOUT };
+			uint64_t wait = k->send_timeout_ns > RECONNECT_NS ? k->send_timeout_ns : RECONNECT_NS;
+
+			if (poll(&p, 1, (int)(wait / GB_NS_PER_MS)) <= 0) {
+				gb__statsd_sock_close(k);
+				errno = ETIMEDOUT;
+				return -1;
+			}
+		}
+	}
+	k->congested = false;
+	return 0;
+}
+
+/* The stream target: one frame per message. A connection the agent closed (EPIPE,
+ * ECONNRESET, ENOTCONN) is opened again and the message tried once more on it; what still
+ * cannot be written is counted as a send error. */
+static void
+send_stream(gb_statsd_sock *k, char (*pkt)[GB_STATSD_UNIX_MAX], const size_t *len, size_t nq,
+    gb_statsd_stats *st)
+{
+	for (size_t i = 0; i < nq; i++) {
+		bool again = false;
+
+		for (;;) {
+			if (k->fd < 0 && (again || gb__clock_mono_ns() >= k->next_connect_ns))
+				connect_socket(k);
+			if (k->fd < 0) {
+				st->send_errors += nq - i;
+				return;
+			}
+			if (write_frame(k, pkt[i], len[i]) == 0) {
+				st->packets_sent++;
+				st->bytes_sent += len[i];
+				break;
+			}
+			int e = errno;
+			if (!again && (e == EPIPE || e == ECONNRESET || e == ENOTCONN)) {
+				gb__statsd_sock_close(k);
+				again = true;
+				continue;
+			}
+			send_failed(k, e, st);
+			break;
+		}
+	}
+}
+
 /* Sends the queued datagrams with as few sendmmsg calls as the errors allow. */
 void
 gb__statsd_sock_send(gb_statsd_sock *k, char (*pkt)[GB_STATSD_UNIX_MAX], const size_t *len,
@@ -136,6 +292,12 @@ gb__statsd_sock_send(gb_statsd_sock *k, char (*pkt)[GB_STATSD_UNIX_MAX], const s
 	uint64_t deadline = 0; /* of the wait for room for datagram i */
 	size_t i = 0;
 
+	if (!is_unix(k) && gb__clock_mono_ns() >= k->next_resolve_ns)
+		resolve_again(k);
+	if (k->stream) {
+		send_stream(k, pkt, len, nq, st);
+		return;
+	}
 	for (size_t j = 0; j < nq; j++) {
 		iov[j] = (struct iovec){ .iov_base = pkt[j], .iov_len = len[j] };
 		m[j] = (struct mmsghdr){ .msg_hdr = { .msg_iov = &iov[j], .msg_iovlen = 1 } };
@@ -149,11 +311,15 @@ gb__statsd_sock_send(gb_statsd_sock *k, char (*pkt)[GB_STATSD_UNIX_MAX], const s
 			st->send_errors += nq - i;
 			return;
 		}
+		if (k->stream) { /* unix:// found a stream socket on reconnecting */
+			send_stream(k, pkt + i, len + i, nq - i, st);
+			return;
+		}
 		n = sendmmsg(k->fd, m + i, (unsigned)(nq - i), MSG_NOSIGNAL);
 		if (n <= 0) { /* the datagram at i failed: count it, go on with the next */
 			int e = errno;
 
-			if (k->target.kind == GB_STATSD_UNIXGRAM && (e == EAGAIN || e == EWOULDBLOCK) &&
+			if (is_unix(k) && (e == EAGAIN || e == EWOULDBLOCK) &&
 			    wait_for_room(k, &deadline))
 				continue;
 			send_failed(k, e, st);

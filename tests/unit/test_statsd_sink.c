@@ -1,7 +1,8 @@
 /* test_statsd_sink.c - the DogStatsD sink: names, tags and values sanitised to the grammar,
  * counters and gauges folded, datagrams packed within their limit, hostile producers (every
- * byte value, UTF-8, huge and empty names) checked by the strict line checker, and real UDP
- * and unixgram sockets, including a target that goes away and comes back. */
+ * byte value, UTF-8, huge and empty names) checked by the strict line checker, timing types,
+ * packed values and timestamps, and real UDP, unixgram and unixstream sockets, including a
+ * target that goes away and comes back. */
 #include <check.h>
 #include <errno.h>
 #include <math.h>
@@ -794,6 +795,188 @@ START_TEST(cached_lines_match_and_stay_apart)
 }
 END_TEST
 
+/* ---- the dialect: timing types, packed values, timestamps ---- */
+
+START_TEST(timing_type_sets_the_type_of_timings_and_histograms)
+{
+	static const char *const want[] = { "ms", "h", "d" };
+	struct capture *c = capture_new(GB_STATSD_UDP_MAX);
+	gb_statsd_config cfg = { .timing = (enum gb_statsd_timing)_i };
+	gb_statsd_sink *s = sink_for(c, &cfg);
+	gb_record t = rec(GB_REC_TIMING, "call", 0, 0.25);
+	gb_record h = rec(GB_REC_HISTOGRAM, "gen_ai.client.token.usage", 0, 42);
+	char expect[256];
+	enum gb_statsd_timing parsed;
+
+	gb__statsd_record(s, &t);
+	gb__statsd_record(s, &h);
+	gb__statsd_flush(s);
+	snprintf(expect, sizeof(expect), "gbatch.call:250|%s|#depth:0\n"
+	    "gen_ai.client.token.usage:42|%s|#depth:0\n", want[_i], want[_i]);
+	ck_assert_str_eq(c->buf, expect);
+	ck_assert_int_eq(gb__statsd_timing_parse(want[_i], &parsed), 0);
+	ck_assert_int_eq(parsed, _i);
+	ck_assert_int_eq(gb__statsd_timing_parse("x", &parsed), -1);
+	ck_assert_int_eq(gb__statsd_timing_parse("", &parsed), -1);
+	gb__statsd_free(s);
+	capture_free(c);
+}
+END_TEST
+
+/* Every value of the captured lines of metric name (packed or not) into seen[i] for the
+ * value i / 100 ms; returns how many values were read. */
+static long
+count_values(const char *buf, const char *name, int *seen, int n_seen, long *messages)
+{
+	size_t nl = strlen(name);
+	long n = 0;
+
+	for (const char *p = buf; *p != '\0'; p = strchr(p, '\n') + 1) {
+		const char *end = strchr(p, '\n');
+
+		if (strncmp(p, name, nl) != 0 || p[nl] != ':')
+			continue;
+		(*messages)++;
+		for (const char *v = p + nl; *v == ':' && v < end;) {
+			char *after;
+			double x = strtod(v + 1, &after);
+			long i = lround(x * 100);
+
+			ck_assert_msg(i >= 0 && i < n_seen, "value %g out of range", x);
+			seen[i]++;
+			n++;
+			v = after;
+		}
+	}
+	return n;
+}
+
+START_TEST(packed_values_keep_every_sample_within_each_datagram)
+{
+	enum { N = 5000 };
+	size_t max = _i == 0 ? GB_STATSD_UDP_MAX : GB_STATSD_UNIX_MAX;
+	struct capture *c = capture_new(max);
+	gb_statsd_config cfg = { .timing = GB_STATSD_TIMING_D, .pack_values = true };
+	gb_statsd_sink *s = sink_for(c, &cfg);
+	static int seen[N], seen_other[N];
+	long got, messages = 0, other_messages = 0;
+	gb_rec_kv meta[] = { { "model", 5, "gemini-2.0-flash", 16 } };
+
+	memset(seen, 0, sizeof(seen));
+	memset(seen_other, 0, sizeof(seen_other));
+	for (int i = 0; i < N; i++) {
+		gb_record r = rec(GB_REC_TIMING, "attempt", 0, i / 100000.0);
+		gb_record o = rec(GB_REC_TIMING, "other", 0, i / 100000.0);
+
+		r.meta = meta;
+		r.n_meta = 1;
+		gb__statsd_record(s, &r);
+		if (i % 10 == 0)
+			gb__statsd_record(s, &o);
+	}
+	/* only full messages left before the flush; the rest leaves with it */
+	ck_assert_uint_lt(c->len, (size_t)N * 6);
+	gb__statsd_flush_aggregates(s);
+	got = count_values(c->buf, "gbatch.attempt", seen, N, &messages);
+	ck_assert_int_eq(got, N);
+	for (int i = 0; i < N; i++)
+		ck_assert_msg(seen[i] == 1, "value %d seen %d times", i, seen[i]);
+	got = count_values(c->buf, "gbatch.other", seen_other, N, &other_messages);
+	ck_assert_int_eq(got, N / 10);
+	for (int i = 0; i < N; i += 10)
+		ck_assert_int_eq(seen_other[i], 1);
+	/* many samples a message, each message a line of its own kind and tags */
+	ck_assert_int_lt(messages, N / 20);
+	ck_assert_ptr_nonnull(strstr(c->buf, "|d|#depth:0,model:gemini-2.0-flash\n"));
+	ck_assert_ptr_null(strstr(c->buf, "|ms"));
+	/* the next interval starts empty */
+	size_t before = c->len;
+	gb__statsd_flush_aggregates(s);
+	ck_assert_uint_eq(c->len, before);
+	gb__statsd_free(s);
+	capture_free(c);
+}
+END_TEST
+
+static gb_record
+rec_at(enum gb_rec_kind kind, const char *scope, double v, uint64_t ts_ns)
+{
+	gb_record r = rec(kind, scope, 0, v);
+
+	r.ts_ns = ts_ns;
+	return r;
+}
+
+START_TEST(timestamps_place_a_backlog_at_its_own_seconds)
+{
+	struct capture *c = capture_new(GB_STATSD_UDP_MAX);
+	gb_statsd_config cfg = { .timestamps = true, .flush_interval_ns = GB_NS_PER_SEC };
+	gb_statsd_sink *s = sink_for(c, &cfg);
+	uint64_t now = gb__clock_real_ns();
+	uint64_t old = (now / GB_NS_PER_SEC - 100) * GB_NS_PER_SEC; /* a second's start */
+	char want[512];
+
+	gb_record a = rec_at(GB_REC_COUNTER, "calls", 2, old + 100 * GB_NS_PER_MS);
+	gb_record b = rec_at(GB_REC_COUNTER, "calls", 3, old + 900 * GB_NS_PER_MS);
+	gb_record d = rec_at(GB_REC_COUNTER, "calls", 5, old + GB_NS_PER_SEC);
+	gb_record g1 = rec_at(GB_REC_GAUGE, "queue", 7, old + 200 * GB_NS_PER_MS);
+	gb_record g2 = rec_at(GB_REC_GAUGE, "queue", 8, old + 300 * GB_NS_PER_MS);
+	gb_record live = rec_at(GB_REC_COUNTER, "calls", 11, now);
+	gb_record untimed = rec_at(GB_REC_COUNTER, "calls", 13, 0);
+	gb__statsd_record(s, &a);
+	gb__statsd_record(s, &b);
+	gb__statsd_record(s, &d);
+	gb__statsd_record(s, &g1);
+	gb__statsd_record(s, &g2);
+	gb__statsd_record(s, &live);
+	gb__statsd_record(s, &untimed);
+	gb__statsd_flush_aggregates(s);
+	snprintf(want, sizeof(want),
+	    "gbatch.calls:5|c|#depth:0|T%llu\n"
+	    "gbatch.calls:5|c|#depth:0|T%llu\n"
+	    "gbatch.queue:8|g|#depth:0|T%llu\n"
+	    "gbatch.calls:24|c|#depth:0\n",
+	    (unsigned long long)(old / GB_NS_PER_SEC), (unsigned long long)(old / GB_NS_PER_SEC + 1),
+	    (unsigned long long)(old / GB_NS_PER_SEC));
+	ck_assert_str_eq(c->buf, want);
+	gb__statsd_free(s);
+	capture_free(c);
+
+	/* off (the default): the same records fold as they always did, no |T */
+	c = capture_new(GB_STATSD_UDP_MAX);
+	s = sink_for(c, NULL);
+	gb__statsd_record(s, &a);
+	gb__statsd_record(s, &d);
+	gb__statsd_record(s, &live);
+	gb__statsd_flush_aggregates(s);
+	ck_assert_str_eq(c->buf, "gbatch.calls:18|c|#depth:0\n");
+	gb__statsd_free(s);
+	capture_free(c);
+}
+END_TEST
+
+START_TEST(timestamps_group_a_backlog_per_flush_interval)
+{
+	struct capture *c = capture_new(GB_STATSD_UDP_MAX);
+	gb_statsd_config cfg = { .timestamps = true, .flush_interval_ns = 10 * GB_NS_PER_SEC };
+	gb_statsd_sink *s = sink_for(c, &cfg);
+	uint64_t base = (gb__clock_real_ns() / (10 * GB_NS_PER_SEC) - 10) * 10 * GB_NS_PER_SEC;
+	char want[256];
+
+	for (int i = 0; i < 20; i++) { /* two 10 s intervals, one a second */
+		gb_record r = rec_at(GB_REC_COUNTER, "calls", 1, base + (uint64_t)i * GB_NS_PER_SEC);
+		gb__statsd_record(s, &r);
+	}
+	gb__statsd_flush_aggregates(s);
+	snprintf(want, sizeof(want), "gbatch.calls:10|c|#depth:0|T%llu\n"
+	    "gbatch.calls:10|c|#depth:0|T%llu\n", (unsigned long long)(base / GB_NS_PER_SEC),
+	    (unsigned long long)(base / GB_NS_PER_SEC + 10));
+	ck_assert_str_eq(c->buf, want);
+	gb__statsd_free(s);
+	capture_free(c);
+}
+END_TEST
+
 START_TEST(send_errors_are_counted)
 {
 	struct capture *c = capture_new(GB_STATSD_UDP_MAX);
@@ -827,7 +1010,19 @@ static const struct {
 	{ "udp://localhost:1", 1, "localhost", "1", "" },
 	{ "udp://[::1]:65535", 1, "::1", "65535", "" },
 	{ "unixgram:///var/run/datadog/dsd.socket", 1, "", "", "/var/run/datadog/dsd.socket" },
-	{ "udp://127.0.0.1", 0, 0, 0, 0 },
+	/* the forms datadog-go accepts besides: no port, unix://, unixstream:// */
+	{ "udp://127.0.0.1", 1, "127.0.0.1", "8125", "" },
+	{ "udp://localhost", 1, "localhost", "8125", "" },
+	{ "udp://[::1]", 1, "::1", "8125", "" },
+	{ "unix:///var/run/datadog/dsd.socket", 1, "", "", "/var/run/datadog/dsd.socket" },
+	{ "unixstream:///var/run/datadog/dsd.socket", 1, "", "", "/var/run/datadog/dsd.socket" },
+	{ "udp://127.0.0.1:", 0, 0, 0, 0 },
+	{ "udp://[::1]:", 0, 0, 0, 0 },
+	{ "udp://[::1]x", 0, 0, 0, 0 },
+	{ "udp://[::1", 0, 0, 0, 0 },
+	{ "unix://relative.sock", 0, 0, 0, 0 },
+	{ "unixstream://", 0, 0, 0, 0 },
+	{ "udp://h st:1", 0, 0, 0, 0 },
 	{ "udp://127.0.0.1:0", 0, 0, 0, 0 },
 	{ "udp://127.0.0.1:65536", 0, 0, 0, 0 },
 	{ "udp://:8125", 0, 0, 0, 0 },
@@ -851,6 +1046,9 @@ START_TEST(urls_parse)
 		return;
 	}
 	ck_assert_msg(rc == 0, "%s", err);
+	ck_assert_int_eq(t.kind, strncmp(urls[_i].url, "udp", 3) == 0 ? GB_STATSD_UDP :
+	    strncmp(urls[_i].url, "unixstream", 10) == 0 ? GB_STATSD_UNIXSTREAM : GB_STATSD_UNIXGRAM);
+	ck_assert_int_eq(t.guess_stream, strncmp(urls[_i].url, "unix:", 5) == 0);
 	ck_assert_str_eq(t.host, urls[_i].host);
 	ck_assert_str_eq(t.port, urls[_i].port);
 	ck_assert_str_eq(t.path, urls[_i].path);
@@ -889,6 +1087,40 @@ START_TEST(env_picks_the_target_like_datadog_clients)
 	ck_assert_ptr_nonnull(strstr(err, "99999"));
 	unsetenv("DD_AGENT_HOST");
 	unsetenv("DD_DOGSTATSD_PORT");
+}
+END_TEST
+
+/* DD_DOGSTATSD_URL first (datadog-go's order), then DD_DOGSTATSD_SOCKET, then DD_AGENT_HOST;
+ * the URL the admission controller injects in socket mode, as it is. */
+START_TEST(env_socket_and_the_admission_controllers_url)
+{
+	gb_statsd_target t;
+	char err[256];
+
+	unsetenv("DD_DOGSTATSD_URL");
+	setenv("DD_AGENT_HOST", "10.0.0.7", 1);
+	setenv("DD_DOGSTATSD_SOCKET", "/var/run/datadog/dsd.socket", 1);
+	ck_assert_msg(gb__statsd_target_from_env(&t, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_int_eq(t.kind, GB_STATSD_UNIXGRAM);
+	ck_assert(!t.guess_stream);
+	ck_assert_str_eq(t.path, "/var/run/datadog/dsd.socket");
+	setenv("DD_DOGSTATSD_URL", "unix:///var/run/datadog/dsd.socket", 1);
+	setenv("DD_DOGSTATSD_SOCKET", "/elsewhere.sock", 1);
+	ck_assert_msg(gb__statsd_target_from_env(&t, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_int_eq(t.kind, GB_STATSD_UNIXGRAM);
+	ck_assert(t.guess_stream);
+	ck_assert_str_eq(t.path, "/var/run/datadog/dsd.socket");
+	setenv("DD_DOGSTATSD_URL", "udp://localhost", 1);
+	ck_assert_msg(gb__statsd_target_from_env(&t, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_str_eq(t.host, "localhost");
+	ck_assert_str_eq(t.port, "8125");
+	unsetenv("DD_DOGSTATSD_URL");
+	setenv("DD_DOGSTATSD_SOCKET", "relative.sock", 1);
+	ck_assert_int_eq(gb__statsd_target_from_env(&t, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "DD_DOGSTATSD_SOCKET"));
+	ck_assert_ptr_nonnull(strstr(err, "relative.sock"));
+	unsetenv("DD_DOGSTATSD_SOCKET");
+	unsetenv("DD_AGENT_HOST");
 }
 END_TEST
 
@@ -996,6 +1228,127 @@ START_TEST(unixgram_reconnects_after_the_agent_restarts)
 	ck_assert_int_gt(n, 0);
 	gb__statsd_get_stats(s, &st);
 	ck_assert_uint_ge(st.send_errors, 2);
+	gb__statsd_free(s);
+	close(fd);
+	unlink(path);
+}
+END_TEST
+
+/* A stream listener at path, as the agent's unixstream socket. */
+static int
+listen_stream(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	unlink(path);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(listen(fd, 4), 0);
+	return fd;
+}
+
+/* Reads one frame (4-byte little-endian length, then the message) within 5 s into buf,
+ * NUL-terminated. Returns its length, or -1. */
+static long
+read_frame(int fd, char *buf, size_t cap)
+{
+	uint8_t h[4];
+	size_t off = 0, len;
+
+	while (off < 4) {
+		ssize_t n = recv_within(fd, (char *)h + off, 4 - off, 5000);
+		if (n <= 0)
+			return -1;
+		off += (size_t)n;
+	}
+	len = (size_t)h[0] | (size_t)h[1] << 8 | (size_t)h[2] << 16 | (size_t)h[3] << 24;
+	ck_assert_uint_lt(len, cap);
+	for (off = 0; off < len;) {
+		ssize_t n = recv_within(fd, buf + off, len - off, 5000);
+		if (n <= 0)
+			return -1;
+		off += (size_t)n;
+	}
+	buf[len] = '\0';
+	return (long)len;
+}
+
+static gb_statsd_sink *
+url_sink(const char *url)
+{
+	char err[256];
+	gb_statsd_target t;
+
+	ck_assert_msg(gb__statsd_parse_url(url, &t, err, sizeof(err)) == 0, "%s", err);
+	gb_statsd_config cfg = { .target = &t };
+	gb_statsd_sink *s = gb__statsd_new(&cfg, err, sizeof(err));
+	ck_assert_msg(s != NULL, "%s", err);
+	return s;
+}
+
+START_TEST(unixstream_frames_each_message_and_reconnects)
+{
+	char path[64], url[96], buf[GB_STATSD_UNIX_MAX + 1];
+	gb_statsd_stats st;
+	gb_record r = rec(GB_REC_COUNTER, "uds", 0, 1);
+	int lfd, fd;
+
+	snprintf(path, sizeof(path), "/tmp/gbatch-test-dss-%d.sock", (int)getpid());
+	snprintf(url, sizeof(url), _i == 0 ? "unixstream://%s" : "unix://%s", path);
+	lfd = listen_stream(path);
+	gb_statsd_sink *s = url_sink(url);
+	fd = accept(lfd, NULL, NULL);
+	ck_assert_int_ge(fd, 0);
+	gb__statsd_record(s, &r);
+	gb__statsd_flush_aggregates(s);
+	ck_assert_int_eq(read_frame(fd, buf, sizeof(buf)), 24);
+	ck_assert_str_eq(buf, "gbatch.uds:1|c|#depth:0\n");
+
+	/* the agent restarts: EPIPE on the old connection, the message goes on a new one */
+	close(fd);
+	close(lfd);
+	lfd = listen_stream(path);
+	gb__statsd_record(s, &r);
+	gb__statsd_flush_aggregates(s);
+	fd = accept(lfd, NULL, NULL);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(read_frame(fd, buf, sizeof(buf)), 24);
+	ck_assert_str_eq(buf, "gbatch.uds:1|c|#depth:0\n");
+	gb__statsd_get_stats(s, &st);
+	ck_assert_uint_eq(st.packets_sent, 2);
+	ck_assert_uint_eq(st.send_errors, 0);
+
+	/* no agent at all: what cannot be sent is counted */
+	close(fd);
+	close(lfd);
+	unlink(path);
+	gb__statsd_record(s, &r);
+	gb__statsd_flush_aggregates(s);
+	gb__statsd_get_stats(s, &st);
+	ck_assert_uint_eq(st.packets_sent, 2);
+	ck_assert_uint_eq(st.send_errors, 1);
+	gb__statsd_free(s);
+}
+END_TEST
+
+START_TEST(unix_url_sends_datagrams_to_a_datagram_socket)
+{
+	char path[64], url[96], buf[GB_STATSD_UNIX_MAX];
+	gb_record r = rec(GB_REC_COUNTER, "uds", 0, 1);
+	int fd;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/tmp/gbatch-test-dsu-%d.sock", (int)getpid());
+	snprintf(url, sizeof(url), "unix://%s", path);
+	fd = bind_unix(path);
+	gb_statsd_sink *s = url_sink(url);
+	gb__statsd_record(s, &r);
+	gb__statsd_flush_aggregates(s);
+	n = recv_within(fd, buf, sizeof(buf) - 1, 5000);
+	ck_assert_int_eq(n, 24);
+	buf[n] = '\0';
+	ck_assert_str_eq(buf, "gbatch.uds:1|c|#depth:0\n");
 	gb__statsd_free(s);
 	close(fd);
 	unlink(path);
@@ -1162,14 +1515,21 @@ statsd_suite(void)
 	tcase_add_test(tc, metadata_left_out_by_the_producer_is_counted);
 	tcase_add_test(tc, cached_lines_match_and_stay_apart);
 	tcase_add_test(tc, send_errors_are_counted);
+	tcase_add_loop_test(tc, timing_type_sets_the_type_of_timings_and_histograms, 0, 3);
+	tcase_add_loop_test(tc, packed_values_keep_every_sample_within_each_datagram, 0, 2);
+	tcase_add_test(tc, timestamps_place_a_backlog_at_its_own_seconds);
+	tcase_add_test(tc, timestamps_group_a_backlog_per_flush_interval);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("target");
 	tcase_add_loop_test(tc, urls_parse, 0, sizeof(urls) / sizeof(urls[0]));
 	tcase_add_test(tc, env_picks_the_target_like_datadog_clients);
+	tcase_add_test(tc, env_socket_and_the_admission_controllers_url);
 	tcase_add_test(tc, udp_socket_sends_and_survives_no_listener);
 	tcase_add_test(tc, unixgram_reconnects_after_the_agent_restarts);
 	tcase_add_test(tc, unixgram_slow_agent_loses_nothing);
+	tcase_add_loop_test(tc, unixstream_frames_each_message_and_reconnects, 0, 2);
+	tcase_add_test(tc, unix_url_sends_datagrams_to_a_datagram_socket);
 	tcase_add_test(tc, unixgram_agent_that_stops_reading_costs_counted_datagrams);
 	tcase_add_test(tc, send_timeout_over_the_limit_is_refused);
 	tcase_set_timeout(tc, 30);
