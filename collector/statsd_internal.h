@@ -1,6 +1,7 @@
 /*
  * statsd_internal.h - what the statsd_*.c files share and the rest of the collector does not
- * need: the integer writer of the value grammar and the socket the sink sends through.
+ * need: the integer writer of the value grammar, the cache's hash, the socket the sink sends
+ * through and the table of packed values.
  */
 #ifndef GBATCH_COLLECTOR_STATSD_INTERNAL_H
 #define GBATCH_COLLECTOR_STATSD_INTERNAL_H
@@ -8,11 +9,35 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/socket.h>
 
+#include "hash.h"
 #include "statsd_sink.h"
 
 #define GB_STATSD_QUEUE 16 /* full datagrams sent together by one sendmmsg */
+
+/* The hash of the sink's line cache and the packing table: eight bytes a step (every record
+ * pays it, so it must be cheap; keys are compared in full on a hit, so a collision costs a
+ * miss, never a wrong line). */
+static inline uint64_t
+gb__statsd_key_hash(const char *p, size_t n)
+{
+	uint64_t h = GB_HASH_SEED ^ n, w;
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		memcpy(&w, p + i, 8);
+		h = (h ^ w) * 0x9e3779b97f4a7c15ull;
+		h ^= h >> 29;
+	}
+	if (i < n) {
+		w = 0;
+		memcpy(&w, p + i, n - i);
+		h = (h ^ w) * 0x9e3779b97f4a7c15ull;
+	}
+	return gb__hash_mix(h);
+}
 
 /* Writes v in decimal into out (room for 20 bytes). Returns the length; not NUL-terminated. */
 size_t gb__statsd_u64(char *out, uint64_t v);
@@ -56,6 +81,12 @@ typedef struct gb_statsd_pack gb_statsd_pack;
 typedef void (*gb_statsd_pack_emit)(void *ctx, const char *name, size_t name_len,
     const char *vals, size_t vals_len, const char *tags, size_t tags_len);
 
+/* Where a context was last found, kept by the caller beside the name and tags it made (the
+ * sink's line cache), so a repeated context is found without hashing; zeroed means none. */
+typedef struct gb_statsd_pack_hint {
+	uint32_t index, generation;
+} gb_statsd_pack_hint;
+
 /* An empty table holding at most max_contexts contexts (0: no cap), or NULL. */
 gb_statsd_pack *gb__statsd_pack_new(size_t max_contexts);
 void gb__statsd_pack_free(gb_statsd_pack *p);
@@ -63,10 +94,11 @@ void gb__statsd_pack_free(gb_statsd_pack *p);
 /* Appends ":" and the value text val (val_len bytes) to the context (name, tags). When the
  * context's values would pass room bytes (what its message may give them), its message goes
  * to emit first and the value starts the next one. Returns 0, or -1 when the context is new
- * and the table is full or out of memory: the caller sends the value on a line of its own. */
-int gb__statsd_pack_add(gb_statsd_pack *p, const char *name, size_t name_len, const char *tags,
-    size_t tags_len, const char *val, size_t val_len, size_t room, gb_statsd_pack_emit emit,
-    void *ctx);
+ * and the table is full or out of memory: the caller sends the value on a line of its own.
+ * hint may be NULL; it is checked against the context before it is used. */
+int gb__statsd_pack_add(gb_statsd_pack *p, gb_statsd_pack_hint *hint, const char *name,
+    size_t name_len, const char *tags, size_t tags_len, const char *val, size_t val_len,
+    size_t room, gb_statsd_pack_emit emit, void *ctx);
 
 /* Hands every context's message to emit, in first-seen order, and empties the table. */
 void gb__statsd_pack_flush(gb_statsd_pack *p, gb_statsd_pack_emit emit, void *ctx);

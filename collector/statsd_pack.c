@@ -11,8 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hash.h"
-
 struct pack_ctx {
 	uint64_t hash;
 	char *key;          /* the name, then the tags */
@@ -27,6 +25,7 @@ struct gb_statsd_pack {
 	size_t n, cap;
 	uint32_t *slot;     /* index + 1 into ctx, 0 empty; nslots a power of two */
 	size_t nslots;
+	uint32_t generation; /* of the contexts: a new one at every flush, never 0 */
 };
 
 gb_statsd_pack *
@@ -34,8 +33,10 @@ gb__statsd_pack_new(size_t max_contexts)
 {
 	gb_statsd_pack *p = calloc(1, sizeof(*p));
 
-	if (p != NULL)
+	if (p != NULL) {
 		p->max = max_contexts;
+		p->generation = 1;
+	}
 	return p;
 }
 
@@ -47,6 +48,8 @@ clear(gb_statsd_pack *p)
 		free(p->ctx[i].vals);
 	}
 	p->n = 0;
+	if (++p->generation == 0)
+		p->generation = 1;
 	if (p->slot != NULL)
 		memset(p->slot, 0, p->nslots * sizeof(*p->slot));
 }
@@ -95,7 +98,7 @@ find_or_add(gb_statsd_pack *p, const char *name, size_t nl, const char *tags, si
 		return NULL;
 	memcpy(key, name, nl);
 	memcpy(key + nl, tags, tl);
-	h = gb__hash(key, nl + tl);
+	h = gb__statsd_key_hash(key, nl + tl);
 	if (p->nslots != 0) {
 		for (j = h & (p->nslots - 1); p->slot[j] != 0; j = (j + 1) & (p->nslots - 1)) {
 			struct pack_ctx *c = &p->ctx[p->slot[j] - 1];
@@ -138,14 +141,33 @@ emit_ctx(struct pack_ctx *c, gb_statsd_pack_emit emit, void *ctx)
 	c->vals_len = 0;
 }
 
-int
-gb__statsd_pack_add(gb_statsd_pack *p, const char *name, size_t name_len, const char *tags,
-    size_t tags_len, const char *val, size_t val_len, size_t room, gb_statsd_pack_emit emit,
-    void *ctx)
+/* The context the hint names, when it is still that one. */
+static struct pack_ctx *
+hinted(gb_statsd_pack *p, const gb_statsd_pack_hint *hint, const char *name, size_t nl,
+    const char *tags, size_t tl)
 {
-	struct pack_ctx *c = find_or_add(p, name, name_len, tags, tags_len);
+	struct pack_ctx *c;
+
+	if (hint == NULL || hint->generation != p->generation || hint->index >= p->n)
+		return NULL;
+	c = &p->ctx[hint->index];
+	if (c->name_len != nl || c->tags_len != tl || memcmp(c->key, name, nl) != 0 ||
+	    memcmp(c->key + nl, tags, tl) != 0)
+		return NULL;
+	return c;
+}
+
+int
+gb__statsd_pack_add(gb_statsd_pack *p, gb_statsd_pack_hint *hint, const char *name,
+    size_t name_len, const char *tags, size_t tags_len, const char *val, size_t val_len,
+    size_t room, gb_statsd_pack_emit emit, void *ctx)
+{
+	struct pack_ctx *c = hinted(p, hint, name, name_len, tags, tags_len);
 	size_t need = val_len + 1;
 
+	if (c == NULL && (c = find_or_add(p, name, name_len, tags, tags_len)) != NULL &&
+	    hint != NULL)
+		*hint = (gb_statsd_pack_hint){ (uint32_t)(c - p->ctx), p->generation };
 	if (c == NULL || need > room)
 		return -1;
 	if (c->vals_len + need > room)

@@ -29,6 +29,7 @@ struct line_cache {
 	uint16_t key_len, name_len, tags_len;
 	uint16_t tags_dropped, values_capped; /* what making this entry cost, counted per hit */
 	uint16_t tags_renamed, name_capped;
+	gb_statsd_pack_hint pack;             /* where this line's samples are being packed */
 	char key[CACHE_KEY_MAX];
 	char text[CACHE_TEXT_MAX];            /* the name, then the tags */
 };
@@ -574,7 +575,8 @@ emit_packed(void *ctx, const char *name, size_t nl, const char *vals, size_t vl,
 /* A sample of a timing or histogram: a line of its own, or into its context's packed
  * message. */
 static void
-emit_sample(gb_statsd_sink *s, const char *np, size_t nl, double v, const char *tp, size_t tl)
+emit_sample(gb_statsd_sink *s, const char *np, size_t nl, double v, const char *tp, size_t tl,
+    gb_statsd_pack_hint *hint)
 {
 	char val[GB_STATSD_VALUE_MAX];
 	size_t vl, fixed;
@@ -586,7 +588,7 @@ emit_sample(gb_statsd_sink *s, const char *np, size_t nl, double v, const char *
 	vl = gb__statsd_value(val, v);
 	/* what the message needs besides its values: name, '|', type, "|#" tags, '\n' */
 	fixed = nl + 1 + strlen(s->timing_type) + (tl > 0 ? 2 + tl : 0) + 1;
-	if (fixed >= s->max || gb__statsd_pack_add(s->packed, np, nl, tp, tl, val, vl,
+	if (fixed >= s->max || gb__statsd_pack_add(s->packed, hint, np, nl, tp, tl, val, vl,
 	    s->max - fixed, emit_packed, s) < 0)
 		emit_text(s, np, nl, val, vl, s->timing_type, tp, tl, 0);
 }
@@ -621,7 +623,7 @@ fold_backlog(gb_statsd_sink *s, const gb_record *r, const char *np, size_t nl, c
 
 static void
 take_value(gb_statsd_sink *s, const gb_record *r, const char *np, size_t nl, const char *tp,
-    size_t tl)
+    size_t tl, gb_statsd_pack_hint *hint)
 {
 	double v = r->value;
 	enum gb_agg_type type = r->kind == GB_REC_COUNTER ? GB_AGG_COUNTER : GB_AGG_GAUGE;
@@ -634,7 +636,7 @@ take_value(gb_statsd_sink *s, const gb_record *r, const char *np, size_t nl, con
 			s->st.values_rejected++;
 			return;
 		}
-		emit_sample(s, np, nl, v, tp, tl);
+		emit_sample(s, np, nl, v, tp, tl, hint);
 		return;
 	case GB_REC_HISTOGRAM:
 		/* a StatsD timer is the one distribution every server reads; the values are the
@@ -643,7 +645,7 @@ take_value(gb_statsd_sink *s, const gb_record *r, const char *np, size_t nl, con
 			s->st.values_rejected++;
 			return;
 		}
-		emit_sample(s, np, nl, v, tp, tl);
+		emit_sample(s, np, nl, v, tp, tl, hint);
 		return;
 	default:
 		rc = is_backlog(s, r) ? fold_backlog(s, r, np, nl, tp, tl, type) :
@@ -663,6 +665,7 @@ gb__statsd_record(gb_statsd_sink *s, const gb_record *r)
 	const char *np = name, *tp = tags;
 	size_t nl, tl, kl;
 	double v = r->value;
+	gb_statsd_pack_hint *hint = NULL;
 
 	if (!isfinite(v) || (r->kind == GB_REC_TIMING && v < 0)) {
 		s->st.values_rejected++;
@@ -673,7 +676,7 @@ gb__statsd_record(gb_statsd_sink *s, const gb_record *r)
 	    (r->flags & GB_REC_F_META_DROPPED) != 0;
 	kl = cache_key(r, key);
 	if (kl <= CACHE_KEY_MAX) {
-		uint64_t h = gb__hash(key, kl);
+		uint64_t h = gb__statsd_key_hash(key, kl);
 		struct line_cache *e = &s->cache[h & (CACHE_SLOTS - 1)];
 
 		if (e->key_len == kl && e->hash == h && memcmp(e->key, key, kl) == 0) {
@@ -681,6 +684,7 @@ gb__statsd_record(gb_statsd_sink *s, const gb_record *r)
 			nl = e->name_len;
 			tp = e->text + nl;
 			tl = e->tags_len;
+			hint = &e->pack;
 			s->st.tags_dropped += e->tags_dropped;
 			s->st.tags_renamed += e->tags_renamed;
 			s->capped_on_hits += e->values_capped;
@@ -702,12 +706,13 @@ gb__statsd_record(gb_statsd_sink *s, const gb_record *r)
 				memcpy(e->key, key, kl);
 				memcpy(e->text, name, nl);
 				memcpy(e->text + nl, tags, tl);
+				hint = &e->pack;
 			}
 		}
 	} else {
 		make_line_parts(s, r, name, &nl, tags, &tl);
 	}
-	take_value(s, r, np, nl, tp, tl);
+	take_value(s, r, np, nl, tp, tl, hint);
 }
 
 static void
