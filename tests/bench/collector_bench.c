@@ -3,9 +3,12 @@
  * loopback: the same drain (ring read, record decode, sanitise, format) once packed into
  * datagrams of up to 1432 B, once with one datagram per record, and once packed beside a
  * console sink in lines mode whose stdout pipe nobody reads (what a stalled console costs the
- * drain), in one run. A receiver
- * thread counts what arrives so loss is reported, not guessed. A program, not a test; run it
- * on an otherwise idle machine with at least two cores (the receiver polls on one).
+ * drain), and then samples of distinct values as DogStatsD distributions, once one line per
+ * sample and once with --pack-values (every sample of the context in messages "n:v1:v2|d"),
+ * in one run. A receiver thread counts what arrives so loss is reported, not guessed; in the
+ * two distribution runs it also reads every value back and checks each sample arrived exactly
+ * once. A program, not a test; run it on an otherwise idle machine with at least two cores
+ * (the receiver polls on one).
  *
  *   collector_bench [--records N] [--ring-size BYTES]      (defaults 2000000, 4MiB)
  * The peak RSS it prints is the whole process: the collector side plus the producer's own
@@ -13,6 +16,7 @@
  */
 #include <arpa/inet.h>
 #include <getopt.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <sched.h>
@@ -35,7 +39,37 @@ struct receiver {
 	int fd;
 	atomic_bool stop;
 	atomic_ullong lines, bytes, datagrams;
+	uint8_t *seen;  /* the distribution runs: how often sample i (i / 1000 ms) arrived */
+	size_t n_seen;
+	unsigned long long samples, bad; /* values read; values that are no sample of the run */
 };
+
+/* Reads every value of the lines in b (packed or not) into rv->seen. */
+static void
+note_values(struct receiver *rv, const char *b, size_t len)
+{
+	const char *end = b + len;
+
+	for (const char *p = b; p < end;) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *bar = memchr(p, '|', (size_t)((nl ? nl : end) - p));
+		const char *v = memchr(p, ':', (size_t)((nl ? nl : end) - p));
+
+		while (v != NULL && bar != NULL && v < bar) {
+			char *after;
+			double x = strtod(v + 1, &after);
+			long long i = llround(x * 1000);
+
+			if (i >= 0 && (size_t)i < rv->n_seen && rv->seen[i] < 255)
+				rv->seen[i]++;
+			else
+				rv->bad++;
+			rv->samples++;
+			v = *after == ':' ? after : NULL;
+		}
+		p = nl ? nl + 1 : end;
+	}
+}
 
 /* Polls without sleeping: a receiver that sleeps makes every datagram pay for a wake-up,
  * which measures the scheduler, not the collector. */
@@ -64,6 +98,8 @@ receive(void *arg)
 			for (unsigned j = 0; j < m[i].msg_len; j++)
 				lines += b[j] == '\n';
 			bytes += m[i].msg_len;
+			if (rv->seen != NULL)
+				note_values(rv, b, m[i].msg_len);
 		}
 		atomic_fetch_add(&rv->lines, lines);
 		atomic_fetch_add(&rv->bytes, bytes);
@@ -107,16 +143,36 @@ receiver_start(struct receiver *rv, pthread_t *th)
 	return ntohs(sa.sin_port);
 }
 
-/* Fills the ring with copies of one encoded timing until it is full; returns how many. */
+/* Fills the ring with copies of one encoded timing until it is full; returns how many. With
+ * distinct set, record i of the run instead holds (first + i) / 10^6 s, (first + i) / 1000 ms
+ * once sent, so the receiver can tell every sample apart. */
 static size_t
-fill(gb_ring *p, const uint8_t *rec, size_t len, size_t max)
+fill(gb_ring *p, const uint8_t *rec, size_t len, size_t max, gb_record *distinct, size_t first)
 {
+	uint8_t buf[GB_REC_MAX_SIZE];
 	size_t n = 0;
 
-	while (n < max && gb__ring_write(p, GB_RING_TYPE_TELEMETRY, rec, len) == GB_RING_OK)
+	while (n < max) {
+		if (distinct != NULL) {
+			distinct->value = (double)(first + n) / 1e6;
+			len = gb__rec_encode(distinct, buf, sizeof(buf));
+			rec = buf;
+		}
+		if (gb__ring_write(p, GB_RING_TYPE_TELEMETRY, rec, len) != GB_RING_OK)
+			break;
 		n++;
+	}
 	return n;
 }
+
+/* How one run drains: datagrams packed with lines (or one per record), a stalled console
+ * beside it, or distinct samples as distributions, packed many to a message or not. */
+struct mode {
+	bool batched;     /* lines packed into datagrams of up to 1432 B */
+	int console_fd;   /* where a console sink in lines mode writes, or -1 for none */
+	bool distinct;    /* distinct values, sent as "d", each checked at the receiver */
+	bool pack_values; /* --pack-values */
+};
 
 struct one_each {
 	gb_dispatch *d;
@@ -147,11 +203,31 @@ struct result {
 	gb_statsd_stats st;
 	unsigned long long received;
 	uint64_t console_dropped;
+	bool checked;                     /* the distribution runs: */
+	unsigned long long samples;       /* values received */
+	size_t once, missing, repeated;   /* samples seen once, never, more than once */
+	unsigned long long bad;           /* values that are no sample of the run */
 };
 
-/* console_fd: where a console sink in lines mode writes, or -1 for none. */
+/* Counts what the receiver saw of each sample. */
 static void
-run(gb_ring *prod, gb_ring *cons, bool packed, int console_fd, size_t total, struct result *res)
+tally(const struct receiver *rv, struct result *res)
+{
+	res->checked = true;
+	res->samples = rv->samples;
+	res->bad = rv->bad;
+	for (size_t i = 0; i < rv->n_seen; i++) {
+		if (rv->seen[i] == 0)
+			res->missing++;
+		else if (rv->seen[i] == 1)
+			res->once++;
+		else
+			res->repeated++;
+	}
+}
+
+static void
+run(gb_ring *prod, gb_ring *cons, const struct mode *mode, size_t total, struct result *res)
 {
 	const gb_rec_kv meta[] = { { "question_count", 14, "5", 1 }, { "model", 5, "gemini-2.0-flash", 16 } };
 	const char scope[] = "batch.total_processing.batch.attempt";
@@ -164,9 +240,16 @@ run(gb_ring *prod, gb_ring *cons, bool packed, int console_fd, size_t total, str
 	char url[64], err[256];
 	gb_statsd_target t;
 
+	if (mode->distinct && (rv.seen = calloc(total, 1)) == NULL) {
+		fprintf(stderr, "collector_bench: out of memory\n");
+		exit(1);
+	}
+	rv.n_seen = mode->distinct ? total : 0;
 	snprintf(url, sizeof(url), "udp://127.0.0.1:%u", receiver_start(&rv, &th));
 	gb__statsd_parse_url(url, &t, err, sizeof(err));
-	gb_statsd_config cfg = { .target = &t };
+	gb_statsd_config cfg = { .target = &t,
+		.timing = mode->distinct ? GB_STATSD_TIMING_D : GB_STATSD_TIMING_MS,
+		.pack_values = mode->pack_values };
 	gb_statsd_sink *s = gb__statsd_new(&cfg, err, sizeof(err));
 	if (s == NULL) {
 		fprintf(stderr, "collector_bench: %s\n", err);
@@ -175,23 +258,25 @@ run(gb_ring *prod, gb_ring *cons, bool packed, int console_fd, size_t total, str
 	gb_dispatch d = { .statsd = s };
 	struct one_each o = { &d };
 
-	if (console_fd >= 0 &&
-	    (d.console = gb__console_new(GB_CONSOLE_LINES, console_fd, 0)) == NULL) {
+	if (mode->console_fd >= 0 &&
+	    (d.console = gb__console_new(GB_CONSOLE_LINES, mode->console_fd, 0)) == NULL) {
 		fprintf(stderr, "collector_bench: out of memory\n");
 		exit(1);
 	}
 
 	memset(res, 0, sizeof(*res));
 	while (res->records < total) {
-		size_t n = fill(prod, rec, len, total - res->records);
+		size_t n = fill(prod, rec, len, total - res->records, mode->distinct ? &r : NULL,
+		    res->records);
 		uint64_t t0 = gb__clock_mono_ns();
 		double c0 = thread_cpu_s();
 		size_t got = 0;
 
 		while (got < n)
-			got += packed ? gb__ring_read(cons, gb__dispatch_payload, &d, 4096) :
+			got += mode->batched ? gb__ring_read(cons, gb__dispatch_payload, &d, 4096) :
 			    gb__ring_read(cons, dispatch_and_send, &o, 4096);
-		gb__statsd_flush(s);
+		/* one flush interval per ring: what --pack-values gathered leaves here */
+		gb__statsd_flush_aggregates(s);
 		res->wall_s += (double)(gb__clock_mono_ns() - t0) / 1e9;
 		res->cpu_s += thread_cpu_s() - c0;
 		res->records += n;
@@ -207,6 +292,9 @@ run(gb_ring *prod, gb_ring *cons, bool packed, int console_fd, size_t total, str
 	pthread_join(th, NULL);
 	close(rv.fd);
 	res->received = atomic_load(&rv.lines);
+	if (mode->distinct)
+		tally(&rv, res);
+	free(rv.seen);
 	gb__statsd_free(s);
 }
 
@@ -220,6 +308,10 @@ print(const char *what, const struct result *r)
 	    r->st.packets_sent ? (double)r->st.bytes_sent / (double)r->st.packets_sent : 0.0,
 	    r->cpu_s, r->received, (long long)r->st.lines - (long long)r->received,
 	    (unsigned long long)r->st.send_errors);
+	if (r->checked)
+		printf("%-22s samples received %llu: %zu exactly once, %zu missing, %zu more than "
+		    "once, %llu not of the run\n", "", r->samples, r->once, r->missing, r->repeated,
+		    r->bad);
 }
 
 int
@@ -233,7 +325,7 @@ main(int argc, char **argv)
 	uint64_t total = 2000000, size = 4u << 20;
 	char name[64], err[256];
 	gb_ring *prod, *cons;
-	struct result packed, single, stalled;
+	struct result packed, single, stalled, lines_d, packed_d;
 	int pipefd[2];
 	struct rusage ru;
 	int o;
@@ -259,9 +351,13 @@ main(int argc, char **argv)
 		perror("collector_bench: pipe");
 		return 1;
 	}
-	run(prod, cons, true, -1, total, &packed);
-	run(prod, cons, false, -1, total / 4, &single);
-	run(prod, cons, true, pipefd[1], total, &stalled);
+	run(prod, cons, &(struct mode){ .batched = true, .console_fd = -1 }, total, &packed);
+	run(prod, cons, &(struct mode){ .console_fd = -1 }, total / 4, &single);
+	run(prod, cons, &(struct mode){ .batched = true, .console_fd = pipefd[1] }, total, &stalled);
+	run(prod, cons, &(struct mode){ .batched = true, .console_fd = -1, .distinct = true },
+	    total, &lines_d);
+	run(prod, cons, &(struct mode){ .batched = true, .console_fd = -1, .distinct = true,
+	    .pack_values = true }, total, &packed_d);
 	getrusage(RUSAGE_SELF, &ru);
 	printf("collector_bench: ring %s of %llu bytes, timings with depth, parent_scope and 2 "
 	    "metadata tags, UDP loopback\n", name, (unsigned long long)size);
@@ -271,6 +367,12 @@ main(int argc, char **argv)
 	printf("console stalled: %llu of %zu console lines dropped (counted), StatsD rate %.0f%% of "
 	    "packed\n", (unsigned long long)stalled.console_dropped, stalled.records,
 	    100.0 * ((double)stalled.records / stalled.wall_s) / ((double)packed.records / packed.wall_s));
+	print("d, one line/sample", &lines_d);
+	print("d, --pack-values", &packed_d);
+	printf("--pack-values vs one line per sample: %.1fx the samples per second (%zu of %zu "
+	    "and %zu of %zu samples exactly once)\n",
+	    ((double)packed_d.records / packed_d.wall_s) / ((double)lines_d.records / lines_d.wall_s),
+	    packed_d.once, packed_d.records, lines_d.once, lines_d.records);
 	printf("packed vs one-per-record: %.1fx; process peak RSS %ld KiB, total CPU %.3f s\n",
 	    ((double)packed.records / packed.wall_s) / ((double)single.records / single.wall_s),
 	    ru.ru_maxrss, (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +

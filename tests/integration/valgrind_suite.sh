@@ -35,6 +35,7 @@ run() {
 	"$@" || { echo "FAILED under valgrind: $*" >&2; fails=$((fails + 1)); }
 }
 run python3 "$here/collector_it.py"
+run python3 "$here/dialect_it.py"
 run python3 "$here/guarantees_it.py" Overload SigtermUnderLoad ProducerKills TargetFlapping \
 	Segments ProcessorNeverBlocks
 run bash "$here/processor_cli.sh" "$GBATCH_PROCESSOR" "$stub"
