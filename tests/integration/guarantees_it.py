@@ -376,7 +376,8 @@ CLI = [("collector", a, {}, None, n) for a, n in BAD] + [
     ("collector", ["--statsd", "off"], {"DD_SERVICE": LONG}, None, "DD_SERVICE"),
     ("collector", ["--statsd", "off"], {"DD_VERSION": LONG}, None, "DD_VERSION"),
     ("collector", ["--statsd", "off"], {"DD_ENTITY_ID": LONG}, None, "DD_ENTITY_ID"),
-    ("collector", [], {"DD_DOGSTATSD_URL": "udp://x"}, None, "udp://x"),
+    # an empty port (udp://x alone is host x on port 8125, as datadog-go reads it)
+    ("collector", [], {"DD_DOGSTATSD_URL": "udp://x:"}, None, "udp://x:"),
     ("collector", ["--statsd", "off"], {"GBATCH_LOG_LEVEL": "loud"}, None, "loud"),
     ("processor", ["--bogus"], {}, None, "--bogus"),
     ("processor", ["--questions"], {}, None, "--questions"),
