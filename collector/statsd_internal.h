@@ -17,26 +17,36 @@
 
 #define GB_STATSD_QUEUE 16 /* full datagrams sent together by one sendmmsg */
 
-/* The hash of the sink's line cache and the packing table: eight bytes a step (every record
- * pays it, so it must be cheap; keys are compared in full on a hit, so a collision costs a
- * miss, never a wrong line). */
+/* The hash of the sink's line cache and the packing table: sixteen bytes a step in two
+ * independent lanes (every record pays it, so it must be cheap; keys are compared in full
+ * on a hit, so a collision costs a miss, never a wrong line). */
 static inline uint64_t
 gb__statsd_key_hash(const char *p, size_t n)
 {
-	uint64_t h = GB_HASH_SEED ^ n, w;
+	const uint64_t k1 = 0x9e3779b97f4a7c15ull, k2 = 0xc2b2ae3d27d4eb4full;
+	uint64_t a = GB_HASH_SEED ^ n, b = k2 ^ n, w0, w1;
 	size_t i = 0;
 
-	for (; i + 8 <= n; i += 8) {
-		memcpy(&w, p + i, 8);
-		h = (h ^ w) * 0x9e3779b97f4a7c15ull;
-		h ^= h >> 29;
+	for (; i + 16 <= n; i += 16) {
+		memcpy(&w0, p + i, 8);
+		memcpy(&w1, p + i + 8, 8);
+		a = (a ^ w0) * k1;
+		b = (b ^ w1) * k2;
+		a ^= a >> 29;
+		b ^= b >> 31;
+	}
+	if (i + 8 <= n) {
+		memcpy(&w0, p + i, 8);
+		a = (a ^ w0) * k1;
+		a ^= a >> 29;
+		i += 8;
 	}
 	if (i < n) {
-		w = 0;
-		memcpy(&w, p + i, n - i);
-		h = (h ^ w) * 0x9e3779b97f4a7c15ull;
+		w1 = 0;
+		memcpy(&w1, p + i, n - i);
+		b = (b ^ w1) * k2;
 	}
-	return gb__hash_mix(h);
+	return gb__hash_mix(a ^ gb__hash_mix(b));
 }
 
 /* Writes v in decimal into out (room for 20 bytes). Returns the length; not NUL-terminated. */
