@@ -3,7 +3,7 @@
  * (`name:value|type|#tags`), sanitised so nothing a producer writes can break a line or a tag,
  * folds counters and gauges per flush interval, packs lines into datagrams that never exceed
  * the target's limit, and sends them on a non-blocking socket that may be down at any time
- * (a slow unixgram agent is waited for, within a bound).
+ * (a slow agent on a Unix socket is waited for, within a bound).
  */
 #ifndef GBATCH_COLLECTOR_STATSD_SINK_H
 #define GBATCH_COLLECTOR_STATSD_SINK_H
@@ -15,7 +15,7 @@
 #include "record.h"
 
 #define GB_STATSD_UDP_MAX 1432        /* datagram limit for UDP (fits a 1500 B MTU) */
-#define GB_STATSD_UNIX_MAX 8192       /* datagram limit for unixgram */
+#define GB_STATSD_UNIX_MAX 8192       /* datagram (or stream frame) limit for Unix sockets */
 #define GB_STATSD_NAME_MAX 200        /* metric name, prefix included */
 #define GB_STATSD_TAG_MAX 200         /* one tag, key:value */
 #define GB_STATSD_PREFIX_MAX 100
@@ -76,7 +76,8 @@ typedef struct gb_statsd_target {
 
 /* Parses what datadog-go accepts: "udp://host[:port]" (port 8125 when absent, IPv6 as
  * [addr] or [addr]:port), "unix:///path" (datagram, or stream when the socket at path is a
- * stream socket), "unixgram:///path", "unixstream:///path". Returns 0, or -1 with err naming the URL and what is wrong with it. */
+ * stream socket), "unixgram:///path", "unixstream:///path". Returns 0, or -1 with err naming
+ * the URL and what is wrong with it. */
 int gb__statsd_parse_url(const char *url, gb_statsd_target *t, char *err, size_t errlen);
 
 /* The target the DataDog clients would pick from the environment: DD_DOGSTATSD_URL, else
@@ -138,7 +139,7 @@ typedef struct gb_statsd_config {
 	                                   interval (at most GB_STATSD_MAX_CONTEXTS); values of
 	                                   a new context past it are not sent, counted in
 	                                   contexts_dropped. 0 = no cap */
-	uint64_t send_timeout_ns;       /* unixgram: how long one datagram may wait for room in
+	uint64_t send_timeout_ns;       /* Unix sockets: how long one datagram may wait for room in
 	                                   the target's queue (at most
 	                                   GB_STATSD_MAX_SEND_TIMEOUT_NS); a wait that runs out
 	                                   drops it (a send error) and marks the target congested:
@@ -172,7 +173,7 @@ typedef struct gb_statsd_stats {
 } gb_statsd_stats;
 
 /* Creates a sink; with a target it resolves the UDP host (a failure is returned) and opens a
- * non-blocking socket (a unixgram target that is not there yet is retried later, not an
+ * non-blocking socket (a Unix-socket target that is not there yet is retried later, not an
  * error; one whose queue is full is waited for only as send_timeout_ns allows). Returns NULL
  * with err saying why. */
 gb_statsd_sink *gb__statsd_new(const gb_statsd_config *cfg, char *err, size_t errlen);
