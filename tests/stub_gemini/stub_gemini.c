@@ -168,6 +168,7 @@ usage(FILE *out)
 	    "Questions are the lines \"Question N: ...\" of the last text part of the request;\n"
 	    "answer N is \"Answer to question N: <question>\", a JSON array when the request asks\n"
 	    "for application/json. A lone \"Question: ...\" gets \"Answer to question: <question>\".\n"
+	    "  --help, --version\n"
 	    "SIGTERM or SIGINT stops it cleanly.\n");
 }
 
@@ -1032,6 +1033,7 @@ main(int argc, char **argv)
 		{ "api-key", required_argument, NULL, 'k' },
 		{ "fault", required_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	char err[256];
@@ -1076,6 +1078,9 @@ main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
+			return 0;
+		case 'V':
+			printf("gbatch-stub-gemini %s\n", GBATCH_VERSION);
 			return 0;
 		default:
 			usage(stderr);
