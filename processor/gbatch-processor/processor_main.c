@@ -111,7 +111,8 @@ usage(FILE *out)
 	    "in whatever the server sends back before it is shown, written or reported.\n"
 	    "Exit status: 0 every question answered, 1 some failed (or a jobs line was invalid, or\n"
 	    "the result could not be written in full), 2 usage error, 3 a jobs run stopped before\n"
-	    "every job was done: a signal, a per-day quota, a refused key or an unknown model, a\n"
+	    "every job was done: a signal, a per-day quota, a refused key (401, 403, or an ErrorInfo\n"
+	    "reason such as 400 API_KEY_INVALID, SERVICE_DISABLED) or an unknown model, a\n"
 	    "result that could not be written or synced (those jobs are not counted done: run\n"
 	    "again with --resume).\n",
 	    GB_TARGET_TOKEN_EFFICIENCY);
