@@ -500,7 +500,7 @@ build(const gb_gemini *c, const gb_gemini_request *rq, char **url, char **body,
 		    "cannot build the request: a text part is not valid UTF-8 (or out of memory)");
 		return res->status = GB__GEMINI_E_REQUEST;
 	}
-	*body = json_dumps(req, JSON_COMPACT);
+	*body = json_dumps(req, JSON_COMPACT | JSON_REAL_PRECISION(15));
 	json_decref(req);
 	if (*body == NULL ||
 	    asprintf(url, "%s/v1beta/models/%s:generateContent", c->base, model) < 0) {

@@ -44,6 +44,8 @@ typedef struct gb_gemini_request {
 	int json;                   /* ask for responseMimeType application/json */
 	const json_t *schema;       /* generationConfig.responseSchema (implies json), or NULL */
 	const char *cached_content; /* "cachedContents/...", or NULL */
+	const json_t *generation;   /* generationConfig fields (checked), merged with the above */
+	const json_t *safety;       /* safetySettings (checked), or NULL */
 } gb_gemini_request;
 
 typedef struct gb_gemini_usage {

@@ -93,14 +93,21 @@ gb__gemini_request_json(const gb_gemini_request *rq)
 		    json_pack("{s:[{s:o}]}", "parts", "text", sys)) != 0)
 			goto fail;
 	}
-	if (rq->json || rq->schema != NULL) {
-		gc = json_pack("{s:s}", "responseMimeType", "application/json");
+	/* One generationConfig: the caller's settings and the JSON answer the processor asks. */
+	if (rq->json || rq->schema != NULL || rq->generation != NULL) {
+		gc = rq->generation != NULL ? json_deep_copy(rq->generation) : json_object();
 		if (gc == NULL || json_object_set_new(req, "generationConfig", gc) != 0)
+			goto fail;
+		if ((rq->json || rq->schema != NULL) && json_object_set_new(gc, "responseMimeType",
+		    json_string("application/json")) != 0)
 			goto fail;
 		if (rq->schema != NULL &&
 		    json_object_set_new(gc, "responseSchema", json_deep_copy(rq->schema)) != 0)
 			goto fail;
 	}
+	if (rq->safety != NULL &&
+	    json_object_set_new(req, "safetySettings", json_deep_copy(rq->safety)) != 0)
+		goto fail;
 	if (rq->cached_content != NULL &&
 	    json_object_set_new(req, "cachedContent", json_string(rq->cached_content)) != 0)
 		goto fail;
