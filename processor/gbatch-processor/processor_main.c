@@ -674,9 +674,10 @@ write_output(const char *path, const char *json)
 	return 0;
 }
 
-/* Prints "N. [source] text", text's controls escaped (its lines and tabs kept). */
+/* Prints "N. [source] text" ("[source, partial]" when it is), text's controls escaped (its
+ * lines and tabs kept). */
 static void
-print_answer(size_t i, const char *source, const char *text)
+print_answer(size_t i, const char *source, bool partial, const char *text)
 {
 	size_t len = strlen(text), cap = 4 * len + 1;
 	char *shown = malloc(cap);
@@ -684,7 +685,7 @@ print_answer(size_t i, const char *source, const char *text)
 	if (shown == NULL)
 		gb__fatalx("out of memory");
 	gb__text_escape(shown, cap, text, len, GB_TEXT_KEEP_LINES);
-	printf("%zu. [%s] %s\n", i + 1, source, shown);
+	printf("%zu. [%s%s] %s\n", i + 1, source, partial ? ", partial" : "", shown);
 	free(shown);
 }
 
@@ -705,7 +706,8 @@ report(const struct cli *cl, const gb_result *r)
 		if (write_output(cl->output, json) != 0)
 			status = 1;
 		for (size_t i = 0; i < nq; i++)
-			print_answer(i, gb_result_source(r, i), gb_result_answer(r, i) != NULL ?
+			print_answer(i, gb_result_source(r, i), gb_result_partial(r, i) != NULL,
+			    gb_result_answer(r, i) != NULL ?
 			    gb_result_answer(r, i) : gb_result_error(r, i));
 	} else {
 		printf("%s\n", json);

@@ -134,6 +134,8 @@ requests 3 safety
 json "$work/safety.json" "r['partial_count'] == 2 and r['batch']['outcome'] == 'failed'"
 json "$work/safety.json" "all(d['finish_reason'] == 'SAFETY' and 'finishReason SAFETY' in d['partial'] for d in r['answer_details'])"
 json "$work/safety.json" "r['answers'] == ['Safety error incoming in 5, 4, 3, 2...'] * 2"
+expect_in safety out "2. [individual, partial] Safety error incoming"
+expect_in safety err "2 of 2 answers are partial"
 # --accept-partial: as before, the answers are plain ones, exit 0 (the batched reply is not
 # an array of answers, so they still come one by one).
 : >"$work/stub.log"
