@@ -364,6 +364,13 @@ release(gb_collector *c)
  * (or a quarter of its bytes), so lines still pack across passes and a SIGKILL repeats at most
  * BATCH records per ring. Folded counters and gauges are the exception: they leave at the
  * next flush interval. */
+/* How much longer the sinks may hold what they have not sent (0: send it now). */
+static uint64_t
+hold_ns(const gb_collector *c, uint64_t now)
+{
+	return c->statsd != NULL ? gb__statsd_hold_ns(c->statsd, now) : 0;
+}
+
 static size_t
 drain_once(gb_collector *c)
 {
@@ -383,7 +390,9 @@ drain_once(gb_collector *c)
 		if (v->held >= BATCH || gb__ring_held(v->ring) >= v->capacity / 4)
 			full = true;
 	}
-	if (n == 0 || full)
+	/* an empty pass sends a part-filled datagram only once it has waited --datagram-wait, so
+	 * how well lines pack does not depend on which side is faster */
+	if (full || (n == 0 && hold_ns(c, gb__clock_mono_ns()) == 0))
 		release(c);
 	return n;
 }
@@ -488,6 +497,8 @@ idle_wait(gb_collector *c, uint64_t now, uint64_t next_due)
 		t = IDLE_WAIT_NS;
 	if (n > 1 && t > MULTI_WAIT_NS)
 		t = MULTI_WAIT_NS;
+	if (hold_ns(c, now) > 0 && t > hold_ns(c, now))
+		t = hold_ns(c, now); /* wake up to send the part-filled datagram */
 	if (t == 0)
 		return;
 	if (n > 0 && now - c->busy_ns < LINGER_NS) {

@@ -37,7 +37,8 @@ static const char usage[] =
     "usage: gbatch-collector [--ring NAME|PATH]... [--statsd URL|off]\n"
     "         [--console lines|summary|off] [--flush-interval DUR] [--prefix P]\n"
     "         [--names leaf|path] [--tag K:V]... [--drop-tag KEY]... [--max-tag-values N]\n"
-    "         [--max-names N] [--max-contexts N] [--send-timeout DUR] [--unblock-timeout DUR]\n"
+    "         [--max-names N] [--max-contexts N] [--send-timeout DUR] [--datagram-wait DUR]\n"
+    "         [--unblock-timeout DUR]\n"
     "         [--timing-type ms|h|d] [--pack-values] [--timestamps] [--resolve-interval DUR]\n"
     "         [--exit-when-producers-done] [--trust-uid UID] [--version] [--help]\n"
     "\n"
@@ -73,6 +74,9 @@ static const char usage[] =
     "  --send-timeout DUR       Unix sockets: how long a datagram may wait for room in\n"
     "                           a slow agent's queue before it is dropped (default 1s,\n"
     "                           at most 60s, 0 = never wait)\n"
+    "  --datagram-wait DUR      a part-filled datagram waits this long for more lines;\n"
+    "                           a full one goes at once (default 5ms, at most 1s, 0 =\n"
+    "                           send whenever the rings are empty)\n"
     "  --timing-type ms|h|d     the type timings and histogram samples go out as: ms\n"
     "                           (StatsD timers, every server reads them; the default),\n"
     "                           h (DogStatsD histograms) or d (distributions: percentiles\n"
@@ -311,6 +315,13 @@ flag_send_timeout(struct cli *cl, const char *arg)
 	    GB_STATSD_MAX_SEND_TIMEOUT_NS);
 }
 
+static void
+flag_datagram_wait(struct cli *cl, const char *arg)
+{
+	cl->cfg.statsd.datagram_wait_ns = duration_arg("--datagram-wait", arg, 0,
+	    GB_STATSD_MAX_DATAGRAM_WAIT_NS);
+}
+
 /* ---- the DogStatsD dialect: timing type, packed values, timestamps, re-resolution ---- */
 
 static void
@@ -401,6 +412,7 @@ static const struct flag {
 	{ "max-names", required_argument, flag_max_names },
 	{ "max-contexts", required_argument, flag_max_contexts },
 	{ "send-timeout", required_argument, flag_send_timeout },
+	{ "datagram-wait", required_argument, flag_datagram_wait },
 	{ "timing-type", required_argument, flag_timing_type },
 	{ "pack-values", no_argument, flag_pack_values },
 	{ "timestamps", no_argument, flag_timestamps },
@@ -425,6 +437,7 @@ set_defaults(gb_collector_config *cfg)
 	cfg->statsd.max_names = DEFAULT_MAX_NAMES;
 	cfg->statsd.max_contexts = GB_STATSD_DEFAULT_MAX_CONTEXTS;
 	cfg->statsd.send_timeout_ns = GB_STATSD_DEFAULT_SEND_TIMEOUT_NS;
+	cfg->statsd.datagram_wait_ns = GB_STATSD_DEFAULT_DATAGRAM_WAIT_NS;
 	cfg->console_fd = STDOUT_FILENO;
 }
 

@@ -71,6 +71,8 @@ struct gb_statsd_sink {
 	struct line_cache *cache; /* CACHE_SLOTS entries */
 
 	size_t plen;                 /* bytes in pkt[nq], the datagram being filled */
+	uint64_t plen_since_ns;      /* CLOCK_MONOTONIC of its first line */
+	uint64_t datagram_wait_ns;
 	size_t nq;                   /* full datagrams waiting in pkt[0, nq) */
 	size_t qlen[GB_STATSD_QUEUE];
 	char pkt[GB_STATSD_QUEUE][GB_STATSD_UNIX_MAX];
@@ -195,6 +197,7 @@ set_dialect(gb_statsd_sink *s, const gb_statsd_config *cfg, char *err, size_t er
 		s->packed = NULL;
 	}
 	s->timestamps = cfg->timestamps;
+	s->datagram_wait_ns = cfg->datagram_wait_ns;
 	s->backlog_age_ns = interval > UINT64_MAX / 2 ? UINT64_MAX : 2 * interval;
 	s->bucket_ns = interval < GB_NS_PER_SEC ? GB_NS_PER_SEC : interval;
 	return 0;
@@ -305,6 +308,17 @@ send_queue(gb_statsd_sink *s)
 	s->nq = 0;
 }
 
+uint64_t
+gb__statsd_hold_ns(const gb_statsd_sink *s, uint64_t now_ns)
+{
+	uint64_t age;
+
+	if (s->nq > 0 || s->plen == 0)
+		return 0; /* full datagrams go now; nothing to hold */
+	age = now_ns - s->plen_since_ns;
+	return age < s->datagram_wait_ns ? s->datagram_wait_ns - age : 0;
+}
+
 void
 gb__statsd_flush(gb_statsd_sink *s)
 {
@@ -326,6 +340,8 @@ pack(gb_statsd_sink *s, const char *line, size_t len)
 		if (s->nq == GB_STATSD_QUEUE)
 			send_queue(s);
 	}
+	if (s->plen == 0 && s->datagram_wait_ns > 0)
+		s->plen_since_ns = gb__clock_mono_ns(); /* one clock read per datagram */
 	memcpy(s->pkt[s->nq] + s->plen, line, len);
 	s->plen += len;
 	s->st.lines++;

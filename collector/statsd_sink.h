@@ -25,6 +25,8 @@
 #define GB_STATSD_DEFAULT_URL "udp://127.0.0.1:8125"
 #define GB_STATSD_DEFAULT_SEND_TIMEOUT_NS 1000000000ull /* see gb_statsd_config.send_timeout_ns */
 #define GB_STATSD_MAX_SEND_TIMEOUT_NS 60000000000ull
+#define GB_STATSD_DEFAULT_DATAGRAM_WAIT_NS 5000000ull /* see gb_statsd_config.datagram_wait_ns */
+#define GB_STATSD_MAX_DATAGRAM_WAIT_NS 1000000000ull
 #define GB_STATSD_DEFAULT_MAX_CONTEXTS 20000 /* the CLI's default for max_contexts */
 #define GB_STATSD_MAX_CONTEXTS 10000000      /* the largest max_contexts accepted */
 #define GB_STATSD_DEFAULT_PORT "8125"
@@ -155,6 +157,8 @@ typedef struct gb_statsd_config {
 	uint64_t flush_interval_ns;     /* what "older than two intervals" measures; 0: 1 s */
 	uint64_t resolve_interval_ns;   /* udp: a host name is resolved again this often (and
 	                                   when sends fail); 0: GB_STATSD_DEFAULT_RESOLVE_NS */
+	uint64_t datagram_wait_ns;      /* how long a part-filled datagram waits for more lines
+	                                   (gb__statsd_hold_ns); 0 = none */
 } gb_statsd_config;
 
 typedef struct gb_statsd_stats {
@@ -195,6 +199,11 @@ void gb__statsd_flush_aggregates(gb_statsd_sink *s);
 
 /* Sends the pending datagram, if any. */
 void gb__statsd_flush(gb_statsd_sink *s);
+
+/* How much longer (ns) what is pending may wait before gb__statsd_flush: a datagram goes out
+ * when it is full, or once its first line has waited datagram_wait_ns. 0 when it must go now,
+ * or nothing is pending. */
+uint64_t gb__statsd_hold_ns(const gb_statsd_sink *s, uint64_t now_ns);
 
 /* Packs one line of our own (self-metrics): name is used as is, type 'c' or 'g', tag (may be
  * NULL) is a valid tag, followed by the global tags. Non-finite values are rejected. */

@@ -4,7 +4,8 @@
  * with a real gbatch-collector process draining the same ring to a local UDP receiver; how
  * often the producers had to wake it (FUTEX_WAKE calls, read from the segment's wake word);
  * and how long a record waits from its write to its datagram, with the collector asleep and
- * with it awake between records. A program, not a test.
+ * with it awake between records (with --datagram-wait 0: the wait of the wake-up and the drain,
+ * not the one a part-filled datagram makes by design). A program, not a test.
  *
  *   wake_bench [--records N] [--pattern GAP:BURST]...
  * Each pattern writes N records (default 400 000) in bursts of BURST records GAP apart; the
@@ -161,7 +162,7 @@ spawn_collector(uint16_t port)
 		die("fork");
 	if (pid == 0) {
 		execl(GBATCH_COLLECTOR, "gbatch-collector", "--ring", ring_name, "--statsd", statsd,
-		    "--console", "off", (char *)NULL);
+		    "--console", "off", "--datagram-wait", "0", (char *)NULL);
 		_exit(127);
 	}
 	return pid;

@@ -11,9 +11,11 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -388,6 +390,50 @@ class ReceiverChecks(CollectorCase):
         self.assertEqual(rv.invalid(), [])
         self.assertEqual(self.stop(c), 0)
 
+    def test_a_part_filled_datagram_waits_for_more_lines(self):
+        """A datagram goes out when it is full, or once its first line has waited
+        --datagram-wait: never because the ring happened to be empty for a moment."""
+        rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        rx.bind(("127.0.0.1", 0))
+        rx.settimeout(0.2)
+        got, stop = [], threading.Event()
+
+        def receive():
+            while not stop.is_set():
+                try:
+                    data = rx.recv(65536)
+                except socket.timeout:
+                    continue
+                got.append((time.monotonic(), data.decode()))
+        th = threading.Thread(target=receive)
+        th.start()
+        self.addCleanup(lambda: (stop.set(), th.join(), rx.close()))
+        ring = self.ring()
+        c = self.collector(ring, "--statsd", "udp://127.0.0.1:%d" % rx.getsockname()[1],
+                           "--datagram-wait", "50ms")
+        wait_until(lambda: os.path.exists("/dev/shm/gbatch." + ring), 10, "the ring segment")
+        emit = self.spawn([EMIT, "--ring", ring, "--strict", "--stdin"], stdin=subprocess.PIPE)
+        base = time.monotonic()
+        for _ in range(120):  # a trickle: one record every 2 ms or so
+            # each value is the time just before the record was handed to gbatch-emit
+            emit.stdin.write(b"timing trickle %.6f\n" % (time.monotonic() - base))
+            emit.stdin.flush()
+            time.sleep(0.002)
+        emit.stdin.close()
+        self.assertEqual(emit.wait(30), 0)
+        def lines():
+            return [l for _, d in list(got) for l in d.splitlines()]
+        wait_until(lambda: len(lines()) == 120, 15, "120 lines")
+        longest = max(len(l) + 1 for l in lines())
+        for arrived, data in got:
+            if len(data) + longest <= 1432:  # room for another line: not full
+                first = min(float(l.split(":", 1)[1].split("|", 1)[0]) for l in data.splitlines())
+                waited = arrived - (base + first / 1000)
+                self.assertGreaterEqual(waited, 0.048, "a part-filled datagram of %d lines went "
+                                        "out after %.1f ms" % (len(data.splitlines()), waited * 1000))
+        self.assertLess(len(got), 60)  # 2 ms apart, 50 ms each: a handful of datagrams
+        self.assertEqual(self.stop(c), 0)
+
 
 class Console(CollectorCase):
     def test_lines_checked_line_by_line(self):
@@ -605,6 +651,8 @@ BAD = [
     (["--unblock-timeout", "2 s"], "2 s"),
     (["--send-timeout", "61s"], "61s"),
     (["--send-timeout", "-1s"], "-1s"),
+    (["--datagram-wait", "2s"], "2s"),
+    (["--datagram-wait", "soon"], "soon"),
     (["--trust-uid", "root"], "root"),
     (["stray"], "stray"),
 ]
