@@ -74,7 +74,10 @@ GB_API void gb_tele_free(gb_tele *t);
 GB_API int gb_tele_enabled(const gb_tele *t);
 
 /* Starts scope `name` (borrowed during the call) nested in this thread's current scope, with n
- * metadata pairs (copied) that its timing will carry. */
+ * metadata pairs (copied) that its timing will carry. A NULL or empty name is refused, as the
+ * seed refuses it: the scope returned records nothing (ending it is harmless), and the first
+ * refusal of the process is logged. Every other entry point taking a name (the metrics below,
+ * GB_SCOPE) refuses it the same way. */
 GB_API gb_scope gb_tele_begin(gb_tele *t, const char *name, const gb_kv *meta, size_t n);
 /* Ends s and reports its duration in seconds to every reporter. Ending a scope that is not the
  * innermost one of this thread is a usage error: logged, and the scopes inside it are closed
@@ -123,12 +126,31 @@ gb__tele_scope_exit(gb_scope *s)
 
 /* ---- built-in reporters ---- */
 
-/* Prints each record in the seed's format to out (borrowed), one line each:
+/* Prints each record in gbatch's format to out (borrowed), one line each:
  *   [TIMING] <two spaces per depth>SCOPE: duration=S.SSSSs (depth=D[, parent_scope=P], call_count=N[, K=V]...)
  *   [METRIC] SCOPE: VALUE ([metric_type=T, ]depth=D[, parent_scope=P], call_count=N[, K=V]...)
  * parent_scope is left out at top level, metric_type for plain metrics; VALUE is %.15g; K=V
- * are the caller's metadata in order. A failed write makes the callback return -1. */
+ * are the caller's metadata in order (one named like a built-in takes its place: see
+ * gb_console_reporter_format). A failed write makes the callback return -1. */
 GB_API gb_reporter gb_console_reporter(FILE *out);
+
+/* The text formats of the built-in console and simple reporters. */
+typedef enum gb_report_format {
+	GB_REPORT_GBATCH = 0, /* gbatch's own, as above */
+	GB_REPORT_SEED = 1    /* the seed's text, byte for byte (see each reporter) */
+} gb_report_format;
+
+/* gb_console_reporter in either format. GB_REPORT_SEED prints the line of the seed's
+ * PrintReporter (examples/custom_telemetry_reporter.py), its metadata a Python dict:
+ *   [TIMING] <two spaces per depth>SCOPE: duration=S.SSSSs (metadata: {'depth': D, 'call_count': D, 'parent_scope': 'P', K: V...})
+ *   [METRIC] SCOPE: VALUE (metadata: {'depth': D, 'parent_scope': None, 'metric_type': 'counter', K: V...})
+ * parent_scope is None at top level; metric_type is there for counters, gauges and histograms;
+ * call_count is the seed's (its nesting count: equal to depth); a whole VALUE prints as an int,
+ * another as Python prints a float; a caller's value spelled as an integer, True, False or
+ * None prints bare, any other as a Python string literal. In both formats a caller's key named
+ * like a built-in one (depth, parent_scope, call_count, metric_type) takes its place and
+ * value: every key is printed once, the caller's value winning, as the seed's dict merge does. */
+GB_API gb_reporter gb_console_reporter_format(FILE *out, gb_report_format format);
 
 /* Keeps up to max_entries_per_scope values per scope path in memory (0 = 1000; the most recent
  * ones) and renders the seed's hierarchical report over them, each scope right before the
@@ -144,6 +166,23 @@ GB_API gb_simple_reporter *gb_simple_reporter_new(size_t max_entries_per_scope);
 GB_API gb_reporter gb_simple_reporter_as_reporter(gb_simple_reporter *r);
 /* The report as a NUL-terminated string the caller frees; NULL when out of memory. */
 GB_API char *gb_simple_reporter_report(const gb_simple_reporter *r);
+/* The report in either format, as gb_simple_reporter_report returns it. GB_REPORT_SEED is the
+ * text the seed's SimpleReporter.print_report() writes (get_report() and a newline; "" when
+ * nothing was recorded): scope paths split at every dot into a tree sorted by name,
+ *   === Telemetry Report ===
+ *   <empty line>
+ *   <empty line>
+ *   --- Timings ---
+ *   batch:
+ *     total_processing               | Calls: 1    | Avg: 0.0123s | Total: 0.0123s
+ *   <empty line>
+ *   --- Metrics ---
+ *   batch.total_processing.batch_success     | Count: 1    | Total: 1
+ * (the Metrics part only when there are metrics; totals with thousands separators). Where
+ * the seed would lose rows (a scope that has its own timing and nested scopes: its dict keeps
+ * only one of them), this report shows the scope's row and then its nested scopes beneath. */
+GB_API char *gb_simple_reporter_report_format(const gb_simple_reporter *r,
+    gb_report_format format);
 GB_API void gb_simple_reporter_free(gb_simple_reporter *r);
 
 /* Writes every record into the shared-memory ring `ring` (NULL: $GBATCH_RING, else "default")

@@ -15,6 +15,7 @@
 #include "batch_run.h"
 #include "gemini_client.h"
 #include "jobs.h"
+#include "progress.h"
 #include "rate_limit.h"
 
 #define MAX_JOBS_FILE (1u << 30)
@@ -91,6 +92,9 @@ struct runner {
 	int in_flight;
 	uint64_t t0, last_progress;
 	int progress;
+	uint64_t pause_until;     /* a 429 holds every request until then (monotonic) */
+	uint64_t rate_wait_until; /* this round, the earliest a request held by the limiter may go */
+	struct gb_progress_rate rate_samples;
 	int stop_now; /* a fatal API error or a failed write: the run cannot go on */
 	struct totals tot;
 };

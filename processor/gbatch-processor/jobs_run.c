@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -291,6 +292,8 @@ job_send(struct runner *rn, struct slot *s, uint64_t now, uint64_t *wake)
 	if (!gb__rate_acquire(rn->rate, now, s->est, &s->ticket, &retry_at)) {
 		if (retry_at < *wake)
 			*wake = retry_at;
+		if (rn->rate_wait_until == 0 || retry_at < rn->rate_wait_until)
+			rn->rate_wait_until = retry_at;
 		return;
 	}
 	if (now - s->queued_at > GB_NS_PER_MS) {
@@ -325,8 +328,11 @@ job_received(struct runner *rn, struct slot *s, CURLcode rc, uint64_t now)
 	    (uint64_t)s->res.usage.prompt : s->res.http_status == 429 ? 0 : s->est);
 	if (s->res.http_status == 429) {
 		/* The quota is shared: everyone waits, not just this request. */
+		uint64_t until = now + (delay > 0 ? delay : GB_NS_PER_SEC);
 		rn->tot.http_429++;
-		gb__rate_pause(rn->rate, now + (delay > 0 ? delay : GB_NS_PER_SEC));
+		gb__rate_pause(rn->rate, until);
+		if (until > rn->pause_until)
+			rn->pause_until = until;
 	}
 	if (again) {
 		s->res.backoff_seconds += (double)delay / 1e9;
@@ -344,13 +350,43 @@ job_received(struct runner *rn, struct slot *s, CURLcode rc, uint64_t now)
 
 /* ---- progress ---- */
 
-static void
-fmt_eta(char *buf, size_t len, double s)
+/* The columns the line may take: 79 of an 80-column terminal or wider (the last column can
+ * wrap on some terminals), fewer on a narrower one. */
+static unsigned
+line_width(void)
 {
-	if (s < 0 || s > 359999)
-		snprintf(buf, len, "--:--");
-	else
-		snprintf(buf, len, "%d:%02d:%02d", (int)s / 3600, (int)s / 60 % 60, (int)s % 60);
+	struct winsize ws;
+
+	if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 1 && ws.ws_col < 80)
+		return ws.ws_col - 1u;
+	return 79;
+}
+
+/* The line's state at now: the counts, the windowed rate and ETA, or what holds the run. */
+static struct gb_progress
+progress_state(struct runner *rn, uint64_t now, int final)
+{
+	size_t todo = rn->tot.jobs - rn->tot.skipped;
+	struct gb_progress p = { .done = rn->tot.done, .todo = todo, .answers = rn->tot.answers,
+		.errors = rn->tot.errors, .tokens = rn->tot.total, .rate = -1, .eta = -1 };
+	double rps, jps;
+
+	gb__progress_rate_add(&rn->rate_samples, now, rn->tot.requests, rn->tot.done);
+	if (gb__progress_rate_get(&rn->rate_samples, &rps, &jps) == 0) {
+		p.rate = rps;
+		p.eta = jps > 0 ? (double)(todo - rn->tot.done) / jps : -1;
+	}
+	if (final) {
+		if (rn->tot.done == todo)
+			p.eta = 0;
+	} else if (now < rn->pause_until) {
+		p.state = GB_PROGRESS_429_PAUSE;
+		p.wait = (double)(rn->pause_until - now) / 1e9;
+	} else if (rn->in_flight == 0 && rn->rate_wait_until > now) {
+		p.state = GB_PROGRESS_RATE_WAIT;
+		p.wait = (double)(rn->rate_wait_until - now) / 1e9;
+	}
+	return p;
 }
 
 static void
@@ -358,15 +394,13 @@ progress(struct runner *rn, uint64_t now, int final)
 {
 	double el = (double)(now - rn->t0) / 1e9;
 	size_t todo = rn->tot.jobs - rn->tot.skipped;
-	char eta[32], shard[48] = "";
+	char shard[48] = "";
 
 	if (rn->progress && (final || now - rn->last_progress >= PROGRESS_NS)) {
-		double rate = el > 0 ? (double)rn->tot.done / el : 0;
-		fmt_eta(eta, sizeof(eta), rate > 0 ? (double)(todo - rn->tot.done) / rate : -1);
-		fprintf(stderr, "\r\033[Kjobs %zu/%zu  answers %zu  errors %zu  tokens %" PRId64
-		    "  %.1f req/s  ETA %s%s", rn->tot.done, todo, rn->tot.answers, rn->tot.errors,
-		    rn->tot.total, el > 0 ? (double)rn->tot.requests / el : 0.0, eta,
-		    final ? "\n" : "");
+		struct gb_progress p = progress_state(rn, now, final);
+		char line[128];
+		gb__progress_render(line, sizeof(line), &p, line_width());
+		fprintf(stderr, "\r\033[K%s%s", line, final ? "\n" : "");
 		rn->last_progress = now;
 	}
 	if (final && rn->o->shard_count > 1)
@@ -383,6 +417,17 @@ progress(struct runner *rn, uint64_t now, int final)
 }
 
 /* ---- the run ---- */
+
+/* Says once, at the start, when the rate limit alone makes the run long. */
+static void
+say_rate_limit(const struct runner *rn)
+{
+	char note[256];
+
+	if (gb__progress_rate_note(note, sizeof(note), rn->tot.jobs - rn->tot.skipped,
+	    rn->o->limits.rpm, rn->o->window_ns, rn->o->model))
+		gb__log_info("%s", note);
+}
 
 static struct job *
 next_job(struct runner *rn)
@@ -421,6 +466,8 @@ loop(struct runner *rn)
 		size_t busy = 0, received = 0;
 		int running, nmsg, timeout_ms;
 		CURLMsg *m;
+
+		rn->rate_wait_until = 0;
 
 		if (stop_signals != handled_signals) {
 			if (!draining)
@@ -505,6 +552,8 @@ gb__jobs_run(gb_processor *p, const struct gb_jobs_opts *o)
 	rn.tot.jobs = rn.n_jobs;
 	for (size_t i = 0; i < rn.n_jobs; i++)
 		rn.tot.skipped += json_object_get(rn.done_ids, rn.jobs[i].key) != NULL;
+	say_rate_limit(&rn);
+	gb__progress_rate_add(&rn.rate_samples, rn.t0, 0, 0);
 	if (rn.tot.skipped > 0) {
 		gb__log_info("resuming: %zu of %zu jobs are already in \"%s\"", rn.tot.skipped, rn.n_jobs,
 		    o->output);

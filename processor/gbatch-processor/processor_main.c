@@ -71,6 +71,8 @@ usage(FILE *out)
 	    "  --telemetry KIND   shm[:RING] (default: the ring gbatch-collector drains, RING\n"
 	    "                     default $GBATCH_RING or \"default\"), console (records on\n"
 	    "                     stderr), simple (a summary on stderr at the end) or off\n"
+	    "  --telemetry-format FORMAT  gbatch (default) or seed: console lines and the simple\n"
+	    "                     summary in the text the Python gemini-batch prints\n"
 	    "  --telemetry-ids    also put ids in telemetry metadata: question_index, and with\n"
 	    "                     --jobs job_id, line, question_count (by default only values\n"
 	    "                     with few distinct ones, so dashboards get few tag sets)\n"
@@ -224,6 +226,21 @@ on_telemetry(struct cli *cl, const char *arg)
 		gb__usage_error("invalid --telemetry \"%s\" (use shm, shm:RING, console, simple or off)",
 		    arg);
 	cl->telemetry_kind = arg;
+}
+
+/* The text format of the console and simple reporters (--telemetry-format). */
+static gb_report_format report_format = GB_REPORT_GBATCH;
+
+static void
+on_telemetry_format(struct cli *cl, const char *arg)
+{
+	(void)cl;
+	if (strcmp(arg, "gbatch") == 0)
+		report_format = GB_REPORT_GBATCH;
+	else if (strcmp(arg, "seed") == 0)
+		report_format = GB_REPORT_SEED;
+	else
+		gb__usage_error("invalid --telemetry-format \"%s\" (use gbatch or seed)", arg);
 }
 
 static void
@@ -399,6 +416,7 @@ static const struct flag {
 	{ "system", required_argument, on_system },
 	{ "telemetry", required_argument, on_telemetry },
 	{ "telemetry-ids", no_argument, on_telemetry_ids },
+	{ "telemetry-format", required_argument, on_telemetry_format },
 	{ "output", required_argument, on_output },
 	{ "timeout", required_argument, on_timeout },
 	{ "max-attempts", required_argument, on_max_attempts },
@@ -555,7 +573,7 @@ telemetry_open(const char *kind)
 	if (strcmp(kind, "off") == 0)
 		return t;
 	if (strcmp(kind, "console") == 0) {
-		rep = gb_console_reporter(stderr);
+		rep = gb_console_reporter_format(stderr, report_format);
 	} else if (strcmp(kind, "simple") == 0) {
 		if ((t.simple = gb_simple_reporter_new(0)) == NULL)
 			gb__fatalx("out of memory");
@@ -576,7 +594,7 @@ telemetry_close(struct telemetry *t)
 {
 	gb_tele_free(t->tele);
 	if (t->simple != NULL) {
-		char *report = gb_simple_reporter_report(t->simple);
+		char *report = gb_simple_reporter_report_format(t->simple, report_format);
 		if (report != NULL)
 			fprintf(stderr, "%s", report);
 		free(report);

@@ -57,6 +57,8 @@ struct gb_qrun {
 
 /* ---- scopes and counters ---- */
 
+static size_t content_parts(const gb_qrun *q);
+
 static void
 scope_open(gb_qrun *q, const char *name, const gb_kv *meta, size_t n)
 {
@@ -125,10 +127,39 @@ genai_metrics(gb_qrun *q, const gb_gemini_result *res)
 	}
 }
 
-/* Counts what a finished call did: successes, tokens and the errors met on the way. */
+/* The seed's client metrics of one call, which its client records inside its scopes: whether
+ * the call ended well (api_success) or not (api_failures: after its retries, or at once on an
+ * error not worth retrying), then from the reply the seed's total_tokens (prompt + candidates,
+ * sent as seed_total_tokens: gbatch's total_tokens is the API's totalTokenCount, thinking
+ * included) and billable_tokens (what is billed at the full rate: the prompt less its cached
+ * part, the candidates and the thoughts). */
+static void
+client_call_metrics(gb_tele *t, const gb_gemini_result *res)
+{
+	gb_tele_count(t, res->status == GB__GEMINI_OK ? "api_success" : "api_failures", 1, NULL, 0);
+}
+
+static void
+client_response_metrics(gb_tele *t, const gb_gemini_result *res)
+{
+	const gb_gemini_usage *u = &res->usage;
+
+	gb_tele_count(t, "seed_total_tokens", (double)(u->prompt + u->candidates), NULL, 0);
+	gb_tele_count(t, "billable_tokens",
+	    (double)(u->prompt - u->cached + u->candidates + u->thoughts), NULL, 0);
+}
+
+/* Counts what a finished call did: successes, tokens and the errors met on the way; and,
+ * when no client scopes were open around it (the jobs runner), the seed's client metrics. */
 static void
 count_call(gb_qrun *q, const gb_gemini_result *res)
 {
+	if (!q->scoped) {
+		gb__tele_histogram(q->p->tele, "num_parts", (double)(content_parts(q) + 1), NULL, 0);
+		client_call_metrics(q->p->tele, res);
+		if (res->status == GB__GEMINI_OK)
+			client_response_metrics(q->p->tele, res);
+	}
 	if (res->status == GB__GEMINI_OK) {
 		count(q, "api_calls_successful", 1);
 		count(q, "total_tokens", (double)res->usage.total);
@@ -326,6 +357,17 @@ take_batch(gb_qrun *q, const gb_gemini_result *res)
 	return out;
 }
 
+/* Opens individual.processing over n questions, with the seed's metadata. */
+static void
+open_individual(gb_qrun *q, size_t n)
+{
+	char nbuf[24];
+
+	snprintf(nbuf, sizeof(nbuf), "%zu", n);
+	gb_kv kv[2] = { { "method", "individual" }, { "question_count", nbuf } };
+	scope_open(q, "individual.processing", kv, 2);
+}
+
 /* Records the batch's outcome and lists in q->idx the questions still to ask one by one (all
  * of them when it failed, none after a fatal error), opening the fallback's scopes when
  * there are any. */
@@ -357,7 +399,7 @@ after_batch(gb_qrun *q, enum batch_outcome out)
 	    r->batch_error != NULL ? r->batch_error : q->error_type, k, k == 1 ? "" : "s");
 	gb_kv kv = { "error_type", q->error_type };
 	scope_open(q, "batch.individual_fallback", &kv, 1);
-	scope_open(q, "individual.processing", NULL, 0);
+	open_individual(q, k);
 }
 
 /* ---- individual calls ---- */
@@ -463,7 +505,7 @@ after_answers(gb_qrun *q)
 		q->idx[i] = i;
 	q->n_idx = r->n;
 	scope_open(q, "batch.comparison_run", NULL, 0);
-	scope_open(q, "individual.processing", NULL, 0);
+	open_individual(q, r->n);
 }
 
 static const char *
@@ -611,8 +653,11 @@ next_batch(gb_qrun *q)
 {
 	bool ok = false;
 
+	gb_kv kv[2] = { { "method", "batch" },
+		{ "schema_enabled", q->schema != NULL ? "True" : "False" } };
+
 	scope_open(q, "batch.attempt", NULL, 0);
-	scope_open(q, "batch.processing", NULL, 0);
+	scope_open(q, "batch.processing", kv, 2);
 	GB_SCOPE(q->p->tele, "batch.prompt_creation")
 		ok = batch_request(q);
 	if (ok) {
@@ -726,6 +771,28 @@ gb__qrun_free(gb_qrun *q)
 
 /* ---- the one-content run: every request sent as soon as it is ready ---- */
 
+/* One call under the seed's client scopes: client.generate_content > client.execute_generation
+ * (num_parts) > client.api_call_with_retry (the exchange, retries included; api_success or
+ * api_failures), then client.process_response (reading the reply's usage into its metrics;
+ * the reply's JSON is parsed inside the exchange, as its retries need). The seed times
+ * client.process_response twice per call, the second time over its own processed reply; this
+ * records the one that does the work. */
+static void
+client_call(gb_processor *p, const gb_gemini_request *rq, gb_gemini_result *res)
+{
+	GB_SCOPE(p->tele, "client.generate_content")
+	GB_SCOPE(p->tele, "client.execute_generation") {
+		gb__tele_histogram(p->tele, "num_parts", (double)rq->n_parts, NULL, 0);
+		GB_SCOPE(p->tele, "client.api_call_with_retry") {
+			gb__gemini_generate(p->client, rq, res);
+			client_call_metrics(p->tele, res);
+		}
+		if (res->status == GB__GEMINI_OK)
+			GB_SCOPE(p->tele, "client.process_response")
+				client_response_metrics(p->tele, res);
+	}
+}
+
 int
 gb_processor_process_questions(gb_processor *p, const gb_content *content, size_t n_content,
     const char *const *questions, size_t n, const gb_process_opts *opts, gb_result **out,
@@ -742,8 +809,7 @@ gb_processor_process_questions(gb_processor *p, const gb_content *content, size_
 		return rc;
 	while (gb__qrun_next(q, &rq, &kind)) {
 		gb_gemini_result res = { 0 };
-		GB_SCOPE(p->tele, "client.api_call_with_retry")
-			gb__gemini_generate(p->client, &rq, &res);
+		client_call(p, &rq, &res);
 		gb__qrun_take(q, &res);
 		gb__gemini_result_fini(&res);
 	}

@@ -472,6 +472,25 @@ report_metric(gb_tele *t, const char *scope, double value, const gb_tele_meta *m
 	}
 }
 
+/* ---- names ---- */
+
+static atomic_bool unnamed_warned;
+
+/* False for a NULL or empty name, which is refused as the seed refuses it ("Scope name must
+ * be a non-empty string"): nothing is recorded, and the first refusal of the process is
+ * logged. */
+static bool
+name_ok(const char *name, const char *what)
+{
+	if (name != NULL && name[0] != '\0')
+		return true;
+	if (!atomic_exchange(&unnamed_warned, true))
+		gb__log_warnx("telemetry: a %s %s name is not recorded (the name must be a non-empty "
+		    "string; later ones are not logged)", what, name == NULL ? "with a NULL" :
+		    "with an empty");
+	return false;
+}
+
 /* ---- scopes ---- */
 
 gb_scope
@@ -482,7 +501,7 @@ gb_tele_begin(gb_tele *t, const char *name, const gb_kv *meta, size_t n)
 	struct path p;
 	size_t need = 0;
 
-	if (t == &gb__tele_noop || t == NULL)
+	if (t == &gb__tele_noop || t == NULL || !name_ok(name, "scope"))
 		return s;
 	if ((st = get_stack(t)) == NULL)
 		goto oom;
@@ -657,7 +676,7 @@ gb__tele_timing(gb_tele *t, const char *name, double seconds, const gb_kv *meta,
 	gb_tele_meta m = { .extra = meta, .n_extra = n };
 	const char *path;
 
-	if (t == &gb__tele_noop || t == NULL)
+	if (t == &gb__tele_noop || t == NULL || !name_ok(name, "timing"))
 		return;
 	if ((path = place(t, name, &m)) != NULL)
 		report_timing(t, path, seconds, &m);
@@ -666,7 +685,7 @@ gb__tele_timing(gb_tele *t, const char *name, double seconds, const gb_kv *meta,
 void
 gb__tele_histogram(gb_tele *t, const char *name, double v, const gb_kv *meta, size_t n)
 {
-	if (t == &gb__tele_noop || t == NULL)
+	if (t == &gb__tele_noop || t == NULL || !name_ok(name, "histogram"))
 		return;
 	record(t, name, v, meta, n, "histogram");
 }
@@ -674,7 +693,7 @@ gb__tele_histogram(gb_tele *t, const char *name, double v, const gb_kv *meta, si
 void
 gb_tele_metric(gb_tele *t, const char *name, double v, const gb_kv *meta, size_t n)
 {
-	if (t == &gb__tele_noop || t == NULL)
+	if (t == &gb__tele_noop || t == NULL || !name_ok(name, "metric"))
 		return;
 	record(t, name, v, meta, n, NULL);
 }
@@ -682,7 +701,7 @@ gb_tele_metric(gb_tele *t, const char *name, double v, const gb_kv *meta, size_t
 void
 gb_tele_count(gb_tele *t, const char *name, double inc, const gb_kv *meta, size_t n)
 {
-	if (t == &gb__tele_noop || t == NULL)
+	if (t == &gb__tele_noop || t == NULL || !name_ok(name, "counter"))
 		return;
 	record(t, name, inc, meta, n, "counter");
 }
@@ -690,7 +709,7 @@ gb_tele_count(gb_tele *t, const char *name, double inc, const gb_kv *meta, size_
 void
 gb_tele_gauge(gb_tele *t, const char *name, double v, const gb_kv *meta, size_t n)
 {
-	if (t == &gb__tele_noop || t == NULL)
+	if (t == &gb__tele_noop || t == NULL || !name_ok(name, "gauge"))
 		return;
 	record(t, name, v, meta, n, "gauge");
 }

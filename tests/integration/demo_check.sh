@@ -31,7 +31,7 @@ grep -q '^  batch.total_processing: calls=1 ' "$out" || fail "no batch.total_pro
 grep -q 'batch.total_processing.batch_success: count=1 total=1$' "$out" || fail "no batch_success counter in the summary"
 grep -Eq "^== what a DataDog agent would have received: [1-9][0-9]* DogStatsD lines" "$out" ||
 	fail "the DogStatsD receiver got nothing"
-grep -Eq '^gbatch\.client\.api_call_with_retry:[^|]*\|ms\|#depth:4,parent_scope:batch\.total_processing\.' "$out" ||
+grep -Eq '^gbatch\.client\.api_call_with_retry:[^|]*\|ms\|#depth:6,parent_scope:batch\.total_processing\.[^,]*\.client\.execute_generation(,|$)' "$out" ||
 	fail "no gbatch.client.api_call_with_retry timing, its call path in parent_scope, among the DogStatsD lines shown"
 grep -Eq '^gen_ai\.client\.operation\.duration:[^|]*\|ms\|' "$out" ||
 	fail "no gen_ai.client.operation.duration among the DogStatsD lines shown"

@@ -66,9 +66,10 @@ class Dashboard(CollectorCase):
         wait_until(lambda: self.sd.timer_samples(name) == 4, 15, "four API call timings")
         parents = {self.tags(k).get("parent_scope") for k in self.keys("ms", name)}
         self.assertEqual(parents, {
-            "batch.total_processing.batch.attempt.batch.processing.batch.api_call",
+            "batch.total_processing.batch.attempt.batch.processing.batch.api_call."
+            "client.generate_content.client.execute_generation",
             "batch.total_processing.batch.comparison_run.individual.processing."
-            "individual.question"})
+            "individual.question.client.generate_content.client.execute_generation"})
         # no call path in any name, no id in any tag
         for k in list(self.sd.timers()) + list(self.sd.counters()):
             self.assertNotIn("total_processing.", k.split(";")[0], k)

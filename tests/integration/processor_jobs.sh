@@ -277,9 +277,11 @@ section "the rate limit"
 start_stub
 jobs 36 "$work/j36.jsonl"
 run rpm --jobs "$work/j36.jsonl" --parallel 8 --rpm 9 --tpm 0 --rate-window 1s \
-	--output "$work/rpm.jsonl"
+	--output "$work/rpm.jsonl" --progress
 expect_rc rpm 0
 expect_in rpm err "36/36 jobs done"
+# The live line says why nothing moves while the limit holds every request.
+expect_in rpm err "  waiting for rate limit 1s"
 check rpm "
 t = sorted(r['mono_ms'] for r in requests())
 assert len(t) == 36, len(t)
@@ -329,6 +331,7 @@ jobs 24 "$work/j24.jsonl"
 run pause --jobs "$work/j24.jsonl" --parallel 4 --rpm 1000 --output "$work/pause.jsonl" --progress
 expect_rc pause 0
 expect_in pause err "jobs 24/24  answers 72  errors 0  tokens "
+expect_in pause err "  paused by 429 for 1s"
 check pause "
 reqs = sorted(requests(), key=lambda r: r['mono_ms'])
 a = [r['mono_ms'] for r in reqs if r['status'] == 429]
@@ -336,6 +339,12 @@ assert len(a) == 1 and len(reqs) == 25, (a, len(reqs))
 early = [r['mono_ms'] - a[0] for r in reqs if 50 < r['mono_ms'] - a[0] < 600 - 10]
 assert not early, 'sent during the pause: %s ms after the 429' % early
 assert len(lines(W + '/pause.jsonl')) == 24
+# Every frame of the live line fits 80 columns; none shows a rate before it can be told.
+err = open(W + '/pause.err', newline='').read()
+frames = [f.replace(chr(27) + '[K', '') for f in err.split(chr(13))]
+frames = [f.split(chr(10))[0] for f in frames if f.startswith('jobs ')]
+assert frames and all(len(f) < 80 for f in frames), max(frames, key=len)
+assert '-- req/s' in frames[0] or 'paused by 429' in frames[0], frames[0]
 "
 
 section "a 429 storm"

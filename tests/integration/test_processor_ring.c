@@ -155,11 +155,13 @@ START_TEST(records_in_the_ring)
 	ck_assert_uint_eq(s->depth, 1);
 	ck_assert_uint_eq(s->parent_len, strlen("batch.total_processing"));
 	s = find("batch.total_processing.batch.attempt.batch.processing.batch.api_call."
-	    "client.api_call_with_retry", GB_REC_TIMING);
+	    "client.generate_content.client.execute_generation.client.api_call_with_retry",
+	    GB_REC_TIMING);
 	ck_assert_ptr_nonnull(s);
-	ck_assert_uint_eq(s->depth, 4);
+	ck_assert_uint_eq(s->depth, 6);
 	ck_assert_uint_eq(s->parent_len,
-	    strlen("batch.total_processing.batch.attempt.batch.processing.batch.api_call"));
+	    strlen("batch.total_processing.batch.attempt.batch.processing.batch.api_call."
+	    "client.generate_content.client.execute_generation"));
 	ck_assert_uint_eq(count("batch.total_processing.batch.comparison_run.individual.processing."
 	    "individual.question"), 3);
 	s = find("batch.total_processing.batch.comparison_run.individual.processing."

@@ -376,10 +376,17 @@ START_TEST(schema_answers_are_structured_and_checked)
 	gb_process_opts po = { .response_schema = "[not json" };
 	char err[256];
 	gb_result *r2 = NULL;
+	gb_reporter rep;
+	gb_tele *t;
 
-	start(NULL, NULL);
+	recorder_init(&rc);
+	rep = recorder_reporter(&rc);
+	t = gb_tele_new(&rep, 1, GB_TELE_ENABLE);
+	start(NULL, t);
 	run_n(2, 0, schema);
 	ck_assert_uint_eq(json_array_size(reqs), 1);
+	ck_assert_str_eq(find("batch.total_processing.batch.attempt.batch.processing", true)->extra,
+	    "method=batch,schema_enabled=True");
 	ck_assert_str_eq(json_string_value(at("structured_data.1.answer")), expect_batch(1));
 	ck_assert(json_is_real(at("structured_data.1.confidence")));
 	ck_assert_ptr_nonnull(strstr(gb_result_answer(res, 0), "\"answer\""));
@@ -396,6 +403,9 @@ START_TEST(schema_answers_are_structured_and_checked)
 	    sizeof(err)), -EINVAL);
 	ck_assert_ptr_null(r2);
 	ck_assert_ptr_nonnull(strstr(err, "response schema is not a JSON object"));
+	teardown();
+	gb_tele_free(t);
+	recorder_fini(&rc);
 }
 END_TEST
 
@@ -453,10 +463,11 @@ START_TEST(telemetry_scopes_and_metrics)
 	ck_assert_ptr_nonnull(r);
 	ck_assert_int_eq(r->depth, 3);
 	r = find("batch.total_processing.batch.attempt.batch.processing.batch.api_call."
-	    "client.api_call_with_retry", true);
+	    "client.generate_content.client.execute_generation.client.api_call_with_retry", true);
 	ck_assert_ptr_nonnull(r);
-	ck_assert_int_eq(r->depth, 4);
-	ck_assert_str_eq(r->parent, "batch.total_processing.batch.attempt.batch.processing.batch.api_call");
+	ck_assert_int_eq(r->depth, 6);
+	ck_assert_str_eq(r->parent, "batch.total_processing.batch.attempt.batch.processing.batch.api_call."
+	    "client.generate_content.client.execute_generation");
 	ck_assert_ptr_nonnull(find("batch.total_processing.batch.attempt.batch.processing."
 	    "batch.response_processing", true));
 
@@ -473,6 +484,12 @@ START_TEST(telemetry_scopes_and_metrics)
 	/* Compare run: one scope name for every question, the index only in metadata. */
 	ck_assert_uint_eq(count_recs("batch.total_processing.batch.comparison_run.individual.processing."
 	    "individual.question"), NQ);
+	r = find("batch.total_processing.batch.comparison_run.individual.processing", true);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_str_eq(r->extra, "method=individual,question_count=5");
+	r = find("batch.total_processing.batch.individual_fallback.individual.processing", true);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_str_eq(r->extra, "method=individual,question_count=1");
 	for (size_t i = 0; i < rc.n; i++)
 		ck_assert_msg(strstr(rc.r[i].scope, "question_") == NULL, "index in name: %s",
 		    rc.r[i].scope);
@@ -502,6 +519,127 @@ START_TEST(telemetry_scopes_and_metrics)
 	teardown();
 	gb_tele_free(t);
 	gb_simple_reporter_free(simple);
+	ck_assert_uint_eq(rc.lost, 0);
+	recorder_fini(&rc);
+}
+END_TEST
+
+/* The scopes of one batch run, in the order they end, with their depth and parent. Every
+ * `seed` one is a scope of the seed's run of the same questions (gemini_batch/batch_processor.py
+ * and gemini_client.py: _process_standard > _process_batch > generate_content >
+ * _execute_generation > _generate_with_parts > _api_call_with_retry, _process_response), at the
+ * same path, depth and parent; the seed's timings come in this order too, except that it
+ * times client.process_response twice (the second time over its own processed reply). The one
+ * that is not is gbatch's OpenTelemetry duration of the call. */
+#define P_API "batch.total_processing.batch.attempt.batch.processing.batch.api_call"
+#define P_GEN P_API ".client.generate_content"
+#define P_EXEC P_GEN ".client.execute_generation"
+#define P_FALLBACK "batch.total_processing.batch.individual_fallback.individual.processing." \
+	"individual.question.client.generate_content.client.execute_generation"
+static const struct {
+	const char *scope;
+	int depth;
+	const char *parent;
+	bool seed;
+} batch_tree[] = {
+	{ "batch.total_processing.batch.attempt.batch.processing.batch.prompt_creation", 3,
+	    "batch.total_processing.batch.attempt.batch.processing", true },
+	{ P_EXEC ".client.api_call_with_retry", 6, P_EXEC, true },
+	{ P_EXEC ".client.process_response", 6, P_EXEC, true },
+	{ P_EXEC, 5, P_GEN, true },
+	{ P_GEN, 4, P_API, true },
+	{ P_API ".gen_ai.client.operation.duration", 4, P_API, false },
+	{ P_API, 3, "batch.total_processing.batch.attempt.batch.processing", true },
+	{ "batch.total_processing.batch.attempt.batch.processing.batch.response_processing", 3,
+	    "batch.total_processing.batch.attempt.batch.processing", true },
+	{ "batch.total_processing.batch.attempt.batch.processing", 2,
+	    "batch.total_processing.batch.attempt", true },
+	{ "batch.total_processing.batch.attempt", 1, "batch.total_processing", true },
+	{ "batch.total_processing.batch.result_building", 1, "batch.total_processing", true },
+	{ "batch.total_processing", 0, NULL, true },
+};
+
+START_TEST(one_batch_run_has_the_seeds_scope_tree)
+{
+	gb_reporter rep;
+	gb_tele *t;
+	size_t k = 0;
+
+	recorder_init(&rc);
+	rep = recorder_reporter(&rc);
+	t = gb_tele_new(&rep, 1, GB_TELE_ENABLE);
+	start(NULL, t);
+	run(0);
+	for (size_t i = 0; i < rc.n; i++) {
+		const struct rec *r = &rc.r[i];
+		if (r->kind != 't')
+			continue;
+		ck_assert_msg(k < sizeof(batch_tree) / sizeof(batch_tree[0]), "extra timing %s",
+		    r->scope);
+		ck_assert_str_eq(r->scope, batch_tree[k].scope);
+		ck_assert_int_eq(r->depth, batch_tree[k].depth);
+		ck_assert_int_eq(r->has_parent, batch_tree[k].parent != NULL);
+		ck_assert_str_eq(r->parent, batch_tree[k].parent != NULL ? batch_tree[k].parent : "");
+		k++;
+	}
+	ck_assert_uint_eq(k, sizeof(batch_tree) / sizeof(batch_tree[0]));
+	ck_assert_str_eq(find("batch.total_processing.batch.attempt.batch.processing", true)->extra,
+	    "method=batch,schema_enabled=False");
+	teardown();
+	gb_tele_free(t);
+	recorder_fini(&rc);
+}
+END_TEST
+
+/* The seed's client metrics of two calls: the batch, a 503 then an answer (4 of 5); the
+ * repair of the fifth question, a 400. */
+START_TEST(client_metrics_of_a_retried_call_and_a_failed_one)
+{
+	gb_reporter rep;
+	gb_tele *t;
+	const struct rec *r;
+	const char *args[] = { "--fault", "503:1", "--fault", "few", "--fault", "400:1:only=single",
+		NULL };
+
+	recorder_init(&rc);
+	rep = recorder_reporter(&rc);
+	t = gb_tele_new(&rep, 1, GB_TELE_ENABLE);
+	start(args, t);
+	run(0);
+	ck_assert_uint_eq(json_array_size(reqs), 3);
+
+	r = find(P_EXEC ".num_parts", false);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_double_eq(r->value, 2); /* the content and the prompt */
+	ck_assert_str_eq(r->type, "histogram");
+	ck_assert_int_eq(r->depth, 6);
+	ck_assert_str_eq(r->parent, P_EXEC);
+	ck_assert_double_eq(sum_metric(P_FALLBACK ".num_parts"), 2);
+
+	r = find(P_EXEC ".client.api_call_with_retry.api_success", false);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_double_eq(r->value, 1);
+	ck_assert_str_eq(r->type, "counter");
+	ck_assert_int_eq(r->depth, 7);
+	ck_assert_uint_eq(count_recs(P_EXEC ".client.api_call_with_retry.api_failures"), 0);
+	ck_assert_double_eq(sum_metric(P_FALLBACK ".client.api_call_with_retry.api_failures"), 1);
+	ck_assert_uint_eq(count_recs(P_FALLBACK ".client.api_call_with_retry.api_success"), 0);
+
+	/* From the answered attempt (the stand-in's second request). */
+	r = find(P_EXEC ".client.process_response.seed_total_tokens", false);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(r->depth, 7);
+	ck_assert_double_eq(r->value, (double)(logged_usage(1, 2, "promptTokenCount") +
+	    logged_usage(1, 2, "candidatesTokenCount")));
+	ck_assert_double_eq(sum_metric(P_EXEC ".client.process_response.billable_tokens"),
+	    (double)(logged_usage(1, 2, "promptTokenCount") - logged_usage(1, 2,
+	    "cachedContentTokenCount") + logged_usage(1, 2, "candidatesTokenCount") +
+	    logged_usage(1, 2, "thoughtsTokenCount")));
+	ck_assert_double_eq(sum_metric(P_API ".total_tokens"),
+	    (double)logged_usage(1, 2, "totalTokenCount"));
+	ck_assert_uint_eq(count_recs(P_FALLBACK ".client.process_response"), 0);
+	teardown();
+	gb_tele_free(t);
 	ck_assert_uint_eq(rc.lost, 0);
 	recorder_fini(&rc);
 }
@@ -702,6 +840,8 @@ batch_processor_suite(void)
 	tcase_add_test(tc, telemetry_scopes_and_metrics);
 	tcase_add_test(tc, retries_are_counted);
 	tcase_add_test(tc, answers_that_stopped_early_are_partial);
+	tcase_add_test(tc, one_batch_run_has_the_seeds_scope_tree);
+	tcase_add_test(tc, client_metrics_of_a_retried_call_and_a_failed_one);
 	tcase_add_loop_test(tc, steps_match_process_questions, 0,
 	    sizeof(step_cases) / sizeof(step_cases[0]));
 	tcase_set_timeout(tc, 30);

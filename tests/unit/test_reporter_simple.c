@@ -116,6 +116,84 @@ START_TEST(threads_through_a_context)
 }
 END_TEST
 
+/* The seed's report, byte for byte: the expected text is what the seed's own
+ * gemini_batch/telemetry.py (gemini-batch-prediction at 498e846) printed from
+ * _SimpleReporter().print_report() after the same record_timing and record_metric calls. */
+START_TEST(seed_report_matches_the_seed)
+{
+	gb_simple_reporter *s = gb_simple_reporter_new(0);
+	gb_reporter r = gb_simple_reporter_as_reporter(s);
+
+	timing(&r, "client.generate_content", 0.25, 0);
+	timing(&r, "client.generate_content", 0.5, 0);
+	timing(&r, "client.api_call_with_retry", 0.125, 0);
+	timing(&r, "batch.prompt_creation", 0.0001, 0);
+	timing(&r, "job.processing", 1.5, 0);
+	timing(&r, "tree.leaf_name_longer_than_thirty_characters", 2.0, 0);
+	for (int i = 0; i < 3; i++)
+		metric(&r, "batch.total_processing.batch_success", 1, 1);
+	metric(&r, "total_tokens", 1234567, 0);
+	metric(&r, "total_tokens", 89, 0);
+	metric(&r, "token_efficiency", 0.5, 0);
+	metric(&r, "token_efficiency", 2.0, 0);
+
+	char *rep = gb_simple_reporter_report_format(s, GB_REPORT_SEED);
+	ck_assert_str_eq(rep,
+	    "=== Telemetry Report ===\n"
+	    "\n"
+	    "\n"
+	    "--- Timings ---\n"
+	    "batch:\n"
+	    "  prompt_creation                | Calls: 1    | Avg: 0.0001s | Total: 0.0001s\n"
+	    "client:\n"
+	    "  api_call_with_retry            | Calls: 1    | Avg: 0.1250s | Total: 0.1250s\n"
+	    "  generate_content               | Calls: 2    | Avg: 0.3750s | Total: 0.7500s\n"
+	    "job:\n"
+	    "  processing                     | Calls: 1    | Avg: 1.5000s | Total: 1.5000s\n"
+	    "tree:\n"
+	    "  leaf_name_longer_than_thirty_characters | Calls: 1    | Avg: 2.0000s | Total: 2.0000s\n"
+	    "\n"
+	    "--- Metrics ---\n"
+	    "batch.total_processing.batch_success     | Count: 3    | Total: 3\n"
+	    "token_efficiency                         | Count: 2    | Total: 2\n"
+	    "total_tokens                             | Count: 2    | Total: 1,234,656\n");
+	free(rep);
+	gb_simple_reporter_free(s);
+}
+END_TEST
+
+/* A scope with a timing of its own and scopes nested in it (every scope of a real run that
+ * has inner ones): its row, then its inner scopes one level deeper. The seed's dict would keep
+ * the last-recorded one only. Nothing recorded prints nothing, as print_report() does. */
+START_TEST(seed_report_keeps_scopes_with_inner_ones)
+{
+	gb_simple_reporter *s = gb_simple_reporter_new(0);
+	gb_reporter r = gb_simple_reporter_as_reporter(s);
+	char *rep = gb_simple_reporter_report_format(s, GB_REPORT_SEED);
+
+	ck_assert_str_eq(rep, "");
+	free(rep);
+	timing(&r, "batch.total_processing.batch.attempt", 0.5, 1);
+	timing(&r, "batch.total_processing", 1.5, 0);
+	metric(&r, "batch.total_processing.n", -1234.5, 1);
+	rep = gb_simple_reporter_report_format(s, GB_REPORT_SEED);
+	ck_assert_str_eq(rep,
+	    "=== Telemetry Report ===\n"
+	    "\n"
+	    "\n"
+	    "--- Timings ---\n"
+	    "batch:\n"
+	    "  total_processing               | Calls: 1    | Avg: 1.5000s | Total: 1.5000s\n"
+	    "    batch:\n"
+	    "      attempt                        | Calls: 1    | Avg: 0.5000s | Total: 0.5000s\n"
+	    "\n"
+	    "--- Metrics ---\n"
+	    "batch.total_processing.n                 | Count: 1    | Total: -1,234\n");
+	free(rep);
+	gb_simple_reporter_free(s);
+}
+END_TEST
+
 static Suite *
 reporter_simple_suite(void)
 {
@@ -123,6 +201,8 @@ reporter_simple_suite(void)
 	TCase *tc = tcase_create("core");
 
 	tcase_add_test(tc, report_text);
+	tcase_add_test(tc, seed_report_matches_the_seed);
+	tcase_add_test(tc, seed_report_keeps_scopes_with_inner_ones);
 	tcase_add_test(tc, empty_report);
 	tcase_add_test(tc, window_is_bounded);
 	tcase_add_test(tc, threads_through_a_context);

@@ -617,6 +617,44 @@ START_TEST(failing_reporter_logged_once_others_unaffected)
 }
 END_TEST
 
+/* ---- names the seed refuses ---- */
+
+/* Every entry point that takes a name, given NULL and "": nothing is recorded, the calls
+ * around them are unaffected, and one warning says so for the whole process. */
+START_TEST(missing_or_empty_names_are_refused_with_one_warning)
+{
+	static const char *const names[] = { NULL, "" };
+	gb_kv kv = { "k", "v" };
+
+	capture_begin();
+	for (size_t i = 0; i < 2; i++) {
+		const char *name = names[i];
+		gb_scope s = gb_tele_begin(t, name, &kv, 1);
+		ck_assert_ptr_null(s.tele);
+		gb_tele_end(t, &s);
+		GB_SCOPE(t, name) {
+			gb_tele_metric(t, name, 1, &kv, 1);
+			gb_tele_count(t, name, 1, NULL, 0);
+			gb_tele_gauge(t, name, 2, NULL, 0);
+			gb__tele_timing(t, name, 0.5, NULL, 0);
+			gb__tele_histogram(t, name, 7, NULL, 0);
+		}
+	}
+	GB_SCOPE(t, "named") {
+		gb_scope bad = gb_tele_begin(t, NULL, NULL, 0);
+		gb_tele_count(t, "n", 1, NULL, 0);
+		gb_tele_end(t, &bad);
+	}
+	const char *err = capture_end();
+
+	ck_assert_uint_eq(rc.n, 2);
+	assert_rec(0, 'm', "named.n", 1, "named", 1, "counter", "");
+	assert_rec(1, 't', "named", 0, NULL, 1, NULL, "");
+	ck_assert_uint_eq(count_lines(err), 1);
+	ck_assert_ptr_nonnull(strstr(err, "telemetry: a scope with a NULL name is not recorded"));
+}
+END_TEST
+
 /* ---- the no-op context ---- */
 
 START_TEST(disabled_context_does_nothing)
@@ -716,6 +754,7 @@ telemetry_suite(void)
 	tcase_add_test(tc, every_reporter_receives_everything);
 	tcase_add_test(tc, reporter_with_one_callback);
 	tcase_add_test(tc, failing_reporter_logged_once_others_unaffected);
+	tcase_add_test(tc, missing_or_empty_names_are_refused_with_one_warning);
 	tcase_add_test(tc, disabled_context_does_nothing);
 	tcase_add_test(tc, environment_read_once);
 	suite_add_tcase(s, tc);
