@@ -123,6 +123,26 @@ gb__prom_label_value(char *out, const char *value, size_t len)
 	return n;
 }
 
+/* Writes the integer v (|v| < 2^53) in decimal: the common case, bucket counts, without
+ * snprintf. */
+static size_t
+integer(char *out, double v)
+{
+	char tmp[24];
+	size_t n = 0, k = 0;
+	uint64_t u = (uint64_t)fabs(v);
+
+	if (v < 0)
+		out[k++] = '-';
+	do {
+		tmp[n++] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u != 0);
+	while (n > 0)
+		out[k++] = tmp[--n];
+	return k;
+}
+
 size_t
 gb__prom_number(char *out, double v)
 {
@@ -131,7 +151,7 @@ gb__prom_number(char *out, double v)
 	if (isinf(v))
 		return (size_t)snprintf(out, 32, "%s", v > 0 ? "+Inf" : "-Inf");
 	if (v == floor(v) && fabs(v) < 9007199254740992.0)
-		return (size_t)snprintf(out, 32, "%lld", (long long)v);
+		return integer(out, v);
 	for (int prec = 15; prec < 17; prec++) {
 		int n = snprintf(out, 32, "%.*g", prec, v);
 
@@ -297,12 +317,30 @@ sample(struct out *o, const gb_prom_snap *s, const struct gb_prom_snap_fam *f,
 	put(o, "\n", 1);
 }
 
+/* The le="..." label of each bucket bound of a family, written once per family. */
+struct les {
+	char text[GB_PROM_MAX_BUCKETS][48];
+	size_t len[GB_PROM_MAX_BUCKETS];
+};
+
+static void
+make_les(struct les *l, const struct gb_prom_snap_fam *f)
+{
+	for (size_t b = 0; b < f->n_bounds && b < GB_PROM_MAX_BUCKETS; b++) {
+		size_t n = 4;
+
+		memcpy(l->text[b], "le=\"", 4);
+		n += gb__prom_number(l->text[b] + n, f->bounds[b]);
+		l->text[b][n++] = '"';
+		l->len[b] = n;
+	}
+}
+
 static void
 render_series(struct out *o, const gb_prom_snap *s, const struct gb_prom_snap_fam *f,
-    const struct gb_prom_snap_ser *se)
+    const struct gb_prom_snap_ser *se, const struct les *les)
 {
 	const double *v = s->val + se->val_off;
-	char le[48];
 	double cum = 0;
 
 	if (f->type != GB_PROM_HISTOGRAM) {
@@ -310,13 +348,8 @@ render_series(struct out *o, const gb_prom_snap *s, const struct gb_prom_snap_fa
 		return;
 	}
 	for (size_t b = 0; b < f->n_bounds; b++) {
-		size_t n = 4;
-
-		memcpy(le, "le=\"", 4);
-		n += gb__prom_number(le + n, f->bounds[b]);
-		le[n++] = '"';
 		cum += v[2 + b];
-		sample(o, s, f, se, "_bucket", le, n, cum);
+		sample(o, s, f, se, "_bucket", les->text[b], les->len[b], cum);
 	}
 	sample(o, s, f, se, "_bucket", "le=\"+Inf\"", 9, v[0]);
 	sample(o, s, f, se, "_sum", NULL, 0, v[1]);
@@ -345,6 +378,7 @@ gb__prom_render(const gb_prom_snap *s, size_t *len)
 {
 	static const char *const types[] = { "", "counter", "gauge", "histogram" };
 	struct out o = { malloc(render_size(s) + 1), 0 };
+	struct les les;
 
 	if (o.p == NULL)
 		return NULL;
@@ -362,8 +396,10 @@ gb__prom_render(const gb_prom_snap *s, size_t *len)
 		put(&o, " ", 1);
 		put_s(&o, types[f->type]);
 		put(&o, "\n", 1);
+		if (f->type == GB_PROM_HISTOGRAM)
+			make_les(&les, f);
 		for (size_t k = f->first; k < f->first + f->n; k++)
-			render_series(&o, s, f, &s->ser[k]);
+			render_series(&o, s, f, &s->ser[k], &les);
 	}
 	*len = o.n;
 	return o.p;
