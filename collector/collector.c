@@ -68,6 +68,8 @@ struct gb_collector {
 	uint64_t dropped_reported, unblocked_reported; /* in records_dropped / _unblocked, this run */
 };
 
+_Static_assert(GB_COLLECTOR_MAX_RINGS <= GB_DISPATCH_MAX_RINGS, "every ring in /metrics");
+
 static volatile sig_atomic_t stop_signal;
 static volatile sig_atomic_t summary_wanted;
 

@@ -42,7 +42,7 @@ gb__dispatch_report(gb_dispatch *d, const gb_ring_figures *rings, size_t n)
 	gb_statsd_stats st;
 	char tag[GB_STATSD_TAG_MAX + 1];
 
-	for (size_t i = 0; i < n && i < sizeof(d->ring_lag) / sizeof(d->ring_lag[0]); i++) {
+	for (size_t i = 0; i < n && i < GB_DISPATCH_MAX_RINGS; i++) {
 		d->ring_dropped[i] += rings[i].dropped;
 		d->ring_unblocked[i] += rings[i].unblocked;
 		d->ring_lag[i] = rings[i].lag_bytes;
@@ -129,7 +129,7 @@ gb__dispatch_publish(gb_dispatch *d, const char *const *rings, size_t n)
 		gb__prom_own(d->prom, GB_PROM_OWN_CONSOLE_SUMMARY_CAPPED, NULL,
 		    (double)gb__console_summary_capped(d->console));
 	}
-	for (size_t i = 0; i < n && i < sizeof(d->ring_lag) / sizeof(d->ring_lag[0]); i++) {
+	for (size_t i = 0; i < n && i < GB_DISPATCH_MAX_RINGS; i++) {
 		gb__prom_own(d->prom, GB_PROM_OWN_RECORDS_DROPPED, rings[i],
 		    (double)d->ring_dropped[i]);
 		gb__prom_own(d->prom, GB_PROM_OWN_RECORDS_UNBLOCKED, rings[i],

@@ -14,6 +14,8 @@
 #include "prom_sink.h"
 #include "statsd_sink.h"
 
+#define GB_DISPATCH_MAX_RINGS 16 /* the rings whose totals /metrics shows */
+
 typedef struct gb_dispatch {
 	gb_statsd_sink *statsd;   /* NULL when --statsd off (borrowed) */
 	gb_console_sink *console; /* NULL when --console off (borrowed) */
@@ -26,7 +28,8 @@ typedef struct gb_dispatch {
 	gb_statsd_stats last;     /* sink figures at the previous report */
 	uint64_t last_read, last_invalid, last_console_dropped, last_console_capped;
 	/* per ring, totals since the start for /metrics (the ring's slot in the loop) */
-	uint64_t ring_dropped[16], ring_unblocked[16], ring_lag[16];
+	uint64_t ring_dropped[GB_DISPATCH_MAX_RINGS], ring_unblocked[GB_DISPATCH_MAX_RINGS];
+	uint64_t ring_lag[GB_DISPATCH_MAX_RINGS];
 } gb_dispatch;
 
 /* The ring handler (gb_ring_handler): ctx is a gb_dispatch. payload is untrusted. */
@@ -45,7 +48,7 @@ typedef struct gb_ring_figures {
  * contexts_dropped, and with a console
  * console_lines_dropped and console_summary_capped) and, tagged ring:<name>, records_dropped,
  * records_unblocked (deltas) and ring_lag_bytes (a gauge). Then flushes. Without statsd it
- * only adds the ring figures to the totals /metrics shows (at most 16 rings). */
+ * only adds the ring figures to the totals /metrics shows (at most GB_DISPATCH_MAX_RINGS). */
 void gb__dispatch_report(gb_dispatch *d, const gb_ring_figures *rings, size_t n);
 
 /* With --prometheus: sets the gbatch_collector_* figures (totals since the start: the same

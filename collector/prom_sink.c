@@ -49,10 +49,30 @@ table_grow(struct table *t, void **(*next_of)(void *), uint64_t (*hash_of)(void 
 	t->nb = nb;
 }
 
-static void **claim_next(void *e) { return (void **)&((struct claim *)e)->next; }
-static uint64_t claim_hash(void *e) { return ((struct claim *)e)->hash; }
-static void **series_next(void *e) { return (void **)&((struct series *)e)->hnext; }
-static uint64_t series_hash(void *e) { return ((struct series *)e)->hash; }
+/* The link and the hash of an entry of either table, for table_grow and unlink_entry. */
+static void **
+claim_next(void *e)
+{
+	return (void **)&((struct claim *)e)->next;
+}
+
+static uint64_t
+claim_hash(void *e)
+{
+	return ((struct claim *)e)->hash;
+}
+
+static void **
+series_next(void *e)
+{
+	return (void **)&((struct series *)e)->hnext;
+}
+
+static uint64_t
+series_hash(void *e)
+{
+	return ((struct series *)e)->hash;
+}
 
 struct claim *
 gb__prom_claim_find(gb_prom_sink *s, const char *name, size_t len, uint64_t h)

@@ -184,6 +184,25 @@ class Scraped(PrometheusCase):
                    "series_expired")
         self.assertEqual(self.stop(c), 0)
 
+    def test_a_restarted_collector_is_a_counter_reset(self):
+        ring = self.ring()
+        port = free_port(socket.SOCK_STREAM)
+        addr = "127.0.0.1:%d" % port
+        c = self.collector(ring, "--statsd", "off", "--flush-interval", "100ms",
+                           "--prometheus", addr)
+        url = self.prometheus(port)
+        self.write(ring, "--count", "30", "--kind", "counter", "--scope", "steps", "--value", "1")
+        wait_until(lambda: self.value(url, "gbatch_steps_total") == 30, 30, "30 steps")
+        self.assertEqual(self.stop(c), 0)
+        c = self.collector(ring, "--statsd", "off", "--flush-interval", "100ms",
+                           "--prometheus", addr)
+        self.write(ring, "--count", "5", "--kind", "counter", "--scope", "steps", "--value", "1")
+        # the new collector counts from 0: Prometheus reads the drop as a reset and rate()
+        # and increase() go on across it
+        wait_until(lambda: self.value(url, "gbatch_steps_total") == 5, 30, "5 steps after")
+        self.assertEqual(self.value(url, "resets(gbatch_steps_total[5m])"), 1)
+        self.assertEqual(self.stop(c), 0)
+
     def test_statsd_and_prometheus_side_by_side(self):
         sd = Statsd(self)
         ring = self.ring()
