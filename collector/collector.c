@@ -3,10 +3,12 @@
  * and no allocation per record: the sinks pack into fixed buffers), then runs what is due:
  * the flush of folded metrics, the 10 s self-report, a SIGUSR1 summary, and every 250 ms a look
  * at each segment (shrunk, removed, replaced). With nothing to read it sends the partial
- * datagram and sleeps on a ring's futex with a short timeout, so an idle collector costs about
- * nothing and a signal is seen within that timeout. Every access to a mapping runs under a
- * SIGBUS guard scoped to that mapping: a segment truncated by another process is reported as
- * damaged and closed, and the collector goes on.
+ * datagram; for LINGER_NS after the last records it stays awake, polling with a nanosleep that
+ * grows from POLL_MIN_NS to POLL_MAX_NS, so producers that keep writing never find it asleep
+ * and never pay a wake-up; after that it sleeps on a ring's futex with a short timeout, so an
+ * idle collector costs about nothing and a signal is seen within that timeout. Every access
+ * to a mapping runs under a SIGBUS guard scoped to that mapping: a segment truncated by another
+ * process is reported as damaged and closed, and the collector goes on.
  */
 #include "collector.h"
 
@@ -26,6 +28,9 @@
 #define IDLE_WAIT_NS (100ull * GB_NS_PER_MS) /* longest sleep: bounds signal latency */
 #define MULTI_WAIT_NS (10ull * GB_NS_PER_MS) /* per-ring sleep when there are several */
 #define CHECK_NS (250ull * GB_NS_PER_MS)  /* how often each segment is looked at */
+#define LINGER_NS (50ull * GB_NS_PER_MS)  /* awake this long after the last records read */
+#define POLL_MIN_NS (50ull * 1000)        /* the first nap of a linger */
+#define POLL_MAX_NS (1ull * GB_NS_PER_MS) /* the longest: bounds a record's wait while awake */
 #define FINAL_DRAIN_NS (2ull * GB_NS_PER_SEC)
 #define FINAL_NAP_NS (1ull * GB_NS_PER_MS) /* while a claim before the final tail is uncommitted */
 #define CONSOLE_EXIT_WAIT_NS (2ull * GB_NS_PER_SEC) /* for a slow reader of the last output */
@@ -63,6 +68,8 @@ struct gb_collector {
 	gb_prom_http *http;
 	gb_dispatch d;
 	size_t next_wait;       /* round-robin over the rings when idle */
+	uint64_t busy_ns;       /* CLOCK_MONOTONIC of the last pass that read records */
+	uint64_t poll_ns;       /* the next nap while lingering */
 	uint64_t start_real_ns; /* CLOCK_REALTIME_COARSE when this collector started */
 	bool own_producer;      /* a producer of this run was seen (--exit-when-producers-done) */
 	uint64_t dropped_reported, unblocked_reported; /* in records_dropped / _unblocked, this run */
@@ -506,6 +513,11 @@ idle_wait(gb_collector *c, uint64_t now, uint64_t next_due)
 		t = MULTI_WAIT_NS;
 	if (t == 0)
 		return;
+	if (n > 0 && now - c->busy_ns < LINGER_NS) {
+		nap(c->poll_ns < t ? c->poll_ns : t); /* awake: no producer pays a wake-up */
+		c->poll_ns = c->poll_ns * 2 > POLL_MAX_NS ? POLL_MAX_NS : c->poll_ns * 2;
+		return;
+	}
 	if (n == 0) {
 		nap(t); /* every ring damaged: wait for them to be recreated */
 		return;
@@ -723,8 +735,11 @@ gb__collector_run(gb_collector *c)
 			check_rings(c);
 			next_check = now + CHECK_NS;
 		}
-		if (n > 0)
+		if (n > 0) {
+			c->busy_ns = now;
+			c->poll_ns = POLL_MIN_NS;
 			continue;
+		}
 		if (c->cfg.exit_when_producers_done && producers_done(c) && drain_once(c) == 0) {
 			gb__log_info("every producer has detached: exiting");
 			break;

@@ -11,7 +11,7 @@
  *   12 u16 depth                       14 u16 scope_len (<= GB_REC_MAX_SCOPE)
  *   16 u16 parent_len (<= scope_len)   18 u16 meta_dropped (pairs left out; 0 unless
  *                                             GB_REC_F_META_DROPPED)
- *   20 u32 call_count                  24 u64 ts_ns (realtime)
+ *   20 u32 call_count                  24 u64 ts_ns (CLOCK_REALTIME_COARSE)
  *   32 f64 value
  *   40 scope bytes, then n_meta times: u16 key_len, u16 value_len, key bytes, value bytes
  * The encoded record ends exactly after the last value: a length mismatch is invalid.

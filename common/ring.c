@@ -266,6 +266,7 @@ ring_map_set(gb_ring *r, int fd, void *map, size_t len)
 	/* from the validated size, not from bytes the other side could change since */
 	r->capacity = len - GB_RL_HEADER_SIZE;
 	r->mask = r->capacity - 1;
+	r->lap_shift = (unsigned)__builtin_ctzll(r->capacity); /* a power of two: validated */
 	r->max_record = gb__rl_max_record(r->capacity);
 	return 0;
 }

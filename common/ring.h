@@ -143,6 +143,9 @@ size_t gb__ring_read(gb_ring *r, gb_ring_handler h, void *ctx, size_t max_record
  * segment's size (gb__ring_check_size) before touching it again. */
 void gb__ring_wait(gb_ring *r, uint64_t timeout_ns);
 
+/* Producer: how many times this handle woke a sleeping consumer (a FUTEX_WAKE each). */
+uint64_t gb__ring_wakes(gb_ring *r);
+
 typedef struct gb_ring_stats {
 	uint64_t capacity, max_record;
 	uint64_t head, tail;        /* consumer and claim positions; lag = tail - head */

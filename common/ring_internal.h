@@ -38,7 +38,9 @@ struct gb_ring {
 	uint8_t *data;
 	/* copies of the validated identity: never re-read from the segment */
 	uint64_t capacity, mask, max_record;
+	unsigned lap_shift;       /* log2(capacity): position >> lap_shift is the lap */
 	int slot;                 /* producer slot, or -1 when the table was full */
+	_Atomic uint64_t wakes;   /* FUTEX_WAKE calls made through this handle */
 	/* consumer only */
 	uint64_t head;            /* read up to here */
 	uint64_t released;        /* published to the producers (hdr->head) up to here */
@@ -59,6 +61,14 @@ static inline _Atomic uint64_t *
 gb__ring_word_at(const gb_ring *r, uint64_t off)
 {
 	return (_Atomic uint64_t *)(void *)(r->data + off);
+}
+
+/* The tag a claimed header carries in its flags: the low 16 bits of the lap it was claimed
+ * in, so a late commit can tell its own claim from a later one at the same place. */
+static inline uint16_t
+gb__ring_lap_tag(const gb_ring *r, uint64_t pos)
+{
+	return (uint16_t)(pos >> r->lap_shift);
 }
 
 /* futex(2) on the segment's wake word: shared between processes, so no PRIVATE flag. */

@@ -33,6 +33,9 @@
  * rounded up to 8. length 0 = not yet written (zeroed space); length < 0 = claimed and
  * being written; length > 0 = committed. type 0 = padding the consumer skips (the wrap,
  * aborted claims, unblocked records). A record never crosses the end of the data area.
+ * flags: the low 16 bits of the lap (position / capacity) the record was claimed in, so a
+ * producer's late commit tells its claim from a later one in the same place; the consumer
+ * ignores them.
  * The header is accessed as one 64-bit atomic word, so the layout above assumes a
  * little-endian host (checked below).
  */

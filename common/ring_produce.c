@@ -83,33 +83,49 @@ gb__ring_claim(gb_ring *r, uint16_t type, size_t len, gb_ring_claim *c)
 		off = 0;
 	}
 	atomic_store_explicit(gb__ring_word_at(r, off), gb__rl_word(-(int32_t)(GB_RL_REC_HEADER + len),
-	    type, 0), memory_order_relaxed);
+	    type, gb__ring_lap_tag(r, tail + pad)), memory_order_relaxed);
 	c->data = r->data + off + GB_RL_REC_HEADER;
 	c->len = len;
 	c->pos = tail + pad;
 	return GB_RING_OK;
 }
 
+/* The consumer announced sleep: the producer that takes the flag (exchange, so one producer
+ * per sleep) bumps the wake word and wakes it; every other producer sees the flag clear and
+ * makes no syscall. The consumer clears the flag itself too when it wakes on its own. */
 static void
 wake_consumer(gb_ring *r)
 {
+	if (atomic_exchange_explicit(&r->hdr->sleeping, 0, memory_order_seq_cst) == 0)
+		return;
 	atomic_fetch_add_explicit(&r->hdr->futex_word, 1, memory_order_seq_cst);
 	gb__ring_futex(&r->hdr->futex_word, FUTEX_WAKE, 1, NULL);
+	atomic_fetch_add_explicit(&r->wakes, 1, memory_order_relaxed);
 }
 
-/* Flips a claimed header to committed (type kept) or to padding. The CAS fails only when
- * the consumer already padded over a claim stuck past the unblock timeout. */
+uint64_t
+gb__ring_wakes(gb_ring *r)
+{
+	return atomic_load_explicit(&r->wakes, memory_order_relaxed);
+}
+
+/* Flips a claimed header to committed (type kept) or to padding. A compare-and-swap, not
+ * Aeron's plain release store: the consumer pads over a claim stuck past the unblock timeout
+ * and gives its space back, so a producer resuming after that (stopped, or preempted that
+ * long) must find its claim gone and leave the ring alone. It tells its own claim from a
+ * later one at the same place (same length, after the ring wrapped) by the lap tag. */
 static bool
 publish(gb_ring *r, gb_ring_claim *c, bool padding)
 {
 	_Atomic uint64_t *w = gb__ring_word_at(r, c->pos & r->mask);
 	int32_t len = (int32_t)(GB_RL_REC_HEADER + c->len);
+	uint16_t lap = gb__ring_lap_tag(r, c->pos);
 	uint64_t old = atomic_load_explicit(w, memory_order_relaxed);
 
-	if (gb__rl_length(old) != -len)
+	if (gb__rl_length(old) != -len || (uint16_t)(old >> 48) != lap)
 		return false;
 	return atomic_compare_exchange_strong_explicit(w, &old,
-	    gb__rl_word(len, padding ? GB_RING_TYPE_PADDING : gb__rl_type(old), 0),
+	    gb__rl_word(len, padding ? GB_RING_TYPE_PADDING : gb__rl_type(old), lap),
 	    memory_order_seq_cst, memory_order_relaxed);
 }
 

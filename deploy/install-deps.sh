@@ -6,9 +6,9 @@
 set -euo pipefail
 
 build_pkgs=(cmake make gcc pkg-config libcurl4-openssl-dev libjansson-dev libbsd-dev check
-	libmicrohttpd-dev)
+	libmicrohttpd-dev help2man)
 test_pkgs=(clang libclang-rt-14-dev procps util-linux python3 curl prometheus-pushgateway prometheus
-	shellcheck systemd valgrind)
+	shellcheck systemd valgrind groff-base)
 
 case "${1:-build}" in
 build) want=("${build_pkgs[@]}") ;;

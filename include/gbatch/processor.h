@@ -51,10 +51,24 @@ typedef struct gb_content {
 /* Leave per-question ids (individual.question's question_index) out of telemetry metadata,
  * so every tag a metrics backend gets has few values; the results still carry them. */
 #define GB_PROCESS_NO_TELEMETRY_IDS 0x2u
+/* Take an answer whose finishReason is not STOP (SAFETY, RECITATION, MAX_TOKENS, ...) as a
+ * plain answer, as before 0.2; without it such an answer is partial (gb_result_partial). */
+#define GB_PROCESS_ACCEPT_PARTIAL 0x4u
 
 typedef struct gb_process_opts {
 	unsigned flags;              /* GB_PROCESS_* */
 	const char *response_schema; /* JSON text of the schema each answer must follow, or NULL */
+	/* Since 0.2, added at the end (a caller built against 0.1 must zero a 0.2 struct):
+	 * generation_config is the JSON text of a generationConfig object as the REST reference
+	 * names it: temperature (0 to 2), topP (0 to 1), topK (>= 1), maxOutputTokens (>= 1),
+	 * stopSequences (1 to 5 strings), seed, thinkingConfig {thinkingBudget (-1 dynamic, 0 off,
+	 * or tokens), includeThoughts}; nothing else (the schema stays in response_schema, and is
+	 * sent in the same generationConfig). safety_settings is the JSON text of a safetySettings
+	 * array, [{"category": "HARM_CATEGORY_...", "threshold": "BLOCK_..." or "OFF"}], each
+	 * category once. NULL: none (the API's defaults). Thought parts are never taken as the
+	 * answer. */
+	const char *generation_config;
+	const char *safety_settings;
 } gb_process_opts;
 
 /* Creates a processor (one HTTP connection, reused). NULL on bad options or out of memory, with
@@ -67,8 +81,9 @@ GB_API void gb_processor_free(gb_processor *p);
  * so a program can check every option with gb_processor_new before it opens telemetry. */
 GB_API void gb_processor_set_telemetry(gb_processor *p, gb_tele *tele);
 
-/* Checks opts as gb_processor_process_questions will (the schema must be a JSON object).
- * Returns 0, or -EINVAL with err saying why. NULL opts is valid. */
+/* Checks opts as gb_processor_process_questions will (the schema must be a JSON object, the
+ * generation settings in range: err names the field and its value). Returns 0, or -EINVAL
+ * with err saying why. NULL opts is valid. */
 GB_API int gb_process_opts_check(const gb_process_opts *opts, char *err, size_t errlen);
 
 /* Asks the n questions (borrowed) about the content: one batched call for a JSON array of n
@@ -94,12 +109,17 @@ GB_API const char *gb_result_source(const gb_result *r, size_t i);
 GB_API const char *gb_result_error(const gb_result *r, size_t i);
 /* Why the work stopped early (per-day quota, key refused, unknown model), or NULL. */
 GB_API const char *gb_result_fatal_error(const gb_result *r);
+/* Since 0.2: why answer i is partial (it has text, but its finishReason is not STOP, and
+ * GB_PROCESS_ACCEPT_PARTIAL was not given), or NULL. */
+GB_API const char *gb_result_partial(const gb_result *r, size_t i);
+/* Since 0.2: answers that are partial. */
+GB_API size_t gb_result_partial_count(const gb_result *r);
 
 #define GB_RESULT_JSON_PRETTY 0x1u /* indented, one key per line */
 
 /* The result as JSON text the caller frees (NULL when out of memory). Keys: question_count,
  * answers (strings, null for failures), answer_details (source, finish_reason, block_reason,
- * error per answer), batch (outcome, answers_expected, answers_received, error), efficiency
+ * error, and partial with its reason, per answer), partial_count, batch (outcome, answers_expected, answers_received, error), efficiency
  * (token_efficiency_ratio, time_efficiency, meets_target, comparison_available),
  * processing_time, metrics.batch and metrics.individual ({calls, prompt_tokens, output_tokens,
  * cached_tokens, thoughts_tokens, total_tokens, time}), usage, individual_answers (compare),

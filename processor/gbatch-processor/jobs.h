@@ -17,6 +17,10 @@
 /* Exit status of a run that stopped before every job was done: a signal, an API error that
  * every later call would meet (per-day quota, refused key, unknown model), a failed write. */
 #define GB__EXIT_INCOMPLETE 3
+/* Exit status of a run where every question has an answer but some answers are partial: their
+ * finishReason is not STOP (SAFETY, RECITATION, MAX_TOKENS, ...) and --accept-partial was not
+ * given. */
+#define GB__EXIT_PARTIAL 4
 
 struct gb_jobs_opts {
 	const char *jobs_path;     /* the JSON-lines jobs file */
@@ -43,8 +47,11 @@ struct gb_jobs_opts {
  * (borrowed; its telemetry context gets the run's records). Returns the process exit status:
  * 0 every job answered in full, 1 some job, question or line failed, 2 the jobs or output file
  * cannot be used, GB__EXIT_INCOMPLETE when the run stopped before every job was done (see
- * above). */
+ * above), GB__EXIT_PARTIAL when nothing failed but some answers are partial. */
 int gb__jobs_run(gb_processor *p, const struct gb_jobs_opts *o);
+
+/* Parses --shard I/N: 0 <= I < N <= max. Returns 0, or -1. */
+int gb__jobs_parse_shard(const char *text, unsigned max, unsigned *index, unsigned *count);
 
 /* Parses one line of a jobs file (len bytes, not NUL-terminated) as --jobs does, and lets it
  * go: the fuzz target's entry. Returns 0, or -1 with why in err. */

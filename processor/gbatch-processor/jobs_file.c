@@ -13,8 +13,10 @@
 
 #include "content_file.h"
 #include "gb_limits.h"
+#include "gen_config.h"
 #include "jobs_internal.h"
 #include "log.h"
+#include "parse.h"
 #include "text.h"
 
 /* ---- the jobs file ---- */
@@ -26,7 +28,27 @@ gb__job_fini(struct job *j)
 	free(j->key);
 	free(j->questions);
 	free(j->schema);
+	free(j->gen);
+	free(j->safety);
 	memset(j, 0, sizeof(*j));
+}
+
+/* The line's generation_config and safety_settings, checked as the command line's are, kept
+ * as text in j. Returns 0, or -1 with why in err. */
+static int
+job_settings(struct job *j, char *err, size_t errlen)
+{
+	const json_t *gen = json_object_get(j->obj, "generation_config");
+	const json_t *safety = json_object_get(j->obj, "safety_settings");
+
+	if (gb__gen_check(gen, safety, err, errlen) != 0)
+		return -1;
+	if ((gen != NULL && (j->gen = json_dumps(gen, JSON_COMPACT)) == NULL) ||
+	    (safety != NULL && (j->safety = json_dumps(safety, JSON_COMPACT)) == NULL)) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
 }
 
 /* Parses one line into j. Returns 0, or -1 with why in err. */
@@ -96,6 +118,8 @@ job_parse(struct job *j, const char *text, size_t len, size_t line, char *err, s
 		snprintf(err, errlen, "\"schema\" must be a JSON object");
 		goto bad;
 	}
+	if (job_settings(j, err, errlen) != 0)
+		goto bad;
 	if ((j->key = json_dumps(j->id, JSON_COMPACT | JSON_ENCODE_ANY)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto bad;
@@ -104,6 +128,25 @@ job_parse(struct job *j, const char *text, size_t len, size_t line, char *err, s
 bad:
 	gb__job_fini(j);
 	return -1;
+}
+
+int
+gb__jobs_parse_shard(const char *text, unsigned max, unsigned *index, unsigned *count)
+{
+	const char *slash = strchr(text, '/');
+	char digits[16], err[128];
+	uint64_t i, n;
+
+	if (slash == NULL || (size_t)(slash - text) >= sizeof(digits))
+		return -1;
+	memcpy(digits, text, (size_t)(slash - text));
+	digits[slash - text] = '\0';
+	if (gb__parse_uint(digits, 0, max - 1, &i, err, sizeof(err)) != 0 ||
+	    gb__parse_uint(slash + 1, 1, max, &n, err, sizeof(err)) != 0 || i >= n)
+		return -1;
+	*index = (unsigned)i;
+	*count = (unsigned)n;
+	return 0;
 }
 
 int

@@ -33,6 +33,8 @@ struct job {
 	const char **questions;
 	size_t nq;
 	char *schema; /* the job's schema as JSON text, or NULL */
+	char *gen;    /* its generation_config as JSON text (checked), or NULL */
+	char *safety; /* its safety_settings as JSON text (checked), or NULL */
 };
 
 /* A cache of one content, shared by every job asking about it. */
@@ -67,6 +69,7 @@ struct slot {
 struct totals {
 	size_t jobs, done, answered_full, failed, skipped, invalid, answers, errors, requests;
 	size_t unwritten; /* jobs whose result line could not be written */
+	size_t only_partial; /* jobs answered in full but for partial answers (finishReason) */
 	int64_t prompt, output, cached, thoughts, total;
 	unsigned caches_created, cache_hits, rate_waits, http_429;
 };

@@ -16,6 +16,7 @@
 #include "clock.h"
 #include "content_file.h"
 #include "gb_limits.h"
+#include "gen_config.h"
 #include "jobs_internal.h"
 #include "log.h"
 #include "telemetry_internal.h"
@@ -64,7 +65,8 @@ telemetry_ids(const struct runner *rn)
 	return (rn->o->process.flags & GB_PROCESS_NO_TELEMETRY_IDS) == 0;
 }
 
-/* The outcome of a job: answered, partial or failed. */
+/* The outcome of a job: answered, partial (some answers failed, or are partial: their
+ * finishReason is not STOP) or failed. */
 static const char *
 outcome_of(const gb_result *r)
 {
@@ -74,7 +76,9 @@ outcome_of(const gb_result *r)
 		return "failed";
 	failed = gb_result_failed_count(r);
 	nq = gb_result_question_count(r);
-	return failed == 0 ? "answered" : failed < nq ? "partial" : "failed";
+	if (failed == 0)
+		return gb_result_partial_count(r) == 0 ? "answered" : "partial";
+	return failed < nq ? "partial" : "failed";
 }
 
 /* The job's line: {"id", "line", then the result's keys, "outcome", "cache"}, or an error. */
@@ -125,6 +129,7 @@ job_write(struct runner *rn, struct slot *s, gb_result *r, const char *error)
 		size_t failed = gb_result_failed_count(r);
 		rn->tot.answers += gb_result_question_count(r) - failed;
 		rn->tot.errors += failed;
+		rn->tot.only_partial += failed == 0 && gb_result_partial_count(r) > 0;
 	} else {
 		rn->tot.errors += s->job->nq;
 	}
@@ -144,6 +149,24 @@ job_write(struct runner *rn, struct slot *s, gb_result *r, const char *error)
 	    (double)(gb__clock_mono_ns() - s->started) / 1e9, ids ? meta : meta + 3, ids ? 4 : 1);
 }
 
+/* The generation settings of job j over the command line's, as new texts in po (the caller
+ * frees them once gb__qrun_new copied them). Returns 0, or -1 with err set. */
+static int
+job_settings(gb_process_opts *po, const struct job *j, char *err, size_t errlen)
+{
+	int oom_gen, oom_safety;
+
+	po->generation_config = gb__gen_merge(po->generation_config, j->gen, 0, &oom_gen);
+	po->safety_settings = gb__gen_merge(po->safety_settings, j->safety, 1, &oom_safety);
+	if (oom_gen || oom_safety) {
+		free((char *)(uintptr_t)po->generation_config);
+		free((char *)(uintptr_t)po->safety_settings);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
 /* Puts job j into slot s: reads its content, sets up its cache and its state machine. A job
  * that cannot start is written as failed and the slot left empty. */
 static void
@@ -153,6 +176,7 @@ job_start(struct runner *rn, struct slot *s, struct job *j)
 	struct cache *c = NULL;
 	char err[512];
 	size_t len = 0;
+	int rc;
 
 	memset(s, 0, sizeof(*s));
 	s->job = j;
@@ -188,8 +212,13 @@ job_start(struct runner *rn, struct slot *s, struct job *j)
 	}
 	if (j->schema != NULL)
 		po.response_schema = j->schema;
-	if (gb__qrun_new(rn->p, &s->content, 1, j->questions, j->nq, &po, s->cache_name, 0, &s->q,
-	    err, sizeof(err)) != 0)
+	if (job_settings(&po, j, err, sizeof(err)) != 0)
+		goto fail;
+	rc = gb__qrun_new(rn->p, &s->content, 1, j->questions, j->nq, &po, s->cache_name, 0, &s->q,
+	    err, sizeof(err));
+	free((char *)(uintptr_t)po.generation_config);
+	free((char *)(uintptr_t)po.safety_settings);
+	if (rc != 0)
 		goto fail;
 	return;
 fail:
@@ -496,7 +525,8 @@ gb__jobs_run(gb_processor *p, const struct gb_jobs_opts *o)
 	} else if (!synced) {
 		status = GB__EXIT_INCOMPLETE;
 	} else {
-		status = rn.tot.failed > 0 || rn.tot.invalid > 0 ? 1 : 0;
+		status = rn.tot.failed > rn.tot.only_partial || rn.tot.invalid > 0 ? 1 :
+		    rn.tot.only_partial > 0 ? GB__EXIT_PARTIAL : 0;
 	}
 out:
 	if (rn.out_fd > STDOUT_FILENO)

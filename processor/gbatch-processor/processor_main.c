@@ -21,6 +21,7 @@
 #include "clock.h"
 #include "content_file.h"
 #include "gb_limits.h"
+#include "gen_flags.h"
 #include "jobs.h"
 #include "log.h"
 #include "parse.h"
@@ -35,6 +36,7 @@ struct cli {
 	gb_processor_opts o;
 	gb_process_opts po;
 	struct gb_jobs_opts jo;
+	struct gb_gen_flags gf;
 	const char *questions_path, *schema_path, *output, *telemetry_kind, *tier_text;
 	char *content_root; /* --content-root, resolved */
 	int64_t rpm, tpm;
@@ -79,9 +81,13 @@ usage(FILE *out)
 	    "                     with --jobs, the results file (default stdout); synced to disk\n"
 	    "                     at the end\n"
 	    "  --timeout DUR      per HTTP attempt (default 120s)\n"
-	    "  --max-attempts N   HTTP attempts per call, retries included (default 5)\n"
+	    "  --max-attempts N   HTTP attempts per call, retries included (default 5)\n",
+	    GB_TARGET_TOKEN_EFFICIENCY);
+	gb__gen_flags_usage(out);
+	fprintf(out,
 	    "Jobs (--jobs FILE.jsonl): one job a line, {\"id\": \"...\" or N, \"content\": \"...\" or\n"
-	    "\"content_file\": \"PATH\", \"questions\": [\"...\", ...], \"schema\": {...}}; one result a\n"
+	    "\"content_file\": \"PATH\", \"questions\": [\"...\", ...], \"schema\": {...},\n"
+	    "\"generation_config\": {...}, \"safety_settings\": [...]}; one result a\n"
 	    "line, {\"id\", \"line\", the result's keys, \"outcome\": answered|partial|failed}, written\n"
 	    "as each job finishes. A malformed line is reported with its number and skipped.\n"
 	    "  --parallel N       requests in flight at most (default 1; 1 to 1024)\n"
@@ -110,31 +116,13 @@ usage(FILE *out)
 	    "error) and is never printed; it, and anything shaped like a Google API key, is masked\n"
 	    "in whatever the server sends back before it is shown, written or reported.\n"
 	    "Exit status: 0 every question answered, 1 some failed (or a jobs line was invalid, or\n"
-	    "the result could not be written in full), 2 usage error, 3 a jobs run stopped before\n"
-	    "every job was done: a signal, a per-day quota, a refused key or an unknown model, a\n"
+	    "the result could not be written in full), 2 usage error (a bad generation setting\n"
+	    "too, before any request), 3 a jobs run stopped before\n"
+	    "every job was done: a signal, a per-day quota, a refused key (401, 403, or an ErrorInfo\n"
+	    "reason such as 400 API_KEY_INVALID, SERVICE_DISABLED) or an unknown model, a\n"
 	    "result that could not be written or synced (those jobs are not counted done: run\n"
-	    "again with --resume).\n",
-	    GB_TARGET_TOKEN_EFFICIENCY);
-}
-
-/* Parses --shard I/N: 0 <= I < N <= MAX_SHARDS. Returns 0, or -1. */
-static int
-parse_shard(const char *text, unsigned *index, unsigned *count)
-{
-	const char *slash = strchr(text, '/');
-	char digits[16], err[128];
-	uint64_t i, n;
-
-	if (slash == NULL || (size_t)(slash - text) >= sizeof(digits))
-		return -1;
-	memcpy(digits, text, (size_t)(slash - text));
-	digits[slash - text] = '\0';
-	if (gb__parse_uint(digits, 0, MAX_SHARDS - 1, &i, err, sizeof(err)) != 0 ||
-	    gb__parse_uint(slash + 1, 1, MAX_SHARDS, &n, err, sizeof(err)) != 0 || i >= n)
-		return -1;
-	*index = (unsigned)i;
-	*count = (unsigned)n;
-	return 0;
+	    "again with --resume), 4 every question has an answer but some are partial (their\n"
+	    "finishReason is not STOP; --accept-partial takes them as answers).\n");
 }
 
 /* ---- the flags: one small handler each ---- */
@@ -302,7 +290,7 @@ on_resume(struct cli *cl, const char *arg)
 static void
 on_shard(struct cli *cl, const char *arg)
 {
-	if (parse_shard(arg, &cl->jo.shard_index, &cl->jo.shard_count) != 0)
+	if (gb__jobs_parse_shard(arg, MAX_SHARDS, &cl->jo.shard_index, &cl->jo.shard_count) != 0)
 		gb__usage_error("invalid --shard \"%s\" (use I/N, 0 <= I < N <= %d)", arg, MAX_SHARDS);
 	cl->jobs_only = true;
 }
@@ -440,7 +428,7 @@ static const struct flag {
 static int
 parse_args(struct cli *cl, int argc, char **argv)
 {
-	struct option longopts[N_FLAGS + 1];
+	struct option longopts[N_FLAGS + GB__N_GEN_OPTIONS + 1];
 	int opt;
 
 	memset(cl, 0, sizeof(*cl));
@@ -454,14 +442,21 @@ parse_args(struct cli *cl, int argc, char **argv)
 		.cache_ttl_ns = 3600 * GB_NS_PER_SEC, .progress = -1 };
 	for (size_t i = 0; i < N_FLAGS; i++)
 		longopts[i] = (struct option){ flags[i].name, flags[i].has_arg, NULL, (int)i };
-	longopts[N_FLAGS] = (struct option){ NULL, 0, NULL, 0 };
+	for (size_t i = 0; i < GB__N_GEN_OPTIONS; i++)
+		longopts[N_FLAGS + i] = (struct option){ gb__gen_options[i].name,
+			gb__gen_options[i].has_arg, NULL, (int)(N_FLAGS + i) };
+	longopts[N_FLAGS + GB__N_GEN_OPTIONS] = (struct option){ NULL, 0, NULL, 0 };
 	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		if (opt < 0 || (size_t)opt >= N_FLAGS) {
+		if (opt < 0 || (size_t)opt >= N_FLAGS + GB__N_GEN_OPTIONS) {
 			fprintf(stderr, "Try 'gbatch-processor --help'.\n");
 			exit(2);
 		}
-		flags[opt].fn(cl, optarg);
+		if ((size_t)opt >= N_FLAGS)
+			gb__gen_flag(&cl->gf, (size_t)opt - N_FLAGS, optarg);
+		else
+			flags[opt].fn(cl, optarg);
 	}
+	gb__gen_flags_apply(&cl->gf, &cl->po);
 	return optind;
 }
 
@@ -679,9 +674,10 @@ write_output(const char *path, const char *json)
 	return 0;
 }
 
-/* Prints "N. [source] text", text's controls escaped (its lines and tabs kept). */
+/* Prints "N. [source] text" ("[source, partial]" when it is), text's controls escaped (its
+ * lines and tabs kept). */
 static void
-print_answer(size_t i, const char *source, const char *text)
+print_answer(size_t i, const char *source, bool partial, const char *text)
 {
 	size_t len = strlen(text), cap = 4 * len + 1;
 	char *shown = malloc(cap);
@@ -689,7 +685,7 @@ print_answer(size_t i, const char *source, const char *text)
 	if (shown == NULL)
 		gb__fatalx("out of memory");
 	gb__text_escape(shown, cap, text, len, GB_TEXT_KEEP_LINES);
-	printf("%zu. [%s] %s\n", i + 1, source, shown);
+	printf("%zu. [%s%s] %s\n", i + 1, source, partial ? ", partial" : "", shown);
 	free(shown);
 }
 
@@ -710,7 +706,8 @@ report(const struct cli *cl, const gb_result *r)
 		if (write_output(cl->output, json) != 0)
 			status = 1;
 		for (size_t i = 0; i < nq; i++)
-			print_answer(i, gb_result_source(r, i), gb_result_answer(r, i) != NULL ?
+			print_answer(i, gb_result_source(r, i), gb_result_partial(r, i) != NULL,
+			    gb_result_answer(r, i) != NULL ?
 			    gb_result_answer(r, i) : gb_result_error(r, i));
 	} else {
 		printf("%s\n", json);
@@ -724,6 +721,10 @@ report(const struct cli *cl, const gb_result *r)
 	if (gb_result_failed_count(r) > 0) {
 		gb__log_warnx("%zu of %zu questions have no answer", gb_result_failed_count(r), nq);
 		status = 1;
+	} else if (gb_result_partial_count(r) > 0 && status == 0) {
+		gb__log_warnx("%zu of %zu answers are partial (finishReason not STOP; "
+		    "--accept-partial takes them)", gb_result_partial_count(r), nq);
+		status = GB__EXIT_PARTIAL;
 	}
 	free(json);
 	return status;
@@ -785,5 +786,6 @@ main(int argc, char **argv)
 	status = cl.jo.jobs_path != NULL ? run_jobs(&cl) :
 	    run_questions(&cl, argv + first, (size_t)(argc - first));
 	free(cl.content_root);
+	gb__gen_flags_fini(&cl.gf);
 	return status;
 }

@@ -35,6 +35,7 @@ struct gb_answer {
 	json_t *structured; /* schema runs: the parsed answer */
 	const char *source; /* "batch", "individual", "error" (static strings) */
 	char *error;
+	char *partial;      /* why the answer is partial (finishReason not STOP), or NULL */
 	char finish[32];
 	char block[40];
 };

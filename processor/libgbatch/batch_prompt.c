@@ -183,6 +183,8 @@ gb__answer_take_value(struct gb_answer *a, const json_t *v, const json_t *schema
 	a->text = text;
 	free(a->error);
 	a->error = NULL;
+	free(a->partial);
+	a->partial = NULL;
 	a->source = source;
 	return text != NULL;
 }

@@ -14,6 +14,7 @@ answer_fini(struct gb_answer *a)
 {
 	free(a->text);
 	free(a->error);
+	free(a->partial);
 	json_decref(a->structured);
 	memset(a, 0, sizeof(*a));
 }
@@ -77,6 +78,22 @@ gb_result_fatal_error(const gb_result *r)
 	return r->fatal;
 }
 
+const char *
+gb_result_partial(const gb_result *r, size_t i)
+{
+	return i < r->n && r->answers[i].text != NULL ? r->answers[i].partial : NULL;
+}
+
+size_t
+gb_result_partial_count(const gb_result *r)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < r->n; i++)
+		n += gb_result_partial(r, i) != NULL;
+	return n;
+}
+
 void
 gb__answer_set_error(struct gb_answer *a, const char *msg)
 {
@@ -86,6 +103,8 @@ gb__answer_set_error(struct gb_answer *a, const char *msg)
 	a->structured = NULL;
 	free(a->error);
 	a->error = strdup(msg);
+	free(a->partial);
+	a->partial = NULL;
 	a->source = "error";
 }
 
@@ -198,7 +217,8 @@ detail_json(const gb_result *r, size_t i)
 
 	if (d == NULL || (a->finish[0] != '\0' && set(d, "finish_reason", json_string(a->finish))) ||
 	    (a->block[0] != '\0' && set(d, "block_reason", json_string(a->block))) ||
-	    (a->error != NULL && set(d, "error", json_string(a->error)))) {
+	    (a->error != NULL && set(d, "error", json_string(a->error))) ||
+	    (gb_result_partial(r, i) != NULL && set(d, "partial", json_string(a->partial)))) {
 		json_decref(d);
 		return NULL;
 	}
@@ -274,7 +294,8 @@ result_json(const gb_result *r)
 	    (r->individual != NULL && set(root, "individual_answers",
 	    answers_json(r, r->individual)) != 0) ||
 	    (r->has_schema && set(root, "structured_data", structured_json(r)) != 0) ||
-	    (r->fatal != NULL && set(root, "error", json_string(r->fatal)) != 0)) {
+	    (r->fatal != NULL && set(root, "error", json_string(r->fatal)) != 0) ||
+	    set(root, "partial_count", json_integer((json_int_t)gb_result_partial_count(r))) != 0) {
 		json_decref(root);
 		return NULL;
 	}

@@ -16,6 +16,7 @@
 #include "batch_internal.h"
 #include "batch_run.h"
 #include "clock.h"
+#include "gen_config.h"
 #include "log.h"
 #include "telemetry_internal.h"
 
@@ -30,6 +31,9 @@ struct gb_qrun {
 	const gb_content *content;
 	size_t n_content;
 	json_t *schema;       /* the user's schema for one answer (owned), or NULL */
+	json_t *gen;          /* the generationConfig settings (owned), or NULL */
+	json_t *safety;       /* the safetySettings (owned), or NULL */
+	bool accept_partial;  /* GB_PROCESS_ACCEPT_PARTIAL */
 	char *cached;         /* "cachedContents/..." holding the content and system, or NULL */
 	gb_result *r;
 	bool compare;
@@ -175,7 +179,7 @@ make_request(const gb_qrun *q, int json, const json_t *schema)
 {
 	gb_gemini_request rq = { .parts = q->parts, .n_parts = content_parts(q) + 1,
 		.system = q->cached != NULL ? NULL : q->p->system, .json = json, .schema = schema,
-		.cached_content = q->cached };
+		.cached_content = q->cached, .generation = q->gen, .safety = q->safety };
 
 	return rq;
 }
@@ -244,19 +248,37 @@ take_array(gb_qrun *q, const gb_gemini_result *res, const json_t *arr)
 	return got == r->n ? BATCH_COMPLETE : BATCH_PARTIAL;
 }
 
+/* Why an answer with text that ended with res's finishReason (not STOP) is partial. */
+static const char *
+early_note(const gb_qrun *q, const gb_gemini_result *res, char *buf, size_t len)
+{
+	char lead[96];
+
+	snprintf(lead, sizeof(lead), "the answer stopped early: finishReason %s",
+	    res->finish_reason);
+	return gb__gen_finish_note(lead, res->finish_reason, &res->usage, q->gen, buf, len);
+}
+
 /* Takes the text of a successful batch reply apart into r->answers. */
 static enum batch_outcome
 take_batch_text(gb_qrun *q, const gb_gemini_result *res)
 {
 	gb_result *r = q->r;
-	char reason[160], *clean;
+	char reason[320], *clean;
 	bool stopped = strcmp(res->finish_reason, "STOP") == 0;
 	enum batch_outcome out;
 	json_t *arr;
 
 	if (gb__no_text_reason(res, reason, sizeof(reason)) != NULL) {
 		q->error_type = res->block_reason[0] != '\0' ? "blocked" : "no_text";
-		r->batch_error = strdup(reason);
+		r->batch_error = strdup(gb__gen_finish_note(reason, res->finish_reason,
+		    &res->usage, q->gen, reason, sizeof(reason)));
+		return BATCH_FAILED;
+	}
+	/* Which of the answers did the stop cut or filter? Ask each alone instead. */
+	if (!stopped && res->finish_reason[0] != '\0' && !q->accept_partial) {
+		q->error_type = "finish_reason";
+		r->batch_error = strdup(early_note(q, res, reason, sizeof(reason)));
 		return BATCH_FAILED;
 	}
 	if ((clean = gb__strip_fences(res->text)) == NULL)
@@ -340,12 +362,19 @@ after_batch(gb_qrun *q, enum batch_outcome out)
 
 /* ---- individual calls ---- */
 
+/* Whether a successful call's answer ended otherwise than with STOP. */
+static bool
+stopped_early(const gb_gemini_result *res)
+{
+	return res->finish_reason[0] != '\0' && strcmp(res->finish_reason, "STOP") != 0;
+}
+
 /* Takes the outcome of one question's own call into a, accounting into m. Returns 1 when
- * the error is fatal. */
+ * the error is fatal; an answer that stopped early is partial unless accepted. */
 static int
 take_single(gb_qrun *q, struct gb_answer *a, struct gb_method *m, gb_gemini_result *res)
 {
-	char reason[160], *clean = NULL;
+	char reason[320], *clean = NULL;
 	int fatal = 0;
 
 	m->time += res->seconds;
@@ -358,7 +387,8 @@ take_single(gb_qrun *q, struct gb_answer *a, struct gb_method *m, gb_gemini_resu
 	} else {
 		gb__method_add(m, res);
 		if (gb__no_text_reason(res, reason, sizeof(reason)) != NULL) {
-			gb__answer_set_error(a, reason);
+			gb__answer_set_error(a, gb__gen_finish_note(reason, res->finish_reason,
+			    &res->usage, q->gen, reason, sizeof(reason)));
 		} else if (q->schema == NULL) {
 			size_t n = strlen(res->text);
 			json_t *v;
@@ -376,6 +406,9 @@ take_single(gb_qrun *q, struct gb_answer *a, struct gb_method *m, gb_gemini_resu
 			json_decref(v);
 		}
 	}
+	if (a->text != NULL && stopped_early(res) && !q->accept_partial &&
+	    (a->partial = strdup(early_note(q, res, reason, sizeof(reason)))) == NULL)
+		gb__answer_set_error(a, "out of memory");
 	count(q, a->text != NULL ? "individual_success" : "individual_failures", 1);
 	free(clean);
 	return fatal;
@@ -496,13 +529,29 @@ parse_schema(const gb_process_opts *opts, json_t **schema, char *err, size_t err
 	return 0;
 }
 
+/* Parses opts' generation settings into *gen and *safety (NULL when absent). Returns 0, or
+ * -EINVAL with err naming the bad field and value. */
+static int
+parse_gen(const gb_process_opts *opts, json_t **gen, json_t **safety, char *err, size_t errlen)
+{
+	*gen = *safety = NULL;
+	if (opts == NULL)
+		return 0;
+	return gb__gen_parse(opts->generation_config, opts->safety_settings, gen, safety, err,
+	    errlen) != 0 ? -EINVAL : 0;
+}
+
 int
 gb_process_opts_check(const gb_process_opts *opts, char *err, size_t errlen)
 {
-	json_t *schema;
+	json_t *schema, *gen, *safety;
 	int rc = parse_schema(opts, &schema, err, errlen);
 
 	json_decref(schema);
+	if (rc == 0 && (rc = parse_gen(opts, &gen, &safety, err, errlen)) == 0) {
+		json_decref(gen);
+		json_decref(safety);
+	}
 	return rc;
 }
 
@@ -527,7 +576,10 @@ gb__qrun_new(gb_processor *p, const gb_content *content, size_t n_content,
 	q->scoped = (flags & GB__QRUN_SCOPED) != 0;
 	q->no_ids = opts != NULL && (opts->flags & GB_PROCESS_NO_TELEMETRY_IDS) != 0;
 	q->error_type = "none";
-	if ((rc = parse_schema(opts, &q->schema, err, errlen)) != 0) {
+	q->accept_partial = opts != NULL && (opts->flags & GB_PROCESS_ACCEPT_PARTIAL) != 0;
+	if ((rc = parse_schema(opts, &q->schema, err, errlen)) != 0 ||
+	    (rc = parse_gen(opts, &q->gen, &q->safety, err, errlen)) != 0) {
+		json_decref(q->schema);
 		free(q);
 		return rc;
 	}
@@ -664,6 +716,8 @@ gb__qrun_free(gb_qrun *q)
 		scope_close(q);
 	gb_result_free(q->r);
 	json_decref(q->schema);
+	json_decref(q->gen);
+	json_decref(q->safety);
 	free(q->missing);
 	free(q->idx);
 	free(q->cached);

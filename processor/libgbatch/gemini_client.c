@@ -176,7 +176,8 @@ gb__gemini_is_fatal(const gb_gemini_result *res)
 	if (res->status == GB__GEMINI_E_QUOTA_DAY || res->status == GB__GEMINI_E_REQUEST)
 		return 1;
 	return res->status == GB__GEMINI_E_API &&
-	    (res->http_status == 401 || res->http_status == 403 || res->http_status == 404);
+	    (res->http_status == 401 || res->http_status == 403 || res->http_status == 404 ||
+	    gb__gemini_fatal_reason(res->reason) != NULL);
 }
 
 /* ---- transport ---- */
@@ -336,7 +337,7 @@ scrub_result(const gb_gemini *c, gb_gemini_result *res)
 {
 	const char *key = client_key(c);
 	size_t klen = strlen(key);
-	char *const fields[] = { res->message, res->api_status, res->finish_reason,
+	char *const fields[] = { res->message, res->api_status, res->reason, res->finish_reason,
 		res->block_reason };
 
 	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
@@ -366,7 +367,7 @@ classify(gb_gemini *c, CURL *h, CURLcode rc, struct buf *b, const char *errbuf, 
 		c->connections += (unsigned)nconn;
 	res->http_status = http;
 	scrub_body(c, b, http);
-	res->api_status[0] = '\0';
+	res->api_status[0] = res->reason[0] = '\0';
 	free(res->text);
 	res->text = NULL;
 	res->finish_reason[0] = res->block_reason[0] = '\0';
@@ -407,7 +408,8 @@ classify(gb_gemini *c, CURL *h, CURLcode rc, struct buf *b, const char *errbuf, 
 			strlcat(res->message, " (daily quota exhausted: not retried)", sizeof(res->message));
 		} else {
 			res->status = GB__GEMINI_E_API;
-			retry = http_retryable(http);
+			/* a refused key or project stays refused, whatever the status says */
+			retry = http_retryable(http) && gb__gemini_fatal_reason(res->reason) == NULL;
 		}
 	}
 	free(b->data);
@@ -498,7 +500,7 @@ build(const gb_gemini *c, const gb_gemini_request *rq, char **url, char **body,
 		    "cannot build the request: a text part is not valid UTF-8 (or out of memory)");
 		return res->status = GB__GEMINI_E_REQUEST;
 	}
-	*body = json_dumps(req, JSON_COMPACT);
+	*body = json_dumps(req, JSON_COMPACT | JSON_REAL_PRECISION(15));
 	json_decref(req);
 	if (*body == NULL ||
 	    asprintf(url, "%s/v1beta/models/%s:generateContent", c->base, model) < 0) {

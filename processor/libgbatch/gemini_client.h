@@ -44,6 +44,8 @@ typedef struct gb_gemini_request {
 	int json;                   /* ask for responseMimeType application/json */
 	const json_t *schema;       /* generationConfig.responseSchema (implies json), or NULL */
 	const char *cached_content; /* "cachedContents/...", or NULL */
+	const json_t *generation;   /* generationConfig fields (checked), merged with the above */
+	const json_t *safety;       /* safetySettings (checked), or NULL */
 } gb_gemini_request;
 
 typedef struct gb_gemini_usage {
@@ -72,6 +74,7 @@ typedef struct gb_gemini_result {
 	int status;               /* enum gb__gemini_status */
 	long http_status;         /* of the last attempt; 0 when no HTTP answer */
 	char api_status[40];      /* error.status of the last error, e.g. "RESOURCE_EXHAUSTED" */
+	char reason[48];          /* its google.rpc.ErrorInfo reason, e.g. "API_KEY_INVALID"; "" */
 	char message[512];        /* what went wrong, for a user; "" on success */
 	char *text;               /* the first candidate's parts' text joined; NULL when there is none */
 	char finish_reason[32];   /* the first candidate's finishReason; "" without one */
@@ -102,7 +105,9 @@ int gb__gemini_generate(gb_gemini *c, const gb_gemini_request *rq, gb_gemini_res
 /* Frees what res owns and zeroes it. */
 void gb__gemini_result_fini(gb_gemini_result *res);
 /* 1 when the error in res will repeat for every later call (per-day quota, a key that is
- * missing or refused, an unknown model): the caller should stop rather than fall back. */
+ * missing or refused: 401, 403, or any answer whose ErrorInfo reason is about the key or the
+ * project, such as 400 API_KEY_INVALID; an unknown model): the caller should stop rather than
+ * fall back. */
 int gb__gemini_is_fatal(const gb_gemini_result *res);
 /* New connections the client opened so far (1 while keep-alive holds). */
 unsigned gb__gemini_connections(const gb_gemini *c);
@@ -143,7 +148,12 @@ json_t *gb__gemini_request_json(const gb_gemini_request *rq);
 /* Parses a 2xx body into res (text, finish_reason, block_reason, usage). Returns GB__GEMINI_OK
  * or GB__GEMINI_E_RESPONSE with res->message set. */
 int gb__gemini_parse_response(const char *body, size_t len, gb_gemini_result *res);
-/* Parses an error answer (any body) of HTTP status http into res->api_status and res->message;
+/* The advice for an ErrorInfo reason that every later call would meet (API_KEY_INVALID,
+ * API_KEY_EXPIRED, SERVICE_DISABLED, CONSUMER_SUSPENDED, BILLING_DISABLED, ...): what to fix,
+ * as a static string; NULL for any other reason. */
+const char *gb__gemini_fatal_reason(const char *reason);
+/* Parses an error answer (any body) of HTTP status http into res->api_status, res->reason
+ * and res->message (which ends with the advice of a fatal reason);
  * *retry_delay_ns gets RetryInfo.retryDelay (0 without one), *per_day 1 when a QuotaFailure
  * violation is a per-day quota. */
 void gb__gemini_parse_error(long http, const char *body, size_t len, gb_gemini_result *res,

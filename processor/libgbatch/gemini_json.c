@@ -93,14 +93,21 @@ gb__gemini_request_json(const gb_gemini_request *rq)
 		    json_pack("{s:[{s:o}]}", "parts", "text", sys)) != 0)
 			goto fail;
 	}
-	if (rq->json || rq->schema != NULL) {
-		gc = json_pack("{s:s}", "responseMimeType", "application/json");
+	/* One generationConfig: the caller's settings and the JSON answer the processor asks. */
+	if (rq->json || rq->schema != NULL || rq->generation != NULL) {
+		gc = rq->generation != NULL ? json_deep_copy(rq->generation) : json_object();
 		if (gc == NULL || json_object_set_new(req, "generationConfig", gc) != 0)
+			goto fail;
+		if ((rq->json || rq->schema != NULL) && json_object_set_new(gc, "responseMimeType",
+		    json_string("application/json")) != 0)
 			goto fail;
 		if (rq->schema != NULL &&
 		    json_object_set_new(gc, "responseSchema", json_deep_copy(rq->schema)) != 0)
 			goto fail;
 	}
+	if (rq->safety != NULL &&
+	    json_object_set_new(req, "safetySettings", json_deep_copy(rq->safety)) != 0)
+		goto fail;
 	if (rq->cached_content != NULL &&
 	    json_object_set_new(req, "cachedContent", json_string(rq->cached_content)) != 0)
 		goto fail;
@@ -434,6 +441,36 @@ gb__gemini_parse_proto_duration(const char *text, uint64_t *ns)
 	return 0;
 }
 
+/* ErrorInfo reasons (domain googleapis.com) that no retry and no other question can cure:
+ * the key, its restrictions or its project. */
+static const struct {
+	const char *reason, *advice;
+} fatal_reasons[] = {
+	{ "API_KEY_INVALID", "the API key is not valid (or has expired): set GEMINI_API_KEY to a "
+	    "valid key" },
+	{ "API_KEY_EXPIRED", "the API key has expired: renew it, or set GEMINI_API_KEY to a new key" },
+	{ "API_KEY_SERVICE_BLOCKED", "the API key may not call the Generative Language API: allow "
+	    "it in the key's API restrictions" },
+	{ "API_KEY_HTTP_REFERRER_BLOCKED", "the API key's restrictions refuse this caller: lift "
+	    "them or use another key" },
+	{ "API_KEY_IP_ADDRESS_BLOCKED", "the API key's restrictions refuse this address: lift "
+	    "them or use another key" },
+	{ "SERVICE_DISABLED", "the Generative Language API is not enabled in the key's project: "
+	    "enable it" },
+	{ "CONSUMER_SUSPENDED", "the key's project is suspended: see its console" },
+	{ "BILLING_DISABLED", "billing is disabled for the key's project: enable billing" },
+};
+
+const char *
+gb__gemini_fatal_reason(const char *reason)
+{
+	for (size_t i = 0; reason != NULL && i < sizeof(fatal_reasons) / sizeof(fatal_reasons[0]);
+	    i++)
+		if (strcmp(reason, fatal_reasons[i].reason) == 0)
+			return fatal_reasons[i].advice;
+	return NULL;
+}
+
 static int
 type_is(const json_t *detail, const char *suffix)
 {
@@ -458,7 +495,7 @@ gb__gemini_parse_error(long http, const char *body, size_t len, gb_gemini_result
 
 	*retry_delay_ns = 0;
 	*per_day = 0;
-	res->api_status[0] = '\0';
+	res->api_status[0] = res->reason[0] = '\0';
 	if (st != NULL)
 		copy_clean(res->api_status, sizeof(res->api_status), st, 38);
 	details = json_object_get(err, "details");
@@ -469,6 +506,10 @@ gb__gemini_parse_error(long http, const char *body, size_t len, gb_gemini_result
 			if (!json_is_string(v) ||
 			    gb__gemini_parse_proto_duration(json_string_value(v), retry_delay_ns) != 0)
 				*retry_delay_ns = 0;
+		} else if (type_is(d, "google.rpc.ErrorInfo")) {
+			const char *r = json_string_value(json_object_get(d, "reason"));
+			if (r != NULL && res->reason[0] == '\0')
+				copy_clean(res->reason, sizeof(res->reason), r, sizeof(res->reason) - 1);
 		} else if (type_is(d, "google.rpc.QuotaFailure")) {
 			const json_t *viol = json_object_get(d, "violations");
 			for (j = 0; j < json_array_size(viol); j++) {
@@ -487,6 +528,12 @@ gb__gemini_parse_error(long http, const char *body, size_t len, gb_gemini_result
 		snprintf(res->message, sizeof(res->message),
 		    "Gemini API answered HTTP %ld without a Gemini error body (is the API base right?)",
 		    http);
+	}
+	if (gb__gemini_fatal_reason(res->reason) != NULL) {
+		char more[200];
+		snprintf(more, sizeof(more), " (%s: %s)", res->reason,
+		    gb__gemini_fatal_reason(res->reason));
+		strlcat(res->message, more, sizeof(res->message));
 	}
 	json_decref(root);
 }

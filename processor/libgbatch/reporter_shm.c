@@ -135,10 +135,12 @@ shm_write(gb_shm_reporter *r, uint8_t kind, uint64_t ts, const char *scope, doub
 	return 0;
 }
 
+/* A record's time is the coarse wall clock (a few ms): the context already read the precise
+ * monotonic clock once per edge of the scope, and nothing downstream needs better than that. */
 static int
 shm_timing(void *self, const char *scope, double seconds, const gb_tele_meta *m)
 {
-	return shm_write(self, GB_REC_TIMING, gb__clock_real_ns(), scope, seconds, m);
+	return shm_write(self, GB_REC_TIMING, gb__clock_real_coarse_ns(), scope, seconds, m);
 }
 
 static int

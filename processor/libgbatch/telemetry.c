@@ -2,6 +2,12 @@
  * telemetry.c - the telemetry context: per-thread scope stacks, call counts, fan-out to reporters.
  * A disabled context is one shared static no-op object, so a scope on it is a pointer compare
  * and nothing else: no clock read, no thread-local lookup.
+ *
+ * Call counts: one entry per distinct path, allocated once and never moved, its count an
+ * atomic. The table of entries takes a lock only to find a path this thread has not seen in
+ * this place; every thread keeps a small cache from (name pointer, enclosing scope's entry) to
+ * the entry, checked against the name's text, so a record on a path it has seen takes no lock,
+ * hashes nothing and copies no path: the entry holds the full path the reporters receive.
  */
 #include <gbatch/telemetry.h>
 
@@ -21,25 +27,40 @@ struct gb_tele {
 	size_t n_reps;
 	atomic_bool *failed;  /* per reporter: a failure has been logged */
 	uint64_t gen;         /* tells this context from a later one at the same address */
-	pthread_mutex_t lock; /* guards the call-count table */
-	struct count_slot *counts;
+	pthread_mutex_t lock; /* guards the table of entries (never an entry's count) */
+	struct count_entry **counts; /* open addressing, power-of-two size */
 	size_t counts_cap, counts_used;
 	bool counts_full;     /* GB_TELE_MAX_PATHS reached (warned once) */
 };
 
-/* One scope path and how often it has been recorded (open addressing, power-of-two size). */
-struct count_slot {
+/* One scope path and how often it has been recorded. Allocated once, freed with the context:
+ * frames and the threads' caches point at it. */
+struct count_entry {
 	uint64_t hash;
-	char *path;
-	unsigned count;
+	_Atomic unsigned count;
+	size_t len, leaf;     /* path length; offset of the last name in it */
+	char path[];
 };
 
-/* An open scope. Its full path and metadata live in the stack's string buffer:
- * "path\0key\0value\0key\0value\0..." starting at path_off. */
+/* A thread's cache: what `name` under the scope whose entry is `up` (NULL at top level)
+ * resolved to last time. */
+struct cache_slot {
+	const char *name;
+	const struct count_entry *up;
+	struct count_entry *e;
+};
+
+#define CACHE_SLOTS 64 /* a power of two */
+
+/* An open scope. Its metadata live in the stack's string buffer, "key\0value\0...", after
+ * its path when it has no entry (the entry holds the path otherwise). */
 struct frame {
 	uint64_t start_ns;
-	size_t path_off, path_len;
+	size_t buf_off;            /* where this frame's part of the buffer starts */
+	size_t path_off, path_len; /* the path in the buffer, when there is no entry */
+	size_t kv_off;             /* "key\0value\0..." in the buffer */
 	uint64_t hash; /* of the path, so nested paths hash only their own name */
+	struct count_entry *e;     /* the path's entry: NULL when the table was full */
 	size_t n_kv;
 };
 
@@ -58,6 +79,7 @@ struct stack {
 	char *buf;
 	size_t len, buf_cap;
 	uint64_t last_ns; /* start times are made strictly increasing: they identify frames */
+	struct cache_slot cache[CACHE_SLOTS];
 };
 
 /* Everything a thread keeps: one stack per context it has used. */
@@ -144,7 +166,7 @@ gb_tele_free(gb_tele *t)
 		st->tele = NULL;
 	}
 	for (size_t i = 0; i < t->counts_cap; i++)
-		free(t->counts[i].path);
+		free(t->counts[i]);
 	free(t->counts);
 	pthread_mutex_destroy(&t->lock);
 	free(t->failed);
@@ -243,6 +265,8 @@ get_stack(const gb_tele *t)
 		st = &ts->stacks[ts->n++];
 		memset(st, 0, sizeof(*st));
 	}
+	if (st->tele != t || st->gen != t->gen)
+		memset(st->cache, 0, sizeof(st->cache)); /* entries of another context */
 	st->tele = t;
 	st->gen = t->gen;
 	st->len = 0;
@@ -277,12 +301,25 @@ buf_put(struct stack *st, const char *s)
 
 /* ---- paths and call counts ---- */
 
+/* The full path of frame f: its entry's, or the one kept in the buffer. */
+static const char *
+frame_path(const struct stack *st, const struct frame *f, size_t *len)
+{
+	if (f->e != NULL) {
+		*len = f->e->len;
+		return f->e->path;
+	}
+	*len = f->path_len;
+	return st->buf + f->path_off;
+}
+
 /* Writes "<path of the innermost scope>.<name>" (or name) at the end of the buffer without
  * keeping it, and describes it in p. False when out of memory. */
 static bool
 compose_path(struct stack *st, const char *name, struct path *p)
 {
-	size_t nl = strlen(name);
+	size_t nl = strlen(name), ul;
+	const char *up;
 
 	p->off = st->len;
 	if (st->depth == 0) {
@@ -293,14 +330,15 @@ compose_path(struct stack *st, const char *name, struct path *p)
 		p->hash = gb__hash_more(GB_HASH_SEED, name, nl);
 		return true;
 	}
-	const struct frame *up = &st->frames[st->depth - 1];
-	if (!buf_reserve(st, up->path_len + 1 + nl + 1))
+	const struct frame *f = &st->frames[st->depth - 1];
+	if (!buf_reserve(st, f->path_len + (f->e ? f->e->len : 0) + 1 + nl + 1))
 		return false;
-	memcpy(st->buf + p->off, st->buf + up->path_off, up->path_len);
-	st->buf[p->off + up->path_len] = '.';
-	memcpy(st->buf + p->off + up->path_len + 1, name, nl + 1);
-	p->len = up->path_len + 1 + nl;
-	p->hash = gb__hash_more(gb__hash_more(up->hash, ".", 1), name, nl);
+	up = frame_path(st, f, &ul); /* after the reserve: it may point into the buffer */
+	memcpy(st->buf + p->off, up, ul);
+	st->buf[p->off + ul] = '.';
+	memcpy(st->buf + p->off + ul + 1, name, nl + 1);
+	p->len = ul + 1 + nl;
+	p->hash = gb__hash_more(gb__hash_more(f->hash, ".", 1), name, nl);
 	return true;
 }
 
@@ -308,15 +346,15 @@ static bool
 counts_grow(gb_tele *t)
 {
 	size_t cap = t->counts_cap * 2;
-	struct count_slot *c = calloc(cap, sizeof(*c));
+	struct count_entry **c = calloc(cap, sizeof(*c));
 
 	if (c == NULL)
 		return false;
 	for (size_t i = 0; i < t->counts_cap; i++) {
-		if (t->counts[i].path == NULL)
+		if (t->counts[i] == NULL)
 			continue;
-		size_t j = gb__hash_mix(t->counts[i].hash) & (cap - 1);
-		while (c[j].path != NULL)
+		size_t j = gb__hash_mix(t->counts[i]->hash) & (cap - 1);
+		while (c[j] != NULL)
 			j = (j + 1) & (cap - 1);
 		c[j] = t->counts[i];
 	}
@@ -326,39 +364,82 @@ counts_grow(gb_tele *t)
 	return true;
 }
 
-/* Counts one more record of path (whose hash is h) and returns the new count: 0 when out
- * of memory, or for a new path once the table holds GB_TELE_MAX_PATHS (so a program that
- * makes up names keeps bounded memory; the paths already counted stay exact). */
-static unsigned
-count_bump(gb_tele *t, const char *path, uint64_t h)
+/* The entry of the path at p in the buffer (leaf: where its last name starts), added when new;
+ * NULL when out of memory or, for a new path, once the table holds GB_TELE_MAX_PATHS (so a
+ * program that makes up names keeps bounded memory; the paths already counted stay exact). */
+static struct count_entry *
+entry_find(gb_tele *t, const char *path, size_t len, size_t leaf, uint64_t h)
 {
-	unsigned n = 0;
+	struct count_entry *e = NULL;
 
 	pthread_mutex_lock(&t->lock);
 	if (t->counts_used < GB_TELE_MAX_PATHS && 2 * (t->counts_used + 1) > t->counts_cap &&
 	    !counts_grow(t))
 		goto out;
 	size_t j = gb__hash_mix(h) & (t->counts_cap - 1);
-	while (t->counts[j].path != NULL &&
-	    (t->counts[j].hash != h || strcmp(t->counts[j].path, path) != 0))
+	while (t->counts[j] != NULL && (t->counts[j]->hash != h || t->counts[j]->len != len ||
+	    memcmp(t->counts[j]->path, path, len) != 0))
 		j = (j + 1) & (t->counts_cap - 1);
-	if (t->counts[j].path == NULL) {
-		if (t->counts_used >= GB_TELE_MAX_PATHS) {
-			if (!t->counts_full)
-				gb__log_warnx("telemetry: %d distinct scope and metric names; the "
-				    "call counts of new ones are 0 from now on", GB_TELE_MAX_PATHS);
-			t->counts_full = true;
-			goto out;
-		}
-		if ((t->counts[j].path = strdup(path)) == NULL)
-			goto out;
-		t->counts[j].hash = h;
-		t->counts_used++;
+	if ((e = t->counts[j]) != NULL)
+		goto out;
+	if (t->counts_used >= GB_TELE_MAX_PATHS) {
+		if (!t->counts_full)
+			gb__log_warnx("telemetry: %d distinct scope and metric names; the "
+			    "call counts of new ones are 0 from now on", GB_TELE_MAX_PATHS);
+		t->counts_full = true;
+		goto out;
 	}
-	n = ++t->counts[j].count;
+	if ((e = malloc(sizeof(*e) + len + 1)) == NULL)
+		goto out;
+	e->hash = h;
+	atomic_init(&e->count, 0);
+	e->len = len;
+	e->leaf = leaf;
+	memcpy(e->path, path, len + 1);
+	t->counts[j] = e;
+	t->counts_used++;
 out:
 	pthread_mutex_unlock(&t->lock);
-	return n;
+	return e;
+}
+
+static struct cache_slot *
+cache_slot(struct stack *st, const char *name, const struct count_entry *up)
+{
+	uintptr_t k = (uintptr_t)name ^ ((uintptr_t)up * 0x9e3779b97f4a7c15u);
+
+	return &st->cache[(k ^ (k >> 17)) & (CACHE_SLOTS - 1)];
+}
+
+/* The entry of "<innermost scope of st>.<name>" (name at top level): from the thread's cache
+ * when it has resolved this name here before, else composed, looked up and cached. NULL when
+ * the path has no entry (table full, out of memory); then p, when not NULL, describes the
+ * path composed at the end of the buffer (p->len == SIZE_MAX: not even that). */
+static struct count_entry *
+resolve(gb_tele *t, struct stack *st, const char *name, struct path *p)
+{
+	const struct frame *up = st->depth > 0 ? &st->frames[st->depth - 1] : NULL;
+	struct cache_slot *c = cache_slot(st, name, up ? up->e : NULL);
+	struct count_entry *e;
+
+	if (c->name == name && c->e != NULL && c->up == (up ? up->e : NULL) &&
+	    (up == NULL || up->e != NULL) && strcmp(c->e->path + c->e->leaf, name) == 0)
+		return c->e;
+	if (!compose_path(st, name, p)) {
+		p->len = SIZE_MAX;
+		return NULL;
+	}
+	e = entry_find(t, st->buf + p->off, p->len, p->len - strlen(name), p->hash);
+	if (e != NULL && (up == NULL || up->e != NULL))
+		*c = (struct cache_slot){ name, up ? up->e : NULL, e };
+	return e;
+}
+
+/* One more record of entry e: the new count (0 without an entry). */
+static unsigned
+count_bump(struct count_entry *e)
+{
+	return e != NULL ? atomic_fetch_add_explicit(&e->count, 1, memory_order_relaxed) + 1 : 0;
 }
 
 /* ---- fan-out ---- */
@@ -413,13 +494,24 @@ gb_tele_begin(gb_tele *t, const char *name, const gb_kv *meta, size_t n)
 		st->frames = f;
 		st->frames_cap = cap;
 	}
-	if (!compose_path(st, name, &p))
+	struct count_entry *e = resolve(t, st, name, &p);
+	struct frame f = { .buf_off = st->len, .e = e, .n_kv = n };
+
+	if (e != NULL) {
+		f.hash = e->hash;
+	} else if (p.len == SIZE_MAX) {
 		goto oom;
-	st->len = p.off + p.len + 1;
+	} else { /* no entry: the path stays in the buffer */
+		f.path_off = p.off;
+		f.path_len = p.len;
+		f.hash = p.hash;
+		st->len = p.off + p.len + 1;
+	}
+	f.kv_off = st->len;
 	for (size_t i = 0; i < n; i++)
 		need += strlen(meta[i].key) + strlen(meta[i].value) + 2;
 	if (!buf_reserve(st, need)) {
-		st->len = p.off;
+		st->len = f.buf_off;
 		goto oom;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -430,8 +522,8 @@ gb_tele_begin(gb_tele *t, const char *name, const gb_kv *meta, size_t n)
 	if (now <= st->last_ns)
 		now = st->last_ns + 1;
 	st->last_ns = now;
-	st->frames[st->depth] = (struct frame){ .start_ns = now, .path_off = p.off,
-		.path_len = p.len, .hash = p.hash, .n_kv = n };
+	f.start_ns = now;
+	st->frames[st->depth] = f;
 	s.tele = t;
 	s.start_ns = now;
 	s.depth = st->depth++;
@@ -447,14 +539,15 @@ end_frame(gb_tele *t, struct stack *st, unsigned i, uint64_t now)
 {
 	struct frame *f = &st->frames[i];
 	gb_kv inline_kv[META_INLINE], *kv = inline_kv;
-	const char *path = st->buf + f->path_off;
+	size_t len;
+	const char *path = frame_path(st, f, &len);
 	const char *p;
 
 	if (f->n_kv > META_INLINE && (kv = malloc(f->n_kv * sizeof(*kv))) == NULL) {
 		gb__log_warnx("telemetry: out of memory; timing of \"%s\" is not recorded", path);
 		goto pop;
 	}
-	p = path + f->path_len + 1;
+	p = st->buf + f->kv_off;
 	for (size_t k = 0; k < f->n_kv; k++) {
 		kv[k].key = p;
 		p += strlen(p) + 1;
@@ -463,8 +556,8 @@ end_frame(gb_tele *t, struct stack *st, unsigned i, uint64_t now)
 	}
 	gb_tele_meta m = {
 		.depth = (int)i,
-		.parent_scope = i > 0 ? st->buf + st->frames[i - 1].path_off : NULL,
-		.call_count = count_bump(t, path, f->hash),
+		.parent_scope = i > 0 ? frame_path(st, &st->frames[i - 1], &len) : NULL,
+		.call_count = count_bump(f->e),
 		.metric_type = NULL,
 		.extra = kv,
 		.n_extra = f->n_kv,
@@ -473,7 +566,7 @@ end_frame(gb_tele *t, struct stack *st, unsigned i, uint64_t now)
 	if (kv != inline_kv)
 		free(kv);
 pop:
-	st->len = f->path_off;
+	st->len = f->buf_off;
 	st->depth = i;
 }
 
@@ -482,6 +575,7 @@ gb_tele_end(gb_tele *t, gb_scope *s)
 {
 	struct stack *st;
 	uint64_t now;
+	size_t len;
 
 	if (s == NULL || s->tele == NULL)
 		return;
@@ -500,8 +594,8 @@ gb_tele_end(gb_tele *t, gb_scope *s)
 	}
 	if (s->depth + 1 != st->depth) {
 		gb__log_warnx("telemetry: usage error: scope \"%s\" ended before its inner scope \"%s\"; "
-		    "%u inner scope(s) closed unreported", st->buf + st->frames[s->depth].path_off,
-		    st->buf + st->frames[st->depth - 1].path_off, st->depth - s->depth - 1);
+		    "%u inner scope(s) closed unreported", frame_path(st, &st->frames[s->depth], &len),
+		    frame_path(st, &st->frames[st->depth - 1], &len), st->depth - s->depth - 1);
 		st->depth = s->depth + 1;
 	}
 	end_frame(t, st, s->depth, now);
@@ -518,29 +612,33 @@ gb__tele_scope_cleanup(gb_scope *s)
 
 /* Places name at this thread's current position in t: fills m's depth and parent_scope and
  * call_count, and returns the full path (name itself at top level), or NULL when out of
- * memory (logged, the record is lost). The path lives in the thread's stack buffer. */
+ * memory (logged, the record is lost). The path is the entry's, or one composed in the
+ * thread's stack buffer when the path has no entry. */
 static const char *
 place(gb_tele *t, const char *name, gb_tele_meta *m)
 {
-	struct stack *st = find_stack(t);
-	const char *path = name;
-	uint64_t hash;
+	struct stack *st = get_stack(t);
+	struct count_entry *e;
 	struct path p;
+	size_t len;
 
-	if (st != NULL && st->depth > 0) {
-		if (!compose_path(st, name, &p)) {
-			gb__log_warnx("telemetry: out of memory; \"%s\" is not recorded", name);
-			return NULL;
-		}
-		path = st->buf + p.off;
-		hash = p.hash;
-		m->depth = (int)st->depth;
-		m->parent_scope = st->buf + st->frames[st->depth - 1].path_off;
-	} else {
-		hash = gb__hash_more(GB_HASH_SEED, name, strlen(name));
+	if (st == NULL) { /* no thread state: at top level, without the cache */
+		len = strlen(name);
+		e = entry_find(t, name, len, 0, gb__hash_more(GB_HASH_SEED, name, len));
+		m->call_count = count_bump(e);
+		return name;
 	}
-	m->call_count = count_bump(t, path, hash);
-	return path;
+	e = resolve(t, st, name, &p);
+	if (e == NULL && p.len == SIZE_MAX) {
+		gb__log_warnx("telemetry: out of memory; \"%s\" is not recorded", name);
+		return NULL;
+	}
+	if (st->depth > 0) {
+		m->depth = (int)st->depth;
+		m->parent_scope = frame_path(st, &st->frames[st->depth - 1], &len);
+	}
+	m->call_count = count_bump(e);
+	return e != NULL ? e->path : st->buf + p.off;
 }
 
 static void

@@ -1,7 +1,8 @@
 /*
- * ring_bench.c - what one telemetry record costs a producer in the ring, against what an
- * in-process StatsD client pays for the same event (one sendto of a DogStatsD line on
- * loopback), and how fast a consumer in another process drains the ring.
+ * ring_bench.c - what one telemetry record costs a producer in the ring, against Aeron's
+ * many-to-one ring algorithm on the same records (the floor), against what an in-process
+ * StatsD client pays for the same event (one sendto of a DogStatsD line on loopback), and
+ * how fast a consumer in another process drains the ring.
  * A program, not a test: prints a table of medians over several rounds, then one JSON line.
  *   ring_bench [rounds]
  */
@@ -9,9 +10,11 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -140,6 +143,165 @@ bench_producers(gb_ring *p, gb_ring *c, int threads, int rounds)
 	return m;
 }
 
+/* ---- the baseline: Aeron's many-to-one ring (aeron_mpsc_rb), its published algorithm ----
+ * Written for this benchmark from the algorithm's description: a claim moves tail with one
+ * compare-and-swap after checking the space against a cached head (re-read when short),
+ * pads to the end on a wrap, writes the header's length negative, copies, then commits with
+ * a plain release store of the length. No segment header, no producer table, no drop
+ * counters, no unblock: the floor a shared-memory MPSC ring can reach on this machine. */
+
+struct aeron_rb {
+	uint8_t *buf;
+	uint64_t capacity;
+	_Alignas(128) _Atomic uint64_t tail;
+	_Alignas(128) _Atomic uint64_t head_cache;
+	_Alignas(128) _Atomic uint64_t head;
+};
+
+static int64_t
+aeron_claim(struct aeron_rb *rb, uint64_t required)
+{
+	uint64_t mask = rb->capacity - 1, head, tail, padding, index;
+
+	head = atomic_load_explicit(&rb->head_cache, memory_order_acquire);
+	do {
+		tail = atomic_load_explicit(&rb->tail, memory_order_acquire);
+		if (required > rb->capacity - (tail - head)) {
+			head = atomic_load_explicit(&rb->head, memory_order_acquire);
+			if (required > rb->capacity - (tail - head))
+				return -1;
+			atomic_store_explicit(&rb->head_cache, head, memory_order_release);
+		}
+		padding = 0;
+		index = tail & mask;
+		if (required > rb->capacity - index) {
+			if (required > (head & mask)) {
+				head = atomic_load_explicit(&rb->head, memory_order_acquire);
+				if (required > (head & mask))
+					return -1;
+				atomic_store_explicit(&rb->head_cache, head, memory_order_release);
+			}
+			padding = rb->capacity - index;
+		}
+	} while (!atomic_compare_exchange_weak_explicit(&rb->tail, &tail,
+	    tail + required + padding, memory_order_acq_rel, memory_order_acquire));
+	if (padding != 0) {
+		atomic_store_explicit((_Atomic int64_t *)(void *)(rb->buf + index),
+		    (int64_t)padding | (int64_t)0 << 32, memory_order_release); /* type 0 */
+		index = 0;
+	}
+	return (int64_t)index;
+}
+
+static int
+aeron_write(struct aeron_rb *rb, int32_t type, const void *payload, size_t len)
+{
+	int32_t record = (int32_t)(8 + len);
+	uint64_t required = ((uint64_t)record + 7) & ~7ull;
+	int64_t index = aeron_claim(rb, required);
+	_Atomic int32_t *length;
+
+	if (index < 0)
+		return -1;
+	length = (_Atomic int32_t *)(void *)(rb->buf + index);
+	atomic_store_explicit(length, -record, memory_order_release);
+	memcpy(rb->buf + index + 4, &type, sizeof(type));
+	memcpy(rb->buf + index + 8, payload, len);
+	atomic_store_explicit(length, record, memory_order_release);
+	return 0;
+}
+
+/* Reads and zeroes every committed record, as Aeron's reader does, then moves head. */
+static void
+aeron_drain(struct aeron_rb *rb)
+{
+	uint64_t head = atomic_load_explicit(&rb->head, memory_order_relaxed), start = head;
+	uint64_t mask = rb->capacity - 1, sum = 0;
+
+	for (;;) {
+		_Atomic int32_t *length = (_Atomic int32_t *)(void *)(rb->buf + (head & mask));
+		int32_t n = atomic_load_explicit(length, memory_order_acquire);
+
+		if (n <= 0)
+			break;
+		sum += rb->buf[(head & mask) + 8];
+		head += ((uint64_t)n + 7) & ~7ull;
+	}
+	for (uint64_t p = start; p < head;) {
+		uint64_t off = p & mask, n = head - p;
+
+		if (n > rb->capacity - off)
+			n = rb->capacity - off;
+		memset(rb->buf + off, 0, n);
+		p += n;
+	}
+	atomic_store_explicit(&rb->head, head, memory_order_release);
+	__asm__ volatile("" : : "r"(sum));
+}
+
+struct aeron_writer {
+	struct aeron_rb *rb;
+	unsigned n;
+	unsigned failed;
+};
+
+static void *
+aeron_write_records(void *arg)
+{
+	struct aeron_writer *w = arg;
+	uint8_t payload[PAYLOAD];
+
+	memset(payload, 'x', sizeof(payload));
+	for (unsigned i = 0; i < w->n; i++) {
+		payload[0] = (uint8_t)i;
+		if (aeron_write(w->rb, 1, payload, sizeof(payload)) != 0)
+			w->failed++;
+	}
+	return NULL;
+}
+
+/* The same rounds as bench_producers, through the baseline ring. */
+static double
+bench_aeron(int threads, int rounds)
+{
+	double *ns = calloc((size_t)rounds, sizeof(double));
+	struct aeron_rb rb = { .capacity = RING_CAPACITY };
+	struct aeron_writer w[2];
+	pthread_t t[2];
+	uint64_t t0;
+
+	/* shared memory, as the ring's (no transparent huge pages, unlike a large malloc) */
+	int fd = memfd_create("aeron-baseline", 0);
+
+	if (ns == NULL || fd < 0 || ftruncate(fd, RING_CAPACITY) != 0 ||
+	    (rb.buf = mmap(NULL, RING_CAPACITY, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) ==
+	    MAP_FAILED)
+		die("aeron baseline", strerror(errno));
+	close(fd);
+	memset(rb.buf, 0, RING_CAPACITY);
+	for (int k = 0; k < rounds; k++) {
+		aeron_drain(&rb);
+		t0 = gb__clock_mono_ns();
+		for (int i = 0; i < threads; i++) {
+			w[i] = (struct aeron_writer){ &rb, ROUND_RECORDS / (unsigned)threads, 0 };
+			if (threads == 1)
+				aeron_write_records(&w[i]);
+			else
+				pthread_create(&t[i], NULL, aeron_write_records, &w[i]);
+		}
+		for (int i = 0; threads > 1 && i < threads; i++)
+			pthread_join(t[i], NULL);
+		ns[k] = (double)(gb__clock_mono_ns() - t0) / (ROUND_RECORDS / (unsigned)threads);
+		for (int i = 0; i < threads; i++)
+			if (w[i].failed)
+				die("aeron baseline", "the ring filled up during a round");
+	}
+	double m = median(ns, rounds);
+	munmap(rb.buf, RING_CAPACITY);
+	free(ns);
+	return m;
+}
+
 /* ---- the baseline: one DogStatsD datagram per record ---- */
 
 static double
@@ -238,7 +400,7 @@ int
 main(int argc, char **argv)
 {
 	int rounds = argc > 1 ? atoi(argv[1]) : 15;
-	double one, two, udp, rate;
+	double one, two, aeron_one, aeron_two, udp, rate;
 	gb_ring *p, *c;
 
 	if (rounds < 1)
@@ -248,6 +410,8 @@ main(int argc, char **argv)
 	p = open_ring(false);
 	one = bench_producers(p, c, 1, rounds);
 	two = bench_producers(p, c, 2, rounds);
+	aeron_one = bench_aeron(1, rounds);
+	aeron_two = bench_aeron(2, rounds);
 	udp = bench_sendto(rounds);
 	rate = bench_drain(c, rounds);
 	gb__ring_close(p);
@@ -259,12 +423,18 @@ main(int argc, char **argv)
 	printf("  %-44s %10.1f ns/record\n", "ring, one producer thread", one);
 	printf("  %-44s %10.1f ns/record per thread\n", "ring, two producer threads", two);
 	printf("  %-44s %10.1f ns/record\n", "ring, two producer threads, all records", two / 2);
+	printf("  %-44s %10.1f ns/record\n", "baseline: Aeron's algorithm, one thread", aeron_one);
+	printf("  %-44s %10.1f ns/record per thread\n", "baseline: Aeron's algorithm, two threads",
+	    aeron_two);
+	printf("  %-44s %10.2f x\n", "ring / Aeron (one thread)", one / aeron_one);
+	printf("  %-44s %10.2f x\n", "ring / Aeron (two threads)", two / aeron_two);
 	printf("  %-44s %10.1f ns/record\n", "baseline: DogStatsD line, sendto on loopback", udp);
 	printf("  %-44s %10.1f x\n", "baseline / ring (one thread)", udp / one);
 	printf("  %-44s %10.2f M records/s\n", "consumer in another process, drain", rate / 1e6);
 	printf("{\"bench\":\"ring\",\"payload_bytes\":%d,\"rounds\":%d,\"ring_1thread_ns\":%.1f,"
 	    "\"ring_2threads_ns_per_thread\":%.1f,\"ring_2threads_ns_all\":%.1f,\"sendto_ns\":%.1f,"
-	    "\"sendto_over_ring\":%.1f,\"drain_records_per_s\":%.0f}\n", PAYLOAD, rounds, one, two,
-	    two / 2, udp, udp / one, rate);
+	    "\"sendto_over_ring\":%.1f,\"drain_records_per_s\":%.0f,\"aeron_1thread_ns\":%.1f,"
+	    "\"aeron_2threads_ns_per_thread\":%.1f}\n", PAYLOAD, rounds, one, two, two / 2, udp,
+	    udp / one, rate, aeron_one, aeron_two);
 	return 0;
 }

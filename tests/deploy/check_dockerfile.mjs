@@ -56,6 +56,14 @@ check(runtime.length > 0, "the final stage installs no runtime libraries");
 for (const p of runtime)
   check(!BUILD_TOOLS.test(p), `the final stage installs the build tool or -dev package ${p}`);
 check(installed(stages[0]).includes("cmake"), "the build stage does not install cmake");
+// The image carries the product only: the build stage configures without the tests (and so
+// without the Gemini stand-in, a test tool) and needs neither Check nor Python.
+const buildRuns = stages[0].ins.filter((i) => i.getKeyword() === "RUN")
+  .flatMap((i) => i.getArguments().map((a) => a.getValue()));
+check(buildRuns.includes("-DGBATCH_BUILD_TESTS=OFF"),
+  "the build stage configures the tests (want -DGBATCH_BUILD_TESTS=OFF)");
+for (const p of ["check", "python3"])
+  check(!installed(stages[0]).includes(p), `the build stage installs ${p}, which only the tests need`);
 check(runtime.includes("ca-certificates"), "the final stage has no ca-certificates (TLS to Gemini)");
 
 const kw = (k) => final.ins.filter((i) => i.getKeyword() === k);

@@ -64,6 +64,10 @@ run help --help
 expect_rc help 0
 expect_in help out "--questions FILE"
 expect_in help out "--telemetry KIND"
+expect_in help out "--thinking-budget N"
+expect_in help out "--safety CATEGORY=THRESHOLD"
+expect_in help out "--accept-partial"
+expect_in help out "4 every question has an answer but some are partial"
 run version --version
 expect_rc version 0
 expect_in version out "gbatch-processor "
@@ -98,6 +102,15 @@ echo '{"type": ' >"$work/bad_schema.json"
 run bad_schema --schema "$work/bad_schema.json" --telemetry off --questions "$q" "$c"
 expect_rc bad_schema 2
 expect_in bad_schema err "response schema is not a JSON object"
+run bad_temperature --temperature 2.5 --telemetry off --questions "$q" "$c"
+expect_rc bad_temperature 2
+expect_in bad_temperature err '--temperature "2.5"'
+run bad_top_k --top-k 0 --telemetry off --questions "$q" "$c"
+expect_rc bad_top_k 2
+expect_in bad_top_k err '--top-k "0"'
+run bad_safety --safety HARM_CATEGORY_MEAN=OFF --telemetry off --questions "$q" "$c"
+expect_rc bad_safety 2
+expect_in bad_safety err '"HARM_CATEGORY_MEAN"'
 run unknown_flag --frobnicate --questions "$q" "$c"
 expect_rc unknown_flag 2
 set +e

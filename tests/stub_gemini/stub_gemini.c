@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -38,6 +39,23 @@
 #define DEFAULT_PARTS 1000000
 #define MAX_PARTS 20000000
 #define MAX_ECHO 4096
+#define MAX_FIXTURE (1u << 20)
+
+/* The real API's answer to a wrong key, as recorded (tests/fixtures/gemini/api-key-invalid.json:
+ * FirebaseExtended/vertexai-sdk-test-data, mock-responses/googleai/unary-failure-api-key.json). */
+static const char bad_key_reply[] =
+    "{\n  \"error\": {\n    \"code\": 400,\n"
+    "    \"message\": \"API key not valid. Please pass a valid API key.\",\n"
+    "    \"status\": \"INVALID_ARGUMENT\",\n    \"details\": [\n      {\n"
+    "        \"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\",\n"
+    "        \"reason\": \"API_KEY_INVALID\",\n        \"domain\": \"googleapis.com\",\n"
+    "        \"metadata\": {\n          \"service\": \"generativelanguage.googleapis.com\"\n"
+    "        }\n      },\n      {\n"
+    "        \"@type\": \"type.googleapis.com/google.rpc.LocalizedMessage\",\n"
+    "        \"locale\": \"en-US\",\n"
+    "        \"message\": \"API key not valid. Please pass a valid API key.\"\n      },\n"
+    "      {\n        \"@type\": \"type.googleapis.com/google.rpc.DebugInfo\",\n"
+    "        \"detail\": \"Invalid API key: key1234\"\n      }\n    ]\n  }\n}\n";
 
 enum fault_kind {
 	F_NONE,
@@ -61,6 +79,7 @@ enum fault_kind {
 	F_ECHO_HEADERS,
 	F_ECHO_ESCAPED,
 	F_PARTS,
+	F_FIXTURE,
 };
 
 static const char *const fault_names[] = {
@@ -69,6 +88,7 @@ static const char *const fault_names[] = {
 	[F_MALFORMED] = "malformed", [F_FEW] = "few", [F_MANY] = "many", [F_FENCED] = "fenced",
 	[F_TEXT] = "text", [F_MAXTOKENS] = "maxtokens", [F_BLOCKED] = "blocked", [F_SAFETY] = "safety",
 	[F_ECHO_HEADERS] = "echo-headers", [F_ECHO_ESCAPED] = "echo-escaped", [F_PARTS] = "parts",
+	[F_FIXTURE] = "fixture",
 };
 
 enum fault_only { ONLY_ANY, ONLY_BATCH, ONLY_SINGLE };
@@ -80,6 +100,8 @@ struct fault {
 	bool forever;
 	uint64_t delay_ns; /* 429/quota: retryDelay; slow: how long to stall */
 	uint64_t n;        /* parts: the empty parts after the answer */
+	char *body;        /* fixture: the file's bytes, served verbatim */
+	int status;        /* fixture: its HTTP status */
 };
 
 /* An explicit context cache (cachedContents). */
@@ -126,6 +148,8 @@ struct ask {
 	char **questions; /* nq texts; for a single "Question:" prompt nq = 1 and numbered = false */
 	bool numbered;
 	const char *cached_content; /* the request's cachedContent, borrowed from the body */
+	const json_t *gen;          /* its generationConfig, borrowed */
+	const json_t *safety;       /* its safetySettings, borrowed */
 	long cache_tokens;          /* what that cache holds */
 };
 
@@ -151,9 +175,12 @@ usage(FILE *out)
 	    "                 path, model, questions, json, status, fault, key_ok (never the key\n"
 	    "                 itself), content_hash (FNV-1a 64 of the content parts' text, hex), the\n"
 	    "                 usageMetadata returned, cached_content (the cache a request named) and\n"
-	    "                 cache_name (the cache created or deleted)\n"
+	    "                 cache_name (the cache created or deleted), generation_config and\n"
+	    "                 safety_settings (the request's generationConfig and safetySettings,\n"
+	    "                 as sent)\n"
 	    "  --api-key KEY  the key expected in x-goog-api-key (default $STUB_GEMINI_API_KEY,\n"
-	    "                 else \"" DEFAULT_KEY "\"); missing: 401, wrong: 403\n"
+	    "                 else \"" DEFAULT_KEY "\"); missing: 401, wrong: the real API's 400\n"
+	    "                 INVALID_ARGUMENT with ErrorInfo reason API_KEY_INVALID, as recorded\n"
 	    "  --fault SPEC   applied to the next COUNT matching requests (default 1; 0 = all),\n"
 	    "                 faults queued in the order given. KIND: 429, quota (per-day 429), 400,\n"
 	    "                 403, 404, 500, 503, 504, slow, malformed, few, many, fenced, text,\n"
@@ -161,20 +188,52 @@ usage(FILE *out)
 	    "                 the request's headers, the key included, as a careless server\n"
 	    "                 would), echo-escaped (the same after N bytes of filler, each\n"
 	    "                 header value's first letter a JSON \\u escape), parts (the answer\n"
-	    "                 followed by N empty text parts).\n"
+	    "                 followed by N empty text parts), fixture (the file=PATH served\n"
+	    "                 verbatim, with status=N or the body's error.code, else 200: a\n"
+	    "                 recorded reply of the real API, tests/fixtures/gemini/).\n"
 	    "                 OPT: delay=DUR (429/quota retryDelay, default 1s; slow stall,\n"
 	    "                 default 10s), only=batch|single, n=N (parts: default 1000000;\n"
-	    "                 echo-escaped: the filler)\n"
+	    "                 echo-escaped: the filler), file=PATH and status=N (fixture)\n"
 	    "Questions are the lines \"Question N: ...\" of the last text part of the request;\n"
 	    "answer N is \"Answer to question N: <question>\", a JSON array when the request asks\n"
 	    "for application/json. A lone \"Question: ...\" gets \"Answer to question: <question>\".\n"
+	    "  --help, --version\n"
 	    "SIGTERM or SIGINT stops it cleanly.\n");
+}
+
+/* Reads the fixture file path into f->body; its status is f->status when given, else the
+ * body's error.code, else 200. */
+static int
+load_fixture(struct fault *f, const char *path, char *err, size_t errlen)
+{
+	FILE *in = fopen(path, "r");
+	size_t len = 0;
+	json_t *v;
+
+	if (in == NULL || (f->body = malloc(MAX_FIXTURE + 1)) == NULL ||
+	    (len = fread(f->body, 1, MAX_FIXTURE + 1, in)) > MAX_FIXTURE || ferror(in) ||
+	    memchr(f->body, '\0', len) != NULL) {
+		snprintf(err, errlen, "cannot read fixture \"%.160s\" (a text file of 1 MiB at most)", path);
+		if (in != NULL)
+			fclose(in);
+		return -1;
+	}
+	fclose(in);
+	f->body[len] = '\0';
+	if (f->status == 0) {
+		v = json_loads(f->body, 0, NULL);
+		f->status = json_is_integer(json_object_get(json_object_get(v, "error"), "code")) ?
+		    (int)json_integer_value(json_object_get(json_object_get(v, "error"), "code")) : 200;
+		json_decref(v);
+	}
+	return 0;
 }
 
 static int
 parse_fault(const char *spec, struct fault *f, char *err, size_t errlen)
 {
-	char buf[256], *save = NULL, *tok;
+	char buf[PATH_MAX + 256], *save = NULL, *tok;
+	const char *file = NULL;
 	size_t i;
 
 	if (strlcpy(buf, spec, sizeof(buf)) >= sizeof(buf)) {
@@ -201,6 +260,12 @@ parse_fault(const char *spec, struct fault *f, char *err, size_t errlen)
 		} else if (strncmp(tok, "n=", 2) == 0) {
 			if (gb__parse_uint(tok + 2, 0, MAX_PARTS, &f->n, err, errlen) != 0)
 				return -1;
+		} else if (strncmp(tok, "file=", 5) == 0 && f->kind == F_FIXTURE) {
+			file = spec + (tok + 5 - buf);
+		} else if (strncmp(tok, "status=", 7) == 0 && f->kind == F_FIXTURE) {
+			if (gb__parse_uint(tok + 7, 100, 599, &v, err, errlen) != 0)
+				return -1;
+			f->status = (int)v;
 		} else if (strcmp(tok, "only=batch") == 0) {
 			f->only = ONLY_BATCH;
 		} else if (strcmp(tok, "only=single") == 0) {
@@ -210,15 +275,25 @@ parse_fault(const char *spec, struct fault *f, char *err, size_t errlen)
 			f->forever = v == 0;
 		} else {
 			snprintf(err, errlen, "fault \"%s\": bad part \"%s\" (use COUNT, delay=DUR, "
-			    "only=batch, only=single or n=N)", spec, tok);
+			    "only=batch, only=single, n=N, or for fixture file=PATH and status=N)", spec, tok);
 			return -1;
 		}
+	}
+	if (f->kind == F_FIXTURE) {
+		char path[PATH_MAX];
+		if (file == NULL) {
+			snprintf(err, errlen, "fault \"%s\": a fixture needs file=PATH", spec);
+			return -1;
+		}
+		strlcpy(path, file, sizeof(path));
+		path[strcspn(path, ":")] = '\0';
+		return load_fixture(f, path, err, errlen);
 	}
 	return 0;
 bad_kind:
 	snprintf(err, errlen, "fault \"%s\": unknown kind (use 429, quota, 400, 403, 404, 500, 503, "
 	    "504, slow, malformed, few, many, fenced, text, maxtokens, blocked, safety, echo-headers, "
-	    "echo-escaped or parts)", spec);
+	    "echo-escaped, parts or fixture)", spec);
 	return -1;
 }
 
@@ -381,6 +456,8 @@ parse_ask(struct ask *a, const json_t *req)
 		}
 	}
 	a->cached_content = json_string_value(json_object_get(req, "cachedContent"));
+	a->gen = gc;
+	a->safety = json_object_get(req, "safetySettings");
 	mime = json_string_value(json_object_get(gc, "responseMimeType"));
 	a->json = mime != NULL && strcmp(mime, "application/json") == 0;
 	a->schema = json_object_get(gc, "responseSchema");
@@ -634,6 +711,10 @@ log_request(const char *method, const char *path, const struct ask *a, int statu
 		json_object_set_new(line, "cached_content", json_string(a->cached_content));
 	if (json_is_string(json_object_get(body, "name")))
 		json_object_set(line, "cache_name", json_object_get(body, "name"));
+	if (a->gen != NULL)
+		json_object_set(line, "generation_config", (json_t *)(uintptr_t)a->gen);
+	if (a->safety != NULL)
+		json_object_set(line, "safety_settings", (json_t *)(uintptr_t)a->safety);
 	s = json_dumps(line, JSON_COMPACT);
 	if (s != NULL) {
 		fprintf(stub.log, "%s\n", s);
@@ -870,9 +951,9 @@ serve_delete(struct MHD_Connection *c, const char *url)
 	size_t i;
 
 	if (!key_ok) {
-		status = key == NULL ? 401 : 403;
-		body = gemini_error(status, key == NULL ? "UNAUTHENTICATED" : "PERMISSION_DENIED",
-		    "API key missing or not valid.");
+		status = key == NULL ? 401 : 400;
+		body = key == NULL ? gemini_error(401, "UNAUTHENTICATED", "API key missing.") :
+		    json_loads(bad_key_reply, 0, NULL);
 	}
 	pthread_mutex_lock(&stub.lock);
 	if (body == NULL && strncmp(url, "/v1beta/cachedContents/", 23) == 0) {
@@ -906,6 +987,7 @@ serve(struct MHD_Connection *c, const char *url, struct conn *cn)
 	const char *key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "x-goog-api-key");
 	bool key_ok = key != NULL && strcmp(key, stub.key) == 0;
 	json_t *req = NULL, *body;
+	const char *raw = NULL; /* served verbatim instead of body, when set */
 	struct fault f = { .kind = F_NONE };
 	int status = 200;
 	long cached = 0;
@@ -922,8 +1004,9 @@ serve(struct MHD_Connection *c, const char *url, struct conn *cn)
 		    "Method doesn't allow unregistered callers (callers without established identity). "
 		    "Please use API Key or other form of API consumer identity to call this API.");
 	} else if (!key_ok) {
-		status = 403;
-		body = gemini_error(403, "PERMISSION_DENIED", "API key not valid. Please pass a valid API key.");
+		status = 400;
+		raw = bad_key_reply;
+		body = json_loads(raw, 0, NULL);
 	} else if (cn->too_big) {
 		status = 413;
 		body = gemini_error(413, "INVALID_ARGUMENT", "Request payload size exceeds the limit.");
@@ -945,7 +1028,11 @@ serve(struct MHD_Connection *c, const char *url, struct conn *cn)
 		if (a.count_tokens)
 			body = json_pack("{s:I}", "totalTokens",
 			    (json_int_t)(tokens_of(a.prompt_chars) + 258 * (long)a.inline_parts));
-		else if (f.kind == F_ECHO_HEADERS || f.kind == F_ECHO_ESCAPED)
+		else if (f.kind == F_FIXTURE) {
+			status = f.status;
+			raw = f.body;
+			body = json_loads(raw, 0, NULL);
+		} else if (f.kind == F_ECHO_HEADERS || f.kind == F_ECHO_ESCAPED)
 			body = echo_headers(c, &status, f.kind == F_ECHO_ESCAPED ? f.n : 0);
 		else if ((body = error_for(f.kind, f.delay_ns, &status)) == NULL)
 			body = success_json(&a, f.kind, cached);
@@ -956,7 +1043,10 @@ serve(struct MHD_Connection *c, const char *url, struct conn *cn)
 	log_request("POST", url, &a, status, f.kind, key_ok, mono_ns, real_ns,
 	    f.kind == F_MALFORMED ? NULL : body);
 	pthread_mutex_unlock(&stub.lock);
-	if (f.kind == F_MALFORMED) {
+	if (raw != NULL) {
+		json_decref(body);
+		ret = reply_raw(c, status, raw);
+	} else if (f.kind == F_MALFORMED) {
 		json_decref(body);
 		ret = reply_raw(c, 200, "{\"candidates\": [{\"content\": {\"parts\": [{\"text\": \"[\\\"Ans");
 	} else if (f.kind == F_PARTS && status == 200) {
@@ -1032,6 +1122,7 @@ main(int argc, char **argv)
 		{ "api-key", required_argument, NULL, 'k' },
 		{ "fault", required_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	char err[256];
@@ -1076,6 +1167,9 @@ main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
+			return 0;
+		case 'V':
+			printf("gbatch-stub-gemini %s\n", GBATCH_VERSION);
 			return 0;
 		default:
 			usage(stderr);

@@ -282,7 +282,7 @@ static gb_result *
 real_result(gb_processor *p)
 {
 	gb_content c = { NULL, content_text, sizeof(content_text) - 1 };
-	gb_process_opts po = { GB_PROCESS_COMPARE, NULL };
+	gb_process_opts po = { .flags = GB_PROCESS_COMPARE };
 	gb_result *res = NULL;
 	char err[256];
 
@@ -376,7 +376,7 @@ processing_thread(void *arg)
 {
 	struct processing *pr = arg;
 	gb_content c = { NULL, content_text, sizeof(content_text) - 1 };
-	gb_process_opts po = { 0, NULL };
+	gb_process_opts po = { .flags = 0 };
 	gb_result *res = (gb_result *)&res; /* must become NULL or a result */
 	char err[256] = "";
 	int rc;

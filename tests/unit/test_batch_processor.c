@@ -76,7 +76,7 @@ static void
 run_n(size_t n, unsigned flags, const char *schema)
 {
 	gb_content c = { NULL, content_text, sizeof(content_text) - 1 };
-	gb_process_opts po = { flags, schema };
+	gb_process_opts po = { .flags = flags, .response_schema = schema };
 	char err[256], *s;
 
 	ck_assert_int_eq(gb_processor_process_questions(proc, &c, 1, qs, n, &po, &res, err,
@@ -373,7 +373,7 @@ START_TEST(schema_answers_are_structured_and_checked)
 	/* The stand-in ignores enum: its answers cannot follow this one. */
 	static const char enum_schema[] = "{\"type\":\"STRING\",\"enum\":[\"yes\",\"no\"]}";
 	gb_content c = { NULL, content_text, sizeof(content_text) - 1 };
-	gb_process_opts po = { 0, "[not json" };
+	gb_process_opts po = { .response_schema = "[not json" };
 	char err[256];
 	gb_result *r2 = NULL;
 
@@ -386,8 +386,8 @@ START_TEST(schema_answers_are_structured_and_checked)
 	ck_assert_str_eq(gb_result_source(res, 1), "batch");
 
 	/* Answers that do not follow the schema are not taken, from the batch or one by one. */
-	ck_assert_int_eq(gb_processor_process_questions(proc, &c, 1, qs, 2, &(gb_process_opts){ 0,
-	    enum_schema }, &r2, err, sizeof(err)), 0);
+	ck_assert_int_eq(gb_processor_process_questions(proc, &c, 1, qs, 2, &(gb_process_opts){
+	    .response_schema = enum_schema }, &r2, err, sizeof(err)), 0);
 	ck_assert_uint_eq(gb_result_failed_count(r2), 2);
 	ck_assert_str_eq(gb_result_error(r2, 1), "the answer does not follow the response schema");
 	gb_result_free(r2);
@@ -553,7 +553,7 @@ static json_t *
 run_steps(unsigned flags)
 {
 	gb_content c = { NULL, content_text, sizeof(content_text) - 1 };
-	gb_process_opts po = { flags, NULL };
+	gb_process_opts po = { .flags = flags };
 	gb_qrun *q;
 	gb_gemini_request rq;
 	gb_gemini_result r = { 0 };
@@ -617,6 +617,70 @@ START_TEST(steps_match_process_questions)
 }
 END_TEST
 
+/* Runs the questions through gb_qrun, answering every request itself: the batch with a JSON
+ * array of NQ answers that ended with batch_finish, each question alone with its own answer
+ * ending with single_finish. Counts the requests into *requests. */
+static gb_result *
+answer_all(unsigned flags, const char *batch_finish, const char *single_finish,
+    unsigned *requests)
+{
+	gb_content c = { NULL, content_text, sizeof(content_text) - 1 };
+	gb_process_opts po = { .flags = flags };
+	gb_gemini_request rq;
+	const char *kind;
+	gb_qrun *q;
+	char err[256];
+	json_t *arr = json_array();
+
+	for (size_t i = 0; i < NQ; i++)
+		json_array_append_new(arr, json_sprintf("Batched answer %zu", i + 1));
+	ck_assert_int_eq(gb__qrun_new(proc, &c, 1, qs, NQ, &po, NULL, 0, &q, err, sizeof(err)), 0);
+	*requests = 0;
+	while (gb__qrun_next(q, &rq, &kind)) {
+		bool batch = strcmp(kind, "batch") == 0;
+		gb_gemini_result r = { .status = GB__GEMINI_OK, .http_status = 200, .attempts = 1 };
+		r.text = batch ? json_dumps(arr, JSON_COMPACT) : strdup("Alone.");
+		strcpy(r.finish_reason, batch ? batch_finish : single_finish);
+		(*requests)++;
+		gb__qrun_take(q, &r);
+		gb__gemini_result_fini(&r);
+	}
+	json_decref(arr);
+	gb_result *result = gb__qrun_result(q);
+	gb__qrun_free(q);
+	return result;
+}
+
+/* A batched reply that stopped early (finishReason SAFETY) may hide which answer the filter
+ * cut: its questions are asked one by one; an answer of its own that stopped early is kept
+ * but partial. --accept-partial takes both as before. */
+START_TEST(answers_that_stopped_early_are_partial)
+{
+	unsigned requests;
+	gb_result *r;
+
+	start(NULL, NULL);
+	r = answer_all(0, "SAFETY", "STOP", &requests);
+	ck_assert_uint_eq(requests, 1 + NQ);
+	ck_assert_str_eq(gb_result_source(r, 0), "individual");
+	ck_assert_str_eq(gb_result_answer(r, NQ - 1), "Alone.");
+	ck_assert_uint_eq(gb_result_partial_count(r), 0);
+	gb_result_free(r);
+	r = answer_all(0, "SAFETY", "RECITATION", &requests);
+	ck_assert_uint_eq(gb_result_partial_count(r), NQ);
+	ck_assert_uint_eq(gb_result_failed_count(r), 0);
+	ck_assert_str_eq(gb_result_partial(r, 0), "the answer stopped early: finishReason RECITATION");
+	gb_result_free(r);
+	r = answer_all(GB_PROCESS_ACCEPT_PARTIAL, "SAFETY", "RECITATION", &requests);
+	ck_assert_uint_eq(requests, 1);
+	ck_assert_str_eq(gb_result_source(r, 0), "batch");
+	ck_assert_str_eq(gb_result_answer(r, 1), "Batched answer 2");
+	ck_assert_uint_eq(gb_result_partial_count(r), 0);
+	ck_assert_ptr_null(gb_result_partial(r, 0));
+	gb_result_free(r);
+}
+END_TEST
+
 static Suite *
 batch_processor_suite(void)
 {
@@ -637,6 +701,7 @@ batch_processor_suite(void)
 	tcase_add_test(tc, bad_arguments);
 	tcase_add_test(tc, telemetry_scopes_and_metrics);
 	tcase_add_test(tc, retries_are_counted);
+	tcase_add_test(tc, answers_that_stopped_early_are_partial);
 	tcase_add_loop_test(tc, steps_match_process_questions, 0,
 	    sizeof(step_cases) / sizeof(step_cases[0]));
 	tcase_set_timeout(tc, 30);

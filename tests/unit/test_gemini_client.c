@@ -408,7 +408,9 @@ START_TEST(wrong_key_is_fatal_and_not_echoed)
 	c = gb__gemini_new(&o, err, sizeof(err));
 	ck_assert_ptr_nonnull(c);
 	ck_assert_int_eq(ask(c, &res), GB__GEMINI_E_API);
-	ck_assert_int_eq(res.http_status, 403);
+	ck_assert_int_eq(res.http_status, 400);
+	ck_assert_str_eq(res.reason, "API_KEY_INVALID");
+	ck_assert_ptr_nonnull(strstr(res.message, "set GEMINI_API_KEY"));
 	ck_assert_uint_eq(res.attempts, 1);
 	ck_assert_int_eq(gb__gemini_is_fatal(&res), 1);
 	ck_assert_ptr_null(strstr(res.message, "sk-wrong-secret-987"));

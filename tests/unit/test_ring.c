@@ -823,6 +823,47 @@ START_TEST(unblock_claimed_not_committed)
 }
 END_TEST
 
+/* A producer stalled past the unblock timeout commits after the ring has wrapped and another
+ * claim of the same length sits where its claim was: its commit must leave that claim alone
+ * (a plain store, or a compare on the length alone, would publish the other claim's unwritten
+ * payload). */
+START_TEST(late_commit_after_wrap_leaves_the_new_claim_alone)
+{
+	gb_ring_opts o = small_opts();
+	gb_ring *p, *c;
+	struct seen s = { 0 };
+	gb_ring_claim stuck, again;
+	uint64_t seq = 1, next = 0;
+
+	o.unblock_timeout_ns = 100 * GB_NS_PER_MS;
+	p = producer(&o);
+	c = consumer(&o);
+	/* 56-byte payloads: 64-byte records, 1024 a lap, so the next lap starts at offset 0 */
+	ck_assert_int_eq(gb__ring_claim(p, 1, 56, &stuck), GB_RING_OK);
+	ck_assert_int_eq(write_seq(p, 0, 56), GB_RING_OK);
+	read_until(c, &s, 1);
+	ck_assert_uint_eq(s.n, 1);
+	for (; seq < SMALL / 64 - 1; seq++) {
+		ck_assert_int_eq(write_seq(p, seq, 56), GB_RING_OK);
+		read_until(c, &s, seq + 1);
+	}
+	ck_assert_uint_eq(s.n, SMALL / 64 - 1);
+	ck_assert_int_eq(gb__ring_claim(p, 1, 56, &again), GB_RING_OK);
+	ck_assert_ptr_eq(again.data, stuck.data);
+	gb__ring_commit(p, &stuck);
+	ck_assert_uint_eq(gb__ring_read(c, on_seq, &s, 10), 0);
+	next = seq;
+	memcpy(again.data, &next, sizeof(next));
+	memset(again.data + sizeof(next), 0, 56 - sizeof(next));
+	gb__ring_commit(p, &again);
+	ck_assert_uint_eq(gb__ring_read(c, on_seq, &s, 10), 1);
+	ck_assert(!s.out_of_order);
+	ck_assert_uint_eq(s.next, seq + 1);
+	gb__ring_close(p);
+	gb__ring_close(c);
+}
+END_TEST
+
 /* A producer that died after moving tail but before writing its header leaves zeroes;
  * the consumer finds the next header and pads up to it, also across the wrap. */
 START_TEST(unblock_unwritten_header)
@@ -1117,6 +1158,64 @@ START_TEST(wait_wakes_on_commit)
 }
 END_TEST
 
+/* The segment's header, mapped by the test itself: to play a consumer that announced sleep. */
+static gb_rl_header *
+map_header(void)
+{
+	int fd = open(ring_file, O_RDWR);
+	void *m;
+
+	ck_assert_int_ge(fd, 0);
+	m = mmap(NULL, sizeof(gb_rl_header), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	ck_assert_ptr_ne(m, MAP_FAILED);
+	return m;
+}
+
+/* A consumer that announced sleep is woken by one producer, the first to commit: 4 threads
+ * committing 2 000 records through one handle make one FUTEX_WAKE, and the next sleep is woken
+ * again, by a producer of another handle. */
+START_TEST(one_wake_per_sleep)
+{
+	gb_ring_opts o = small_opts();
+	gb_ring *p = producer(&o), *p2 = producer(&o), *c = consumer(&o);
+	gb_rl_header *hd = map_header();
+	struct thr t[4];
+	pthread_t tid[4];
+	struct seen s = { 0 };
+	uint32_t w0;
+	uint64_t ok = 0;
+	int i;
+
+	atomic_store(&hd->sleeping, 1);
+	w0 = atomic_load(&hd->futex_word);
+	for (i = 0; i < 4; i++) {
+		t[i] = (struct thr){ p, (uint32_t)(i & 1), 500, 0 };
+		ck_assert_int_eq(pthread_create(&tid[i], NULL, thr_produce, &t[i]), 0);
+	}
+	for (i = 0; i < 4; i++) {
+		pthread_join(tid[i], NULL);
+		ok += t[i].ok;
+	}
+	ck_assert_uint_gt(ok, 0);
+	ck_assert_uint_eq(gb__ring_wakes(p), 1);
+	ck_assert_uint_eq(atomic_load(&hd->futex_word), w0 + 1);
+	ck_assert_uint_eq(atomic_load(&hd->sleeping), 0);
+	while (gb__ring_read(c, on_seq, &s, 1000) > 0)
+		;
+	atomic_store(&hd->sleeping, 1);
+	ck_assert_int_eq(write_seq(p2, 0, 8), GB_RING_OK);
+	ck_assert_int_eq(write_seq(p2, 1, 8), GB_RING_OK);
+	ck_assert_uint_eq(gb__ring_wakes(p2), 1);
+	ck_assert_uint_eq(gb__ring_wakes(p), 1);
+	ck_assert_uint_eq(atomic_load(&hd->futex_word), w0 + 2);
+	munmap(hd, sizeof(gb_rl_header));
+	gb__ring_close(p);
+	gb__ring_close(p2);
+	gb__ring_close(c);
+}
+END_TEST
+
 START_TEST(producer_liveness)
 {
 	gb_ring_opts o = small_opts();
@@ -1360,11 +1459,13 @@ ring_suite(void)
 	tcase_add_test(tc, held_records_survive_the_consumer);
 	tcase_add_test(tc, release_cut_short_is_completed);
 	tcase_add_test(tc, unblock_claimed_not_committed);
+	tcase_add_test(tc, late_commit_after_wrap_leaves_the_new_claim_alone);
 	tcase_add_test(tc, unblock_unwritten_header);
 	tcase_add_test(tc, unblock_long_zeroed_span);
 	tcase_add_test(tc, corruption_survived);
 	tcase_add_test(tc, threads_exactly_once);
 	tcase_add_test(tc, wait_wakes_on_commit);
+	tcase_add_test(tc, one_wake_per_sleep);
 	tcase_add_test(tc, producer_liveness);
 	tcase_add_test(tc, create_is_backed_and_leaves_nothing);
 	tcase_add_test(tc, shrunk_segment_is_not_touched);

@@ -3,6 +3,7 @@
  * per-thread and per-context stacks, reporter fan-out and failures, the no-op context. */
 #include <check.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 
 #include "check_main.h"
 #include "tele_recorder.h"
+#include "telemetry_internal.h"
 
 static struct recorder rc;
 static gb_tele *t;
@@ -144,6 +146,140 @@ START_TEST(call_count_same_path_however_built)
 	assert_rec(3, 't', "batch.api", 1, "batch", 1, NULL, "");
 	assert_rec(5, 'm', "batch.api.calls", 1, "batch.api", 4, "counter", "");
 	assert_rec(6, 't', "batch.api", 0, NULL, 2, NULL, "");
+}
+END_TEST
+
+/* A name passed in a buffer the caller rewrites: counted by its text, not its address. */
+START_TEST(call_count_follows_the_text_of_a_reused_buffer)
+{
+	char name[16];
+
+	for (int round = 0; round < 2; round++) {
+		GB_SCOPE(t, "jobs") {
+			for (int i = 0; i < 3; i++) {
+				snprintf(name, sizeof(name), "job_%d", i);
+				gb_tele_count(t, name, 1, NULL, 0);
+			}
+		}
+		snprintf(name, sizeof(name), "top_%d", round % 2);
+		gb_tele_count(t, name, 1, NULL, 0);
+		gb_tele_count(t, name, 1, NULL, 0);
+	}
+	ck_assert_uint_eq(rc.n, 2 * 6);
+	for (unsigned round = 0; round < 2; round++) {
+		const size_t b = round * 6;
+		assert_rec(b + 0, 'm', "jobs.job_0", 1, "jobs", round + 1, "counter", "");
+		assert_rec(b + 1, 'm', "jobs.job_1", 1, "jobs", round + 1, "counter", "");
+		assert_rec(b + 2, 'm', "jobs.job_2", 1, "jobs", round + 1, "counter", "");
+		assert_rec(b + 3, 't', "jobs", 0, NULL, round + 1, NULL, "");
+	}
+	assert_rec(4, 'm', "top_0", 0, NULL, 1, "counter", "");
+	assert_rec(5, 'm', "top_0", 0, NULL, 2, "counter", "");
+	assert_rec(10, 'm', "top_1", 0, NULL, 1, "counter", "");
+	assert_rec(11, 'm', "top_1", 0, NULL, 2, "counter", "");
+}
+END_TEST
+
+/* Every call count of one path recorded by several threads at once is given exactly once. */
+#define SHARED_THREADS 4
+#define SHARED_EACH 20000
+
+static _Atomic unsigned char shared_seen[SHARED_THREADS * SHARED_EACH + 1];
+static atomic_int shared_bad;
+
+static int
+shared_metric(void *self, const char *scope, double v, const gb_tele_meta *m)
+{
+	(void)self;
+	(void)v;
+	if (strcmp(scope, "pool.done") != 0 || m->call_count == 0 ||
+	    m->call_count > SHARED_THREADS * SHARED_EACH ||
+	    atomic_exchange(&shared_seen[m->call_count], 1) != 0)
+		atomic_fetch_add(&shared_bad, 1);
+	return 0;
+}
+
+static void *
+shared_body(void *arg)
+{
+	gb_tele *tt = arg;
+
+	GB_SCOPE(tt, "pool") {
+		for (int i = 0; i < SHARED_EACH; i++)
+			gb_tele_count(tt, "done", 1, NULL, 0);
+	}
+	return NULL;
+}
+
+START_TEST(call_counts_exact_across_threads)
+{
+	gb_reporter r = { .self = NULL, .record_metric = shared_metric };
+	gb_tele *tt = gb_tele_new(&r, 1, GB_TELE_ENABLE);
+	pthread_t th[SHARED_THREADS];
+
+	for (int i = 0; i < SHARED_THREADS; i++)
+		ck_assert_int_eq(pthread_create(&th[i], NULL, shared_body, tt), 0);
+	for (int i = 0; i < SHARED_THREADS; i++)
+		pthread_join(th[i], NULL);
+	ck_assert_int_eq(atomic_load(&shared_bad), 0);
+	for (unsigned n = 1; n <= SHARED_THREADS * SHARED_EACH; n++)
+		ck_assert_uint_eq(atomic_load(&shared_seen[n]), 1);
+	gb_tele_free(tt);
+}
+END_TEST
+
+/* Past GB_TELE_MAX_PATHS distinct paths, a new one is still reported, under its full path and
+ * parent, with call_count 0; the paths counted before stay exact. */
+struct last_rec {
+	char scope[64], parent[64];
+	unsigned call_count;
+	size_t n;
+};
+
+static int
+last_metric(void *self, const char *scope, double v, const gb_tele_meta *m)
+{
+	struct last_rec *l = self;
+
+	(void)v;
+	snprintf(l->scope, sizeof(l->scope), "%s", scope);
+	snprintf(l->parent, sizeof(l->parent), "%s", m->parent_scope ? m->parent_scope : "");
+	l->call_count = m->call_count;
+	l->n++;
+	return 0;
+}
+
+START_TEST(call_counts_past_the_table_cap)
+{
+	struct last_rec l = { .n = 0 };
+	gb_reporter r = { .self = &l, .record_metric = last_metric, .record_timing = last_metric };
+	gb_tele *tt = gb_tele_new(&r, 1, GB_TELE_ENABLE);
+	char name[32];
+
+	gb_tele_count(tt, "early", 1, NULL, 0);
+	for (unsigned i = 0; i + 1 < GB_TELE_MAX_PATHS; i++) { /* with "early": the table is full */
+		snprintf(name, sizeof(name), "n%u", i);
+		gb_tele_count(tt, name, 1, NULL, 0);
+	}
+	snprintf(name, sizeof(name), "n%u", GB_TELE_MAX_PATHS - 2);
+	ck_assert_str_eq(l.scope, name);
+	ck_assert_uint_eq(l.call_count, 1);
+	gb_tele_count(tt, "late", 1, NULL, 0);
+	ck_assert_str_eq(l.scope, "late");
+	ck_assert_uint_eq(l.call_count, 0);
+	gb_tele_count(tt, "early", 1, NULL, 0);
+	ck_assert_str_eq(l.scope, "early");
+	ck_assert_uint_eq(l.call_count, 2);
+	GB_SCOPE(tt, "late_scope") {
+		gb_tele_count(tt, "inside", 1, NULL, 0);
+		ck_assert_str_eq(l.scope, "late_scope.inside");
+		ck_assert_str_eq(l.parent, "late_scope");
+		ck_assert_uint_eq(l.call_count, 0);
+	}
+	ck_assert_str_eq(l.scope, "late_scope");
+	ck_assert_uint_eq(l.call_count, 0);
+	ck_assert_uint_eq(l.n, GB_TELE_MAX_PATHS + 4);
+	gb_tele_free(tt);
 }
 END_TEST
 
@@ -565,6 +701,9 @@ telemetry_suite(void)
 	tcase_add_test(tc, paths_join_with_dots);
 	tcase_add_test(tc, call_count_per_full_path);
 	tcase_add_test(tc, call_count_same_path_however_built);
+	tcase_add_test(tc, call_count_follows_the_text_of_a_reused_buffer);
+	tcase_add_test(tc, call_counts_exact_across_threads);
+	tcase_add_test(tc, call_counts_past_the_table_cap);
 	tcase_add_test(tc, metric_types_and_paths);
 	tcase_add_test(tc, metadata_in_given_order);
 	tcase_add_test(tc, many_metadata_pairs);
