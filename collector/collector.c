@@ -64,6 +64,8 @@ struct gb_collector {
 	size_t n_rings;
 	gb_statsd_sink *statsd;
 	gb_console_sink *console;
+	gb_prom_sink *prom;
+	gb_prom_http *http;
 	gb_dispatch d;
 	size_t next_wait;       /* round-robin over the rings when idle */
 	uint64_t busy_ns;       /* CLOCK_MONOTONIC of the last pass that read records */
@@ -72,6 +74,8 @@ struct gb_collector {
 	bool own_producer;      /* a producer of this run was seen (--exit-when-producers-done) */
 	uint64_t dropped_reported, unblocked_reported; /* in records_dropped / _unblocked, this run */
 };
+
+_Static_assert(GB_COLLECTOR_MAX_RINGS <= GB_DISPATCH_MAX_RINGS, "every ring in /metrics");
 
 static volatile sig_atomic_t stop_signal;
 static volatile sig_atomic_t summary_wanted;
@@ -311,8 +315,14 @@ gb__collector_new(const gb_collector_config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
+	if (cfg->prom_on && ((c->prom = gb__prom_new(&cfg->prom, err, errlen)) == NULL ||
+	    (c->http = gb__prom_http_new(&cfg->prom_addr, err, errlen)) == NULL))
+		goto fail;
 	c->d.statsd = c->statsd;
 	c->d.console = c->console;
+	c->d.prom = c->prom;
+	c->d.http = c->http;
+	c->d.now_ns = gb__clock_mono_ns();
 	for (size_t i = 0; i < cfg->n_rings; i++) {
 		struct ring_slot *rs = &c->rings[i];
 		gb_ring *ring;
@@ -340,10 +350,23 @@ gb__collector_free(gb_collector *c)
 		view_close(v);
 	gb__statsd_free(c->statsd);
 	gb__console_free(c->console);
+	gb__prom_http_free(c->http); /* before the sink: its snapshots borrow the bucket bounds */
+	gb__prom_free(c->prom);
 	free(c);
 }
 
 static void flush_sinks(gb_collector *c);
+
+/* What /metrics shows, as of now. */
+static void
+publish(gb_collector *c)
+{
+	const char *names[GB_COLLECTOR_MAX_RINGS];
+
+	for (size_t i = 0; i < c->n_rings; i++)
+		names[i] = c->rings[i].name;
+	gb__dispatch_publish(&c->d, names, c->n_rings);
+}
 
 /* Sends what the held records became, then gives their space back to the producers. */
 static void
@@ -669,6 +692,8 @@ finish(gb_collector *c)
 		gb__statsd_flush_aggregates(c->statsd);
 	report(c);
 	release(c);
+	c->d.now_ns = gb__clock_mono_ns();
+	publish(c); /* for a scrape during the rest of the exit */
 	if (c->console != NULL) {
 		gb__console_summary(c->console);
 		gb__console_finish(c->console, CONSOLE_EXIT_WAIT_NS);
@@ -696,10 +721,12 @@ gb__collector_run(gb_collector *c)
 	uint64_t next_report = now + c->cfg.report_interval_ns;
 	uint64_t next_check = now + CHECK_NS;
 
+	publish(c); /* /metrics answers with the collector's own figures from the start */
 	while (!stop_signal) {
 		size_t n = drain_once(c);
 
 		now = gb__clock_mono_ns();
+		c->d.now_ns = now;
 		if (summary_wanted) {
 			summary_wanted = 0;
 			if (c->console != NULL)
@@ -708,6 +735,7 @@ gb__collector_run(gb_collector *c)
 		if (now >= next_flush) {
 			if (c->statsd != NULL)
 				gb__statsd_flush_aggregates(c->statsd);
+			publish(c);
 			next_flush = now + c->cfg.flush_interval_ns;
 		}
 		if (now >= next_report) {

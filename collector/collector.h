@@ -13,6 +13,8 @@
 #include <stdio.h>
 
 #include "console_sink.h"
+#include "prom_http.h"
+#include "prom_sink.h"
 #include "ring.h"
 #include "statsd_sink.h"
 
@@ -25,6 +27,9 @@ typedef struct gb_collector_config {
 	gb_ring_opts ring_opts;
 	bool statsd_on;
 	gb_statsd_config statsd;      /* used when statsd_on */
+	bool prom_on;                 /* --prometheus: serve /metrics */
+	gb_prom_addr prom_addr;
+	gb_prom_config prom;          /* used when prom_on */
 	enum gb_console_mode console;
 	int console_fd;               /* where console output goes (borrowed) */
 	uint64_t flush_interval_ns;   /* aggregates leave this often */
@@ -37,8 +42,8 @@ typedef struct gb_collector gb_collector;
 /* Installs the SIGTERM/SIGINT/SIGHUP/SIGUSR1 handlers (before attaching, so a stop signal from
  * then on is never lost) and a SIGBUS handler that acts only on a fault inside the ring mapping
  * being accessed (any other SIGBUS keeps its default action), opens every ring and builds the
- * sinks. Returns NULL with err saying what
- * failed (naming the ring or the target). cfg is copied; the strings it points to must outlive
+ * sinks (with --prometheus, the HTTP server's thread, which never takes a signal). Returns NULL
+ * with err saying what failed (naming the ring, the target or the address). cfg is copied; the strings it points to must outlive
  * the collector. */
 gb_collector *gb__collector_new(const gb_collector_config *cfg, char *err, size_t errlen);
 
@@ -47,6 +52,7 @@ gb_collector *gb__collector_new(const gb_collector_config *cfg, char *err, size_
  * started, or with a heartbeat newer than its start) was seen and none is left; then drains
  * every ring up to at least the tail it had at that moment (waiting, within 2 s, for claims
  * before it to be committed), flushes every sink, sends a last report and prints the summary.
+ * At every flush interval it also publishes what /metrics shows.
  * Every 250 ms it looks at each segment: one that shrank (a SIGBUS in its mapping, or fstat)
  * is reported damaged and closed, and re-attached once the ring's name leads to a new segment;
  * one removed or replaced is drained to its end (no live producer, nothing left) beside the

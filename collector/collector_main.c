@@ -31,18 +31,22 @@ struct cli {
 	char env_tags[6][GB_STATSD_TAG_MAX + 32];
 	char *dd_tags; /* a writable copy of DD_TAGS, split in place */
 	bool console_set; /* --console given */
+	char env_err[256]; /* what was wrong with the StatsD target in the environment, if
+	                      anything: an error only while StatsD is on */
+	double buckets[GB_PROM_MAX_BUCKETS];
 };
 
 static const char usage[] =
     "usage: gbatch-collector [--ring NAME|PATH]... [--statsd URL|off]\n"
+    "         [--prometheus ADDR:PORT [--prometheus-buckets LIST] [--prometheus-expire DUR]]\n"
     "         [--console lines|summary|off] [--flush-interval DUR] [--prefix P]\n"
     "         [--names leaf|path] [--tag K:V]... [--drop-tag KEY]... [--max-tag-values N]\n"
     "         [--max-names N] [--max-contexts N] [--send-timeout DUR] [--datagram-wait DUR]\n"
-    "         [--unblock-timeout DUR]\n"
     "         [--timing-type ms|h|d] [--pack-values] [--timestamps] [--resolve-interval DUR]\n"
-    "         [--exit-when-producers-done] [--trust-uid UID] [--version] [--help]\n"
+    "         [--unblock-timeout DUR] [--exit-when-producers-done] [--trust-uid UID]\n"
+    "         [--version] [--help]\n"
     "\n"
-    "Drains gbatch telemetry rings into DogStatsD and the console.\n"
+    "Drains gbatch telemetry rings into DogStatsD, Prometheus and the console.\n"
     "  --ring NAME|PATH         ring to drain (repeatable; default $GBATCH_RING or \"default\")\n"
     "  --statsd URL|off         udp://host[:port] (port 8125 when absent, IPv6 as\n"
     "                           udp://[::1]:8125), unix:///path or unixgram:///path\n"
@@ -50,7 +54,15 @@ static const char usage[] =
     "                           socket, length-framed); default from DD_DOGSTATSD_URL,\n"
     "                           else DD_DOGSTATSD_SOCKET (a unixgram path), else\n"
     "                           DD_AGENT_HOST + DD_DOGSTATSD_PORT, else\n"
-    "                           udp://127.0.0.1:8125\n"
+    "                           udp://127.0.0.1:8125; off: no StatsD at all\n"
+    "  --prometheus ADDR:PORT   serve GET /metrics (and /healthz) on HOST:PORT,\n"
+    "                           [IPV6]:PORT or :PORT (every IPv4 interface; port 0:\n"
+    "                           any free one, logged)\n"
+    "  --prometheus-buckets LIST  timing histogram bounds, durations, strictly\n"
+    "                           increasing (default 5ms,10ms,25ms,50ms,100ms,250ms,\n"
+    "                           500ms,1s,2.5s,5s,10s,20s,30s,60s,120s)\n"
+    "  --prometheus-expire DUR  drop a series not updated for this long (default 5m,\n"
+    "                           0 = never)\n"
     "  --console MODE           lines, summary (on SIGUSR1 and at exit) or off\n"
     "                           (default: summary when stdout is a terminal, else off)\n"
     "  --flush-interval DUR     how often folded counters and gauges are sent (default 1s)\n"
@@ -71,6 +83,8 @@ static const char usage[] =
     "                           per flush interval; values of new ones past it are not\n"
     "                           sent, counted in gbatch.collector.contexts_dropped\n"
     "                           (default 20000, at most 10000000, 0 = no cap)\n"
+    "                           --max-tag-values, --max-names and --max-contexts (series\n"
+    "                           held) bound /metrics too\n"
     "  --send-timeout DUR       Unix sockets: how long a datagram may wait for room in\n"
     "                           a slow agent's queue before it is dropped (default 1s,\n"
     "                           at most 60s, 0 = never wait)\n"
@@ -95,7 +109,8 @@ static const char usage[] =
     "  --exit-when-producers-done  exit once every producer that attached is gone\n"
     "  --trust-uid UID          also accept rings owned by this uid\n"
     "SIGTERM, SIGINT and SIGHUP drain every ring and exit; SIGUSR1 prints the summary.\n"
-    "Exit status: 0 after a clean drain, 1 when a ring or the target cannot be used,\n"
+    "Exit status: 0 after a clean drain, 1 when a ring or the target cannot be used\n"
+    "or the --prometheus address cannot be listened on,\n"
     "2 for bad flags, values or environment.\n";
 
 static uint64_t
@@ -181,8 +196,9 @@ parse_env(struct cli *cl)
 	char err[256];
 	const char *ring = getenv("GBATCH_RING");
 
-	if (gb__statsd_target_from_env(&cl->target, err, sizeof(err)) < 0)
-		gb__usage_error("%s", err);
+	if (gb__statsd_target_from_env(&cl->target, cl->env_err, sizeof(cl->env_err)) < 0 &&
+	    cl->env_err[0] == '\0')
+		snprintf(cl->env_err, sizeof(cl->env_err), "the StatsD target in the environment");
 	if (ring != NULL && ring[0] != '\0' && gb__ring_name_check(ring, err, sizeof(err)) < 0)
 		gb__usage_error("GBATCH_RING: %s", err);
 	env_tag(cl, 0, "DD_ENV", "env");
@@ -219,6 +235,36 @@ flag_statsd(struct cli *cl, const char *arg)
 	if (gb__statsd_parse_url(arg, &cl->target, err, sizeof(err)) < 0)
 		gb__usage_error("--statsd: %s", err);
 	cl->cfg.statsd_on = true;
+}
+
+/* ---- --prometheus and its settings ---- */
+
+static void
+flag_prometheus(struct cli *cl, const char *arg)
+{
+	char err[512];
+
+	if (gb__prom_parse_addr(arg, &cl->cfg.prom_addr, err, sizeof(err)) < 0)
+		gb__usage_error("--prometheus: %s", err);
+	cl->cfg.prom_on = true;
+}
+
+static void
+flag_prometheus_buckets(struct cli *cl, const char *arg)
+{
+	char err[512];
+	int n = gb__prom_parse_buckets(arg, cl->buckets, err, sizeof(err));
+
+	if (n < 0)
+		gb__usage_error("--prometheus-buckets: %s", err);
+	cl->cfg.prom.buckets = cl->buckets;
+	cl->cfg.prom.n_buckets = (size_t)n;
+}
+
+static void
+flag_prometheus_expire(struct cli *cl, const char *arg)
+{
+	cl->cfg.prom.expire_ns = duration_arg("--prometheus-expire", arg, 0, UINT64_MAX);
 }
 
 static void
@@ -402,6 +448,9 @@ static const struct flag {
 } flags[] = {
 	{ "ring", required_argument, flag_ring },
 	{ "statsd", required_argument, flag_statsd },
+	{ "prometheus", required_argument, flag_prometheus },
+	{ "prometheus-buckets", required_argument, flag_prometheus_buckets },
+	{ "prometheus-expire", required_argument, flag_prometheus_expire },
 	{ "console", required_argument, flag_console },
 	{ "flush-interval", required_argument, flag_flush_interval },
 	{ "prefix", required_argument, flag_prefix },
@@ -439,6 +488,25 @@ set_defaults(gb_collector_config *cfg)
 	cfg->statsd.send_timeout_ns = GB_STATSD_DEFAULT_SEND_TIMEOUT_NS;
 	cfg->statsd.datagram_wait_ns = GB_STATSD_DEFAULT_DATAGRAM_WAIT_NS;
 	cfg->console_fd = STDOUT_FILENO;
+	cfg->prom.expire_ns = GB_PROM_DEFAULT_EXPIRE_NS;
+}
+
+/* The Prometheus sink takes the StatsD sink's names, tags and caps: one policy for both. */
+static void
+finish_prom_config(struct cli *cl)
+{
+	gb_collector_config *cfg = &cl->cfg;
+
+	cfg->prom.prefix = cfg->statsd.prefix;
+	cfg->prom.names = cfg->statsd.names == GB_STATSD_NAMES_PATH ? GB_PROM_NAMES_PATH :
+	    GB_PROM_NAMES_LEAF;
+	cfg->prom.tags = cl->tags;
+	cfg->prom.n_tags = cl->n_tags;
+	cfg->prom.drop_tags = cl->drop;
+	cfg->prom.n_drop_tags = cl->n_drop;
+	cfg->prom.max_tag_values = cfg->statsd.max_tag_values;
+	cfg->prom.max_names = cfg->statsd.max_names;
+	cfg->prom.max_contexts = cfg->statsd.max_contexts;
 }
 
 /* What the flags left unset, and the lists handed to the sink. */
@@ -460,9 +528,12 @@ finish_config(struct cli *cl)
 	cfg->statsd.n_tags = cl->n_tags;
 	cfg->statsd.drop_tags = cl->drop;
 	cfg->statsd.n_drop_tags = cl->n_drop;
+	if (cfg->statsd_on && cl->env_err[0] != '\0')
+		gb__usage_error("%s", cl->env_err);
 	if (cfg->statsd_on && gb__statsd_tags_check(&cfg->statsd, err, sizeof(err)) < 0)
 		gb__usage_error("--tag, DD_TAGS, DD_ENV, DD_SERVICE, DD_VERSION, DD_ENTITY_ID: %s",
 		    err);
+	finish_prom_config(cl);
 }
 
 static void

@@ -26,6 +26,8 @@ gb__dispatch_payload(void *ctx, uint16_t type, const uint8_t *payload, size_t le
 		gb__statsd_record(d->statsd, &r);
 	if (d->console != NULL)
 		gb__console_record(d->console, &r);
+	if (d->prom != NULL)
+		gb__prom_record(d->prom, &r, d->now_ns);
 }
 
 static void
@@ -40,6 +42,11 @@ gb__dispatch_report(gb_dispatch *d, const gb_ring_figures *rings, size_t n)
 	gb_statsd_stats st;
 	char tag[GB_STATSD_TAG_MAX + 1];
 
+	for (size_t i = 0; i < n && i < GB_DISPATCH_MAX_RINGS; i++) {
+		d->ring_dropped[i] += rings[i].dropped;
+		d->ring_unblocked[i] += rings[i].unblocked;
+		d->ring_lag[i] = rings[i].lag_bytes;
+	}
 	if (d->statsd == NULL)
 		return;
 	gb__statsd_get_stats(d->statsd, &st);
@@ -85,4 +92,52 @@ gb__dispatch_report(gb_dispatch *d, const gb_ring_figures *rings, size_t n)
 	d->last_read = d->records_read;
 	d->last_invalid = d->records_invalid + d->ring_invalid;
 	gb__statsd_flush(d->statsd);
+}
+
+void
+gb__dispatch_publish(gb_dispatch *d, const char *const *rings, size_t n)
+{
+	gb_prom_stats ps;
+	gb_prom_snap *snap;
+
+	if (d->prom == NULL)
+		return;
+	gb__prom_expire(d->prom, d->now_ns);
+	gb__prom_get_stats(d->prom, &ps);
+	gb__prom_own(d->prom, GB_PROM_OWN_RECORDS_READ, NULL, (double)d->records_read);
+	gb__prom_own(d->prom, GB_PROM_OWN_RECORDS_INVALID, NULL,
+	    (double)(d->records_invalid + d->ring_invalid));
+	if (d->statsd != NULL) {
+		gb_statsd_stats st;
+
+		gb__statsd_get_stats(d->statsd, &st);
+		gb__prom_own(d->prom, GB_PROM_OWN_PACKETS_SENT, NULL, (double)st.packets_sent);
+		gb__prom_own(d->prom, GB_PROM_OWN_BYTES_SENT, NULL, (double)st.bytes_sent);
+		gb__prom_own(d->prom, GB_PROM_OWN_SEND_ERRORS, NULL, (double)st.send_errors);
+	}
+	gb__prom_own(d->prom, GB_PROM_OWN_VALUES_REJECTED, NULL, (double)ps.values_rejected);
+	gb__prom_own(d->prom, GB_PROM_OWN_TAGS_DROPPED, NULL, (double)ps.tags_dropped);
+	gb__prom_own(d->prom, GB_PROM_OWN_TAG_VALUES_CAPPED, NULL, (double)ps.tag_values_capped);
+	gb__prom_own(d->prom, GB_PROM_OWN_TAGS_RENAMED, NULL, (double)ps.tags_renamed);
+	gb__prom_own(d->prom, GB_PROM_OWN_NAMES_CAPPED, NULL, (double)ps.names_capped);
+	gb__prom_own(d->prom, GB_PROM_OWN_CONTEXTS_DROPPED, NULL, (double)ps.contexts_dropped);
+	gb__prom_own(d->prom, GB_PROM_OWN_SERIES, NULL, (double)ps.series);
+	gb__prom_own(d->prom, GB_PROM_OWN_SERIES_EXPIRED, NULL, (double)ps.series_expired);
+	if (d->console != NULL) {
+		gb__prom_own(d->prom, GB_PROM_OWN_CONSOLE_LINES_DROPPED, NULL,
+		    (double)gb__console_lines_dropped(d->console));
+		gb__prom_own(d->prom, GB_PROM_OWN_CONSOLE_SUMMARY_CAPPED, NULL,
+		    (double)gb__console_summary_capped(d->console));
+	}
+	for (size_t i = 0; i < n && i < GB_DISPATCH_MAX_RINGS; i++) {
+		gb__prom_own(d->prom, GB_PROM_OWN_RECORDS_DROPPED, rings[i],
+		    (double)d->ring_dropped[i]);
+		gb__prom_own(d->prom, GB_PROM_OWN_RECORDS_UNBLOCKED, rings[i],
+		    (double)d->ring_unblocked[i]);
+		gb__prom_own(d->prom, GB_PROM_OWN_RING_LAG_BYTES, rings[i], (double)d->ring_lag[i]);
+	}
+	/* the drain's share of a scrape: this copy and a swap; rendering is the HTTP thread's */
+	if (d->http != NULL && (snap = gb__prom_http_spare(d->http)) != NULL &&
+	    gb__prom_fill(d->prom, snap) == 0)
+		gb__prom_http_publish(d->http, snap);
 }

@@ -1,9 +1,12 @@
 // check_compose.mjs - parses deploy/compose.yaml (YAML 1.2, merge keys as Compose resolves
-// them) and checks the sidecar wiring: the three services, the processor and the collector
+// them) and checks the sidecar wiring: the four services, the processor and the collector
 // sharing one tmpfs-backed volume at /dev/shm and one ring, the collector pointed at the
-// statsd service, both running as the image's uid with a read-only root and no capabilities.
+// statsd service, both running as the image's uid with a read-only root and no capabilities,
+// and the prometheus service scraping the collector's /metrics at the port of its --prometheus
+// (through the configuration file it mounts, deploy/prometheus.yml).
 //   node check_compose.mjs --uid UID FILE
 import { readFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
 import { parseDocument } from "yaml";
 
 function fail(what) {
@@ -20,7 +23,7 @@ const doc = parseDocument(readFileSync(file, "utf8"), { merge: true });
 check(doc.errors.length === 0, `YAML: ${doc.errors.map((e) => e.message).join("; ")}`);
 const c = doc.toJS({ maxAliasCount: 100 });
 const svc = c.services ?? {};
-for (const s of ["processor", "collector", "statsd"])
+for (const s of ["processor", "collector", "statsd", "prometheus"])
   check(svc[s] !== undefined, `no service "${s}"`);
 
 const shmVolume = (name) => {
@@ -52,6 +55,31 @@ check(/^udp:\/\/statsd:[0-9]+$/.test(url), `DD_DOGSTATSD_URL "${url}" is not udp
 check((svc.collector.depends_on ?? []).includes("statsd"), "the collector does not wait for statsd");
 check((svc.processor.depends_on ?? []).includes("collector"),
   "the processor does not start after the collector");
+
+// Prometheus: the collector listens on every address of its container at PORT, and the
+// prometheus service's configuration scrapes collector:PORT at /metrics.
+const cargs = svc.collector.command ?? [];
+const pi = cargs.indexOf("--prometheus");
+check(pi >= 0, "the collector has no --prometheus");
+const pm = /^(|0\.0\.0\.0|\[::\]):([0-9]+)$/.exec(cargs[pi + 1] ?? "");
+check(pm !== null, `--prometheus "${cargs[pi + 1]}" is not :PORT (other containers must reach it)`);
+const mport = pm[2];
+const pargs = svc.prometheus.command ?? [];
+const cfgArg = pargs.find((a) => a.startsWith("--config.file="));
+check(cfgArg !== undefined, "the prometheus service names no --config.file");
+const cfgPath = cfgArg.slice("--config.file=".length);
+const mount = (svc.prometheus.volumes ?? []).find((v) => v.target === cfgPath);
+check(mount?.type === "bind" && mount.read_only === true,
+  `prometheus: ${cfgPath} is not a read-only bind mount`);
+const promCfg = parseDocument(readFileSync(resolve(dirname(file), mount.source), "utf8"));
+check(promCfg.errors.length === 0, `${mount.source}: ${promCfg.errors.map((e) => e.message)}`);
+const jobs = promCfg.toJS().scrape_configs ?? [];
+const job = jobs.find((j) => (j.static_configs ?? []).some((sc) =>
+  (sc.targets ?? []).includes(`collector:${mport}`)));
+check(job !== undefined, `${mount.source}: no job scrapes collector:${mport} (the --prometheus port)`);
+check((job.metrics_path ?? "/metrics") === "/metrics", `${mount.source}: metrics_path is not /metrics`);
+check((svc.prometheus.depends_on ?? []).includes("collector"),
+  "the prometheus service does not start after the collector");
 
 for (const name of ["processor", "collector"]) {
   const s = svc[name];

@@ -2,7 +2,10 @@
 // and checks what the sidecar deployment relies on, which a schema cannot say: the shared
 // in-memory /dev/shm, the native or classic sidecar, the same non-root uid, the hardening,
 // resources, the DataDog wiring through the downward API, the shards of an Indexed Job
-// (completions equal to GBATCH_SHARD_COUNT, a job for every index, a writable results volume).
+// (completions equal to GBATCH_SHARD_COUNT, a job for every index, a writable results volume),
+// the Prometheus wiring (one port in the collector's --prometheus, its container port, its
+// health probe and the pod's prometheus.io annotations) and a PodMonitor selecting those pods.
+// The PodMonitor is a custom resource of the Prometheus Operator: no schema here, its rules only.
 //   node check_k8s.mjs --uid UID FILE...
 // Prints one line per object and exits 1 on the first file with a problem, naming it.
 import { readFileSync } from "node:fs";
@@ -78,7 +81,58 @@ function checkStatsdTarget(pod, coll, where) {
   return "udp";
 }
 
-function checkPodSpec(pod, labels, uid, where, seen) {
+// The collector's /metrics: the port of --prometheus [ADDR]:PORT is the container port named
+// "metrics", the liveness probe's /healthz and the pod's prometheus.io/port annotation.
+// Returns the pod's labels and the port name for the PodMonitors, or null without Prometheus.
+function checkPrometheus(coll, labels, annotations, where, seen) {
+  const args = coll.args ?? [];
+  const i = args.indexOf("--prometheus");
+  const scrape = annotations?.["prometheus.io/scrape"];
+  if (i < 0) {
+    check(scrape === undefined, `${where}: prometheus.io/scrape is set but the collector has ` +
+      "no --prometheus");
+    return null;
+  }
+  const m = /^(.*):([0-9]+)$/.exec(args[i + 1] ?? "");
+  check(m !== null, `${where}: --prometheus "${args[i + 1]}" is not [ADDR]:PORT`);
+  check(m[1] === "" || m[1] === "0.0.0.0" || m[1] === "[::]",
+    `${where}: --prometheus ${args[i + 1]} does not listen on the pod's address`);
+  const port = Number(m[2]);
+  check(port > 0 && port < 65536, `${where}: --prometheus port ${port} is not a port`);
+  const cp = (coll.ports ?? []).find((p) => p.containerPort === port);
+  check(cp !== undefined, `${where}: the collector has no containerPort ${port} (--prometheus)`);
+  check(cp.name === "metrics" && (cp.protocol ?? "TCP") === "TCP",
+    `${where}: containerPort ${port} is not the TCP port named "metrics"`);
+  const probe = coll.livenessProbe?.httpGet;
+  check(probe?.path === "/healthz" && (probe.port === "metrics" || probe.port === port),
+    `${where}: the collector's livenessProbe is not GET /healthz on its metrics port`);
+  check(scrape === "true", `${where}: prometheus.io/scrape is not "true"`);
+  check(annotations?.["prometheus.io/port"] === String(port),
+    `${where}: prometheus.io/port "${annotations?.["prometheus.io/port"]}" is not the ` +
+    `collector's --prometheus port ${port}`);
+  check(annotations?.["prometheus.io/path"] === "/metrics",
+    `${where}: prometheus.io/path is not /metrics`);
+  seen.add("prometheus");
+  return { labels: labels ?? {}, port: cp.name, where };
+}
+
+// A PodMonitor must select at least one pod that serves /metrics, at that pod's port name.
+function checkPodMonitor(pm, scraped, where) {
+  check(pm.apiVersion === "monitoring.coreos.com/v1", `${where}: not monitoring.coreos.com/v1`);
+  const sel = pm.spec?.selector?.matchLabels ?? {};
+  check(Object.keys(sel).length > 0, `${where}: selects every pod (no matchLabels)`);
+  const eps = pm.spec?.podMetricsEndpoints ?? [];
+  check(eps.length > 0, `${where}: no podMetricsEndpoints`);
+  const pods = scraped.filter((p) => Object.entries(sel).every(([k, v]) => p.labels[k] === v));
+  check(pods.length > 0, `${where}: selects none of the pods that serve /metrics`);
+  for (const ep of eps) {
+    check((ep.path ?? "/metrics") === "/metrics", `${where}: path ${ep.path} is not /metrics`);
+    for (const p of pods)
+      check(ep.port === p.port, `${where}: port "${ep.port}" is not ${p.where}'s "${p.port}"`);
+  }
+}
+
+function checkPodSpec(pod, labels, uid, where, seen, annotations = {}, scraped = []) {
   const sidecar = (pod.initContainers ?? []).find((c) => c.name === "collector");
   const classic = (pod.containers ?? []).find((c) => c.name === "collector");
   const proc = (pod.containers ?? []).find((c) => c.name === "processor");
@@ -113,6 +167,9 @@ function checkPodSpec(pod, labels, uid, where, seen) {
   }
   check(envOf(proc).GEMINI_API_KEY?.valueFrom?.secretKeyRef !== undefined,
     `${where}: GEMINI_API_KEY does not come from a Secret`);
+  const metrics = checkPrometheus(coll, labels, annotations, where, seen);
+  if (metrics !== null)
+    scraped.push(metrics);
   return proc;
 }
 
@@ -168,13 +225,17 @@ function checkShards(job, proc, configMaps, where) {
     `${where}: GBATCH_OUTPUT_DIR ${out} is not a writable claim (results must outlive the pod)`);
 }
 
-function checkFile(file, uid, seen) {
+function checkFile(file, uid, seen, scraped, monitors) {
   const docs = parseAllDocuments(readFileSync(file, "utf8"));
   const configMaps = new Map();
   for (const d of docs) {
     check(d.errors.length === 0, `YAML: ${d.errors.map((e) => e.message).join("; ")}`);
     const obj = d.toJS();
     const key = `${obj.apiVersion}/${obj.kind}`;
+    if (obj.kind === "PodMonitor") {
+      monitors.push({ obj, file, where: `PodMonitor ${obj.metadata?.name}` });
+      continue;
+    }
     const Model = MODELS[key];
     check(Model !== undefined, `unexpected object ${key}`);
     const where = `${obj.kind} ${obj.metadata?.name}`;
@@ -185,12 +246,14 @@ function checkFile(file, uid, seen) {
     }
     if (obj.kind === "ConfigMap") configMaps.set(obj.metadata.name, obj);
     if (obj.kind === "Pod") {
-      checkPodSpec(obj.spec, obj.metadata.labels, uid, where, seen);
+      checkPodSpec(obj.spec, obj.metadata.labels, uid, where, seen, obj.metadata.annotations,
+        scraped);
       seen.add("pod");
     }
     if (obj.kind === "Job") {
       const t = obj.spec.template;
-      const proc = checkPodSpec(t.spec, t.metadata?.labels, uid, where, seen);
+      const proc = checkPodSpec(t.spec, t.metadata?.labels, uid, where, seen,
+        t.metadata?.annotations, scraped);
       if (obj.spec.completionMode === "Indexed") {
         checkShards(obj, proc, configMaps, where);
         seen.add("indexed-job");
@@ -204,17 +267,32 @@ const args = process.argv.slice(2);
 check(args[0] === "--uid", "usage: check_k8s.mjs --uid UID FILE...");
 const uid = Number(args[1]);
 const seen = new Set();
+const scraped = [];
+const monitors = [];
 for (const f of args.slice(2)) {
   try {
-    checkFile(f, uid, seen);
+    checkFile(f, uid, seen, scraped, monitors);
   } catch (e) {
     if (!(e instanceof Problem)) throw e;
     console.error(`check_k8s: ${basename(f)}: ${e.message}`);
     process.exit(1);
   }
 }
+// after every file: a PodMonitor selects pods of other files
+for (const m of monitors) {
+  try {
+    checkPodMonitor(m.obj, scraped, m.where);
+    seen.add("podmonitor");
+    console.log(`ok ${basename(m.file)}: ${m.where}`);
+  } catch (e) {
+    if (!(e instanceof Problem)) throw e;
+    console.error(`check_k8s: ${basename(m.file)}: ${e.message}`);
+    process.exit(1);
+  }
+}
 // The deployments deploy/README.md promises, each present at least once.
-for (const want of ["pod", "indexed-job", "native", "classic", "udp", "unixgram"]) {
+for (const want of ["pod", "indexed-job", "native", "classic", "udp", "unixgram", "prometheus",
+  "podmonitor"]) {
   if (!seen.has(want)) {
     console.error(`check_k8s: no manifest covers "${want}"`);
     process.exit(1);
