@@ -271,7 +271,8 @@ class Genai(PrometheusCase):
         self.assertEqual(sum(v for k, v in usage.items()
                              if dict(k)["gen_ai_token_type"] == "input"), 4)
         wait_until(lambda: self.value(url, "gbatch_client_api_call_with_retry_seconds_count"
-                                      "{parent_scope=~'.*batch.api_call'}") == 1, 15,
+                                      "{parent_scope=~'.*batch.api_call.client.generate_content"
+                                      ".client.execute_generation'}") == 1, 15,
                    "the batch's API call")
         wait_until(lambda: sum(self.query(url, "gbatch_api_calls_successful_total").values())
                    == 4, 15, "4 successful calls")
