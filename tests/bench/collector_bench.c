@@ -314,6 +314,17 @@ print(const char *what, const struct result *r)
 		    r->bad);
 }
 
+/* One run in the JSON line tests/bench/run.sh reads. */
+static void
+json_run(const char *key, const char *label, const struct result *r, bool last)
+{
+	printf("\"%s\":{\"label\":\"%s\",\"records\":%zu,\"records_per_s\":%.0f,\"lost\":%lld,"
+	    "\"cpu_us_per_record\":%.3f,\"datagrams\":%llu}%s", key, label, r->records,
+	    (double)r->records / r->wall_s, (long long)r->st.lines - (long long)r->received,
+	    r->cpu_s / (double)r->records * 1e6, (unsigned long long)r->st.packets_sent,
+	    last ? "" : ",");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -377,6 +388,15 @@ main(int argc, char **argv)
 	    ((double)packed.records / packed.wall_s) / ((double)single.records / single.wall_s),
 	    ru.ru_maxrss, (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
 	    (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6);
+	printf("{\"bench\":\"collector\",\"runs\":{");
+	json_run("packed", "packed into 1432-byte datagrams", &packed, false);
+	json_run("single", "one datagram per record", &single, false);
+	json_run("stalled", "packed, console stdout never read", &stalled, false);
+	json_run("lines_d", "distributions, one line per sample", &lines_d, false);
+	json_run("packed_d", "distributions, --pack-values", &packed_d, true);
+	printf("},\"ratios\":[[\"packed\",\"single\",\"packed / one datagram per record\"],"
+	    "[\"packed_d\",\"lines_d\",\"--pack-values / one line per sample\"],"
+	    "[\"stalled\",\"packed\",\"console stalled / not\"]]}\n");
 	close(pipefd[0]);
 	close(pipefd[1]);
 	gb__ring_close(prod);

@@ -252,7 +252,8 @@ main(int argc, char **argv)
 	printf("producer memory, %d records: one name +%ld KiB, %d distinct names +%ld KiB "
 	    "(target <= 16384 KiB)\n", DISTINCT_NAMES, one_name, DISTINCT_NAMES, many_names);
 
-	printf("{\"disabled_scope_ns\":%.3f,\"shm_scope_ns\":%.2f,\"shm_counter_ns\":%.2f,"
+	printf("{\"bench\":\"tele\",\"disabled_scope_ns\":%.3f,\"shm_scope_ns\":%.2f,"
+	       "\"shm_counter_ns\":%.2f,"
 	       "\"shm_record_ns\":%.2f,\"udp_scope_ns\":%.2f,\"udp_over_shm_scope\":%.1f,\"shm_dropped\":%llu,"
 	       "\"udp_send_errors\":%lu,\"one_name_rss_kib\":%ld,\"distinct_names_rss_kib\":%ld,"
 	       "\"runs\":%d}\n",

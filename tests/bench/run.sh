@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# run.sh - runs every benchmark of tests/bench, each with its baseline in the same run, and
+# prints one table: the ratios first (each figure against its baseline), then the absolute
+# figures, with the machine's nproc, kernel and compiler. The README's benchmark table is this
+# output, pasted whole. Not a test: nothing here is asserted, and it is not part of
+# tests/run.sh. Builds build/normal (RelWithDebInfo, as tests/run.sh does) when needed.
+#   tests/bench/run.sh [--quick]     --quick: smaller runs, for trying the script
+# GBATCH_BUILD_ROOT moves the build tree (default build/ in the source tree). Each
+# benchmark's whole output is kept in BUILD_ROOT/bench/<name>.out.
+set -euo pipefail
+
+src=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+build_root=${GBATCH_BUILD_ROOT:-$src/build}
+dir=$build_root/normal
+out=$build_root/bench
+quick=0
+case "${1:-}" in
+'') ;;
+--quick) quick=1 ;;
+*)
+	echo "usage: tests/bench/run.sh [--quick]" >&2
+	exit 2
+	;;
+esac
+
+"$src/deploy/install-deps.sh" test
+mkdir -p "$out"
+cmake -S "$src" -B "$dir" -DGBATCH_WERROR=ON >"$out/configure.log" ||
+	{ cat "$out/configure.log"; exit 1; }
+cmake --build "$dir" -j "$(nproc)" --target ring_bench tele_bench wake_bench collector_bench \
+	jobs_bench memory_bench >"$out/build.log" 2>&1 || { tail -40 "$out/build.log"; exit 1; }
+
+if [ $quick = 1 ]; then
+	args_ring=(5) args_wake=(--records 100000) args_collector=(--records 400000)
+	args_memory=(--names 200000 --scopes 20000)
+else
+	args_ring=() args_wake=() args_collector=() args_memory=()
+fi
+run() { # NAME COMMAND...: one benchmark, its JSON line appended to the results
+	local name=$1
+	shift
+	echo "tests/bench/run.sh: $name ..." >&2
+	if ! "$@" >"$out/$name.out" 2>"$out/$name.err"; then
+		echo "tests/bench/run.sh: $name failed:" >&2
+		tail -20 "$out/$name.err" >&2
+		exit 1
+	fi
+	grep '^{"bench"' "$out/$name.out" | tail -1 >>"$out/results.jsonl"
+}
+: >"$out/results.jsonl"
+run ring "$dir/tests/ring_bench" "${args_ring[@]}"
+run tele "$dir/tests/tele_bench"
+run wake "$dir/tests/wake_bench" "${args_wake[@]}"
+run collector "$dir/tests/collector_bench" "${args_collector[@]}"
+run jobs "$dir/tests/jobs_bench"
+run memory "$dir/tests/memory_bench" "${args_memory[@]}"
+
+cc=$(sed -n 's/^CMAKE_C_COMPILER:[A-Z]*=//p' "$dir/CMakeCache.txt")
+python3 "$src/tests/bench/table.py" "$out/results.jsonl" "$(nproc)" "$(uname -sr)" \
+	"$("$cc" --version | head -1)"

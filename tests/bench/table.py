@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""table.py RESULTS.jsonl NPROC KERNEL COMPILER - prints tests/bench/run.sh's table from the
+benchmarks' JSON lines (one per benchmark, {"bench": NAME, ...}): the ratios first, each figure
+against the baseline measured in the same run, then the absolute figures. A benchmark missing
+from RESULTS is left out of the table, not guessed."""
+import json
+import sys
+
+
+def load(path):
+    out = {}
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if line:
+                rec = json.loads(line)
+                out[rec["bench"]] = rec
+    return out
+
+
+def ratios(b):
+    rows = []
+    r = b.get("ring")
+    if r:
+        rows.append(("ring write / Aeron's algorithm, one thread (ring_bench)",
+                     r["ring_1thread_ns"] / r["aeron_1thread_ns"]))
+        rows.append(("ring write / Aeron's algorithm, two threads (ring_bench)",
+                     r["ring_2threads_ns_per_thread"] / r["aeron_2threads_ns_per_thread"]))
+        rows.append(("one DogStatsD sendto / one ring write (ring_bench)", r["sendto_over_ring"]))
+    t = b.get("tele")
+    if t:
+        rows.append(("counter through the context / shm reporter alone (tele_bench)",
+                     t["shm_counter_ns"] / t["shm_record_ns"]))
+        rows.append(("enabled scope with a sendto per record / into the ring (tele_bench)",
+                     t["udp_over_shm_scope"]))
+    w = b.get("wake")
+    if w:
+        for key, v in patterns(w):
+            rows.append(("gb_tele_count, live collector / none, bursts %s (wake_bench)" % key,
+                         v["live_ns"] / v["alone_ns"]))
+    c = b.get("collector")
+    if c:
+        for name, base, label in c.get("ratios", []):
+            rows.append(("collector: %s (collector_bench)" % label,
+                         c["runs"][name]["records_per_s"] / c["runs"][base]["records_per_s"]))
+    m = b.get("memory")
+    if m:
+        rows.append(("collector peak RSS, caps on / off, %d names (memory_bench)" % m["names"],
+                     m["capped"]["peak_kib"] / m["nocap"]["peak_kib"]))
+    return rows
+
+
+def patterns(w):
+    return [(k, v) for k, v in w.items() if isinstance(v, dict) and "live_ns" in v]
+
+
+def absolutes(b):
+    rows = []
+    r = b.get("ring")
+    if r:
+        rows += [("ring write, 64-byte record, one thread", "%.1f ns" % r["ring_1thread_ns"]),
+                 ("the same, two threads on one ring, per thread",
+                  "%.1f ns" % r["ring_2threads_ns_per_thread"]),
+                 ("baseline: Aeron's algorithm, one thread", "%.1f ns" % r["aeron_1thread_ns"]),
+                 ("baseline: Aeron's algorithm, two threads, per thread",
+                  "%.1f ns" % r["aeron_2threads_ns_per_thread"]),
+                 ("baseline: DogStatsD line, sendto on loopback", "%.0f ns" % r["sendto_ns"]),
+                 ("ring drained by a consumer in another process",
+                  "%.0f M records/s" % (r["drain_records_per_s"] / 1e6))]
+    t = b.get("tele")
+    if t:
+        rows += [("disabled GB_SCOPE", "%.2f ns" % t["disabled_scope_ns"]),
+                 ("shm reporter alone, one counter record", "%.1f ns" % t["shm_record_ns"]),
+                 ("gb_tele_count into the ring", "%.1f ns" % t["shm_counter_ns"]),
+                 ("enabled scope into the ring", "%.1f ns" % t["shm_scope_ns"]),
+                 ("baseline: enabled scope, one sendto per record", "%.0f ns" % t["udp_scope_ns"]),
+                 ("producer memory, 2 M distinct names / one name",
+                  "+%d KiB / +%d KiB" % (t["distinct_names_rss_kib"], t["one_name_rss_kib"]))]
+    w = b.get("wake")
+    if w:
+        for key, v in patterns(w):
+            rows.append(("gb_tele_count, bursts %s: none / live collector, FUTEX_WAKEs" % key,
+                         "%.1f / %.1f ns, %d" % (v["alone_ns"], v["live_ns"], v["wakes"])))
+        rows.append(("record to datagram, collector asleep: median / max",
+                     "%d / %d us" % (w["asleep_us"]["median"], w["asleep_us"]["max"])))
+        rows.append(("record to datagram, collector awake: median / max",
+                     "%d / %d us" % (w["awake_us"]["median"], w["awake_us"]["max"])))
+    c = b.get("collector")
+    if c:
+        for name, run in c["runs"].items():
+            rows.append(("collector: %s" % run["label"], "%.2f M records/s, %d lost" %
+                         (run["records_per_s"] / 1e6, run["lost"])))
+    j = b.get("jobs")
+    if j:
+        for run in j["runs"]:
+            rows.append(("--jobs, stand-in latency %s, --parallel %d" % (run["latency"], run["parallel"]),
+                         "%.0f requests/s, %.0f us CPU/request" %
+                         (run["requests_per_s"], run["cpu_us_per_request"])))
+    m = b.get("memory")
+    if m:
+        rows += [("collector peak RSS, %d names, caps on / off" % m["names"],
+                  "%.1f / %.1f MiB" % (m["capped"]["peak_kib"] / 1024, m["nocap"]["peak_kib"] / 1024)),
+                 ("collector peak RSS, console summary of %d scopes" % m["scopes"],
+                  "%.1f MiB" % (m["summary"]["peak_kib"] / 1024))]
+    return rows
+
+
+def table(rows, head):
+    width = max([len(head[0])] + [len(r[0]) for r in rows])
+    vwidth = max([len(head[1])] + [len(r[1]) for r in rows])
+    print("| %s | %s |" % (head[0].ljust(width), head[1].rjust(vwidth)))
+    print("|%s|%s:|" % ("-" * (width + 2), "-" * (vwidth + 1)))
+    for label, value in rows:
+        print("| %s | %s |" % (label.ljust(width), value.rjust(vwidth)))
+
+
+def main():
+    if len(sys.argv) != 5:
+        sys.exit("usage: table.py RESULTS.jsonl NPROC KERNEL COMPILER")
+    b = load(sys.argv[1])
+    print("tests/bench/run.sh: nproc %s, %s, %s, RelWithDebInfo" % tuple(sys.argv[2:5]))
+    print()
+    table([(l, "%.2fx" % v) for l, v in ratios(b)], ("ratio (figure / its baseline, same run)", "ratio"))
+    print()
+    table(absolutes(b), ("figure", "value"))
+
+
+if __name__ == "__main__":
+    main()
