@@ -432,7 +432,7 @@ wait_loop(gb_gemini *c, gb_gemini_file *f, const gb_files_wait *w, gb_gemini_res
 	while (processing(f)) {
 		now = gb__clock_mono_ns();
 		if (now - t0 >= limit) {
-			snprintf(res->message, sizeof(res->message), "file %s is still %s after %.0fs",
+			snprintf(res->message, sizeof(res->message), "file %s is still %s after %gs",
 			    f->name, f->state[0] != '\0' ? f->state : "not ACTIVE", (double)limit / 1e9);
 			return res->status = GB__GEMINI_E_TIMEOUT;
 		}

@@ -136,12 +136,20 @@ class FilesCase(unittest.TestCase):
     def test_upload_flag_sends_a_small_content_as_a_file(self):
         base, log = self.stub("--files-processing", "0")
         content = self.path("small.txt", "A short note about a red bicycle.\n")
-        rc, out, err = self.run_proc(base, ["--upload", "--questions", self.questions(), content])
+        rc, out, err = self.run_proc(base, ["--upload", "--telemetry", "console", "--questions",
+                                            self.questions(), content])
         self.assertEqual(rc, 0, err)
         reqs = self.log(log)
         self.assertEqual(commands(reqs), [("POST", "start"), ("POST", "upload, finalize"),
                                           ("POST", "generateContent"), ("DELETE", "files")])
         self.assert_received(reqs[1], content)
+        # the upload's telemetry: its scopes at the top level, the bytes and the file counted
+        size = os.path.getsize(content)
+        self.assertIn("[METRIC] files.upload.file_bytes_uploaded: %d (metric_type=counter, "
+                      "depth=1, parent_scope=files.upload" % size, err)
+        self.assertIn("[METRIC] files.upload.files_uploaded: 1 (metric_type=counter", err)
+        self.assertRegex(err, r"\[TIMING\] files\.upload: duration=[0-9.]+s \(depth=0")
+        self.assertRegex(err, r"\[TIMING\] files\.wait_active: duration=[0-9.]+s \(depth=0")
 
     def jobs_file(self):
         a = self.path("a.txt", "The first content, about apples.\n")

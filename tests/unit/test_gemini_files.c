@@ -226,6 +226,66 @@ START_TEST(an_upload_from_memory_reaches_the_stand_in_whole)
 }
 END_TEST
 
+/* Uploads a few bytes to a stand-in started with args; the client's backoff short. */
+static gb_gemini *
+upload_some(const char *const *args, gb_gemini_file *f)
+{
+	gb_gemini_opts o = { .api_key = STUB_KEY, .model = "gemini-2.0-flash",
+		.backoff_base_ns = 20 * GB_NS_PER_MS };
+	gb_files_source src = { -1, "some bytes", 10, NULL, NULL };
+	gb_gemini_result res = { 0 };
+	char err[256];
+	gb_gemini *c;
+
+	ck_assert_int_eq(stub_start(&stub, args), 0);
+	o.api_base = stub.base;
+	ck_assert_ptr_nonnull(c = gb__gemini_new(&o, err, sizeof(err)));
+	ck_assert_int_eq(gb__files_upload(c, NULL, &src, f, &res), GB__GEMINI_OK);
+	gb__gemini_result_fini(&res);
+	return c;
+}
+
+START_TEST(a_file_still_processing_at_the_deadline_is_a_timeout_naming_it)
+{
+	const char *const args[] = { "--files-processing", "1000", NULL };
+	gb_files_wait w = { .first_ns = GB_NS_PER_MS, .max_ns = 4 * GB_NS_PER_MS,
+		.deadline_ns = 60 * GB_NS_PER_MS };
+	gb_gemini_result res = { 0 };
+	gb_gemini_file f;
+	gb_gemini *c = upload_some(args, &f);
+	json_t *log;
+
+	ck_assert_int_eq(gb__files_wait_active(c, NULL, &f, &w, &res), GB__GEMINI_E_TIMEOUT);
+	ck_assert_str_eq(res.message, "file files/stub-1 is still PROCESSING after 0.06s");
+	log = stub_requests(&stub);
+	/* polls after 1, 2, 4, 4, ... ms: bounded by the deadline, at least a few of them */
+	ck_assert_uint_ge(json_array_size(log), 2 + 3);
+	ck_assert_uint_le(json_array_size(log), 2 + 60);
+	json_decref(log);
+	gb__gemini_result_fini(&res);
+	gb__gemini_free(c);
+	ck_assert_int_eq(stub_stop(&stub), 0);
+}
+END_TEST
+
+START_TEST(a_failed_file_is_an_error_naming_it_and_the_reason)
+{
+	const char *const args[] = { "--files-processing", "1", "--files-fault", "failed", NULL };
+	gb_files_wait w = { .first_ns = GB_NS_PER_MS };
+	gb_gemini_result res = { 0 };
+	gb_gemini_file f;
+	gb_gemini *c = upload_some(args, &f);
+
+	ck_assert_int_eq(gb__files_wait_active(c, NULL, &f, &w, &res), GB__GEMINI_E_API);
+	ck_assert_str_eq(res.message, "file files/stub-1 is FAILED: The file could not be processed "
+	    "(stand-in fault).");
+	ck_assert_str_eq(f.state, "FAILED");
+	gb__gemini_result_fini(&res);
+	gb__gemini_free(c);
+	ck_assert_int_eq(stub_stop(&stub), 0);
+}
+END_TEST
+
 START_TEST(more_than_2_gib_is_refused_before_any_request)
 {
 	gb_gemini_opts o = { .api_key = STUB_KEY, .model = "gemini-2.0-flash",
@@ -261,6 +321,8 @@ gemini_files_suite(void)
 	tcase_add_test(pure, a_file_part_is_sent_as_file_data);
 	tcase_add_test(pure, more_than_2_gib_is_refused_before_any_request);
 	tcase_add_test(live, an_upload_from_memory_reaches_the_stand_in_whole);
+	tcase_add_test(live, a_file_still_processing_at_the_deadline_is_a_timeout_naming_it);
+	tcase_add_test(live, a_failed_file_is_an_error_naming_it_and_the_reason);
 	tcase_set_timeout(live, 30);
 	suite_add_tcase(s, pure);
 	suite_add_tcase(s, live);
