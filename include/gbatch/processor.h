@@ -40,11 +40,14 @@ typedef struct gb_processor_opts {
 GB_API void gb_processor_opts_init(gb_processor_opts *o);
 
 /* One piece of the content asked about: text (mime_type NULL or "text/plain", UTF-8), or data
- * sent inline with its MIME type (application/pdf, image/png, ...). Borrowed during the call. */
+ * sent inline with its MIME type (application/pdf, image/png, ...), or, with file_uri set, a
+ * file already uploaded with the Files API (its "uri", ACTIVE), referenced as fileData with
+ * mime_type (NULL: text/plain) and data and len unused. Borrowed during the call. */
 typedef struct gb_content {
 	const char *mime_type;
 	const void *data;
 	size_t len;
+	const char *file_uri;
 } gb_content;
 
 #define GB_PROCESS_COMPARE 0x1u /* also ask every question individually and compare the cost */

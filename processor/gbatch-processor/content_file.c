@@ -163,6 +163,29 @@ content_open(const char *path, const char *root, char *err, size_t errlen)
 }
 
 char *
+gb__read_fd(int fd, size_t max, size_t *len)
+{
+	return read_fd(fd, max, len);
+}
+
+int
+gb__open_content_file(const char *path, const char *root, uint64_t *size, char *err,
+    size_t errlen)
+{
+	int fd = content_open(path, root, err, errlen);
+	struct stat st;
+
+	if (fd >= 0 && fstat(fd, &st) != 0) {
+		snprintf(err, errlen, "%s", strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (fd >= 0)
+		*size = (uint64_t)st.st_size;
+	return fd;
+}
+
+char *
 gb__read_content_file(const char *path, const char *root, size_t max, size_t *len, char *err,
     size_t errlen)
 {

@@ -7,6 +7,7 @@
 #define GBATCH_PROCESSOR_CONTENT_FILE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Reads a whole file of at most max bytes (NUL-terminated, *len without the NUL); NULL with
  * errno set (EFBIG when larger). The caller frees it. */
@@ -17,6 +18,12 @@ char *gb__read_file(const char *path, size_t max, size_t *len);
  * root. NULL with why in err (not naming path: the caller does). */
 char *gb__read_content_file(const char *path, const char *root, size_t max, size_t *len,
     char *err, size_t errlen);
+/* Opens a content file after the checks of gb__read_content_file, for reading it as it is
+ * sent: the descriptor (the caller closes it) with *size its size, or -1 with why in err. */
+int gb__open_content_file(const char *path, const char *root, uint64_t *size, char *err,
+    size_t errlen);
+/* Reads fd to its end as gb__read_file does. */
+char *gb__read_fd(int fd, size_t max, size_t *len);
 /* The MIME type to send a content file inline with, by extension; NULL for text. */
 const char *gb__mime_for(const char *path);
 

@@ -39,6 +39,8 @@ struct gb_jobs_opts {
 	bool keep_cache;           /* leave the caches for their TTL instead of deleting them */
 	uint64_t cache_min_tokens; /* content of fewer tokens is sent inline */
 	uint64_t cache_ttl_ns;
+	bool upload;               /* every content through the Files API, not only the large */
+	bool keep_files;           /* leave the uploaded files instead of deleting them */
 	gb_process_opts process;   /* compare flag; response_schema: the default schema */
 	int progress;              /* 1 live progress on stderr, 0 one summary line, -1 auto (a TTY) */
 };

@@ -16,7 +16,7 @@
 static json_t *
 content_json(const gb_content *c)
 {
-	gb_gemini_part part = { c->mime_type, c->data, c->len };
+	gb_gemini_part part = { c->mime_type, c->data, c->len, c->file_uri };
 	gb_gemini_request rq = { .parts = &part, .n_parts = 1 };
 	json_t *req = gb__gemini_request_json(&rq), *contents;
 
@@ -51,6 +51,8 @@ gb__jobs_cache_for(struct runner *rn, struct slot *s)
 	    s->content.mime_type != NULL ? strlen(s->content.mime_type) : 4);
 	h = gb__hash_more(h, sys != NULL ? sys : "", sys != NULL ? strlen(sys) : 0);
 	h = gb__hash_more(h, s->content.data, s->content.len);
+	if (s->content.file_uri != NULL)
+		h = gb__hash_more(h, s->content.file_uri, strlen(s->content.file_uri));
 	for (size_t i = 0; i < rn->n_caches; i++) {
 		if (rn->caches[i].hash == h && !rn->caches[i].retired) {
 			if (rn->caches[i].name == NULL)

@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "batch_run.h"
+#include "content_upload.h"
 #include "gemini_client.h"
 #include "jobs.h"
 #include "progress.h"
@@ -87,6 +88,7 @@ struct runner {
 	struct slot *slots;
 	struct cache *caches;
 	size_t n_caches;
+	struct gb_uploads uploads; /* the Files API's files of the run */
 	json_t *done_ids; /* keys already in the output (a set) */
 	int out_fd;
 	int in_flight;
@@ -117,6 +119,13 @@ int gb__jobs_write_line(struct runner *rn, const char *s);
 /* Flushes --output to disk (fsync) and closes it; stdout is left open. Returns 0, or -1 when
  * what was written may not be on disk (logged). */
 int gb__jobs_output_close(struct runner *rn);
+
+/* ---- jobs_upload.c ---- */
+
+/* Sets the slot's content from its job: read (s->data) to send inline, or uploaded to the
+ * Files API (above the inline limit, or with --upload) and named by its URI. Returns 0, or -1
+ * with why in err (the content file or the upload, named). */
+int gb__jobs_content(struct runner *rn, struct slot *s, char *err, size_t errlen);
 
 /* ---- jobs_cache.c ---- */
 

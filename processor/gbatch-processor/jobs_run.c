@@ -176,7 +176,6 @@ job_start(struct runner *rn, struct slot *s, struct job *j)
 	gb_process_opts po = rn->o->process;
 	struct cache *c = NULL;
 	char err[512];
-	size_t len = 0;
 	int rc;
 
 	memset(s, 0, sizeof(*s));
@@ -185,31 +184,14 @@ job_start(struct runner *rn, struct slot *s, struct job *j)
 	gb_kv meta = { "job_id", j->key };
 	gb__tele_timing(rn->tele, "job.queue_wait", (double)(s->started - rn->t0) / 1e9, &meta,
 	    telemetry_ids(rn) ? 1 : 0);
-	if (j->content_file != NULL) {
-		char why[PATH_MAX + 128];
-		if ((s->data = gb__read_content_file(j->content_file, rn->o->content_root,
-		    GB_MAX_FILE_BYTES, &len, why, sizeof(why))) == NULL) {
-			snprintf(err, sizeof(err), "cannot read content file \"%.200s\": %.280s",
-			    j->content_file, why);
-			goto fail;
-		}
-		s->content.mime_type = gb__mime_for(j->content_file);
-		s->content.data = s->data;
-		s->content.len = len;
-	} else {
-		s->content.data = j->content;
-		s->content.len = j->content_len;
-	}
+	if (gb__jobs_content(rn, s, err, sizeof(err)) != 0)
+		goto fail;
 	if (rn->o->cache && (c = gb__jobs_cache_for(rn, s)) != NULL) {
 		if ((s->cache_name = strdup(c->name)) == NULL) {
 			snprintf(err, sizeof(err), "out of memory");
 			goto fail;
 		}
 		s->cache_tokens = c->tokens;
-	}
-	if (s->content.len > GB_MAX_INLINE_BYTES && s->cache_name == NULL) {
-		snprintf(err, sizeof(err), "content is too large for one inline request (15 MiB at most)");
-		goto fail;
 	}
 	if (j->schema != NULL)
 		po.response_schema = j->schema;
@@ -567,6 +549,7 @@ gb__jobs_run(gb_processor *p, const struct gb_jobs_opts *o)
 	left = loop(&rn) + rn.tot.unwritten;
 	synced = gb__jobs_output_close(&rn) == 0;
 	gb__jobs_caches_delete(&rn);
+	gb__uploads_finish(&rn.uploads, rn.client, o->keep_files);
 	progress(&rn, gb__clock_mono_ns(), 1);
 	if (left > 0) {
 		gb__log_warnx("incomplete: %zu job(s) not done; run again with --resume to finish them", left);

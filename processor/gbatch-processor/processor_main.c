@@ -20,6 +20,8 @@
 
 #include "clock.h"
 #include "content_file.h"
+#include "batch_run.h"
+#include "content_upload.h"
 #include "gb_limits.h"
 #include "gen_flags.h"
 #include "jobs.h"
@@ -83,7 +85,12 @@ usage(FILE *out)
 	    "                     with --jobs, the results file (default stdout); synced to disk\n"
 	    "                     at the end\n"
 	    "  --timeout DUR      per HTTP attempt (default 120s)\n"
-	    "  --max-attempts N   HTTP attempts per call, retries included (default 5)\n",
+	    "  --max-attempts N   HTTP attempts per call, retries included (default 5)\n"
+	    "  --upload           send every content through the Files API (content over the\n"
+	    "                     15 MiB inline limit always is; 2 GiB a file at most); a file\n"
+	    "                     not uploaded or FAILED is an error naming it (exit 1)\n"
+	    "  --keep-files       leave the uploaded files (the API deletes them after 48 hours)\n"
+	    "                     instead of deleting them at the end\n",
 	    GB_TARGET_TOKEN_EFFICIENCY);
 	gb__gen_flags_usage(out);
 	fprintf(out,
@@ -284,6 +291,20 @@ on_content_root(struct cli *cl, const char *arg)
 }
 
 static void
+on_upload(struct cli *cl, const char *arg)
+{
+	(void)arg;
+	cl->jo.upload = true;
+}
+
+static void
+on_keep_files(struct cli *cl, const char *arg)
+{
+	(void)arg;
+	cl->jo.keep_files = true;
+}
+
+static void
 on_jobs(struct cli *cl, const char *arg)
 {
 	cl->jo.jobs_path = arg;
@@ -421,6 +442,8 @@ static const struct flag {
 	{ "timeout", required_argument, on_timeout },
 	{ "max-attempts", required_argument, on_max_attempts },
 	{ "content-root", required_argument, on_content_root },
+	{ "upload", no_argument, on_upload },
+	{ "keep-files", no_argument, on_keep_files },
 	{ "jobs", required_argument, on_jobs },
 	{ "parallel", required_argument, on_parallel },
 	{ "resume", no_argument, on_resume },
@@ -641,31 +664,6 @@ run_jobs(struct cli *cl)
 
 /* ---- one question set ---- */
 
-/* The content files, read and checked against the inline limit; bufs[i] owns content[i]'s
- * data. */
-static gb_content *
-read_content(char *const *paths, size_t n, const char *root, char ***bufs)
-{
-	gb_content *content = calloc(n, sizeof(*content));
-	size_t len, inline_bytes = 0;
-	char why[PATH_MAX + 128];
-
-	if (content == NULL || (*bufs = calloc(n, sizeof(**bufs))) == NULL)
-		gb__fatalx("out of memory");
-	for (size_t i = 0; i < n; i++) {
-		if (((*bufs)[i] = gb__read_content_file(paths[i], root, GB_MAX_FILE_BYTES, &len,
-		    why, sizeof(why))) == NULL)
-			gb__usage_error("cannot read content file \"%.200s\": %.600s", paths[i], why);
-		content[i].mime_type = gb__mime_for(paths[i]);
-		content[i].data = (*bufs)[i];
-		content[i].len = len;
-		if ((inline_bytes += len) > GB_MAX_INLINE_BYTES)
-			gb__usage_error("content is too large for one inline request (15 MiB at most; "
-			    "\"%s\")", paths[i]);
-	}
-	return content;
-}
-
 /* Writes the result to path and syncs it to disk. Returns 0, or -1 (logged) when any part of
  * it failed. */
 static int
@@ -751,9 +749,10 @@ report(const struct cli *cl, const gb_result *r)
 static int
 run_questions(struct cli *cl, char *const *paths, size_t n_content)
 {
-	char err[512], *qtext, **questions, **bufs, *schema;
+	char err[1024], *qtext, **questions, *schema;
 	size_t nq, len;
-	gb_content *content;
+	struct gb_content_set cs;
+	struct gb_uploads up = { 0 };
 	struct telemetry tele;
 	gb_processor *p;
 	gb_result *r;
@@ -766,26 +765,30 @@ run_questions(struct cli *cl, char *const *paths, size_t n_content)
 	if ((nq = split_questions(qtext, questions, GB_MAX_QUESTIONS, cl->questions_path)) == 0)
 		gb__usage_error("no questions in \"%s\"", cl->questions_path);
 	cl->po.response_schema = schema = read_schema(cl);
-	content = read_content(paths, n_content, cl->jo.content_root, &bufs);
+	gb__content_set_load(&cs, paths, n_content, cl->jo.content_root, cl->jo.upload);
 	if (gb_process_opts_check(&cl->po, err, sizeof(err)) != 0)
 		gb__usage_error("%s", err);
 	p = new_processor(&cl->o);
 	tele = telemetry_open(cl->telemetry_kind);
 	gb_processor_set_telemetry(p, tele.tele);
-	if (gb_processor_process_questions(p, content, n_content, (const char *const *)questions, nq,
-	    &cl->po, &r, err, sizeof(err)) != 0) {
+	if (gb__content_set_upload(&cs, &up, gb__processor_client(p), tele.tele, err,
+	    sizeof(err)) != 0) {
+		gb__log_warnx("%s; no question asked", err);
+		status = 1;
+	} else if (gb_processor_process_questions(p, cs.content, n_content,
+	    (const char *const *)questions, nq, &cl->po, &r, err, sizeof(err)) != 0) {
+		gb__uploads_finish(&up, gb__processor_client(p), cl->jo.keep_files);
 		gb_processor_free(p);
 		telemetry_close(&tele);
 		gb__usage_error("%s", err);
+	} else {
+		status = report(cl, r);
+		gb_result_free(r);
 	}
-	status = report(cl, r);
-	gb_result_free(r);
+	gb__uploads_finish(&up, gb__processor_client(p), cl->jo.keep_files);
 	gb_processor_free(p);
 	telemetry_close(&tele);
-	for (size_t i = 0; i < n_content; i++)
-		free(bufs[i]);
-	free(bufs);
-	free(content);
+	gb__content_set_fini(&cs);
 	free(questions);
 	free(qtext);
 	free(schema);

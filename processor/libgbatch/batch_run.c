@@ -194,9 +194,10 @@ request_parts(const gb_qrun *q, const char *prompt)
 	for (size_t i = 0; i < nc; i++) {
 		const gb_content *c = &q->content[i];
 		bool text = c->mime_type == NULL || strcmp(c->mime_type, "text/plain") == 0;
-		parts[i].mime_type = text ? NULL : c->mime_type;
+		parts[i].mime_type = text && c->file_uri == NULL ? NULL : c->mime_type;
 		parts[i].data = c->data;
 		parts[i].len = c->len;
+		parts[i].file_uri = c->file_uri;
 	}
 	parts[nc].data = prompt;
 	parts[nc].len = strlen(prompt);
@@ -542,7 +543,7 @@ check_args(const gb_content *content, size_t n_content, const char *const *quest
 		}
 	}
 	for (size_t i = 0; i < n_content; i++) {
-		if (content[i].data == NULL && content[i].len > 0) {
+		if (content[i].data == NULL && content[i].len > 0 && content[i].file_uri == NULL) {
 			snprintf(err, errlen, "content part %zu has no data", i + 1);
 			return -EINVAL;
 		}

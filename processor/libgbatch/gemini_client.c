@@ -650,3 +650,82 @@ gb__gemini_xfer_free(gb_gemini_xfer *x)
 	free(x->body);
 	free(x);
 }
+
+/* ---- other exchanges on the client's handle: the Files API (gemini_files.c) ---- */
+
+/* The key header and the call's headers, in a list of its own (the key wiped on free). */
+static struct curl_slist *
+call_headers(const gb_gemini *c, const gb_gemini_call *k)
+{
+	struct curl_slist *h = curl_slist_append(NULL, c->headers->data), *n;
+
+	for (size_t i = 0; h != NULL && k->headers != NULL && k->headers[i] != NULL; i++) {
+		if ((n = curl_slist_append(h, k->headers[i])) == NULL) {
+			explicit_bzero(h->data, strlen(h->data));
+			curl_slist_free_all(h);
+			return NULL;
+		}
+		h = n;
+	}
+	return h;
+}
+
+int
+gb__gemini_call_once(gb_gemini *c, const gb_gemini_call *k, gb_gemini_result *res,
+    uint64_t *delay_ns)
+{
+	struct curl_slist *h = call_headers(c, k);
+	struct buf b = { NULL, 0, 0 };
+	uint64_t server_delay;
+	CURLcode rc;
+	int again;
+
+	if (h == NULL) {
+		snprintf(res->message, sizeof(res->message), "out of memory building the request");
+		res->status = GB__GEMINI_E_NOMEM;
+		return 0;
+	}
+	easy_setup(c, c->curl, k->url, k->body, &b, c->errbuf);
+	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, h);
+	if (k->body == NULL && k->read_fn != NULL) {
+		/* a long upload: no limit on the whole, only on a stall of timeout_ns */
+		curl_easy_setopt(c->curl, CURLOPT_CUSTOMREQUEST, NULL);
+		curl_easy_setopt(c->curl, CURLOPT_POST, 1L);
+		curl_easy_setopt(c->curl, CURLOPT_READFUNCTION, k->read_fn);
+		curl_easy_setopt(c->curl, CURLOPT_READDATA, k->read_arg);
+		curl_easy_setopt(c->curl, CURLOPT_SEEKFUNCTION, k->seek_fn);
+		curl_easy_setopt(c->curl, CURLOPT_SEEKDATA, k->read_arg);
+		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)k->read_len);
+		curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, 0L);
+		curl_easy_setopt(c->curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
+		curl_easy_setopt(c->curl, CURLOPT_LOW_SPEED_TIME,
+		    (long)(c->o.timeout_ns / GB_NS_PER_SEC > 0 ? c->o.timeout_ns / GB_NS_PER_SEC : 1));
+	} else if (k->body == NULL && k->get) {
+		curl_easy_setopt(c->curl, CURLOPT_CUSTOMREQUEST, NULL);
+		curl_easy_setopt(c->curl, CURLOPT_HTTPGET, 1L);
+	}
+	if (k->header_fn != NULL) {
+		curl_easy_setopt(c->curl, CURLOPT_HEADERFUNCTION, k->header_fn);
+		curl_easy_setopt(c->curl, CURLOPT_HEADERDATA, k->header_arg);
+	}
+	rc = curl_easy_perform(c->curl);
+	again = classify(c, c->curl, rc, &b, c->errbuf, 0, res, &server_delay) &&
+	    next_delay(c, res, server_delay, delay_ns);
+	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, c->headers);
+	explicit_bzero(h->data, strlen(h->data));
+	curl_slist_free_all(h);
+	return again;
+}
+
+void
+gb__gemini_scrub(const gb_gemini *c, char *s, size_t len)
+{
+	mask_key(s, len, client_key(c), strlen(client_key(c)));
+	mask_google_keys(s, len);
+}
+
+const char *
+gb__gemini_base(const gb_gemini *c)
+{
+	return c->base;
+}

@@ -29,11 +29,13 @@ typedef struct gb_gemini_opts {
 	uint64_t max_retry_delay_ns; /* a server retryDelay longer than this ends the call: 10 min */
 } gb_gemini_opts;
 
-/* One part of the user turn: text when mime_type is NULL, else inline data sent base64. */
+/* One part of the user turn: text when mime_type is NULL, else inline data sent base64, or
+ * with file_uri set a file of the Files API (fileData; data and len unused). */
 typedef struct gb_gemini_part {
 	const char *mime_type;
 	const char *data;
 	size_t len;
+	const char *file_uri;
 } gb_gemini_part;
 
 typedef struct gb_gemini_request {
@@ -158,6 +160,32 @@ const char *gb__gemini_fatal_reason(const char *reason);
  * violation is a per-day quota. */
 void gb__gemini_parse_error(long http, const char *body, size_t len, gb_gemini_result *res,
     uint64_t *retry_delay_ns, int *per_day);
+/* One exchange of another shape on the client's handle, for the Files API: POST body (JSON
+ * text) to url, or POST read_len bytes from read_fn (a long upload: no overall timeout, only a
+ * stall of the client's timeout ends it), or GET (get set) or DELETE url. headers (NULL-ended,
+ * or NULL) go after the key header; header_fn sees every response header line. */
+typedef struct gb_gemini_call {
+	const char *url;
+	const char *const *headers;
+	const char *body;
+	curl_read_callback read_fn;
+	curl_seek_callback seek_fn; /* rewinds read_fn's body (a request libcurl sends again) */
+	void *read_arg;
+	uint64_t read_len;
+	int get;
+	curl_write_callback header_fn;
+	void *header_arg;
+} gb_gemini_call;
+/* Makes one attempt of k with the client's key, scrubbing and classification: res gets the
+ * outcome (res->text the raw answer on success; res->attempts counts up). Returns 1 when the
+ * retry policy says to try again after *delay_ns, 0 when res is final. */
+int gb__gemini_call_once(gb_gemini *c, const gb_gemini_call *k, gb_gemini_result *res,
+    uint64_t *delay_ns);
+/* Masks the client's key and anything shaped like a Google API key in the len bytes of s. */
+void gb__gemini_scrub(const gb_gemini *c, char *s, size_t len);
+/* The API base, without a trailing '/' (borrowed). */
+const char *gb__gemini_base(const gb_gemini *c);
+
 /* Parses a google.protobuf.Duration text ("40s", "45.837906927s", "0.5s"). 0 or -1. */
 int gb__gemini_parse_proto_duration(const char *text, uint64_t *ns);
 

@@ -58,6 +58,9 @@ part_json(const gb_gemini_part *p)
 	json_t *v;
 	char *b64;
 
+	if (p->file_uri != NULL)
+		return json_pack("{s:{s:s, s:s}}", "fileData", "mimeType",
+		    p->mime_type != NULL ? p->mime_type : "text/plain", "fileUri", p->file_uri);
 	if (p->mime_type == NULL) {
 		if ((v = json_stringn(p->data, p->len)) == NULL)
 			return NULL;

@@ -27,6 +27,7 @@
 #include "clock.h"
 #include "log.h"
 #include "parse.h"
+#include "stub_files.h"
 
 #define MAX_BODY (32u << 20)
 #define MAX_FAULTS 64
@@ -150,10 +151,13 @@ struct ask {
 	const char *cached_content; /* the request's cachedContent, borrowed from the body */
 	const json_t *gen;          /* its generationConfig, borrowed */
 	const json_t *safety;       /* its safetySettings, borrowed */
+	size_t file_parts;          /* fileData parts (stub_files.c) */
+	bool bad_file;              /* one names no ACTIVE file */
 	long cache_tokens;          /* what that cache holds */
 };
 
 struct conn {
+	void *files; /* a Files API request's state (stub_files.c) */
 	char *body;
 	size_t len;
 	bool too_big;
@@ -194,6 +198,14 @@ usage(FILE *out)
 	    "                 OPT: delay=DUR (429/quota retryDelay, default 1s; slow stall,\n"
 	    "                 default 10s), only=batch|single, n=N (parts: default 1000000;\n"
 	    "                 echo-escaped: the filler), file=PATH and status=N (fixture)\n"
+	    "Files API (stub_files.c): POST /upload/v1beta/files (X-Goog-Upload-Command start,\n"
+	    "then \"upload, finalize\" or query on the X-Goog-Upload-URL it returns), GET and\n"
+	    "DELETE /v1beta/files/ID; generateContent refuses a fileData part naming no ACTIVE\n"
+	    "file (400). The log gets file, declared, size_received, adler32 (of the bytes\n"
+	    "received, in order), mime_type and bytes (of that request) for those requests.\n"
+	    "  --files-processing N  GETs that answer PROCESSING before ACTIVE (default 1)\n"
+	    "  --files-fault SPEC    failed[:N] (the next N files end FAILED) or upload-503[:N]\n"
+	    "                 (the next N uploads keep half their bytes and answer 503)\n"
 	    "Questions are the lines \"Question N: ...\" of the last text part of the request;\n"
 	    "answer N is \"Answer to question N: <question>\", a JSON array when the request asks\n"
 	    "for application/json. A lone \"Question: ...\" gets \"Answer to question: <question>\".\n"
@@ -424,6 +436,9 @@ scan_part(struct ask *a, const json_t *part, bool content)
 	} else if (json_object_get(part, "inlineData") != NULL ||
 	    json_object_get(part, "inline_data") != NULL) {
 		a->inline_parts++;
+	} else if (json_object_get(part, "fileData") != NULL) {
+		a->file_parts++;
+		a->bad_file |= !stub_files_part_ok(json_object_get(part, "fileData"));
 	}
 	return t;
 }
@@ -709,6 +724,8 @@ log_request(const char *method, const char *path, const struct ask *a, int statu
 		json_object_set(line, "usage", (json_t *)(uintptr_t)usage);
 	if (a->cached_content != NULL)
 		json_object_set_new(line, "cached_content", json_string(a->cached_content));
+	if (a->file_parts > 0)
+		json_object_set_new(line, "file_parts", json_integer((json_int_t)a->file_parts));
 	if (json_is_string(json_object_get(body, "name")))
 		json_object_set(line, "cache_name", json_object_get(body, "name"));
 	if (a->gen != NULL)
@@ -1014,6 +1031,9 @@ serve(struct MHD_Connection *c, const char *url, struct conn *cn)
 	    parse_ask(&a, req) != 0) {
 		status = 400;
 		body = gemini_error(400, "INVALID_ARGUMENT", "Invalid JSON payload received.");
+	} else if (a.bad_file) {
+		status = 400;
+		body = gemini_error(400, "FAILED_PRECONDITION", "A fileData part names no ACTIVE file.");
 	} else if (create) {
 		body = cache_create(&a, req, &status);
 	} else if (a.cached_content != NULL && (body = cache_use(&a, &status)) != NULL) {
@@ -1073,8 +1093,11 @@ handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
 		if ((cn = calloc(1, sizeof(*cn))) == NULL)
 			return MHD_NO;
 		*con_cls = cn;
-		return MHD_YES;
+		if (!stub_files_claims(url))
+			return MHD_YES;
 	}
+	if (stub_files_claims(url))
+		return stub_files_handle(c, url, method, upload, upload_size, &cn->files);
 	if (*upload_size > 0) {
 		if (!cn->too_big && cn->len + *upload_size <= MAX_BODY) {
 			char *nb = realloc(cn->body, cn->len + *upload_size + 1);
@@ -1106,6 +1129,7 @@ request_done(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_Reque
 	(void)c;
 	(void)toe;
 	if (cn != NULL) {
+		stub_files_done(cn->files);
 		free(cn->body);
 		free(cn);
 		*con_cls = NULL;
@@ -1121,6 +1145,8 @@ main(int argc, char **argv)
 		{ "log", required_argument, NULL, 'L' },
 		{ "api-key", required_argument, NULL, 'k' },
 		{ "fault", required_argument, NULL, 'f' },
+		{ "files-processing", required_argument, NULL, 'P' },
+		{ "files-fault", required_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -1165,6 +1191,12 @@ main(int argc, char **argv)
 				goto bad;
 			stub.n_faults++;
 			break;
+		case 'P':
+		case 'F':
+			if (stub_files_option(opt == 'P' ? "files-processing" : "files-fault", optarg, err,
+			    sizeof(err)) != 0)
+				goto bad;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -1181,6 +1213,7 @@ main(int argc, char **argv)
 		goto bad;
 	}
 
+	stub_files_init(stub.log, stub.key, &stub.lock, &stub.request_no);
 	/* Block the stop signals before the server's threads start, so only sigwait sees them. */
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);

@@ -281,7 +281,7 @@ new_processor(gb_tele *t)
 static gb_result *
 real_result(gb_processor *p)
 {
-	gb_content c = { NULL, content_text, sizeof(content_text) - 1 };
+	gb_content c = { NULL, content_text, sizeof(content_text) - 1, NULL };
 	gb_process_opts po = { .flags = GB_PROCESS_COMPARE };
 	gb_result *res = NULL;
 	char err[256];
@@ -375,7 +375,7 @@ static void *
 processing_thread(void *arg)
 {
 	struct processing *pr = arg;
-	gb_content c = { NULL, content_text, sizeof(content_text) - 1 };
+	gb_content c = { NULL, content_text, sizeof(content_text) - 1, NULL };
 	gb_process_opts po = { .flags = 0 };
 	gb_result *res = (gb_result *)&res; /* must become NULL or a result */
 	char err[256] = "";

@@ -75,7 +75,7 @@ start(const char *const *args, gb_tele *tele)
 static void
 run_n(size_t n, unsigned flags, const char *schema)
 {
-	gb_content c = { NULL, content_text, sizeof(content_text) - 1 };
+	gb_content c = { NULL, content_text, sizeof(content_text) - 1, NULL };
 	gb_process_opts po = { .flags = flags, .response_schema = schema };
 	char err[256], *s;
 
@@ -372,7 +372,7 @@ START_TEST(schema_answers_are_structured_and_checked)
 	    "\"STRING\"},\"confidence\":{\"type\":\"NUMBER\"}},\"required\":[\"answer\",\"confidence\"]}";
 	/* The stand-in ignores enum: its answers cannot follow this one. */
 	static const char enum_schema[] = "{\"type\":\"STRING\",\"enum\":[\"yes\",\"no\"]}";
-	gb_content c = { NULL, content_text, sizeof(content_text) - 1 };
+	gb_content c = { NULL, content_text, sizeof(content_text) - 1, NULL };
 	gb_process_opts po = { .response_schema = "[not json" };
 	char err[256];
 	gb_result *r2 = NULL;
@@ -411,7 +411,7 @@ END_TEST
 
 START_TEST(bad_arguments)
 {
-	gb_content c = { NULL, content_text, sizeof(content_text) - 1 };
+	gb_content c = { NULL, content_text, sizeof(content_text) - 1, NULL };
 	const char *empty[] = { "fine", "" };
 	gb_processor_opts o;
 	char err[256];
@@ -690,7 +690,7 @@ static const struct {
 static json_t *
 run_steps(unsigned flags)
 {
-	gb_content c = { NULL, content_text, sizeof(content_text) - 1 };
+	gb_content c = { NULL, content_text, sizeof(content_text) - 1, NULL };
 	gb_process_opts po = { .flags = flags };
 	gb_qrun *q;
 	gb_gemini_request rq;
@@ -762,7 +762,7 @@ static gb_result *
 answer_all(unsigned flags, const char *batch_finish, const char *single_finish,
     unsigned *requests)
 {
-	gb_content c = { NULL, content_text, sizeof(content_text) - 1 };
+	gb_content c = { NULL, content_text, sizeof(content_text) - 1, NULL };
 	gb_process_opts po = { .flags = flags };
 	gb_gemini_request rq;
 	const char *kind;

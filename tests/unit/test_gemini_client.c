@@ -42,8 +42,8 @@ static int
 ask(gb_gemini *c, gb_gemini_result *res)
 {
 	gb_gemini_part parts[2] = {
-		{ NULL, "The content: a small red bicycle.", 33 },
-		{ NULL, batch_prompt, sizeof(batch_prompt) - 1 },
+		{ NULL, "The content: a small red bicycle.", 33, NULL },
+		{ NULL, batch_prompt, sizeof(batch_prompt) - 1, NULL },
 	};
 	gb_gemini_request rq = { .parts = parts, .n_parts = 2, .json = 1 };
 
@@ -65,7 +65,7 @@ log_int(json_t *log, size_t i, const char *key)
 
 START_TEST(request_json_shape)
 {
-	gb_gemini_part parts[2] = { { NULL, "hello", 5 }, { "application/pdf", "abcd", 4 } };
+	gb_gemini_part parts[2] = { { NULL, "hello", 5, NULL }, { "application/pdf", "abcd", 4, NULL } };
 	json_t *schema = json_pack("{s:s, s:{s:s}}", "type", "ARRAY", "items", "type", "STRING");
 	gb_gemini_request rq = { .parts = parts, .n_parts = 2, .system = "Be brief.",
 		.schema = schema, .cached_content = "cachedContents/abc" };

@@ -94,7 +94,7 @@ START_TEST(one_generation_config_with_the_schema)
 	json_t *safety = json_pack("[{s:s, s:s}]", "category", "HARM_CATEGORY_HATE_SPEECH",
 	    "threshold", "BLOCK_ONLY_HIGH");
 	json_t *schema = json_pack("{s:s}", "type", "STRING");
-	gb_gemini_part part = { NULL, "Question: why?", 14 };
+	gb_gemini_part part = { NULL, "Question: why?", 14, NULL };
 	gb_gemini_request rq = { .parts = &part, .n_parts = 1, .schema = schema, .generation = gen,
 		.safety = safety };
 	json_t *req = gb__gemini_request_json(&rq), *gc = json_object_get(req, "generationConfig");
