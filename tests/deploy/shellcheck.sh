@@ -10,6 +10,7 @@ if ! command -v shellcheck >/dev/null; then
 	echo "shellcheck: SKIPPED: shellcheck is not installed (Debian package shellcheck)"
 	exit 77
 fi
-mapfile -t scripts < <(cd "$src" && ls .ci/run deploy/*.sh tests/run.sh tests/deploy/*.sh tests/integration/*.sh)
+mapfile -t scripts < <(cd "$src" && ls .ci/run deploy/*.sh tests/run.sh tests/deploy/*.sh tests/integration/*.sh \
+	tests/bench/*.sh cmake/*.sh)
 (cd "$src" && shellcheck "${scripts[@]}")
 echo "shellcheck: ${#scripts[@]} scripts clean"
