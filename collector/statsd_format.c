@@ -339,3 +339,63 @@ gb__statsd_timing_name(enum gb_statsd_timing t)
 {
 	return timing_names[(unsigned)t <= GB_STATSD_TIMING_D ? t : GB_STATSD_TIMING_MS];
 }
+
+/* ---- global tags ---- */
+
+/* The global tags of cfg, sanitised and joined with commas, into out (room for
+ * GB_STATSD_GLOBAL_TAGS_MAX bytes). Returns the length, or -1 with err naming the tag where
+ * they grow too long. */
+long
+gb__statsd_join_globals(const gb_statsd_config *cfg, char *out, char *err, size_t errlen)
+{
+	char tag[GB_STATSD_TAG_MAX + 1];
+	size_t len = 0;
+
+	for (size_t i = 0; i < cfg->n_tags; i++) {
+		const char *t = cfg->tags[i], *colon = strchr(t, ':');
+		size_t n = colon ? gb__statsd_tag(tag, t, (size_t)(colon - t), colon + 1,
+		    strlen(colon + 1), NULL) : gb__statsd_tag(tag, t, strlen(t), NULL, 0, NULL);
+
+		if (n == 0)
+			continue;
+		if (len + 1 + n > GB_STATSD_GLOBAL_TAGS_MAX) {
+			snprintf(err, errlen, "global tags are longer than %d bytes at \"%.60s\"",
+			    GB_STATSD_GLOBAL_TAGS_MAX, t);
+			return -1;
+		}
+		if (len > 0)
+			out[len++] = ',';
+		memcpy(out + len, tag, n);
+		len += n;
+	}
+	return (long)len;
+}
+
+/* Whether global tags of len bytes leave a line of a max-byte datagram room for a name and
+ * two tags of its own. */
+bool
+gb__statsd_globals_fit(size_t max, size_t len)
+{
+	return max >= GB_STATSD_NAME_MAX + 1 + GB_STATSD_VALUE_MAX + 6 + len + 1 +
+	    2 * GB_STATSD_TAG_MAX;
+}
+
+int
+gb__statsd_tags_check(const gb_statsd_config *cfg, char *err, size_t errlen)
+{
+	char joined[GB_STATSD_GLOBAL_TAGS_MAX];
+	long n = gb__statsd_join_globals(cfg, joined, err, errlen);
+	size_t max = cfg->target == NULL ? cfg->max_datagram :
+	    cfg->target->kind != GB_STATSD_UDP ? GB_STATSD_UNIX_MAX : GB_STATSD_UDP_MAX;
+
+	if (n < 0)
+		return -1;
+	if (cfg->max_datagram != 0 && cfg->max_datagram < max)
+		max = cfg->max_datagram;
+	if (!gb__statsd_globals_fit(max, (size_t)n)) {
+		snprintf(err, errlen, "global tags (%ld bytes) leave too little room in a %zu-byte "
+		    "datagram", n, max);
+		return -1;
+	}
+	return 0;
+}

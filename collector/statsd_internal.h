@@ -113,4 +113,12 @@ int gb__statsd_pack_add(gb_statsd_pack *p, gb_statsd_pack_hint *hint, const char
 /* Hands every context's message to emit, in first-seen order, and empties the table. */
 void gb__statsd_pack_flush(gb_statsd_pack *p, gb_statsd_pack_emit emit, void *ctx);
 
+/* The global tags of cfg, sanitised and joined with commas, into out (room for
+ * GB_STATSD_GLOBAL_TAGS_MAX bytes). Returns the length, or -1 with err naming the tag where
+ * they grow too long. */
+long gb__statsd_join_globals(const gb_statsd_config *cfg, char *out, char *err, size_t errlen);
+/* Whether global tags of len bytes leave a line of a max-byte datagram room for a name and
+ * two tags of its own. */
+bool gb__statsd_globals_fit(size_t max, size_t len);
+
 #endif

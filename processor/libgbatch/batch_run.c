@@ -84,71 +84,6 @@ count(gb_qrun *q, const char *name, double inc)
 		gb_tele_count(q->p->tele, name, inc, NULL, 0);
 }
 
-/* error.type of a failed call: the HTTP status the API answered, else what went wrong. */
-static const char *
-error_type(const gb_gemini_result *res, char *buf, size_t len)
-{
-	if (res->http_status != 0) {
-		snprintf(buf, len, "%ld", res->http_status);
-		return buf;
-	}
-	return res->status == GB__GEMINI_E_TIMEOUT ? "timeout" :
-	    res->status == GB__GEMINI_E_TRANSPORT ? "transport_error" :
-	    res->status == GB__GEMINI_E_RESPONSE ? "invalid_response" :
-	    res->status == GB__GEMINI_E_REQUEST ? "invalid_request" : "_OTHER";
-}
-
-/* The OpenTelemetry GenAI client metrics of one call: its duration (retries included) and,
- * when it answered, its tokens by type: input (promptTokenCount), output (candidates and
- * thoughts: what is billed as output), and the parts the API reports apart, cached (of the
- * input) and thoughts (of the output). */
-static void
-genai_metrics(gb_qrun *q, const gb_gemini_result *res)
-{
-	static const char *const types[] = { "input", "output", "cached", "thoughts" };
-	const int64_t tokens[] = { res->usage.prompt, res->usage.candidates + res->usage.thoughts,
-		res->usage.cached, res->usage.thoughts };
-	char ebuf[24];
-	gb_kv kv[4] = { { "gen_ai.operation.name", "generate_content" },
-		{ "gen_ai.provider.name", "gcp.gemini" },
-		{ "gen_ai.request.model", gb__gemini_model(q->p->client) }, { NULL, NULL } };
-
-	if (res->status != GB__GEMINI_OK) {
-		kv[3] = (gb_kv){ "error.type", error_type(res, ebuf, sizeof(ebuf)) };
-		gb__tele_timing(q->p->tele, "gen_ai.client.operation.duration", res->seconds, kv, 4);
-		return;
-	}
-	gb__tele_timing(q->p->tele, "gen_ai.client.operation.duration", res->seconds, kv, 3);
-	for (size_t i = 0; i < 4; i++) {
-		if (i >= 2 && tokens[i] == 0)
-			continue;
-		kv[3] = (gb_kv){ "gen_ai.token.type", types[i] };
-		gb__tele_histogram(q->p->tele, "gen_ai.client.token.usage", (double)tokens[i], kv, 4);
-	}
-}
-
-/* The seed's client metrics of one call, which its client records inside its scopes: whether
- * the call ended well (api_success) or not (api_failures: after its retries, or at once on an
- * error not worth retrying), then from the reply the seed's total_tokens (prompt + candidates,
- * sent as seed_total_tokens: gbatch's total_tokens is the API's totalTokenCount, thinking
- * included) and billable_tokens (what is billed at the full rate: the prompt less its cached
- * part, the candidates and the thoughts). */
-static void
-client_call_metrics(gb_tele *t, const gb_gemini_result *res)
-{
-	gb_tele_count(t, res->status == GB__GEMINI_OK ? "api_success" : "api_failures", 1, NULL, 0);
-}
-
-static void
-client_response_metrics(gb_tele *t, const gb_gemini_result *res)
-{
-	const gb_gemini_usage *u = &res->usage;
-
-	gb_tele_count(t, "seed_total_tokens", (double)(u->prompt + u->candidates), NULL, 0);
-	gb_tele_count(t, "billable_tokens",
-	    (double)(u->prompt - u->cached + u->candidates + u->thoughts), NULL, 0);
-}
-
 /* Counts what a finished call did: successes, tokens and the errors met on the way; and,
  * when no client scopes were open around it (the jobs runner), the seed's client metrics. */
 static void
@@ -156,9 +91,9 @@ count_call(gb_qrun *q, const gb_gemini_result *res)
 {
 	if (!q->scoped) {
 		gb__tele_histogram(q->p->tele, "num_parts", (double)(content_parts(q) + 1), NULL, 0);
-		client_call_metrics(q->p->tele, res);
+		gb__client_call_metrics(q->p->tele, res);
 		if (res->status == GB__GEMINI_OK)
-			client_response_metrics(q->p->tele, res);
+			gb__client_response_metrics(q->p->tele, res);
 	}
 	if (res->status == GB__GEMINI_OK) {
 		count(q, "api_calls_successful", 1);
@@ -170,7 +105,7 @@ count_call(gb_qrun *q, const gb_gemini_result *res)
 	}
 	count(q, "retryable_errors", res->retryable_errors);
 	count(q, "non_retryable_errors", res->non_retryable_errors);
-	genai_metrics(q, res);
+	gb__genai_metrics(q->p->tele, gb__gemini_model(q->p->client), res);
 }
 
 /* ---- requests ---- */
@@ -786,11 +721,11 @@ client_call(gb_processor *p, const gb_gemini_request *rq, gb_gemini_result *res)
 		gb__tele_histogram(p->tele, "num_parts", (double)rq->n_parts, NULL, 0);
 		GB_SCOPE(p->tele, "client.api_call_with_retry") {
 			gb__gemini_generate(p->client, rq, res);
-			client_call_metrics(p->tele, res);
+			gb__client_call_metrics(p->tele, res);
 		}
 		if (res->status == GB__GEMINI_OK)
 			GB_SCOPE(p->tele, "client.process_response")
-				client_response_metrics(p->tele, res);
+				gb__client_response_metrics(p->tele, res);
 	}
 }
 
