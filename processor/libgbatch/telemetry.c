@@ -38,7 +38,7 @@ struct gb_tele {
 struct count_entry {
 	uint64_t hash;
 	_Atomic unsigned count;
-	size_t len, leaf;     /* path length; offset of the last name in it */
+	size_t len;           /* path length */
 	char path[];
 };
 
@@ -364,11 +364,11 @@ counts_grow(gb_tele *t)
 	return true;
 }
 
-/* The entry of the path at p in the buffer (leaf: where its last name starts), added when new;
+/* The entry of the path (len bytes, hash h) at path, added when new;
  * NULL when out of memory or, for a new path, once the table holds GB_TELE_MAX_PATHS (so a
  * program that makes up names keeps bounded memory; the paths already counted stay exact). */
 static struct count_entry *
-entry_find(gb_tele *t, const char *path, size_t len, size_t leaf, uint64_t h)
+entry_find(gb_tele *t, const char *path, size_t len, uint64_t h)
 {
 	struct count_entry *e = NULL;
 
@@ -394,7 +394,6 @@ entry_find(gb_tele *t, const char *path, size_t len, size_t leaf, uint64_t h)
 	e->hash = h;
 	atomic_init(&e->count, 0);
 	e->len = len;
-	e->leaf = leaf;
 	memcpy(e->path, path, len + 1);
 	t->counts[j] = e;
 	t->counts_used++;
@@ -422,14 +421,17 @@ resolve(gb_tele *t, struct stack *st, const char *name, struct path *p)
 	struct cache_slot *c = cache_slot(st, name, up ? up->e : NULL);
 	struct count_entry *e;
 
+	/* the entry's path is "<up's path>.<name>" (name at top level): what follows up's path
+	 * must be this name's text, however the entry was first reached (names may hold dots) */
 	if (c->name == name && c->e != NULL && c->up == (up ? up->e : NULL) &&
-	    (up == NULL || up->e != NULL) && strcmp(c->e->path + c->e->leaf, name) == 0)
+	    (up == NULL || up->e != NULL) &&
+	    strcmp(c->e->path + (up != NULL ? up->e->len + 1 : 0), name) == 0)
 		return c->e;
 	if (!compose_path(st, name, p)) {
 		p->len = SIZE_MAX;
 		return NULL;
 	}
-	e = entry_find(t, st->buf + p->off, p->len, p->len - strlen(name), p->hash);
+	e = entry_find(t, st->buf + p->off, p->len, p->hash);
 	if (e != NULL && (up == NULL || up->e != NULL))
 		*c = (struct cache_slot){ name, up ? up->e : NULL, e };
 	return e;
@@ -643,7 +645,7 @@ place(gb_tele *t, const char *name, gb_tele_meta *m)
 
 	if (st == NULL) { /* no thread state: at top level, without the cache */
 		len = strlen(name);
-		e = entry_find(t, name, len, 0, gb__hash_more(GB_HASH_SEED, name, len));
+		e = entry_find(t, name, len, gb__hash_more(GB_HASH_SEED, name, len));
 		m->call_count = count_bump(e);
 		return name;
 	}

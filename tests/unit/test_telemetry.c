@@ -180,6 +180,32 @@ START_TEST(call_count_follows_the_text_of_a_reused_buffer)
 }
 END_TEST
 
+/* Names may hold dots, so one path can be reached by different splits ("a" > "b" > "c", and
+ * "b.c" under "a"); a buffer rewritten between calls must still be counted by its text. */
+START_TEST(call_count_of_dotted_names_in_a_reused_buffer)
+{
+	char name[8];
+
+	GB_SCOPE(t, "a") {
+		GB_SCOPE(t, "b") {
+			gb_tele_metric(t, "c", 1, NULL, 0);
+		}
+		snprintf(name, sizeof(name), "b.c");
+		gb_tele_metric(t, name, 2, NULL, 0);
+		snprintf(name, sizeof(name), "c");
+		gb_tele_metric(t, name, 3, NULL, 0);
+		snprintf(name, sizeof(name), "b.c");
+		gb_tele_metric(t, name, 4, NULL, 0);
+	}
+	ck_assert_uint_eq(rc.n, 6);
+	assert_rec(0, 'm', "a.b.c", 2, "a.b", 1, NULL, "");
+	assert_rec(2, 'm', "a.b.c", 1, "a", 2, NULL, "");
+	assert_rec(3, 'm', "a.c", 1, "a", 1, NULL, "");
+	assert_rec(4, 'm', "a.b.c", 1, "a", 3, NULL, "");
+	ck_assert_double_eq(rc.r[3].value, 3);
+}
+END_TEST
+
 /* Every call count of one path recorded by several threads at once is given exactly once. */
 #define SHARED_THREADS 4
 #define SHARED_EACH 20000
@@ -740,6 +766,7 @@ telemetry_suite(void)
 	tcase_add_test(tc, call_count_per_full_path);
 	tcase_add_test(tc, call_count_same_path_however_built);
 	tcase_add_test(tc, call_count_follows_the_text_of_a_reused_buffer);
+	tcase_add_test(tc, call_count_of_dotted_names_in_a_reused_buffer);
 	tcase_add_test(tc, call_counts_exact_across_threads);
 	tcase_add_test(tc, call_counts_past_the_table_cap);
 	tcase_add_test(tc, metric_types_and_paths);
