@@ -65,6 +65,8 @@ typedef struct gb_statsd_sock {
 	uint64_t send_timeout_ns; /* see gb_statsd_config.send_timeout_ns */
 	uint64_t resolve_interval_ns;
 	uint64_t next_resolve_ns; /* udp: when the host is resolved again */
+	uint64_t resolve_backoff_ns; /* after failed lookups: the wait before the next; 0 after
+	                                a lookup that answered */
 	bool congested; /* a wait for room ran out; no more waits until a send succeeds */
 } gb_statsd_sock;
 

@@ -114,7 +114,9 @@ resolve(gb_statsd_sock *k, char *err, size_t errlen)
 
 /* A UDP host name may point elsewhere now (a restarted agent pod, a moved service): looks it
  * up again and, when the address changed, reconnects to the new one. A failed lookup keeps
- * the address we have and is tried again within RECONNECT_NS. */
+ * the address we have and is tried again after a wait that doubles from RECONNECT_NS up to
+ * the resolve interval: the lookup runs on the drain thread, so a resolver that does not
+ * answer holds the drain for its timeout at each try, and the tries must thin out. */
 static void
 resolve_again(gb_statsd_sock *k)
 {
@@ -124,9 +126,13 @@ resolve_again(gb_statsd_sock *k)
 	uint64_t now = gb__clock_mono_ns();
 
 	if (lookup(k, &addr, &len, err, sizeof(err)) < 0) {
-		k->next_resolve_ns = now + RECONNECT_NS;
+		k->resolve_backoff_ns = k->resolve_backoff_ns == 0 ? RECONNECT_NS :
+		    k->resolve_backoff_ns * 2 < k->resolve_interval_ns ? k->resolve_backoff_ns * 2 :
+		    k->resolve_interval_ns;
+		k->next_resolve_ns = gb__clock_mono_ns() + k->resolve_backoff_ns;
 		return;
 	}
+	k->resolve_backoff_ns = 0;
 	k->next_resolve_ns = now + k->resolve_interval_ns;
 	if (len == k->addrlen && memcmp(&addr, &k->addr, len) == 0)
 		return;
@@ -163,7 +169,7 @@ send_failed(gb_statsd_sock *k, int err, gb_statsd_stats *st)
 	if (is_unix(k)) {
 		gb__statsd_sock_close(k);
 		k->next_connect_ns = 0;
-	} else {
+	} else if (k->resolve_backoff_ns == 0) { /* not while lookups fail: they back off */
 		uint64_t soon = gb__clock_mono_ns() + RECONNECT_NS; /* not on every failed datagram */
 
 		if (k->next_resolve_ns > soon)
