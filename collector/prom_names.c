@@ -148,6 +148,18 @@ global_label(const gb_prom_sink *s, const char *name, size_t len)
 	return false;
 }
 
+/* l's name as user_<name> (cut to fit), counted in tags_renamed. */
+static void
+rename_user(gb_prom_sink *s, struct label *l)
+{
+	size_t keep = l->nl + 5 > GB_PROM_LABEL_MAX ? GB_PROM_LABEL_MAX - 5 : l->nl;
+
+	memmove(l->name + 5, l->name, keep);
+	memcpy(l->name, "user_", 5);
+	l->nl = keep + 5;
+	s->st.tags_renamed++;
+}
+
 /* Adds label (name, raw value) to s->lab[*n], as a producer's: renamed when reserved, value
  * escaped and capped; nothing for an empty name or value. */
 static void
@@ -160,14 +172,8 @@ add_label(gb_prom_sink *s, size_t *n, const char *key, size_t kl, const char *va
 	    dropped_label(s, l->name, l->nl))
 		return;
 	if (producer && (gb__prom_label_reserved(l->name, l->nl) ||
-	    global_label(s, l->name, l->nl))) {
-		size_t keep = l->nl + 5 > GB_PROM_LABEL_MAX ? GB_PROM_LABEL_MAX - 5 : l->nl;
-
-		memmove(l->name + 5, l->name, keep);
-		memcpy(l->name, "user_", 5);
-		l->nl = keep + 5;
-		s->st.tags_renamed++;
-	}
+	    global_label(s, l->name, l->nl)))
+		rename_user(s, l);
 	l->vl = gb__prom_label_value(l->value, value, vl);
 	if (!gb__taglim_admit(s->lim, l->name, l->nl, l->value, l->vl)) {
 		memcpy(l->value, "other", 5);
@@ -309,7 +315,12 @@ gb__prom_set_globals(gb_prom_sink *s, const gb_prom_config *cfg, char *err, size
 		if (strncmp(t, "dd.internal.", 12) == 0 || colon == NULL || colon[1] == '\0')
 			continue;
 		if ((l->nl = gb__prom_label_name(l->name, t, kl)) == 0 ||
-		    dropped_label(s, l->name, l->nl) || global_label(s, l->name, l->nl))
+		    dropped_label(s, l->name, l->nl))
+			continue;
+		/* a --tag le:x (or depth, __x, ...) would clash with the labels every series has */
+		if (gb__prom_label_reserved(l->name, l->nl))
+			rename_user(s, l);
+		if (global_label(s, l->name, l->nl))
 			continue;
 		l->vl = gb__prom_label_value(l->value, colon + 1, strlen(colon + 1));
 		s->n_globals++;

@@ -245,6 +245,26 @@ START_TEST(reserved_and_repeated_labels_are_renamed_or_dropped)
 }
 END_TEST
 
+/* A global tag named like a label every series or bucket has (--tag le:x, DD_TAGS=depth:y)
+ * would make a series with two labels of one name, which fails the whole scrape. */
+START_TEST(reserved_global_tags_are_renamed)
+{
+	static const char *const tags[] = { "le:zz", "depth:9", "quantile:q", "__x:w" };
+	gb_prom_config cfg = { .tags = tags, .n_tags = 4 };
+	gb_prom_sink *s = sink(&cfg);
+	char *t;
+
+	rec(s, GB_REC_TIMING, "step", 0, 0.002, NULL, 0, 1);
+	t = render(s);
+	assert_has(t, "gbatch_step_seconds_bucket{depth=\"0\",user___x=\"w\",user_depth=\"9\","
+	    "user_le=\"zz\",user_quantile=\"q\",le=\"0.005\"} 1\n");
+	ck_assert_ptr_null(strstr(t, "{le="));
+	ck_assert_ptr_null(strstr(t, ",le=\"zz"));
+	free(t);
+	gb__prom_free(s);
+}
+END_TEST
+
 START_TEST(the_dogstatsd_caps_bound_the_series)
 {
 	gb_prom_config cfg = { .max_names = 2, .max_tag_values = 1, .max_contexts = 4 };
@@ -359,6 +379,7 @@ prom_sink_suite(void)
 	tcase_add_test(tc, counters_only_grow_and_gauges_keep_the_last_value);
 	tcase_add_test(tc, genai_metrics_take_their_opentelemetry_prometheus_names);
 	tcase_add_test(tc, reserved_and_repeated_labels_are_renamed_or_dropped);
+	tcase_add_test(tc, reserved_global_tags_are_renamed);
 	tcase_add_test(tc, the_dogstatsd_caps_bound_the_series);
 	tcase_add_test(tc, a_name_held_by_another_type_is_rejected);
 	tcase_add_test(tc, series_not_updated_expire);
