@@ -381,12 +381,6 @@ release(gb_collector *c)
 	}
 }
 
-/* One bounded pass over every ring. The records stay in their rings until what they became
- * has been sent: a collector killed at any point leaves its successor to read them again,
- * never loses them. They are released when the drain goes idle or a ring holds BATCH records
- * (or a quarter of its bytes), so lines still pack across passes and a SIGKILL repeats at most
- * BATCH records per ring. Folded counters and gauges are the exception: they leave at the
- * next flush interval. */
 /* How much longer the sinks may hold what they have not sent (0: send it now). */
 static uint64_t
 hold_ns(const gb_collector *c, uint64_t now)
@@ -394,6 +388,14 @@ hold_ns(const gb_collector *c, uint64_t now)
 	return c->statsd != NULL ? gb__statsd_hold_ns(c->statsd, now) : 0;
 }
 
+/* One bounded pass over every ring. The records stay in their rings until what they became
+ * has been sent: a collector killed at any point leaves its successor to read them again,
+ * never loses them. They are released when the drain goes idle or a ring holds BATCH records
+ * (or a quarter of its bytes), so lines still pack across passes and a SIGKILL repeats at most
+ * BATCH records per ring. With --pack-values the records of samples gathered for the flush
+ * interval stay held until then (or until the BATCH rule sends them early). Folded counters
+ * and gauges are the exception: their records are released, their sums leave at the next
+ * flush interval. */
 static size_t
 drain_once(gb_collector *c)
 {
@@ -495,7 +497,7 @@ static void
 flush_sinks(gb_collector *c)
 {
 	if (c->statsd != NULL)
-		gb__statsd_flush(c->statsd);
+		gb__statsd_flush_read(c->statsd); /* the packed samples too: never released unsent */
 	if (c->console != NULL)
 		gb__console_flush(c->console, 0);
 }

@@ -115,6 +115,9 @@ int gb__statsd_pack_add(gb_statsd_pack *p, gb_statsd_pack_hint *hint, const char
 /* Hands every context's message to emit, in first-seen order, and empties the table. */
 void gb__statsd_pack_flush(gb_statsd_pack *p, gb_statsd_pack_emit emit, void *ctx);
 
+/* True when the table holds no context (nothing gathered since the last flush). */
+bool gb__statsd_pack_empty(const gb_statsd_pack *p);
+
 /* The global tags of cfg, sanitised and joined with commas, into out (room for
  * GB_STATSD_GLOBAL_TAGS_MAX bytes). Returns the length, or -1 with err naming the tag where
  * they grow too long. */

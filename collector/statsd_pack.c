@@ -198,3 +198,9 @@ gb__statsd_pack_flush(gb_statsd_pack *p, gb_statsd_pack_emit emit, void *ctx)
 		emit_ctx(&p->ctx[i], emit, ctx);
 	clear(p);
 }
+
+bool
+gb__statsd_pack_empty(const gb_statsd_pack *p)
+{
+	return p->n == 0;
+}

@@ -255,6 +255,8 @@ gb__statsd_hold_ns(const gb_statsd_sink *s, uint64_t now_ns)
 {
 	uint64_t age;
 
+	if (s->packed != NULL && !gb__statsd_pack_empty(s->packed))
+		return UINT64_MAX; /* packed samples: until the flush interval */
 	if (s->nq > 0 || s->plen == 0)
 		return 0; /* full datagrams go now; nothing to hold */
 	age = now_ns - s->plen_since_ns;
@@ -701,6 +703,14 @@ emit_backlog(void *ctx, const char *name, size_t name_len, const char *tags, siz
 	memcpy(&sec, tags + tags_len - 8, 8);
 	emit_text(s, name, name_len, val, gb__statsd_value(val, v),
 	    type == GB_AGG_COUNTER ? "c" : "g", tags, tags_len - 8, sec);
+}
+
+void
+gb__statsd_flush_read(gb_statsd_sink *s)
+{
+	if (s->packed != NULL)
+		gb__statsd_pack_flush(s->packed, emit_packed, s);
+	gb__statsd_flush(s);
 }
 
 void

@@ -17,6 +17,7 @@ GBATCH_RING_OFFSETS in the environment.
 """
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -356,6 +357,33 @@ class Packing(CollectorCase):
     def test_udp(self):
         recv = Recv(self)
         self.run_packed(recv, "udp://127.0.0.1:%d" % recv.port, 1432)
+
+    def test_samples_gathered_for_the_interval_survive_a_sigkill(self):
+        """Packed samples wait for the flush interval; their records stay in the ring until
+        then, so a collector killed before it gives its successor every sample to send."""
+        recv = Recv(self)
+        ring = self.ring()
+        args = ("--statsd", "udp://127.0.0.1:%d" % recv.port, "--flush-interval", "30s",
+                "--timing-type", "d", "--pack-values")
+        c = self.collector(ring, *args, console="summary")
+        self.write(ring, "--count", "100", "--kind", "timing", "--scope", "dialect.kill",
+                   "--value", "0.25")
+
+        def all_read():  # the summary counts what the collector has read
+            c.send_signal(signal.SIGUSR1)
+            time.sleep(0.05)
+            return "dialect.kill: calls=100" in self.text(self.c_out)
+        wait_until(all_read, 10, "the 100 records read")
+        c.kill()
+        c.wait()
+        self.assertEqual([l for l in recv.lines() if "dialect.kill" in l], [],
+                         "nothing sent before the flush interval")
+        c = self.collector(ring, *args)
+        self.assertEqual(self.stop(c), 0)
+        values = [v for l in recv.lines() if l.startswith("gbatch.dialect.kill:")
+                  for v in l.split("|", 1)[0].split(":")[1:] if v]
+        self.assertEqual(values, ["250"] * 100)
+        self.assertEqual(recv.invalid(), [])
 
     def test_unixgram(self):
         path = os.path.join(self.tmp, "dsd.socket")
