@@ -61,7 +61,8 @@ typedef struct gb_content {
 typedef struct gb_process_opts {
 	unsigned flags;              /* GB_PROCESS_* */
 	const char *response_schema; /* JSON text of the schema each answer must follow, or NULL */
-	/* Since 0.2, added at the end (a caller built against 0.1 must zero a 0.2 struct):
+	/* Since 0.2 (libgbatch.so.1: a program built against 0.1 must be rebuilt, as gb_content
+	 * grew file_uri too):
 	 * generation_config is the JSON text of a generationConfig object as the REST reference
 	 * names it: temperature (0 to 2), topP (0 to 1), topK (>= 1), maxOutputTokens (>= 1),
 	 * stopSequences (1 to 5 strings), seed, thinkingConfig {thinkingBudget (-1 dynamic, 0 off,

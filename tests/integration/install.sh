@@ -19,8 +19,8 @@ for f in include/gbatch/telemetry.h include/gbatch/processor.h; do
 	[ -f "$tmp/prefix/$f" ] || { echo "not installed: $f" >&2; exit 1; }
 done
 [ -f "$libdir/libgbatch.a" ] || { echo "libgbatch.a not installed in $libdir" >&2; exit 1; }
-if [ ! -L "$libdir/libgbatch.so" ] || [ ! -e "$libdir/libgbatch.so.0" ]; then
-	echo "libgbatch.so / .so.0 not installed in $libdir" >&2
+if [ ! -L "$libdir/libgbatch.so" ] || [ ! -e "$libdir/libgbatch.so.1" ]; then
+	echo "libgbatch.so / .so.1 not installed in $libdir" >&2
 	exit 1
 fi
 
@@ -42,7 +42,7 @@ if ldd prog_static | grep -q libgbatch; then
 	exit 1
 fi
 
-exported=$(nm -D --defined-only "$libdir/libgbatch.so.0" | awk '{ print $3 }')
+exported=$(nm -D --defined-only "$libdir/libgbatch.so.1" | awk '{ print $3 }')
 bad=$(echo "$exported" | grep -v '^gb_' || true)
 if [ -n "$bad" ]; then
 	echo "libgbatch.so exports non-gb_ symbols:" >&2
@@ -77,7 +77,7 @@ cp "$src/examples/custom_reporter.c" "$tmp/user-static/prog.c"
 cat >"$tmp/user-static/CMakeLists.txt" <<'CMAKE'
 cmake_minimum_required(VERSION 3.25)
 project(user_static LANGUAGES C)
-find_package(gbatch 0.1 REQUIRED)
+find_package(gbatch 0.2 REQUIRED)
 add_executable(prog prog.c)
 target_link_libraries(prog PRIVATE gbatch::gbatch_static)
 CMAKE
