@@ -233,10 +233,18 @@ load_fixture(struct fault *f, const char *path, char *err, size_t errlen)
 	fclose(in);
 	f->body[len] = '\0';
 	if (f->status == 0) {
+		json_int_t code;
+
 		v = json_loads(f->body, 0, NULL);
-		f->status = json_is_integer(json_object_get(json_object_get(v, "error"), "code")) ?
-		    (int)json_integer_value(json_object_get(json_object_get(v, "error"), "code")) : 200;
+		code = json_is_integer(json_object_get(json_object_get(v, "error"), "code")) ?
+		    json_integer_value(json_object_get(json_object_get(v, "error"), "code")) : 200;
 		json_decref(v);
+		if (code < 100 || code > 599) {
+			snprintf(err, errlen, "fixture \"%.160s\": error.code %lld is no HTTP status "
+			    "(give status=N)", path, (long long)code);
+			return -1;
+		}
+		f->status = (int)code;
 	}
 	return 0;
 }
