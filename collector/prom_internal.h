@@ -155,9 +155,6 @@ struct series *gb__prom_series_get(gb_prom_sink *s, struct family *f, const char
 
 /* ---- names and labels (prom_names.c) ---- */
 
-/* The bytes a record's series is made from, into key; more than CACHE_KEY_MAX when they do
- * not fit. */
-size_t gb__prom_cache_key(const gb_record *r, char *key);
 /* The slow path of a record: its family and labels, and the series they name (NULL when the
  * name is another type's, counted, or past a cap). */
 struct series *gb__prom_make_series(gb_prom_sink *s, const gb_record *r);

@@ -18,40 +18,6 @@ const double gb__prom_token_buckets[GB_PROM_N_TOKEN_BUCKETS] = { 1, 4, 16, 64, 2
 
 /* ---- names and labels (the slow path of a record) ---- */
 
-static size_t
-put_key(char *key, size_t n, const void *p, size_t len)
-{
-	if (n + len > CACHE_KEY_MAX)
-		return CACHE_KEY_MAX + 1;
-	memcpy(key + n, p, len);
-	return n + len;
-}
-
-/* The bytes a record's series is made from: kind, depth, lengths and every string. Returns
- * the length, or more than CACHE_KEY_MAX when it does not fit. */
-size_t
-gb__prom_cache_key(const gb_record *r, char *key)
-{
-	uint16_t hdr[5] = { r->kind, r->depth, (uint16_t)r->parent_len, (uint16_t)r->n_meta,
-		(uint16_t)r->scope_len };
-	size_t n;
-
-	if (r->scope_len > CACHE_KEY_MAX)
-		return CACHE_KEY_MAX + 1;
-	n = put_key(key, 0, hdr, sizeof(hdr));
-	n = put_key(key, n, r->scope, r->scope_len);
-	for (size_t i = 0; i < r->n_meta && n <= CACHE_KEY_MAX; i++) {
-		uint16_t l[2] = { (uint16_t)r->meta[i].key_len, (uint16_t)r->meta[i].value_len };
-
-		if (r->meta[i].key_len > CACHE_KEY_MAX || r->meta[i].value_len > CACHE_KEY_MAX)
-			return CACHE_KEY_MAX + 1;
-		n = put_key(key, n, l, sizeof(l));
-		n = put_key(key, n, r->meta[i].key, r->meta[i].key_len);
-		n = put_key(key, n, r->meta[i].value, r->meta[i].value_len);
-	}
-	return n;
-}
-
 static bool
 ends_with(const char *s, size_t len, const char *suffix)
 {

@@ -356,7 +356,7 @@ gb__prom_record(gb_prom_sink *s, const gb_record *r, uint64_t now_ns)
 	}
 	s->st.tags_dropped += r->meta_dropped > 0 ? r->meta_dropped :
 	    (r->flags & GB_REC_F_META_DROPPED) != 0;
-	kl = gb__prom_cache_key(r, key);
+	kl = gb__rec_key(r, key, CACHE_KEY_MAX);
 	if (kl <= CACHE_KEY_MAX) {
 		uint64_t h = gb__hash(key, kl);
 		struct cache_ent *e = &s->cache[h & (CACHE_SLOTS - 1)];

@@ -447,40 +447,6 @@ emit_line(gb_statsd_sink *s, const char *name, size_t nl, double v, const char *
 	emit_text(s, name, nl, val, gb__statsd_value(val, v), type, tags, tl, 0);
 }
 
-static size_t
-put_key(char *key, size_t n, const void *p, size_t len)
-{
-	if (n + len > CACHE_KEY_MAX)
-		return CACHE_KEY_MAX + 1;
-	memcpy(key + n, p, len);
-	return n + len;
-}
-
-/* The bytes a record's name and tags are made from: depth, parent length and every string
- * with its length. Returns the length, or more than CACHE_KEY_MAX when it does not fit. */
-static size_t
-cache_key(const gb_record *r, char *key)
-{
-	uint16_t hdr[4] = { r->depth, (uint16_t)r->parent_len, (uint16_t)r->n_meta,
-		(uint16_t)r->scope_len };
-	size_t n;
-
-	if (r->scope_len > CACHE_KEY_MAX || r->parent_len > CACHE_KEY_MAX)
-		return CACHE_KEY_MAX + 1;
-	n = put_key(key, 0, hdr, sizeof(hdr));
-	n = put_key(key, n, r->scope, r->scope_len);
-	for (size_t i = 0; i < r->n_meta && n <= CACHE_KEY_MAX; i++) {
-		uint16_t l[2] = { (uint16_t)r->meta[i].key_len, (uint16_t)r->meta[i].value_len };
-
-		if (r->meta[i].key_len > CACHE_KEY_MAX || r->meta[i].value_len > CACHE_KEY_MAX)
-			return CACHE_KEY_MAX + 1;
-		n = put_key(key, n, l, sizeof(l));
-		n = put_key(key, n, r->meta[i].key, r->meta[i].key_len);
-		n = put_key(key, n, r->meta[i].value, r->meta[i].value_len);
-	}
-	return n;
-}
-
 /* The part of r's scope its metric is named after: the whole path, or its own name. */
 static void
 name_source(const gb_statsd_sink *s, const gb_record *r, const char **p, size_t *len)
@@ -634,7 +600,7 @@ gb__statsd_record(gb_statsd_sink *s, const gb_record *r)
 	/* pairs the producer could not fit in its record (an older one only flags it) */
 	s->st.tags_dropped += r->meta_dropped > 0 ? r->meta_dropped :
 	    (r->flags & GB_REC_F_META_DROPPED) != 0;
-	kl = cache_key(r, key);
+	kl = gb__rec_key(r, key, CACHE_KEY_MAX);
 	if (kl <= CACHE_KEY_MAX) {
 		uint64_t h = gb__statsd_key_hash(key, kl);
 		struct line_cache *e = &s->cache[h & (CACHE_SLOTS - 1)];

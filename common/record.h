@@ -74,6 +74,12 @@ typedef struct gb_record {
 	size_t n_meta;
 } gb_record;
 
+/* The bytes that tell r's identity apart (kind, depth, lengths, then the scope and every
+ * metadata pair with their lengths), written into key (room for max bytes): what the
+ * collector's sinks key their caches on. Returns the length, or max + 1 when they do not fit
+ * (key is then not to be used). */
+size_t gb__rec_key(const gb_record *r, char *key, size_t max);
+
 /* Bytes gb__rec_encode will write for r, after truncation. Always <= GB_REC_MAX_SIZE. */
 size_t gb__rec_size(const gb_record *r);
 
