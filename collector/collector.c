@@ -419,6 +419,8 @@ drain_once(gb_collector *c)
 	 * how well lines pack does not depend on which side is faster */
 	if (full || (n == 0 && hold_ns(c, gb__clock_mono_ns()) == 0))
 		release(c);
+	else if (n == 0 && c->statsd != NULL)
+		gb__statsd_send_full(c->statsd); /* full ones go now; their records stay held */
 	return n;
 }
 

@@ -257,10 +257,22 @@ gb__statsd_hold_ns(const gb_statsd_sink *s, uint64_t now_ns)
 
 	if (s->packed != NULL && !gb__statsd_pack_empty(s->packed))
 		return UINT64_MAX; /* packed samples: until the flush interval */
-	if (s->nq > 0 || s->plen == 0)
-		return 0; /* full datagrams go now; nothing to hold */
+	if (s->plen == 0)
+		return 0; /* nothing to hold (full datagrams: gb__statsd_send_full) */
 	age = now_ns - s->plen_since_ns;
 	return age < s->datagram_wait_ns ? s->datagram_wait_ns - age : 0;
+}
+
+void
+gb__statsd_send_full(gb_statsd_sink *s)
+{
+	size_t nq = s->nq;
+
+	if (nq == 0)
+		return;
+	send_queue(s); /* pkt[0, nq); the part-filled one at pkt[nq] moves to the front */
+	if (s->plen > 0)
+		memmove(s->pkt[0], s->pkt[nq], s->plen);
 }
 
 void

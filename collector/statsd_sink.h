@@ -200,13 +200,17 @@ void gb__statsd_flush_aggregates(gb_statsd_sink *s);
 /* Sends the pending datagram, if any. */
 void gb__statsd_flush(gb_statsd_sink *s);
 
+/* Sends the full datagrams waiting to go, keeping the part-filled one. */
+void gb__statsd_send_full(gb_statsd_sink *s);
+
 /* Sends everything that came from records read so far (the --pack-values messages gathered
  * for the flush interval too; not the folded counters and gauges): what a caller calls before
  * it gives the records' ring space back. */
 void gb__statsd_flush_read(gb_statsd_sink *s);
 
 /* How much longer (ns) what is pending may wait before gb__statsd_flush_read: a datagram goes
- * out when it is full, or once its first line has waited datagram_wait_ns; --pack-values
+ * out when it is full (gb__statsd_send_full), or once its first line has waited
+ * datagram_wait_ns; --pack-values
  * samples wait for the flush interval (UINT64_MAX: until gb__statsd_flush_aggregates). 0 when
  * it must go now, or nothing is pending. */
 uint64_t gb__statsd_hold_ns(const gb_statsd_sink *s, uint64_t now_ns);
