@@ -14,18 +14,12 @@ fx=$src/tests/fixtures/gemini
 work=$(mktemp -d)
 key="sk-secret-$$-Ap9Qx"
 stub_pid=
-fails=0
 
 cleanup() {
-	[ -n "$stub_pid" ] && kill "$stub_pid" 2>/dev/null && wait "$stub_pid" 2>/dev/null
+	stub_stop
 	rm -rf "$work"
 }
 trap cleanup EXIT
-
-fail() {
-	echo "FAIL: $*" >&2
-	fails=$((fails + 1))
-}
 
 # shellcheck source=tests/integration/stub_lib.sh disable=SC1091
 . "$src/tests/integration/stub_lib.sh"
@@ -227,5 +221,5 @@ expect_in jobs_gen err 'jobs_gen.jsonl:4: unknown generation_config field "tempr
 jsonl "$work/stub.log" "rs[0]['generation_config'].pop('responseMimeType') and rs[0]['generation_config'] == {'temperature': 1.5, 'thinkingConfig': {'thinkingBudget': 128, 'includeThoughts': True}} and rs[0]['safety_settings'] == [{'category': 'HARM_CATEGORY_HARASSMENT', 'threshold': 'BLOCK_NONE'}]"
 jsonl "$work/stub.log" "rs[1]['generation_config'].pop('responseMimeType') and rs[1]['generation_config'] == {'temperature': 0.5, 'thinkingConfig': {'thinkingBudget': 128}} and rs[1]['safety_settings'] == [{'category': 'HARM_CATEGORY_HARASSMENT', 'threshold': 'BLOCK_ONLY_HIGH'}]"
 
-[ "$fails" = 0 ] || { echo "$fails failure(s)" >&2; exit 1; }
+checks_done
 echo "processor_api: all checks passed"

@@ -12,18 +12,12 @@ demo=$src/deploy/demo
 work=$(mktemp -d)
 key="sk-secret-$$-Zq7Vw"
 stub_pid=
-fails=0
 
 cleanup() {
-	[ -n "$stub_pid" ] && kill "$stub_pid" 2>/dev/null && wait "$stub_pid" 2>/dev/null
+	stub_stop
 	rm -rf "$work"
 }
 trap cleanup EXIT
-
-fail() {
-	echo "FAIL: $*" >&2
-	fails=$((fails + 1))
-}
 
 # shellcheck source=tests/integration/stub_lib.sh disable=SC1091
 . "$src/tests/integration/stub_lib.sh"
@@ -188,5 +182,5 @@ for f in "$work"/*.out "$work"/*.err "$work"/*.json "$work/stub.log"; do
 done
 grep -q '"key_ok":true' "$work/stub.log" || fail "the stand-in never saw the right key"
 
-[ "$fails" = 0 ] || { echo "$fails failure(s)" >&2; exit 1; }
+checks_done
 echo "processor_cli: all checks passed"

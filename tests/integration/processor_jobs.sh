@@ -13,19 +13,13 @@ work=$(mktemp -d)
 key="sk-secret-$$-Jb9Qx"
 stub_pid=
 proc_pid=
-fails=0
 
 cleanup() {
 	[ -n "$proc_pid" ] && kill -9 "$proc_pid" 2>/dev/null
-	[ -n "$stub_pid" ] && kill "$stub_pid" 2>/dev/null && wait "$stub_pid" 2>/dev/null
+	stub_stop
 	rm -rf "$work"
 }
 trap cleanup EXIT
-
-fail() {
-	echo "FAIL: $*" >&2
-	fails=$((fails + 1))
-}
 
 # section NAME: a progress line with the time since the start.
 t_start=$(date +%s%N)
@@ -522,5 +516,5 @@ for f in "$work"/*.out "$work"/*.err "$work"/*.jsonl "$work/stub.log"; do
 	if grep -qF -- "$key" "$f"; then fail "the API key leaked into $(basename "$f")"; fi
 done
 
-[ "$fails" = 0 ] || { echo "$fails failure(s)" >&2; exit 1; }
+checks_done
 echo "processor_jobs: all checks passed"
