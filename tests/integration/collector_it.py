@@ -36,38 +36,49 @@ CONSUMER_PID_SIZE = LAYOUT["consumer_pid_size"]
 
 
 class Receiver:
-    """dogstatsd-recv: every line the collector sends, checked by our strict checker."""
+    """dogstatsd-recv on udp (any loopback address, IPv6 too), unixgram (unix_path) or
+    unixstream (stream): every line the collector sends, checked by our strict checker, written
+    to a file."""
 
-    def __init__(self, tc, unix_path=None):
+    def __init__(self, tc, unix_path=None, udp_bind=None, port=0, stream=None, max_bytes=None):
         self.tc = tc
         self.out = os.path.join(tc.tmp, "recv-%d.txt" % tc.next_id())
         open(self.out, "w").close()
-        if unix_path:
-            args = [DSD_RECV, "--unix", unix_path, "--out", self.out, "--max", "8192"]
+        if stream:
+            args = ["--unixstream", stream]
+        elif unix_path:
+            args = ["--unix", unix_path]
         else:
-            args = [DSD_RECV, "--udp", "0", "--out", self.out, "--max", "1432"]
-        self.proc = tc.spawn(args, stdout=subprocess.PIPE)
+            args = ["--udp", str(port), "--bind", udp_bind or "127.0.0.1"]
+        limit = max_bytes or (1432 if udp_bind or not (unix_path or stream) else 8192)
+        self.proc = tc.spawn([DSD_RECV] + args + ["--out", self.out, "--max", str(limit)],
+                             stdout=subprocess.PIPE)
         first = self.proc.stdout.readline().decode()
-        if not unix_path:
+        if not (unix_path or stream):
+            if not first.startswith("port "):
+                raise AssertionError("dogstatsd-recv did not bind: %r" % first)
             self.port = int(first.split()[1])
+
+    def stop(self):
+        self.tc.kill(self.proc)
 
     def text(self):
         with open(self.out) as f:
             return f.read()
 
     def lines(self):
-        return [l for l in self.text().splitlines() if not l.startswith("#dgram")]
+        return [l for l in self.text().splitlines() if not l.startswith("#")]
 
     def datagrams(self):
         return [tuple(map(int, l.split()[1:])) for l in self.text().splitlines()
                 if l.startswith("#dgram")]
 
     def invalid(self):
-        return [l for l in self.lines() if l.startswith("!INVALID")]
+        return [l for l in self.text().splitlines() if l.startswith("!INVALID")]
 
-    def sum_of(self, prefix):
-        return sum(float(l.split(":", 1)[1].split("|", 1)[0]) for l in self.lines()
-                   if l.startswith(prefix + ":"))
+    def sum_of(self, name):
+        return sum(sum(float(v) for v in l.split("|", 1)[0].split(":")[1:] if v)
+                   for l in self.lines() if l.startswith(name + ":"))
 
 
 def sent_errors(stderr_text):

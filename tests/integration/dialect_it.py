@@ -26,56 +26,12 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from collector_it import COLLECTOR, DSD_RECV, EMIT, CollectorCase, sent_errors  # noqa: E402
+from collector_it import COLLECTOR, EMIT, CollectorCase, Receiver, sent_errors  # noqa: E402
 from statsd_server import wait_until  # noqa: E402
 from ring_layout import LAYOUT  # noqa: E402
 
 ADMISSION_URL = "unix:///var/run/datadog/dsd.socket"
 
-
-class Recv:
-    """dogstatsd-recv on udp (any loopback address, IPv6 too), unixgram or unixstream: every
-    line checked by the strict checker, written to a file."""
-
-    def __init__(self, tc, udp_bind=None, port=0, unix=None, stream=None, max_bytes=None):
-        self.tc = tc
-        self.out = os.path.join(tc.tmp, "recv-%d.txt" % tc.next_id())
-        open(self.out, "w").close()
-        if stream:
-            args = ["--unixstream", stream]
-        elif unix:
-            args = ["--unix", unix]
-        else:
-            args = ["--udp", str(port), "--bind", udp_bind or "127.0.0.1"]
-        limit = max_bytes or (1432 if udp_bind or not (unix or stream) else 8192)
-        self.proc = tc.spawn([DSD_RECV] + args + ["--out", self.out, "--max", str(limit)],
-                             stdout=subprocess.PIPE)
-        first = self.proc.stdout.readline().decode()
-        if not (unix or stream):
-            if not first.startswith("port "):
-                raise AssertionError("dogstatsd-recv did not bind: %r" % first)
-            self.port = int(first.split()[1])
-
-    def stop(self):
-        self.tc.kill(self.proc)
-
-    def text(self):
-        with open(self.out) as f:
-            return f.read()
-
-    def lines(self):
-        return [l for l in self.text().splitlines() if not l.startswith("#")]
-
-    def datagrams(self):
-        return [tuple(map(int, l.split()[1:])) for l in self.text().splitlines()
-                if l.startswith("#dgram")]
-
-    def invalid(self):
-        return [l for l in self.text().splitlines() if l.startswith("!INVALID")]
-
-    def sum_of(self, name):
-        return sum(sum(float(v) for v in l.split("|", 1)[0].split(":")[1:] if v)
-                   for l in self.lines() if l.startswith(name + ":"))
 
 
 def ring_field(ring, field):
@@ -105,17 +61,17 @@ class Targets(CollectorCase):
         return c
 
     def test_udp_with_a_port(self):
-        r = Recv(self)
+        r = Receiver(self)
         self.deliver("udp://127.0.0.1:%d" % r.port, r)
 
     def test_udp_host_name_with_a_port(self):
-        r = Recv(self)
+        r = Receiver(self)
         self.deliver("udp://localhost:%d" % r.port, r)
 
     def test_udp_without_a_port_goes_to_8125(self):
         # 127.0.0.3 rather than 127.0.0.1, where a StatsD server of the machine may hold 8125
         try:
-            r = Recv(self, udp_bind="127.0.0.3", port=8125)
+            r = Receiver(self, udp_bind="127.0.0.3", port=8125)
         except AssertionError as e:
             self.skipTest("127.0.0.3:8125 cannot be bound here (%s)" % e)
         self.deliver("udp://127.0.0.3", r)
@@ -132,36 +88,36 @@ class Targets(CollectorCase):
 
     def test_ipv6_loopback_in_brackets(self):
         self.ipv6_or_skip()
-        r = Recv(self, udp_bind="::1")
+        r = Receiver(self, udp_bind="::1")
         self.deliver("udp://[::1]:%d" % r.port, r)
 
     def test_ipv6_loopback_without_a_port(self):
         self.ipv6_or_skip()
         try:
-            r = Recv(self, udp_bind="::1", port=8125)
+            r = Receiver(self, udp_bind="::1", port=8125)
         except AssertionError as e:
             self.skipTest("[::1]:8125 cannot be bound here (%s)" % e)
         self.deliver("udp://[::1]", r)
 
     def test_unixgram(self):
         path = os.path.join(self.tmp, "dsd.socket")
-        r = Recv(self, unix=path)
+        r = Receiver(self, unix_path=path)
         self.deliver("unixgram://" + path, r)
 
     def test_unix_is_a_datagram_socket(self):
         path = os.path.join(self.tmp, "dsd.socket")
-        r = Recv(self, unix=path)
+        r = Receiver(self, unix_path=path)
         self.deliver("unix://" + path, r)
 
     def test_unix_finds_a_stream_socket(self):
         path = os.path.join(self.tmp, "dsd.socket")
-        r = Recv(self, stream=path)
+        r = Receiver(self, stream=path)
         self.deliver("unix://" + path, r)
         self.assertIn("#connection", r.text())
 
     def test_unixstream_frames_every_message(self):
         path = os.path.join(self.tmp, "dsd.socket")
-        r = Recv(self, stream=path)
+        r = Receiver(self, stream=path)
         self.deliver("unixstream://" + path, r)
         frames = r.datagrams()
         self.assertGreater(len(frames), 0)
@@ -169,17 +125,17 @@ class Targets(CollectorCase):
 
     def test_dd_dogstatsd_url_unix_socket(self):
         path = os.path.join(self.tmp, "dsd.socket")
-        r = Recv(self, unix=path)
+        r = Receiver(self, unix_path=path)
         self.deliver(None, r, env={"DD_DOGSTATSD_URL": "unix://" + path})
 
     def test_dd_dogstatsd_socket(self):
         path = os.path.join(self.tmp, "dsd.socket")
-        r = Recv(self, unix=path)
+        r = Receiver(self, unix_path=path)
         self.deliver(None, r, env={"DD_DOGSTATSD_SOCKET": path, "DD_AGENT_HOST": "192.0.2.1"})
 
     def test_dd_dogstatsd_url_goes_before_the_socket(self):
         path = os.path.join(self.tmp, "dsd.socket")
-        r = Recv(self, unix=path)
+        r = Receiver(self, unix_path=path)
         self.deliver(None, r, env={"DD_DOGSTATSD_URL": "unixgram://" + path,
                                    "DD_DOGSTATSD_SOCKET": os.path.join(self.tmp, "none")})
 
@@ -200,13 +156,13 @@ class Targets(CollectorCase):
         """The agent's stream socket closed under the collector: the next message finds EPIPE,
         goes on a new connection; with no agent at all it is counted, then delivery resumes."""
         path = os.path.join(self.tmp, "dsd.socket")
-        r1 = Recv(self, stream=path)
+        r1 = Receiver(self, stream=path)
         ring = self.ring()
         c = self.collector(ring, "--statsd", "unixstream://" + path, "--flush-interval", "50ms")
         self.write(ring, "--count", "100", "--kind", "counter", "--scope", "dialect.s1")
         wait_until(lambda: r1.sum_of("gbatch.dialect.s1") == 100, 15, "burst 1")
         r1.stop()
-        r2 = Recv(self, stream=path)
+        r2 = Receiver(self, stream=path)
         self.write(ring, "--count", "100", "--kind", "counter", "--scope", "dialect.s2")
         wait_until(lambda: r2.sum_of("gbatch.dialect.s2") == 100, 15, "burst 2 after a restart")
         r2.stop()
@@ -215,7 +171,7 @@ class Targets(CollectorCase):
         # timings leave as soon as the drain goes idle, and the ring keeps them until then
         self.write(ring, "--count", "100", "--kind", "timing", "--scope", "dialect.s3")
         wait_until(lambda: drained(ring), 15, "the collector to try burst 3")
-        r3 = Recv(self, stream=path)
+        r3 = Receiver(self, stream=path)
 
         def reconnected():  # reconnects are tried every 500 ms at most
             self.write(ring, "--count", "1", "--kind", "counter", "--scope", "dialect.probe")
@@ -268,9 +224,9 @@ class HostMoves(CollectorCase):
         return p
 
     def two_receivers(self):
-        a = Recv(self, udp_bind="127.0.0.1")
+        a = Receiver(self, udp_bind="127.0.0.1")
         try:
-            b = Recv(self, udp_bind="127.0.0.2", port=a.port)
+            b = Receiver(self, udp_bind="127.0.0.2", port=a.port)
         except AssertionError as e:
             self.skipTest("127.0.0.2:%d cannot be bound (%s)" % (a.port, e))
         return a, b
@@ -355,13 +311,13 @@ class Packing(CollectorCase):
         self.assertEqual(sent_errors(self.text(self.c_err)), 0)
 
     def test_udp(self):
-        recv = Recv(self)
+        recv = Receiver(self)
         self.run_packed(recv, "udp://127.0.0.1:%d" % recv.port, 1432)
 
     def test_samples_gathered_for_the_interval_survive_a_sigkill(self):
         """Packed samples wait for the flush interval; their records stay in the ring until
         then, so a collector killed before it gives its successor every sample to send."""
-        recv = Recv(self)
+        recv = Receiver(self)
         ring = self.ring()
         args = ("--statsd", "udp://127.0.0.1:%d" % recv.port, "--flush-interval", "30s",
                 "--timing-type", "d", "--pack-values")
@@ -387,12 +343,12 @@ class Packing(CollectorCase):
 
     def test_unixgram(self):
         path = os.path.join(self.tmp, "dsd.socket")
-        recv = Recv(self, unix=path)
+        recv = Receiver(self, unix_path=path)
         self.run_packed(recv, "unixgram://" + path, 8192)
 
     def test_unixstream(self):
         path = os.path.join(self.tmp, "dsd.socket")
-        recv = Recv(self, stream=path)
+        recv = Receiver(self, stream=path)
         self.run_packed(recv, "unixstream://" + path, 8192)
 
 
@@ -410,7 +366,7 @@ class Timestamps(CollectorCase):
         t3 = time.time()
         # the backlog must be older than two flush intervals (200 ms) when read
         wait_until(lambda: time.time() > t3 + 0.5, 5, "the backlog to age")
-        recv = Recv(self)
+        recv = Receiver(self)
         c = self.collector(ring, "--statsd", "udp://127.0.0.1:%d" % recv.port,
                            "--flush-interval", "100ms", "--timestamps")
 
@@ -440,7 +396,7 @@ class Timestamps(CollectorCase):
         self.write(ring, "--count", "4", "--kind", "counter", "--scope", "dialect.nt")
         t = time.time()
         wait_until(lambda: time.time() > t + 0.5, 5, "a backlog, were timestamps on")
-        recv = Recv(self)
+        recv = Receiver(self)
         c = self.collector(ring, "--statsd", "udp://127.0.0.1:%d" % recv.port,
                            "--flush-interval", "100ms")
         wait_until(lambda: "gbatch.dialect.nt:4|c|#depth:0" in recv.lines(), 15,
