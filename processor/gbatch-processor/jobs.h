@@ -43,13 +43,20 @@ struct gb_jobs_opts {
 	bool keep_files;           /* leave the uploaded files instead of deleting them */
 	gb_process_opts process;   /* compare flag; response_schema: the default schema */
 	int progress;              /* 1 live progress on stderr, 0 one summary line, -1 auto (a TTY) */
+	bool batch_api;            /* every job's batched call through one Batch API batch */
+	uint64_t batch_poll_ns;    /* the first wait between polls of the batch */
+	const char *batch_name;    /* the batch's display name; NULL: made from the jobs file */
+	bool batch_no_repair;      /* leave what the batch did not answer instead of asking */
+	bool batch_cancel;         /* cancel the batch OUTPUT.batch.json names, and stop */
 };
 
 /* Runs every job of o->jobs_path (of its shard, when o->shard_count > 1) through processor p
  * (borrowed; its telemetry context gets the run's records). Returns the process exit status:
  * 0 every job answered in full, 1 some job, question or line failed, 2 the jobs or output file
  * cannot be used, GB__EXIT_INCOMPLETE when the run stopped before every job was done (see
- * above), GB__EXIT_PARTIAL when nothing failed but some answers are partial. */
+ * above), GB__EXIT_PARTIAL when nothing failed but some answers are partial. With batch_api,
+ * the batched calls go into one Batch API batch first (jobs_batch.c); a batch that ended
+ * without succeeding leaves its jobs undone (GB__EXIT_INCOMPLETE). */
 int gb__jobs_run(gb_processor *p, const struct gb_jobs_opts *o);
 
 /* Parses --shard I/N: 0 <= I < N <= max. Returns 0, or -1. */

@@ -125,7 +125,7 @@ gb__jobs_caches_delete(struct runner *rn)
 {
 	for (size_t i = 0; i < rn->n_caches; i++) {
 		struct cache *c = &rn->caches[i];
-		if (c->name != NULL && !rn->o->keep_cache) {
+		if (c->name != NULL && !rn->o->keep_cache && !rn->keep_caches) {
 			gb_gemini_result res = { 0 };
 			json_t *answer = NULL;
 			if (gb__gemini_rest(rn->client, c->name, NULL, &answer, &res) != GB__GEMINI_OK)
@@ -134,7 +134,8 @@ gb__jobs_caches_delete(struct runner *rn)
 			json_decref(answer);
 			gb__gemini_result_fini(&res);
 		} else if (c->name != NULL) {
-			gb__log_info("kept %s (--keep-cache)", c->name);
+			gb__log_info("kept %s (%s)", c->name, rn->keep_caches ? "the batch may use it" :
+			    "--keep-cache");
 		}
 		free(c->name);
 	}

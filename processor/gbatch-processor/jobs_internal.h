@@ -66,12 +66,17 @@ struct slot {
 	char *cache_name;
 	int64_t cache_tokens;
 	uint64_t started;
+	int from_batch;          /* its batched call was answered by the Batch API batch */
+	int content_deferred;    /* its content is read only if something must be asked again */
+	int64_t billable_batch;  /* billable tokens of that answer (billed at the batch rate) */
+	int64_t billable_asked;  /* of the calls sent interactively */
 };
 
 struct totals {
 	size_t jobs, done, answered_full, failed, skipped, invalid, answers, errors, requests;
 	size_t unwritten; /* jobs whose result line could not be written */
 	size_t only_partial; /* jobs answered in full but for partial answers (finishReason) */
+	size_t batch_left;   /* jobs a batch that did not succeed left undone */
 	int64_t prompt, output, cached, thoughts, total;
 	unsigned caches_created, cache_hits, rate_waits, http_429;
 };
@@ -99,7 +104,66 @@ struct runner {
 	struct gb_progress_rate rate_samples;
 	int stop_now; /* a fatal API error or a failed write: the run cannot go on */
 	struct totals tot;
+	struct batch_mode *bm; /* --batch-api: the batch and its answers, else NULL */
+	int submitting;        /* jobs are being put into the batch, not run */
+	int keep_caches;       /* a batch that is not over may still use the caches */
 };
+
+/* ---- jobs_run.c, for jobs_batch.c ---- */
+
+/* Puts job j into slot s (content, cache, state machine); a job that cannot start is written
+ * as failed and the slot left empty (s->job NULL). */
+void gb__jobs_slot_start(struct runner *rn, struct slot *s, struct job *j);
+/* Frees what slot s holds and empties it. */
+void gb__jobs_slot_clear(struct slot *s);
+/* Writes the job of slot s as failed with error, and empties the slot. */
+void gb__jobs_slot_fail(struct runner *rn, struct slot *s, const char *error);
+/* Whether the job's id is already in the output (done before, or in this run). */
+int gb__jobs_done(const struct runner *rn, const struct job *j);
+/* Adds a call's usage to the run's totals. */
+void gb__jobs_count_tokens(struct runner *rn, const gb_gemini_usage *u);
+/* Whether a SIGINT or SIGTERM came since the run started. */
+int gb__jobs_signalled(void);
+
+/* ---- jobs_batch.c: --batch-api ---- */
+
+/* Puts every job still to do into one batch (or, with --resume, finds the batch
+ * OUTPUT.batch.json names), polls it until it ends, and reads its answers into rn->bm. 0: the
+ * loop should now run the jobs the batch answered; GB__EXIT_INCOMPLETE: stopped (a signal, a
+ * batch that failed, expired or was cancelled; the jobs are left to --resume); 2: cannot
+ * start (logged). */
+int gb__jobs_batch_begin(struct runner *rn);
+/* Whether the loop runs job j: it is one the batch answered (or should have). */
+int gb__jobs_batch_wanted(const struct runner *rn, const struct job *j);
+/* Whether job j's batched call has its answer in the batch (so its content is only read if
+ * some answer must be asked again). */
+int gb__jobs_batch_has(const struct runner *rn, const struct job *j);
+/* Takes the batch's answer to the slot's batched call into its state machine, then, for what
+ * it left unanswered, reads the content to ask again (or, with --batch-no-repair, gives those
+ * questions up). */
+void gb__jobs_batch_answer(struct runner *rn, struct slot *s);
+/* Adds "mode": "batch" and the "batch" object (name, answers from the batch and asked
+ * interactively, billable tokens at either rate) to the job's result line. */
+void gb__jobs_batch_line(const struct runner *rn, const struct slot *s, const gb_result *r,
+    json_t *line);
+/* After the loop: the summary, and once every job of the batch is written, the state file
+ * removed and the batch's input file, content files and caches of an earlier run deleted. */
+void gb__jobs_batch_end(struct runner *rn, size_t left);
+/* --batch-cancel: cancels the batch OUTPUT.batch.json names. Returns the exit status. */
+int gb__jobs_batch_cancel(struct runner *rn);
+/* Frees rn->bm. */
+void gb__jobs_batch_free(struct runner *rn);
+
+/* ---- jobs_batch_input.c ---- */
+
+struct gb_batch_state;
+/* Builds the inputConfig of a batch of every job still to do: their keys into st->jobs, the
+ * content files and caches their requests name into st->files and st->caches, and for a file
+ * input its name into st->input_file (uploaded and ACTIVE). A job that cannot start, or
+ * whose request cannot be built, is written as failed. Returns 0 with *input (new) and
+ * *bytes (the requests' size) set, 1 when no job is left to submit, -1 with err set. */
+int gb__jobs_batch_input(struct runner *rn, struct gb_batch_state *st, json_t **input,
+    uint64_t *bytes, char *err, size_t errlen);
 
 /* ---- jobs_file.c ---- */
 

@@ -36,8 +36,8 @@ on_stop(int sig)
 
 /* ---- one job ---- */
 
-static void
-slot_clear(struct slot *s)
+void
+gb__jobs_slot_clear(struct slot *s)
 {
 	gb__gemini_xfer_free(s->x);
 	gb__gemini_result_fini(&s->res);
@@ -48,8 +48,8 @@ slot_clear(struct slot *s)
 }
 
 /* The run's totals for the summary line (the token counters are the driver's). */
-static void
-count_tokens(struct runner *rn, const gb_gemini_usage *u)
+void
+gb__jobs_count_tokens(struct runner *rn, const gb_gemini_usage *u)
 {
 	rn->tot.prompt += u->prompt;
 	rn->tot.output += u->candidates;
@@ -84,7 +84,8 @@ outcome_of(const gb_result *r)
 
 /* The job's line: {"id", "line", then the result's keys, "outcome", "cache"}, or an error. */
 static char *
-job_line(const struct slot *s, const gb_result *r, const char *error, const char *outcome)
+job_line(const struct runner *rn, const struct slot *s, const gb_result *r, const char *error,
+    const char *outcome)
 {
 	json_t *line = json_pack("{s:O, s:I}", "id", s->job->id, "line", (json_int_t)s->job->line);
 	char *text = r != NULL ? gb_result_to_json(r, 0) : NULL, *outs;
@@ -102,6 +103,8 @@ job_line(const struct slot *s, const gb_result *r, const char *error, const char
 	if (s->cache_name != NULL)
 		json_object_set_new(line, "cache", json_pack("{s:s, s:I, s:b}", "name", s->cache_name,
 		    "tokens", (json_int_t)s->cache_tokens, "reused", s->cached_hit));
+	if (rn->bm != NULL)
+		gb__jobs_batch_line(rn, s, r, line);
 	if ((outs = json_dumps(line, JSON_COMPACT)) == NULL)
 		gb__fatalx("out of memory writing a result");
 	free(text);
@@ -115,7 +118,7 @@ static void
 job_write(struct runner *rn, struct slot *s, gb_result *r, const char *error)
 {
 	const char *outcome = outcome_of(r);
-	char *outs = job_line(s, r, error, outcome), qbuf[24], lbuf[24];
+	char *outs = job_line(rn, s, r, error, outcome), qbuf[24], lbuf[24];
 	int written = gb__jobs_write_line(rn, outs) == 0;
 
 	free(outs);
@@ -135,6 +138,7 @@ job_write(struct runner *rn, struct slot *s, gb_result *r, const char *error)
 		rn->tot.errors += s->job->nq;
 	}
 	rn->tot.done++;
+	json_object_set_new(rn->done_ids, s->job->key, json_true());
 	if (strcmp(outcome, "answered") == 0)
 		rn->tot.answered_full++;
 	else
@@ -169,9 +173,10 @@ job_settings(gb_process_opts *po, const struct job *j, char *err, size_t errlen)
 }
 
 /* Puts job j into slot s: reads its content, sets up its cache and its state machine. A job
- * that cannot start is written as failed and the slot left empty. */
-static void
-job_start(struct runner *rn, struct slot *s, struct job *j)
+ * that cannot start is written as failed and the slot left empty. A job whose batched call
+ * the batch answered needs its content only if something must be asked again. */
+void
+gb__jobs_slot_start(struct runner *rn, struct slot *s, struct job *j)
 {
 	gb_process_opts po = rn->o->process;
 	struct cache *c = NULL;
@@ -182,11 +187,16 @@ job_start(struct runner *rn, struct slot *s, struct job *j)
 	s->job = j;
 	s->started = gb__clock_mono_ns();
 	gb_kv meta = { "job_id", j->key };
-	gb__tele_timing(rn->tele, "job.queue_wait", (double)(s->started - rn->t0) / 1e9, &meta,
-	    telemetry_ids(rn) ? 1 : 0);
-	if (gb__jobs_content(rn, s, err, sizeof(err)) != 0)
+	if (!rn->submitting)
+		gb__tele_timing(rn->tele, "job.queue_wait", (double)(s->started - rn->t0) / 1e9,
+		    &meta, telemetry_ids(rn) ? 1 : 0);
+	if (rn->bm != NULL && !rn->submitting && gb__jobs_batch_has(rn, j)) {
+		s->content_deferred = 1;
+		s->content.data = "";
+	} else if (gb__jobs_content(rn, s, err, sizeof(err)) != 0) {
 		goto fail;
-	if (rn->o->cache && (c = gb__jobs_cache_for(rn, s)) != NULL) {
+	}
+	if (rn->o->cache && !s->content_deferred && (c = gb__jobs_cache_for(rn, s)) != NULL) {
 		if ((s->cache_name = strdup(c->name)) == NULL) {
 			snprintf(err, sizeof(err), "out of memory");
 			goto fail;
@@ -206,8 +216,14 @@ job_start(struct runner *rn, struct slot *s, struct job *j)
 	return;
 fail:
 	gb__log_warnx("job %s (line %zu): %s", j->key, j->line, err);
-	job_write(rn, s, NULL, err);
-	slot_clear(s);
+	gb__jobs_slot_fail(rn, s, err);
+}
+
+void
+gb__jobs_slot_fail(struct runner *rn, struct slot *s, const char *error)
+{
+	job_write(rn, s, NULL, error);
+	gb__jobs_slot_clear(s);
 }
 
 /* Input tokens of rq as the stand-in and the API roughly count them: four characters a token,
@@ -244,8 +260,12 @@ job_advance(struct runner *rn, struct slot *s, uint64_t now)
 			}
 			job_write(rn, s, r, NULL);
 			gb_result_free(r);
-			slot_clear(s);
+			gb__jobs_slot_clear(s);
 			return;
+		}
+		if (rn->bm != NULL && strcmp(s->kind, "batch") == 0) {
+			gb__jobs_batch_answer(rn, s);
+			continue;
 		}
 		if ((s->x = gb__gemini_xfer_new(rn->client, &rq, &s->res)) == NULL) {
 			gb__qrun_take(s->q, &s->res);
@@ -322,8 +342,11 @@ job_received(struct runner *rn, struct slot *s, CURLcode rc, uint64_t now)
 		s->queued_at = s->ready_at;
 		return;
 	}
-	if (s->res.status == GB__GEMINI_OK)
-		count_tokens(rn, &s->res.usage);
+	if (s->res.status == GB__GEMINI_OK) {
+		gb__jobs_count_tokens(rn, &s->res.usage);
+		s->billable_asked += s->res.usage.prompt - s->res.usage.cached +
+		    s->res.usage.candidates + s->res.usage.thoughts;
+	}
 	gb__qrun_take(s->q, &s->res);
 	gb__gemini_xfer_free(s->x);
 	s->x = NULL;
@@ -411,13 +434,30 @@ say_rate_limit(const struct runner *rn)
 		gb__log_info("%s", note);
 }
 
+int
+gb__jobs_done(const struct runner *rn, const struct job *j)
+{
+	return json_object_get(rn->done_ids, j->key) != NULL;
+}
+
+int
+gb__jobs_signalled(void)
+{
+	return stop_signals != 0;
+}
+
+/* The next job to run: not done yet, and with --batch-api one the batch answered (the others
+ * are counted left). */
 static struct job *
 next_job(struct runner *rn)
 {
 	while (rn->next_job < rn->n_jobs) {
 		struct job *j = &rn->jobs[rn->next_job++];
-		if (json_object_get(rn->done_ids, j->key) == NULL)
+		if (gb__jobs_done(rn, j))
+			continue;
+		if (rn->bm == NULL || gb__jobs_batch_wanted(rn, j))
 			return j;
+		rn->tot.batch_left++;
 	}
 	return NULL;
 }
@@ -466,7 +506,7 @@ loop(struct runner *rn)
 			struct slot *s = &rn->slots[i];
 			struct job *j;
 			while (s->job == NULL && !draining && !rn->stop_now && (j = next_job(rn)) != NULL) {
-				job_start(rn, s, j);
+				gb__jobs_slot_start(rn, s, j);
 				if (s->job != NULL)
 					job_advance(rn, s, now);
 			}
@@ -507,7 +547,7 @@ loop(struct runner *rn)
 			continue;
 		if (s->in_flight)
 			curl_multi_remove_handle(rn->multi, gb__gemini_xfer_handle(s->x));
-		slot_clear(s);
+		gb__jobs_slot_clear(s);
 		left++;
 	}
 	while (next_job(rn) != NULL)
@@ -525,6 +565,10 @@ gb__jobs_run(gb_processor *p, const struct gb_jobs_opts *o)
 
 	rn.t0 = gb__clock_mono_ns();
 	rn.progress = o->progress >= 0 ? o->progress : isatty(STDERR_FILENO);
+	if (o->batch_cancel) {
+		status = gb__jobs_batch_cancel(&rn);
+		goto out;
+	}
 	if ((rn.done_ids = json_object()) == NULL)
 		gb__fatalx("out of memory");
 	if (gb__jobs_load(&rn) != 0 || gb__jobs_output_open(&rn) != 0) {
@@ -546,7 +590,18 @@ gb__jobs_run(gb_processor *p, const struct gb_jobs_opts *o)
 		gb__fatalx("out of memory");
 	curl_multi_setopt(rn.multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)o->parallel);
 	signals_install();
+	if (o->batch_api && (status = gb__jobs_batch_begin(&rn)) != 0) {
+		/* The batch may still read the run's files and caches: they stay, named in the
+		 * state file for the run that ends the batch to delete. */
+		gb__jobs_output_close(&rn);
+		rn.keep_caches = 1;
+		gb__jobs_caches_delete(&rn);
+		gb__uploads_finish(&rn.uploads, rn.client, true);
+		goto out;
+	}
 	left = loop(&rn) + rn.tot.unwritten;
+	gb__jobs_batch_end(&rn, left);
+	left += rn.tot.batch_left;
 	synced = gb__jobs_output_close(&rn) == 0;
 	gb__jobs_caches_delete(&rn);
 	gb__uploads_finish(&rn.uploads, rn.client, o->keep_files);
@@ -561,6 +616,7 @@ gb__jobs_run(gb_processor *p, const struct gb_jobs_opts *o)
 		    rn.tot.only_partial > 0 ? GB__EXIT_PARTIAL : 0;
 	}
 out:
+	gb__jobs_batch_free(&rn);
 	if (rn.out_fd > STDOUT_FILENO)
 		close(rn.out_fd);
 	curl_multi_cleanup(rn.multi);

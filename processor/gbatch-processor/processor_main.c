@@ -30,6 +30,7 @@
 #include "rate_limit.h"
 #include "result_report.h"
 #include "ring.h"
+#include "text.h"
 
 #define MAX_SHARDS 100000
 
@@ -43,6 +44,7 @@ struct cli {
 	char *content_root; /* --content-root, resolved */
 	int64_t rpm, tpm;
 	bool jobs_only; /* a flag that means nothing without --jobs was given */
+	bool batch_only; /* one that means nothing without --batch-api */
 };
 
 struct telemetry {
@@ -118,6 +120,15 @@ usage(FILE *out)
 	    "  --keep-cache       leave the caches to expire instead of deleting them at the end\n"
 	    "  --progress, --no-progress  live progress on stderr (default: when it is a terminal;\n"
 	    "                     otherwise one summary line at the end)\n"
+	    "Batch API (--jobs and --output): every job's batched call goes into one Gemini batch,\n"
+	    "billed at half the rate and answered within 24 hours; what it leaves unanswered is\n"
+	    "asked interactively. OUTPUT.batch.json names the batch; --resume goes on with it.\n"
+	    "  --batch-api        submit the jobs as one batch (inline up to 20 MB, else a file)\n"
+	    "  --batch-poll DUR   first wait between polls (default 30s; grows to ten times, 10m\n"
+	    "                     at most)\n"
+	    "  --batch-name NAME  the batch's display name (default gbatch-JOBS-TIME-RANDOM)\n"
+	    "  --batch-no-repair  leave what the batch did not answer as errors\n"
+	    "  --batch-cancel     cancel the batch OUTPUT.batch.json names, and stop\n"
 	    "  --help, --version\n"
 	    "Content files are text, or sent inline by extension: .pdf, .png, .jpg, .jpeg, .webp,\n"
 	    ".gif, .heic, .heif; only regular files are read (never a FIFO or a device), and never\n"
@@ -407,6 +418,50 @@ on_no_progress(struct cli *cl, const char *arg)
 }
 
 static void
+on_batch_api(struct cli *cl, const char *arg)
+{
+	(void)arg;
+	cl->jo.batch_api = cl->jobs_only = true;
+}
+
+static void
+on_batch_poll(struct cli *cl, const char *arg)
+{
+	cl->jo.batch_poll_ns = duration_arg("--batch-poll", arg, 10 * GB_NS_PER_MS,
+	    "at least 10ms, e.g. 30s, 2m");
+	cl->batch_only = true;
+}
+
+static void
+on_batch_name(struct cli *cl, const char *arg)
+{
+	size_t n = strlen(arg), i = 0, c;
+
+	while (i < n && (c = gb__text_printable(arg + i, n - i)) > 0)
+		i += c;
+	if (n == 0 || n > 128 || i != n)
+		gb__usage_error("invalid --batch-name \"%s\" (1 to 128 bytes of UTF-8, no control "
+		    "characters)", arg);
+	cl->jo.batch_name = arg;
+	cl->batch_only = true;
+}
+
+static void
+on_batch_no_repair(struct cli *cl, const char *arg)
+{
+	(void)arg;
+	cl->jo.batch_no_repair = true;
+	cl->batch_only = true;
+}
+
+static void
+on_batch_cancel(struct cli *cl, const char *arg)
+{
+	(void)arg;
+	cl->jo.batch_cancel = cl->jo.batch_api = cl->jobs_only = true;
+}
+
+static void
 on_help(struct cli *cl, const char *arg)
 {
 	(void)cl;
@@ -459,6 +514,11 @@ static const struct flag {
 	{ "keep-cache", no_argument, on_keep_cache },
 	{ "progress", no_argument, on_progress },
 	{ "no-progress", no_argument, on_no_progress },
+	{ "batch-api", no_argument, on_batch_api },
+	{ "batch-poll", required_argument, on_batch_poll },
+	{ "batch-name", required_argument, on_batch_name },
+	{ "batch-no-repair", no_argument, on_batch_no_repair },
+	{ "batch-cancel", no_argument, on_batch_cancel },
 	{ "help", no_argument, on_help },
 	{ "version", no_argument, on_version },
 };
@@ -480,7 +540,8 @@ parse_args(struct cli *cl, int argc, char **argv)
 	cl->rpm = cl->tpm = -1;
 	cl->jo = (struct gb_jobs_opts){ .parallel = 1, .window_ns = 60 * GB_NS_PER_SEC,
 		.drain_ns = 30 * GB_NS_PER_SEC, .cache_min_tokens = 4096,
-		.cache_ttl_ns = 3600 * GB_NS_PER_SEC, .progress = -1 };
+		.cache_ttl_ns = 3600 * GB_NS_PER_SEC, .progress = -1,
+		.batch_poll_ns = 30 * GB_NS_PER_SEC };
 	for (size_t i = 0; i < N_FLAGS; i++)
 		longopts[i] = (struct option){ flags[i].name, flags[i].has_arg, NULL, (int)i };
 	for (size_t i = 0; i < GB__N_GEN_OPTIONS; i++)
@@ -520,14 +581,23 @@ check_args(struct cli *cl, int n_args)
 			    "no --questions or CONTENT_FILE");
 		if (cl->jo.resume && cl->output == NULL)
 			gb__usage_error("--resume needs --output FILE (the results to resume from)");
+		if (cl->jo.batch_api && cl->output == NULL)
+			gb__usage_error("--batch-api needs --output FILE (OUTPUT.batch.json names the "
+			    "batch)");
+		if (cl->jo.batch_api && (cl->po.flags & GB_PROCESS_COMPARE) != 0)
+			gb__usage_error("--compare cannot be used with --batch-api (it asks every "
+			    "question interactively)");
 	} else {
 		if (cl->jobs_only)
-			gb__usage_error("--parallel, --resume, --cache and --shard need --jobs FILE");
+			gb__usage_error("--parallel, --resume, --cache, --shard and --batch-api need "
+			    "--jobs FILE");
 		if (cl->questions_path == NULL)
 			gb__usage_error("--questions FILE is required");
 		if (n_args == 0)
 			gb__usage_error("no CONTENT_FILE given");
 	}
+	if (cl->batch_only && !cl->jo.batch_api)
+		gb__usage_error("--batch-poll, --batch-name and --batch-no-repair need --batch-api");
 	if (cl->o.model == NULL)
 		cl->o.model = env_nonempty("GEMINI_MODEL");
 	if (cl->o.api_base == NULL)

@@ -89,8 +89,10 @@ const char *gb__no_text_reason(const gb_gemini_result *res, char *buf, size_t le
 /* ---- batch_metrics.c ---- */
 
 /* The OpenTelemetry GenAI client metrics of one call to model: its duration (retries included,
- * with error.type when it failed) and, when it answered, its tokens by gen_ai.token.type. */
-void gb__genai_metrics(gb_tele *t, const char *model, const gb_gemini_result *res);
+ * with error.type when it failed) and, when it answered, its tokens by gen_ai.token.type;
+ * mode (NULL: none) tags them: "batch" for a Batch API batch's response. */
+void gb__genai_metrics(gb_tele *t, const char *model, const char *mode,
+    const gb_gemini_result *res);
 /* The seed's api_success or api_failures of one call. */
 void gb__client_call_metrics(gb_tele *t, const gb_gemini_result *res);
 /* The seed's seed_total_tokens and billable_tokens of one call's reply. */

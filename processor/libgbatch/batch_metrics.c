@@ -24,29 +24,34 @@ error_type(const gb_gemini_result *res, char *buf, size_t len)
 /* The OpenTelemetry GenAI client metrics of one call: its duration (retries included) and,
  * when it answered, its tokens by type: input (promptTokenCount), output (candidates and
  * thoughts: what is billed as output), and the parts the API reports apart, cached (of the
- * input) and thoughts (of the output). */
+ * input) and thoughts (of the output); mode (NULL: none) tags them, "batch" for what a Batch
+ * API batch answered. */
 void
-gb__genai_metrics(gb_tele *t, const char *model, const gb_gemini_result *res)
+gb__genai_metrics(gb_tele *t, const char *model, const char *mode, const gb_gemini_result *res)
 {
 	static const char *const types[] = { "input", "output", "cached", "thoughts" };
 	const int64_t tokens[] = { res->usage.prompt, res->usage.candidates + res->usage.thoughts,
 		res->usage.cached, res->usage.thoughts };
 	char ebuf[24];
-	gb_kv kv[4] = { { "gen_ai.operation.name", "generate_content" },
+	gb_kv kv[5] = { { "gen_ai.operation.name", "generate_content" },
 		{ "gen_ai.provider.name", "gcp.gemini" },
-		{ "gen_ai.request.model", model }, { NULL, NULL } };
+		{ "gen_ai.request.model", model }, { "mode", mode }, { NULL, NULL } };
+	size_t n = mode != NULL ? 4 : 3;
 
+	/* A batch's response took no time of its own: the batch's time is batch_job.*'s. */
 	if (res->status != GB__GEMINI_OK) {
-		kv[3] = (gb_kv){ "error.type", error_type(res, ebuf, sizeof(ebuf)) };
-		gb__tele_timing(t, "gen_ai.client.operation.duration", res->seconds, kv, 4);
+		kv[n] = (gb_kv){ "error.type", error_type(res, ebuf, sizeof(ebuf)) };
+		if (mode == NULL)
+			gb__tele_timing(t, "gen_ai.client.operation.duration", res->seconds, kv, n + 1);
 		return;
 	}
-	gb__tele_timing(t, "gen_ai.client.operation.duration", res->seconds, kv, 3);
+	if (mode == NULL)
+		gb__tele_timing(t, "gen_ai.client.operation.duration", res->seconds, kv, n);
 	for (size_t i = 0; i < 4; i++) {
 		if (i >= 2 && tokens[i] == 0)
 			continue;
-		kv[3] = (gb_kv){ "gen_ai.token.type", types[i] };
-		gb__tele_histogram(t, "gen_ai.client.token.usage", (double)tokens[i], kv, 4);
+		kv[n] = (gb_kv){ "gen_ai.token.type", types[i] };
+		gb__tele_histogram(t, "gen_ai.client.token.usage", (double)tokens[i], kv, n + 1);
 	}
 }
 

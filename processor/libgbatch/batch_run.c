@@ -39,6 +39,7 @@ struct gb_qrun {
 	bool compare;
 	bool scoped;
 	bool no_ids;          /* GB_PROCESS_NO_TELEMETRY_IDS */
+	bool via_batch_api;   /* the outcome being taken came from a Batch API batch */
 	enum qstate state;
 	bool *missing;        /* the batch's answers that could not be used */
 	size_t *idx;          /* the questions this state asks one by one */
@@ -105,7 +106,8 @@ count_call(gb_qrun *q, const gb_gemini_result *res)
 	}
 	count(q, "retryable_errors", res->retryable_errors);
 	count(q, "non_retryable_errors", res->non_retryable_errors);
-	gb__genai_metrics(q->p->tele, gb__gemini_model(q->p->client), res);
+	gb__genai_metrics(q->p->tele, gb__gemini_model(q->p->client),
+	    q->via_batch_api ? "batch" : NULL, res);
 }
 
 /* ---- requests ---- */
@@ -674,6 +676,33 @@ gb__qrun_take(gb_qrun *q, gb_gemini_result *res)
 		    as[q->idx[q->k - 1]].error : "stopped");
 	for (; q->k < q->n_idx; q->k++)
 		gb__answer_set_error(&as[q->idx[q->k]], r->fatal);
+}
+
+void
+gb__qrun_take_from_batch(gb_qrun *q, gb_gemini_result *res)
+{
+	q->via_batch_api = true;
+	gb__qrun_take(q, res);
+	q->via_batch_api = false;
+}
+
+size_t
+gb__qrun_to_ask(const gb_qrun *q)
+{
+	return q->state == Q_REPAIR || q->state == Q_COMPARE ? q->n_idx - q->k : 0;
+}
+
+void
+gb__qrun_abandon(gb_qrun *q, const char *why)
+{
+	struct gb_method *m;
+	struct gb_answer *as;
+
+	if (q->state != Q_REPAIR && q->state != Q_COMPARE)
+		return;
+	as = state_answers(q, &m);
+	for (; q->k < q->n_idx; q->k++)
+		gb__answer_set_error(&as[q->idx[q->k]], why);
 }
 
 gb_result *

@@ -35,6 +35,15 @@ int gb__qrun_next(gb_qrun *q, gb_gemini_request *rq, const char **kind);
 /* Takes the final outcome (retries done) of the request gb__qrun_next gave last. res->seconds
  * counts as the call's time. */
 void gb__qrun_take(gb_qrun *q, gb_gemini_result *res);
+/* gb__qrun_take of an outcome a Batch API batch gave for the request gb__qrun_next gave last
+ * (not sent): counted alike, its GenAI metrics tagged mode:batch. */
+void gb__qrun_take_from_batch(gb_qrun *q, gb_gemini_result *res);
+/* How many questions q will still ask one by one in its current state (0 when it is done or
+ * has its batched call still to make). */
+size_t gb__qrun_to_ask(const gb_qrun *q);
+/* Gives up the questions q still has to ask one by one: each answer becomes an error saying
+ * why (copied); gb__qrun_next then finishes. */
+void gb__qrun_abandon(gb_qrun *q, const char *why);
 /* The result, handed over to the caller (gb_result_free), once gb__qrun_next returned 0;
  * NULL before. */
 gb_result *gb__qrun_result(gb_qrun *q);

@@ -1,0 +1,234 @@
+/* test_gemini_batch.c - the Batch API pieces: a batch read from an Operation or a bare
+ * GenerateContentBatch (states, batchStats as int64 strings, inlined responses, the
+ * responses file, errors), shapes that are refused, and one response taken as a call's
+ * result. */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check_main.h"
+#include "gemini_batch.h"
+
+static json_t *
+J(const char *text)
+{
+	json_error_t e;
+	json_t *v = json_loads(text, 0, &e);
+
+	ck_assert_msg(v != NULL, "bad test JSON: %s", e.text);
+	return v;
+}
+
+static int
+parse(const char *text, gb_gemini_batch *b, char *err, size_t errlen)
+{
+	json_t *v = J(text);
+	int rc = gb__batch_parse(v, b, err, errlen);
+
+	json_decref(v);
+	return rc;
+}
+
+START_TEST(states_are_read_from_either_spelling)
+{
+	ck_assert_int_eq(gb__batch_state_of("BATCH_STATE_PENDING"), GB__BATCH_PENDING);
+	ck_assert_int_eq(gb__batch_state_of("BATCH_STATE_RUNNING"), GB__BATCH_RUNNING);
+	ck_assert_int_eq(gb__batch_state_of("BATCH_STATE_SUCCEEDED"), GB__BATCH_SUCCEEDED);
+	ck_assert_int_eq(gb__batch_state_of("JOB_STATE_SUCCEEDED"), GB__BATCH_SUCCEEDED);
+	ck_assert_int_eq(gb__batch_state_of("BATCH_STATE_EXPIRED"), GB__BATCH_EXPIRED);
+	ck_assert_int_eq(gb__batch_state_of("BATCH_STATE_CANCELLED"), GB__BATCH_CANCELLED);
+	ck_assert_int_eq(gb__batch_state_of("BATCH_STATE_FAILED"), GB__BATCH_FAILED);
+	ck_assert_int_eq(gb__batch_state_of("BATCH_STATE_UNSPECIFIED"), GB__BATCH_UNKNOWN);
+	ck_assert_int_eq(gb__batch_state_of("SUCCEEDED"), GB__BATCH_UNKNOWN);
+	ck_assert_int_eq(gb__batch_state_of(""), GB__BATCH_UNKNOWN);
+	ck_assert(gb__batch_state_final(GB__BATCH_EXPIRED));
+	ck_assert(!gb__batch_state_final(GB__BATCH_RUNNING));
+	ck_assert_str_eq(gb__batch_state_tag(GB__BATCH_SUCCEEDED), "succeeded");
+}
+END_TEST
+
+START_TEST(a_pending_operation_is_read_with_its_stats)
+{
+	gb_gemini_batch b = { 0 };
+	char err[256];
+
+	ck_assert_int_eq(parse("{\"name\": \"batches/abc-123_x\", \"metadata\": {\"@type\": "
+	    "\"type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatch\", "
+	    "\"model\": \"models/gemini-2.0-flash\", \"displayName\": \"gbatch-jobs-1\", "
+	    "\"createTime\": \"2025-07-11T11:36:28.123456Z\", \"batchStats\": {\"requestCount\": "
+	    "\"2000\", \"pendingRequestCount\": \"1990\", \"successfulRequestCount\": 10}, "
+	    "\"state\": \"BATCH_STATE_PENDING\"}}", &b, err, sizeof(err)), 0);
+	ck_assert_str_eq(b.name, "batches/abc-123_x");
+	ck_assert_str_eq(b.display_name, "gbatch-jobs-1");
+	ck_assert_int_eq(b.state, GB__BATCH_PENDING);
+	ck_assert_int_eq(b.done, 0);
+	ck_assert_int_eq(b.requests, 2000);
+	ck_assert_int_eq(b.pending, 1990);
+	ck_assert_int_eq(b.succeeded, 10);
+	ck_assert_int_eq(b.failed, -1);
+	ck_assert_int_eq((long long)b.create_time, 1752233788LL);
+	ck_assert_ptr_null(b.inlined);
+	gb__batch_fini(&b);
+}
+END_TEST
+
+START_TEST(a_succeeded_operation_brings_its_inlined_responses)
+{
+	gb_gemini_batch b = { 0 };
+	char err[256];
+
+	ck_assert_int_eq(parse("{\"name\": \"batches/b1\", \"done\": true, \"metadata\": "
+	    "{\"state\": \"BATCH_STATE_SUCCEEDED\", \"createTime\": \"2025-07-11T11:36:28+01:00\"}, "
+	    "\"response\": {\"@type\": \"x.GenerateContentBatchOutput\", \"inlinedResponses\": "
+	    "{\"inlinedResponses\": [{\"response\": {\"candidates\": []}, \"metadata\": {\"key\": "
+	    "\"1\"}}, {\"error\": {\"code\": 3, \"message\": \"m\"}}]}}}", &b, err, sizeof(err)), 0);
+	ck_assert_int_eq(b.state, GB__BATCH_SUCCEEDED);
+	ck_assert_int_eq(b.done, 1);
+	ck_assert_int_eq((long long)b.create_time, 1752233788LL - 3600);
+	ck_assert_ptr_nonnull(b.inlined);
+	ck_assert_int_eq(json_array_size(b.inlined), 2);
+	gb__batch_fini(&b);
+	ck_assert_ptr_null(b.inlined);
+}
+END_TEST
+
+START_TEST(a_file_batch_names_its_responses_file)
+{
+	gb_gemini_batch b = { 0 };
+	char err[256];
+
+	ck_assert_int_eq(parse("{\"name\": \"batches/b2\", \"done\": true, \"metadata\": "
+	    "{\"state\": \"BATCH_STATE_SUCCEEDED\"}, \"response\": {\"responsesFile\": "
+	    "\"files/batch-abc\"}}", &b, err, sizeof(err)), 0);
+	ck_assert_str_eq(b.responses_file, "files/batch-abc");
+	gb__batch_fini(&b);
+	/* a bare GenerateContentBatch, its output in "output" */
+	ck_assert_int_eq(parse("{\"name\": \"batches/b3\", \"state\": \"JOB_STATE_FAILED\", "
+	    "\"error\": {\"code\": 13, \"message\": \"internal\\u0001 error\"}, \"output\": "
+	    "{\"responsesFile\": \"files/r\"}}", &b, err, sizeof(err)), 0);
+	ck_assert_int_eq(b.state, GB__BATCH_FAILED);
+	ck_assert_int_eq(b.done, 1);
+	ck_assert_str_eq(b.error, "internal  error");
+	ck_assert_str_eq(b.responses_file, "files/r");
+	gb__batch_fini(&b);
+}
+END_TEST
+
+START_TEST(a_done_operation_without_a_state_is_read_from_its_error)
+{
+	gb_gemini_batch b = { 0 };
+	char err[256];
+
+	ck_assert_int_eq(parse("{\"name\": \"batches/b4\", \"done\": true, \"error\": {\"code\": "
+	    "4, \"message\": \"deadline\"}}", &b, err, sizeof(err)), 0);
+	ck_assert_int_eq(b.state, GB__BATCH_FAILED);
+	ck_assert_str_eq(b.error, "deadline");
+	gb__batch_fini(&b);
+}
+END_TEST
+
+START_TEST(batches_of_the_wrong_shape_are_refused)
+{
+	static const char *const bad[] = {
+		"[]",
+		"{}",
+		"{\"name\": \"operations/x\"}",
+		"{\"name\": \"batches/\"}",
+		"{\"name\": \"batches/a/b\"}",
+		"{\"name\": \"batches/a b\"}",
+		"{\"name\": 7}",
+		"{\"name\": \"batches/a\", \"done\": \"yes\"}",
+		"{\"name\": \"batches/a\", \"metadata\": {\"state\": 3}}",
+		"{\"name\": \"batches/a\", \"metadata\": {\"batchStats\": []}}",
+		"{\"name\": \"batches/a\", \"metadata\": {\"batchStats\": {\"requestCount\": \"-1\"}}}",
+		"{\"name\": \"batches/a\", \"metadata\": {\"batchStats\": {\"requestCount\": \"1e3\"}}}",
+		"{\"name\": \"batches/a\", \"metadata\": {\"batchStats\": {\"requestCount\": "
+		    "\"9999999999999999999\"}}}",
+		"{\"name\": \"batches/a\", \"metadata\": {\"batchStats\": {\"requestCount\": -4}}}",
+		"{\"name\": \"batches/a\", \"response\": {\"responsesFile\": \"gs://x\"}}",
+		"{\"name\": \"batches/a\", \"response\": {\"responsesFile\": \"files/a/../b\"}}",
+		"{\"name\": \"batches/a\", \"response\": {\"inlinedResponses\": {\"inlinedResponses\": "
+		    "{}}}}",
+		"{\"name\": \"batches/a\", \"response\": []}",
+		"{\"name\": \"batches/a\", \"metadata\": {\"displayName\": \"a\\nb\"}}",
+	};
+	gb_gemini_batch b = { 0 };
+	char err[256];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		ck_assert_msg(parse(bad[i], &b, err, sizeof(err)) == -1, "taken: %s", bad[i]);
+		ck_assert_msg(err[0] != '\0', "no reason for %s", bad[i]);
+		ck_assert_ptr_null(b.inlined);
+	}
+}
+END_TEST
+
+START_TEST(names_longer_than_their_room_are_refused)
+{
+	char text[512], id[128];
+	gb_gemini_batch b = { 0 };
+	char err[256];
+
+	memset(id, 'a', 100);
+	id[100] = '\0';
+	snprintf(text, sizeof(text), "{\"name\": \"batches/%s\"}", id);
+	ck_assert_int_eq(parse(text, &b, err, sizeof(err)), 0);
+	gb__batch_fini(&b);
+	strcat(id, "a");
+	snprintf(text, sizeof(text), "{\"name\": \"batches/%s\"}", id);
+	ck_assert_int_eq(parse(text, &b, err, sizeof(err)), -1);
+	ck_assert(gb__batch_name_ok("batches/x-Y_9"));
+	ck_assert(!gb__batch_name_ok("batches/x.y"));
+}
+END_TEST
+
+START_TEST(a_response_becomes_the_result_of_a_call)
+{
+	gb_gemini_result res = { 0 };
+	json_t *r = J("{\"candidates\": [{\"content\": {\"parts\": [{\"text\": \"[\\\"a\\\"]\"}], "
+	    "\"role\": \"model\"}, \"finishReason\": \"STOP\"}], \"usageMetadata\": "
+	    "{\"promptTokenCount\": 12, \"candidatesTokenCount\": 3, \"totalTokenCount\": 15}}");
+	json_t *e = J("{\"code\": 3, \"message\": \"Request contains an invalid argument.\"}");
+
+	ck_assert_int_eq(gb__batch_response_result(r, NULL, NULL, &res), 0);
+	ck_assert_str_eq(res.text, "[\"a\"]");
+	ck_assert_str_eq(res.finish_reason, "STOP");
+	ck_assert_int_eq(res.usage.prompt, 12);
+	ck_assert_int_eq(res.usage.total, 15);
+	ck_assert_int_eq(res.attempts, 1);
+	ck_assert_int_eq(res.non_retryable_errors, 0);
+	gb__gemini_result_fini(&res);
+	ck_assert_int_eq(gb__batch_response_result(NULL, e, NULL, &res), GB__GEMINI_E_API);
+	ck_assert_ptr_nonnull(strstr(res.message, "invalid argument"));
+	ck_assert_ptr_nonnull(strstr(res.message, "code 3"));
+	ck_assert_int_eq(res.http_status, 0);
+	ck_assert_int_eq(res.non_retryable_errors, 1);
+	ck_assert_int_eq(gb__gemini_is_fatal(&res), 0);
+	gb__gemini_result_fini(&res);
+	ck_assert_int_eq(gb__batch_response_result(NULL, NULL, NULL, &res), GB__GEMINI_E_RESPONSE);
+	gb__gemini_result_fini(&res);
+	json_decref(r);
+	json_decref(e);
+}
+END_TEST
+
+static Suite *
+gemini_batch_suite(void)
+{
+	Suite *s = suite_create("gemini_batch");
+	TCase *pure = tcase_create("pure");
+
+	tcase_add_test(pure, states_are_read_from_either_spelling);
+	tcase_add_test(pure, a_pending_operation_is_read_with_its_stats);
+	tcase_add_test(pure, a_succeeded_operation_brings_its_inlined_responses);
+	tcase_add_test(pure, a_file_batch_names_its_responses_file);
+	tcase_add_test(pure, a_done_operation_without_a_state_is_read_from_its_error);
+	tcase_add_test(pure, batches_of_the_wrong_shape_are_refused);
+	tcase_add_test(pure, names_longer_than_their_room_are_refused);
+	tcase_add_test(pure, a_response_becomes_the_result_of_a_call);
+	suite_add_tcase(s, pure);
+	return s;
+}
+
+const gb_test_unit gb_test_unit_def = { .suite = gemini_batch_suite };
