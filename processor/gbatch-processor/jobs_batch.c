@@ -520,7 +520,7 @@ gb__jobs_batch_line(const struct runner *rn, const struct slot *s, const gb_resu
 	bm->billable_asked += s->billable_asked;
 	bm->jobs_written++;
 	json_object_set_new(line, "mode", json_string("batch"));
-	json_object_set_new(line, "batch", json_pack("{s:s, s:I, s:I, s:I, s:f}", "name",
+	json_object_set_new(line, "batch_api", json_pack("{s:s, s:I, s:I, s:I, s:f}", "name",
 	    bm->st.name, "answers_from_batch", (json_int_t)nb, "answers_asked", (json_int_t)ni,
 	    "billable_tokens", (json_int_t)(s->billable_batch + s->billable_asked),
 	    "billable_tokens_at_batch_rate", (double)s->billable_batch / 2 +

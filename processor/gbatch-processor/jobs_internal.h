@@ -142,7 +142,7 @@ int gb__jobs_batch_has(const struct runner *rn, const struct job *j);
  * it left unanswered, reads the content to ask again (or, with --batch-no-repair, gives those
  * questions up). */
 void gb__jobs_batch_answer(struct runner *rn, struct slot *s);
-/* Adds "mode": "batch" and the "batch" object (name, answers from the batch and asked
+/* Adds "mode": "batch" and the "batch_api" object (name, answers from the batch and asked
  * interactively, billable tokens at either rate) to the job's result line. */
 void gb__jobs_batch_line(const struct runner *rn, const struct slot *s, const gb_result *r,
     json_t *line);

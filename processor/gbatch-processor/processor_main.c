@@ -137,9 +137,9 @@ usage(FILE *out)
 	    "in whatever the server sends back before it is shown, written or reported.\n"
 	    "Exit status: 0 every question answered, 1 some failed (or a jobs line was invalid, or\n"
 	    "the result could not be written in full), 2 usage error (a bad generation setting\n"
-	    "too, before any request), 3 a jobs run stopped before\n"
-	    "every job was done: a signal, a per-day quota, a refused key (401, 403, or an ErrorInfo\n"
-	    "reason such as 400 API_KEY_INVALID, SERVICE_DISABLED) or an unknown model, a\n"
+	    "too, before any request), 3 a jobs run stopped before every job was done: a signal,\n"
+	    "a batch that failed, expired or was cancelled, a per-day quota, a refused key (401,\n"
+	    "403, or an ErrorInfo reason such as 400 API_KEY_INVALID) or an unknown model, a\n"
 	    "result that could not be written or synced (those jobs are not counted done: run\n"
 	    "again with --resume), 4 every question has an answer but some are partial (their\n"
 	    "finishReason is not STOP; --accept-partial takes them as answers).\n");

@@ -1,0 +1,367 @@
+#!/usr/bin/env python3
+"""batch_it.py - gbatch-processor --jobs --batch-api with the real processes: the processor
+against the stand-in's Batch API (tests/stub_gemini/stub_batch.c), which logs every request.
+
+2 000 jobs go into exactly one batch and come out answered once each, with the answers and
+usage of the interactive run of the same file; a run killed while it polls is resumed on the
+same batch (no second submission, no job twice); per-request errors are repaired
+interactively, or left with --batch-no-repair; expired and failed batches leave their jobs to
+--resume; a batch too large to send inline goes as a file; a creation whose answer was lost is
+found again instead of being made twice; --batch-cancel; and the usage errors.
+
+Run by ctest (integration.batch_api) with GBATCH_PROCESSOR and GBATCH_STUB_GEMINI in the
+environment.
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import unittest
+
+PROCESSOR = os.environ.get("GBATCH_PROCESSOR", "")
+STUB = os.environ.get("GBATCH_STUB_GEMINI", "")
+KEY = "batch-test-key"
+DEADLINE = 180
+# What differs between a batch run and an interactive run of the same job, by design.
+RUN_ONLY = ("mode", "batch_api", "processing_time", "metrics", "usage")
+
+
+def ops(log, op):
+    return [r for r in log if r.get("batch_op") == op]
+
+
+def generate_calls(log):
+    return [r for r in log if r["path"].endswith(":generateContent")]
+
+
+class BatchCase(unittest.TestCase):
+    def setUp(self):
+        for name, path in (("GBATCH_PROCESSOR", PROCESSOR), ("GBATCH_STUB_GEMINI", STUB)):
+            self.assertTrue(os.access(path, os.X_OK), "%s=%r is not a program" % (name, path))
+        self.tmp = tempfile.mkdtemp(prefix="gbatch-batch-")
+        self.procs = []
+        self.n = 0
+
+    def tearDown(self):
+        for p in self.procs:
+            if p.poll() is None:
+                p.terminate()
+                p.wait(timeout=10)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def path(self, name, text=None):
+        p = os.path.join(self.tmp, name)
+        if text is not None:
+            with open(p, "w") as f:
+                f.write(text)
+        return p
+
+    def text(self, path):
+        with open(path) as f:
+            return f.read()
+
+    def stub(self, *args):
+        """Starts the stand-in; returns its base URL and its log's path."""
+        self.n += 1
+        out, log = self.path("stub-%d.out" % self.n), self.path("stub-%d.jsonl" % self.n)
+        with open(out, "w") as f:
+            self.procs.append(subprocess.Popen([STUB, "--port", "0", "--api-key", KEY, "--log",
+                                                log] + list(args), stdout=f))
+        deadline = time.monotonic() + 10
+        while "listening on" not in self.text(out):
+            self.assertLess(time.monotonic(), deadline, "the stand-in did not start")
+            time.sleep(0.02)
+        return "http://" + self.text(out).split()[-1], log
+
+    def log(self, path):
+        with open(path) as f:
+            return [json.loads(line) for line in f if line.strip()]
+
+    def env(self, base):
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("GBATCH_", "GEMINI_"))}
+        env.update({"GEMINI_API_KEY": KEY, "GEMINI_API_BASE": base})
+        return env
+
+    def run_proc(self, base, args):
+        r = subprocess.run([PROCESSOR, "--telemetry", "off", "--rpm", "1000000", "--tpm", "0"] +
+                           list(args), env=self.env(base), timeout=DEADLINE,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        return r.returncode, r.stderr.decode(errors="replace")
+
+    def jobs(self, n, content_size=0, name="jobs.jsonl"):
+        lines = []
+        for i in range(n):
+            content = "Document %d is about the number %d and its neighbours." % (i, i)
+            if content_size:
+                content = (content + " ") * (content_size // (len(content) + 1) + 1)
+            lines.append(json.dumps({"id": "job-%d" % i if i % 2 else i, "content": content,
+                                     "questions": ["What is document %d about?" % i,
+                                                   "Which number is it?"][:1 + i % 2]}))
+        return self.path(name, "\n".join(lines) + "\n")
+
+    def results(self, path):
+        with open(path) as f:
+            return [json.loads(line) for line in f if line.strip()]
+
+    def by_id(self, rows):
+        out = {}
+        for r in rows:
+            key = json.dumps(r["id"])
+            self.assertNotIn(key, out, "job %s written twice" % key)
+            out[key] = r
+        return out
+
+    def batch_args(self, jobs, out, *more):
+        return ["--jobs", jobs, "--output", out, "--batch-api", "--batch-poll", "50ms",
+                "--no-progress"] + list(more)
+
+    def state_path(self, out):
+        return out + ".batch.json"
+
+    # ---- the whole run ----
+
+    def test_2000_jobs_in_one_batch_answer_as_the_interactive_run(self):
+        jobs = self.jobs(2000)
+        base, log = self.stub("--batch-time", "300ms")
+        out = self.path("batch.jsonl")
+        rc, err = self.run_proc(base, self.batch_args(jobs, out, "--parallel", "4"))
+        self.assertEqual(rc, 0, err)
+        lg = self.log(log)
+        self.assertEqual(len(ops(lg, "create")), 1, "exactly one batch is submitted")
+        self.assertEqual(ops(lg, "create")[0]["requests"], 2000)
+        self.assertEqual(ops(lg, "create")[0]["input"], "inline")
+        self.assertEqual(generate_calls(lg), [], "nothing is asked interactively")
+        self.assertGreaterEqual(len(ops(lg, "get")), 1)
+        self.assertFalse(os.path.exists(self.state_path(out)), "the state file is removed")
+        batch = self.by_id(self.results(out))
+        self.assertEqual(len(batch), 2000)
+
+        ibase, ilog = self.stub()
+        iout = self.path("interactive.jsonl")
+        rc, err = self.run_proc(ibase, ["--jobs", jobs, "--output", iout, "--parallel", "8",
+                                        "--no-progress"])
+        self.assertEqual(rc, 0, err)
+        inter = self.by_id(self.results(iout))
+        self.assertEqual(set(batch), set(inter))
+        name = ops(lg, "create")[0]["batch"]
+        for key, row in batch.items():
+            self.assertEqual(row["mode"], "batch")
+            self.assertEqual(row["batch_api"]["name"], name)
+            self.assertEqual(row["batch_api"]["answers_from_batch"], row["question_count"])
+            self.assertEqual(row["batch_api"]["answers_asked"], 0)
+            self.assertEqual(row["usage"]["total_tokens"], inter[key]["usage"]["total_tokens"])
+            self.assertEqual(row["usage"]["prompt_tokens"], inter[key]["usage"]["prompt_tokens"])
+            self.assertEqual(row["usage"]["output_tokens"], inter[key]["usage"]["output_tokens"])
+            billable = row["usage"]["prompt_tokens"] + row["usage"]["output_tokens"]
+            self.assertEqual(row["batch_api"]["billable_tokens"], billable)
+            self.assertAlmostEqual(row["batch_api"]["billable_tokens_at_batch_rate"], billable / 2)
+            same = {k: v for k, v in row.items() if k not in RUN_ONLY}
+            other = {k: v for k, v in inter[key].items() if k not in RUN_ONLY}
+            self.assertEqual(same, other, "job %s differs from the interactive run" % key)
+        # the summary gives both rates
+        self.assertIn("answers from the batch", err)
+        self.assertIn("billed as", err)
+
+    def test_a_run_killed_while_polling_resumes_the_same_batch(self):
+        jobs = self.jobs(300)
+        base, log = self.stub("--batch-time", "4s")
+        out = self.path("out.jsonl")
+        p = subprocess.Popen([PROCESSOR, "--telemetry", "off"] +
+                             self.batch_args(jobs, out), env=self.env(base),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.procs.append(p)
+        deadline = time.monotonic() + 30
+        while not (os.path.exists(log) and len(ops(self.log(log), "get")) >= 2):
+            self.assertLess(time.monotonic(), deadline, "the processor never polled")
+            time.sleep(0.02)
+        p.send_signal(signal.SIGKILL)
+        p.wait(timeout=10)
+        state = json.loads(self.text(self.state_path(out)))
+        name = ops(self.log(log), "create")[0]["batch"]
+        self.assertEqual(state["name"], name)
+        self.assertEqual(len(state["jobs"]), 300)
+        self.assertEqual(self.results(out), [], "nothing is written before the batch ends")
+
+        rc, err = self.run_proc(base, self.batch_args(jobs, out, "--resume"))
+        self.assertEqual(rc, 0, err)
+        lg = self.log(log)
+        self.assertEqual(len(ops(lg, "create")), 1, "no second submission")
+        self.assertTrue(all(r["batch"] == name for r in ops(lg, "get")))
+        self.assertEqual(generate_calls(lg), [])
+        self.assertEqual(len(self.by_id(self.results(out))), 300)
+        self.assertFalse(os.path.exists(self.state_path(out)))
+
+    def test_a_stopped_run_keeps_the_batch_for_resume_and_without_resume_refuses(self):
+        jobs = self.jobs(20)
+        base, log = self.stub("--batch-time", "3s")
+        out = self.path("out.jsonl")
+        p = subprocess.Popen([PROCESSOR, "--telemetry", "off"] + self.batch_args(jobs, out),
+                             env=self.env(base), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE)
+        self.procs.append(p)
+        deadline = time.monotonic() + 30
+        while not (os.path.exists(log) and ops(self.log(log), "get")):
+            self.assertLess(time.monotonic(), deadline, "the processor never polled")
+            time.sleep(0.02)
+        p.send_signal(signal.SIGTERM)
+        _, err = p.communicate(timeout=20)
+        self.assertEqual(p.returncode, 3, err)
+        self.assertIn("--resume", err.decode())
+        rc, err = self.run_proc(base, self.batch_args(jobs, out))
+        self.assertEqual(rc, 2, err)
+        self.assertIn(self.state_path(out), err)
+        self.assertEqual(len(ops(self.log(log), "create")), 1)
+
+    # ---- what the batch does not answer ----
+
+    def test_per_request_errors_are_asked_again_interactively(self):
+        jobs = self.jobs(200)
+        base, log = self.stub("--batch-time", "200ms", "--batch-fault", "errors:5")
+        out = self.path("out.jsonl")
+        rc, err = self.run_proc(base, self.batch_args(jobs, out, "--parallel", "4"))
+        self.assertEqual(rc, 0, err)
+        lg = self.log(log)
+        self.assertEqual(ops(lg, "create")[0]["errors"], 10)
+        rows = self.by_id(self.results(out))
+        self.assertEqual(len(rows), 200)
+        asked = [r for r in rows.values() if r["batch_api"]["answers_asked"] > 0]
+        self.assertEqual(len(asked), 10, "the 5% the batch could not answer")
+        for r in asked:
+            self.assertEqual(r["outcome"], "answered")
+            self.assertEqual(r["batch_api"]["answers_from_batch"], 0)
+            self.assertEqual(r["batch_api"]["answers_asked"], r["question_count"])
+            self.assertTrue(all(d["source"] == "individual" for d in r["answer_details"]))
+            self.assertGreater(r["batch_api"]["billable_tokens_at_batch_rate"], 0)
+            self.assertEqual(r["batch_api"]["billable_tokens_at_batch_rate"],
+                             r["batch_api"]["billable_tokens"], "asked at the full rate")
+        # one interactive call per question of the 10 jobs, and no more
+        self.assertEqual(len(generate_calls(lg)), sum(r["question_count"] for r in asked))
+
+    def test_per_request_errors_are_left_with_no_repair(self):
+        jobs = self.jobs(200)
+        base, log = self.stub("--batch-time", "200ms", "--batch-fault", "errors:5")
+        out = self.path("out.jsonl")
+        rc, err = self.run_proc(base, self.batch_args(jobs, out, "--batch-no-repair"))
+        self.assertEqual(rc, 1, err)
+        self.assertEqual(generate_calls(self.log(log)), [])
+        rows = self.by_id(self.results(out))
+        failed = [r for r in rows.values() if r["outcome"] == "failed"]
+        self.assertEqual(len(rows), 200)
+        self.assertEqual(len(failed), 10)
+        for r in failed:
+            self.assertTrue(all("--batch-no-repair" in (d.get("error") or "")
+                                for d in r["answer_details"]), r)
+        self.assertFalse(os.path.exists(self.state_path(out)))
+
+    def test_expired_and_failed_batches_leave_their_jobs_to_resume(self):
+        for fault, state in (("expire", "BATCH_STATE_EXPIRED"), ("fail", "BATCH_STATE_FAILED")):
+            with self.subTest(fault=fault):
+                jobs = self.jobs(30, name="jobs-%s.jsonl" % fault)
+                base, log = self.stub("--batch-time", "200ms", "--batch-fault", fault)
+                out = self.path("out-%s.jsonl" % fault)
+                rc, err = self.run_proc(base, self.batch_args(jobs, out))
+                self.assertEqual(rc, 3, err)
+                self.assertIn(state, err)
+                self.assertEqual(self.results(out), [])
+                self.assertEqual(generate_calls(self.log(log)), [])
+                self.assertFalse(os.path.exists(self.state_path(out)),
+                                 "a new --resume submits a new batch")
+                rc, err = self.run_proc(base, self.batch_args(jobs, out, "--resume"))
+                self.assertEqual(rc, 0, err)
+                self.assertEqual(len(ops(self.log(log), "create")), 2)
+                self.assertEqual(len(self.by_id(self.results(out))), 30)
+
+    # ---- input and creation ----
+
+    def test_a_batch_over_the_inline_limit_goes_as_a_file(self):
+        jobs = self.jobs(60, content_size=400_000)  # 24 MB of requests
+        base, log = self.stub("--batch-time", "200ms")
+        out = self.path("out.jsonl")
+        rc, err = self.run_proc(base, self.batch_args(jobs, out))
+        self.assertEqual(rc, 0, err)
+        lg = self.log(log)
+        create = ops(lg, "create")
+        self.assertEqual(len(create), 1)
+        self.assertEqual(create[0]["input"], "file")
+        self.assertEqual(create[0]["requests"], 60)
+        self.assertEqual(len(ops(lg, "download")), 1)
+        rows = self.by_id(self.results(out))
+        self.assertEqual(len(rows), 60)
+        self.assertTrue(all(r["outcome"] == "answered" and r["mode"] == "batch"
+                            for r in rows.values()))
+        # the input file is deleted once the batch is over
+        deletes = [r for r in lg if r["method"] == "DELETE" and "/files/" in r["path"]]
+        self.assertEqual(len(deletes), 1, lg[-5:])
+
+    def test_a_creation_whose_answer_was_lost_is_found_not_made_twice(self):
+        jobs = self.jobs(20)
+        base, log = self.stub("--batch-time", "200ms", "--batch-fault", "create-503")
+        out = self.path("out.jsonl")
+        rc, err = self.run_proc(base, self.batch_args(jobs, out))
+        self.assertEqual(rc, 0, err)
+        lg = self.log(log)
+        made = [r for r in ops(lg, "create") if r["status"] == 200]
+        self.assertLessEqual(len(made), 1, "a batch is created once at most")
+        self.assertGreaterEqual(len(ops(lg, "list")) + len(made), 1)
+        self.assertEqual(len(self.by_id(self.results(out))), 20)
+
+    def test_cancel_stops_the_batch_and_leaves_the_jobs(self):
+        jobs = self.jobs(20)
+        base, log = self.stub("--batch-time", "30s")
+        out = self.path("out.jsonl")
+        p = subprocess.Popen([PROCESSOR, "--telemetry", "off"] + self.batch_args(jobs, out),
+                             env=self.env(base), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        self.procs.append(p)
+        deadline = time.monotonic() + 30
+        while not (os.path.exists(log) and ops(self.log(log), "get")):
+            self.assertLess(time.monotonic(), deadline, "the processor never polled")
+            time.sleep(0.02)
+        p.send_signal(signal.SIGINT)
+        self.assertEqual(p.wait(timeout=20), 3)
+        rc, err = self.run_proc(base, ["--jobs", jobs, "--output", out, "--batch-cancel"])
+        self.assertEqual(rc, 0, err)
+        lg = self.log(log)
+        self.assertEqual(len(ops(lg, "cancel")), 1)
+        self.assertIn("BATCH_STATE_CANCELLED", err)
+        self.assertFalse(os.path.exists(self.state_path(out)))
+        self.assertEqual(self.results(out), [])
+        rc, err = self.run_proc(base, ["--jobs", jobs, "--output", out, "--batch-cancel"])
+        self.assertEqual(rc, 2, err)
+        self.assertIn("no batch to cancel", err)
+
+    # ---- the command line ----
+
+    def test_usage_errors(self):
+        jobs = self.jobs(2)
+        out = self.path("out.jsonl")
+        cases = [
+            (["--jobs", jobs, "--batch-api"], "--batch-api needs --output"),
+            (["--jobs", jobs, "--output", out, "--batch-poll", "1s"], "need --batch-api"),
+            (["--jobs", jobs, "--output", out, "--batch-no-repair"], "need --batch-api"),
+            (["--jobs", jobs, "--output", out, "--batch-api", "--compare"], "--compare"),
+            (["--jobs", jobs, "--output", out, "--batch-api", "--batch-poll", "1ms"],
+             "--batch-poll \"1ms\""),
+            (["--jobs", jobs, "--output", out, "--batch-api", "--batch-name", ""],
+             "--batch-name \"\""),
+            (["--jobs", jobs, "--output", out, "--batch-api", "--batch-name", "a\tb"],
+             "--batch-name"),
+            (["--questions", jobs, "--batch-api", jobs], "need --jobs"),
+        ]
+        for args, needle in cases:
+            with self.subTest(args=args):
+                rc, err = self.run_proc("http://127.0.0.1:9", args)
+                self.assertEqual(rc, 2, err)
+                self.assertIn(needle, err)
+        with open(self.state_path(out), "w") as f:
+            f.write("{\"version\": 1, \"cut")
+        rc, err = self.run_proc("http://127.0.0.1:9", self.batch_args(jobs, out, "--resume"))
+        self.assertEqual(rc, 2, err)
+        self.assertIn("remove it", err)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
