@@ -54,6 +54,11 @@ run wake "$dir/tests/wake_bench" "${args_wake[@]}"
 run collector "$dir/tests/collector_bench" "${args_collector[@]}"
 run jobs "$dir/tests/jobs_bench"
 run memory "$dir/tests/memory_bench" "${args_memory[@]}"
+# The Batch API: requests and tokens billed per job, interactive and --batch-api.
+cmake --build "$dir" -j "$(nproc)" --target gbatch-processor gbatch-stub-gemini \
+	>>"$out/build.log" 2>&1 || { tail -40 "$out/build.log"; exit 1; }
+run batch python3 "$src/tests/bench/batch_bench.py" "$dir/tests/stub_gemini/gbatch-stub-gemini" \
+	"$dir/processor/gbatch-processor/gbatch-processor" --jobs "$([ $quick = 1 ] && echo 200 || echo 1000)"
 
 cc=$(sed -n 's/^CMAKE_C_COMPILER:[A-Z]*=//p' "$dir/CMakeCache.txt")
 python3 "$src/tests/bench/table.py" "$out/results.jsonl" "$(nproc)" "$(uname -sr)" \

@@ -47,6 +47,33 @@ def ratios(b):
     if m:
         rows.append(("collector peak RSS, caps on / off, %d names (memory_bench)" % m["names"],
                      m["capped"]["peak_kib"] / m["nocap"]["peak_kib"]))
+    rows += batch_ratios(b.get("batch"))
+    return rows
+
+
+# ---- the Batch API (batch_bench.py) ----
+
+BATCH_RUNS = (("clean", "all answered"), ("errors5", "5% failed, asked again"))
+
+
+def batch_ratios(a):
+    rows = []
+    for tag, label in BATCH_RUNS if a else ():
+        r = a[tag]
+        rows.append(("--batch-api / interactive, billed tokens a job, %s (batch_bench)" % label,
+                     r["batch"]["billed_tokens_per_job"] / r["interactive"]["billed_tokens_per_job"]))
+    return rows
+
+
+def batch_absolutes(a):
+    rows = []
+    for tag, label in BATCH_RUNS if a else ():
+        for mode in ("interactive", "batch"):
+            r = a[tag][mode]
+            rows.append(("%s, %s: requests / billed tokens a job (%d jobs)"
+                         % ("--batch-api" if mode == "batch" else "--jobs", label, a["jobs"]),
+                         "%.3f / %.1f" %
+                         (r["requests_per_job"], r["billed_tokens_per_job"])))
     return rows
 
 
@@ -102,6 +129,7 @@ def absolutes(b):
                   "%.1f / %.1f MiB" % (m["capped"]["peak_kib"] / 1024, m["nocap"]["peak_kib"] / 1024)),
                  ("collector peak RSS, console summary of %d scopes" % m["scopes"],
                   "%.1f MiB" % (m["summary"]["peak_kib"] / 1024))]
+    rows += batch_absolutes(b.get("batch"))
     return rows
 
 

@@ -127,8 +127,8 @@ class BatchCase(unittest.TestCase):
         jobs = self.jobs(2000)
         base, log = self.stub("--batch-time", "300ms")
         out = self.path("batch.jsonl")
-        rc, err = self.run_proc(base, self.batch_args(jobs, out, "--parallel", "4"))
-        self.assertEqual(rc, 0, err)
+        rc, berr = self.run_proc(base, self.batch_args(jobs, out, "--parallel", "4"))
+        self.assertEqual(rc, 0, berr)
         lg = self.log(log)
         self.assertEqual(len(ops(lg, "create")), 1, "exactly one batch is submitted")
         self.assertEqual(ops(lg, "create")[0]["requests"], 2000)
@@ -162,8 +162,10 @@ class BatchCase(unittest.TestCase):
             other = {k: v for k, v in inter[key].items() if k not in RUN_ONLY}
             self.assertEqual(same, other, "job %s differs from the interactive run" % key)
         # the summary gives both rates
-        self.assertIn("answers from the batch", err)
-        self.assertIn("billed as", err)
+        total = sum(r["batch_api"]["billable_tokens"] for r in batch.values())
+        self.assertIn("3000 answers from the batch, 0 asked interactively; billable tokens %d"
+                      % total, berr)
+        self.assertIn("billed as %.0f interactive tokens" % (total / 2), berr)
 
     def test_a_run_killed_while_polling_resumes_the_same_batch(self):
         jobs = self.jobs(300)
