@@ -281,8 +281,9 @@ poll_batch(struct runner *rn, struct batch_mode *bm)
 			gb__gemini_result_fini(&res);
 			gb__batch_fini(&bm->b);
 			bm->b = b;
-			if (first || b.state != last) {
+			if (b.state != last)
 				record_state(rn, &b);
+			if (first || b.state != last) {
 				if (rn->progress)
 					fputs("\r\033[K", stderr);
 				say_state(rn, bm, 0, 0);

@@ -224,6 +224,13 @@ take_batch(const json_t *o, gb_gemini_batch *b)
 	    take_count(stats, "failedRequestCount", &b->failed) != 0 ||
 	    take_count(stats, "pendingRequestCount", &b->pending) != 0))
 		return -1;
+	/* the API leaves a count of zero out of batchStats */
+	if (stats != NULL) {
+		int64_t *counts[] = { &b->requests, &b->succeeded, &b->failed, &b->pending };
+		for (size_t i = 0; i < 4; i++)
+			if (*counts[i] < 0)
+				*counts[i] = 0;
+	}
 	if (b->state_text[0] != '\0')
 		b->state = gb__batch_state_of(b->state_text);
 	if (created[0] != '\0')

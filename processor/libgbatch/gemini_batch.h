@@ -37,7 +37,8 @@ typedef struct gb_gemini_batch {
 	char state_text[40];      /* as sent: "BATCH_STATE_RUNNING" ("" when absent) */
 	enum gb__batch_state state;
 	int done;                 /* the Operation says it is over */
-	int64_t requests, succeeded, failed, pending; /* batchStats; -1 when not given */
+	int64_t requests, succeeded, failed, pending; /* batchStats (a count left out is 0);
+	                                                 -1 when there is no batchStats */
 	time_t create_time;       /* 0 when not given */
 	char responses_file[128]; /* "files/..." of a file-input batch that succeeded, or "" */
 	json_t *inlined;          /* the inlinedResponses array (a reference), or NULL */

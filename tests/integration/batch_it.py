@@ -14,6 +14,7 @@ environment.
 """
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -216,6 +217,95 @@ class BatchCase(unittest.TestCase):
         self.assertEqual(rc, 2, err)
         self.assertIn(self.state_path(out), err)
         self.assertEqual(len(ops(self.log(log), "create")), 1)
+
+    def kill_after_polling(self, base, log, args, gets=1):
+        """Starts the processor with args and SIGKILLs it once it has polled gets times."""
+        p = subprocess.Popen([PROCESSOR, "--telemetry", "off"] + args, env=self.env(base),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.procs.append(p)
+        deadline = time.monotonic() + 30
+        while not (os.path.exists(log) and len(ops(self.log(log), "get")) >= gets):
+            self.assertLess(time.monotonic(), deadline, "the processor never polled")
+            time.sleep(0.02)
+        p.send_signal(signal.SIGKILL)
+        p.wait(timeout=10)
+
+    def test_a_run_stopped_before_the_batch_was_named_finds_it_by_display_name(self):
+        jobs = self.jobs(40)
+        base, log = self.stub("--batch-time", "2s")
+        out = self.path("out.jsonl")
+        self.kill_after_polling(base, log, self.batch_args(jobs, out, "--batch-name",
+                                                           "nightly run 7"))
+        # as if killed between the creation and the answer naming the batch
+        state = json.loads(self.text(self.state_path(out)))
+        self.assertEqual(state["display_name"], "nightly run 7")
+        state["name"] = ""
+        with open(self.state_path(out), "w") as f:
+            json.dump(state, f)
+        rc, err = self.run_proc(base, self.batch_args(jobs, out, "--resume"))
+        self.assertEqual(rc, 0, err)
+        lg = self.log(log)
+        self.assertEqual(len(ops(lg, "create")), 1, "found, not created again")
+        self.assertGreaterEqual(len(ops(lg, "list")), 1)
+        self.assertIn("found by its display name", err)
+        self.assertEqual(len(self.by_id(self.results(out))), 40)
+
+    def test_telemetry_and_progress_of_a_batch(self):
+        jobs = self.jobs(50)
+        base, log = self.stub("--batch-time", "600ms")
+        out = self.path("out.jsonl")
+        r = subprocess.run([PROCESSOR, "--telemetry", "console", "--jobs", jobs, "--output", out,
+                            "--batch-api", "--batch-poll", "50ms", "--progress"],
+                           env=self.env(base), timeout=DEADLINE, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE)
+        err = r.stderr.decode(errors="replace")
+        self.assertEqual(r.returncode, 0, err)
+        # the live line has no newline: records may follow it on the same line
+        states = re.findall(r"\[METRIC\] batch_job\.state: (\d+) \(([^)]*)\)", err)
+        self.assertEqual([v for v, _ in states], ["1", "2", "3"], states)
+        for (_, tags), name in zip(states, ("pending", "running", "succeeded")):
+            self.assertIn("state=%s, mode=batch" % name, tags)
+        self.assertEqual(err.count("[TIMING] batch_job.poll:"), len(ops(self.log(log), "get")))
+        self.assertEqual(len(re.findall(r"\[METRIC\] batch_job\.requests: 50 ", err)), 1)
+        tokens = re.findall(r"\[METRIC\] gen_ai\.client\.token\.usage: \d+ \(([^)]*)\)", err)
+        self.assertEqual(len(tokens), 100, "input and output of each of the 50 answers")
+        self.assertTrue(all("mode=batch" in t for t in tokens))
+        self.assertNotIn("gen_ai.client.operation.duration", err)
+        lines = err.replace("\r", "\n").split("\n")
+        live = [l for l in lines if " running: " in l and "since submit" in l]
+        self.assertTrue(live, "no live line while the batch ran")
+        self.assertRegex(live[-1], r"running: \d+ pending, \d+ succeeded, 0 failed, 0m0\ds since "
+                         r"submit, next poll in \d+s")
+
+    def test_caches_outlive_a_stopped_run_and_go_with_the_batch(self):
+        shared = "The shared report, paragraph after paragraph of findings. " * 200
+        lines = [json.dumps({"id": i, "content": shared, "questions": ["Question %d?" % i]})
+                 for i in range(30)]
+        jobs = self.path("jobs.jsonl", "\n".join(lines) + "\n")
+        base, log = self.stub("--batch-time", "2s")
+        out = self.path("out.jsonl")
+        args = self.batch_args(jobs, out, "--cache", "--cache-min-tokens", "100")
+        self.kill_after_polling(base, log, args)
+        lg = self.log(log)
+        created = [r for r in lg if r["method"] == "POST" and r["path"].endswith("/cachedContents")]
+        self.assertEqual(len(created), 1)
+        self.assertEqual([r for r in lg if r["method"] == "DELETE"], [])
+        self.assertEqual(len(json.loads(self.text(self.state_path(out)))["caches"]), 1)
+        rc, err = self.run_proc(base, self.batch_args(jobs, out, "--resume", "--cache",
+                                                      "--cache-min-tokens", "100"))
+        self.assertEqual(rc, 0, err)
+        lg = self.log(log)
+        self.assertEqual(len([r for r in lg if r["method"] == "POST" and
+                              r["path"].endswith("/cachedContents")]), 1, "no second cache")
+        deletes = [r for r in lg if r["method"] == "DELETE"]
+        self.assertEqual(len(deletes), 1)
+        self.assertIn("cachedContents/", deletes[0]["path"])
+        rows = self.by_id(self.results(out))
+        self.assertEqual(len(rows), 30)
+        self.assertTrue(all(r["usage"]["cached_tokens"] > 0 for r in rows.values()))
+        self.assertTrue(all(r["batch_api"]["billable_tokens"] ==
+                            r["usage"]["prompt_tokens"] - r["usage"]["cached_tokens"] +
+                            r["usage"]["output_tokens"] for r in rows.values()))
 
     # ---- what the batch does not answer ----
 
