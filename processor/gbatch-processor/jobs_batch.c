@@ -216,20 +216,23 @@ say_state(const struct runner *rn, const struct batch_mode *bm, double next_s, i
 		    ok, bad, age);
 }
 
-/* Waits ns, in slices so a signal stops the wait; 0, or -1 on a signal. */
+/* Waits ns, in slices so a signal stops the wait, the live line (on a terminal) shown at
+ * once and then every second; 0, or -1 on a signal. */
 static int
 wait_ns(struct runner *rn, struct batch_mode *bm, uint64_t ns)
 {
-	uint64_t end = gb__clock_mono_ns() + ns, now;
+	uint64_t now = gb__clock_mono_ns(), end = now + ns, shown = 0;
 
-	while ((now = gb__clock_mono_ns()) < end) {
+	for (; now < end; now = gb__clock_mono_ns()) {
 		uint64_t left = end - now < SLICE_NS ? end - now : SLICE_NS;
 		struct timespec ts = { 0, (long)left };
 		if (gb__jobs_signalled())
 			return -1;
+		if (rn->progress && (shown == 0 || now - shown >= GB_NS_PER_SEC)) {
+			say_state(rn, bm, (double)(end - now) / 1e9, 1);
+			shown = now;
+		}
 		nanosleep(&ts, NULL);
-		if (rn->progress && (now / GB_NS_PER_SEC) != ((now + left) / GB_NS_PER_SEC))
-			say_state(rn, bm, (double)(end - now - left) / 1e9, 1);
 	}
 	return gb__jobs_signalled() ? -1 : 0;
 }
@@ -270,8 +273,9 @@ poll_batch(struct runner *rn, struct batch_mode *bm)
 		    kv, 2);
 		if (rc != GB__GEMINI_OK) {
 			int fatal = gb__gemini_is_fatal(&res) || res.http_status == 404;
-			gb__log_warnx("polling batch %s failed: %s%s", bm->st.name, res.message,
-			    fatal ? "" : " (polling on)");
+			gb__log_warnx("polling batch %s failed: %s%s%s", bm->st.name, res.message,
+			    fatal ? "" : " (polling on)", res.http_status == 404 ? "; if the batch is "
+			    "gone, remove the state file to submit its jobs in a new batch" : "");
 			gb__gemini_result_fini(&res);
 			if (fatal) {
 				rn->stop_now = 1;
@@ -381,10 +385,21 @@ take_end(struct runner *rn, struct batch_mode *bm)
 	json_t *v;
 	void *tmp;
 
+	if (b->state == GB__BATCH_SUCCEEDED && b->inlined == NULL && b->responses_file[0] == '\0') {
+		gb__log_warnx("batch %s succeeded but names no responses (neither inlinedResponses nor "
+		    "a responsesFile): run again with --resume to read it again", b->name);
+		return GB__EXIT_INCOMPLETE;
+	}
 	if (load_answers(rn, bm) != 0)
 		return GB__EXIT_INCOMPLETE;
-	if (b->state == GB__BATCH_SUCCEEDED)
+	if (b->state == GB__BATCH_SUCCEEDED) {
+		size_t missing = json_array_size(bm->st.jobs) - json_object_size(bm->answers);
+		if (missing > 0)
+			gb__log_warnx("batch %s has no answer for %zu of its jobs: they are %s", b->name,
+			    missing, rn->o->batch_no_repair ? "left as errors (--batch-no-repair)" :
+			    "asked interactively");
 		return 0;
+	}
 	gb__log_warnx("batch %s ended %s%s%s: its %zu jobs are not done but the %zu it answered; "
 	    "run again with --resume to submit them in a new batch", b->name,
 	    b->state_text[0] != '\0' ? b->state_text : "without a state", b->error[0] != '\0' ?

@@ -112,6 +112,10 @@ collect(struct runner *rn, struct gb_batch_state *st, struct sink *k, char *err,
 		}
 	}
 	rn->submitting = 0;
+	if (rn->stop_now) {
+		snprintf(err, errlen, "the batch is not submitted: a result could not be written");
+		return -1;
+	}
 	if (k->bytes > GB__FILES_MAX_BYTES) {
 		snprintf(err, errlen, "the batch's requests are %" PRIu64 " bytes, more than the "
 		    "Files API takes (2 GiB): run the jobs in parts (--shard), or send large content "
