@@ -5,6 +5,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "clock.h"
 
+#include <errno.h>
 #include <time.h>
 
 static uint64_t
@@ -36,4 +37,13 @@ gb__clock_real_coarse_ns(void)
 #else
 	return clock_read(CLOCK_REALTIME);
 #endif
+}
+
+void
+gb__clock_sleep_ns(uint64_t ns)
+{
+	struct timespec ts = { (time_t)(ns / GB_NS_PER_SEC), (long)(ns % GB_NS_PER_SEC) };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
 }

@@ -14,5 +14,7 @@
 uint64_t gb__clock_mono_ns(void);
 uint64_t gb__clock_real_ns(void);
 uint64_t gb__clock_real_coarse_ns(void);
+/* Sleeps ns whatever signals come in between (a handler's EINTR resumes the sleep). */
+void gb__clock_sleep_ns(uint64_t ns);
 
 #endif

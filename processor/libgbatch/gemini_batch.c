@@ -5,6 +5,7 @@
  * count of batchStats (an int64: a JSON string) parsed strictly.
  */
 #include "gemini_batch.h"
+#include "gemini_files.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -17,6 +18,7 @@
 #include <bsd/string.h>
 
 #include "clock.h"
+#include "parse.h"
 
 #define MAX_URL 2048
 #define MAX_LIST_PAGES 20
@@ -111,22 +113,16 @@ static int
 take_count(const json_t *o, const char *key, int64_t *out)
 {
 	const json_t *v = json_object_get(o, key);
-	const char *s = json_string_value(v);
-	char *end;
-	long long n;
+	char why[96];
+	uint64_t n;
 
 	*out = -1;
 	if (v == NULL)
 		return 0;
-	if (json_is_integer(v) && json_integer_value(v) >= 0) {
-		*out = (int64_t)json_integer_value(v);
-		return 0;
-	}
-	if (s == NULL || !isdigit((unsigned char)s[0]) || strlen(s) > 18)
-		return -1;
-	errno = 0;
-	n = strtoll(s, &end, 10);
-	if (errno != 0 || *end != '\0')
+	if (json_is_integer(v) && json_integer_value(v) >= 0)
+		n = (uint64_t)json_integer_value(v);
+	else if (!json_is_string(v) || gb__parse_uint(json_string_value(v), 0, INT64_MAX, &n, why,
+	    sizeof(why)) != 0)
 		return -1;
 	*out = (int64_t)n;
 	return 0;
@@ -280,27 +276,12 @@ gb__batch_fini(gb_gemini_batch *b)
 
 /* ---- exchanges ---- */
 
-static void
-sleep_ns(uint64_t ns)
-{
-	struct timespec ts = { (time_t)(ns / GB_NS_PER_SEC), (long)(ns % GB_NS_PER_SEC) };
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-
-/* k until it succeeds or the retry policy gives up; res counts every attempt. */
+/* k until it succeeds or the retry policy gives up, into res (reset first). */
 static int
 exchange(gb_gemini *c, const gb_gemini_call *k, gb_gemini_result *res)
 {
-	uint64_t delay = 0;
-
 	gb__gemini_result_fini(res);
-	while (gb__gemini_call_once(c, k, res, &delay)) {
-		sleep_ns(delay);
-		res->backoff_seconds += (double)delay / 1e9;
-	}
-	return res->status;
+	return gb__files_exchange(c, k, res);
 }
 
 /* Parses res->text (a successful answer) as a batch into b; E_RESPONSE when it is not one. */
@@ -456,7 +437,7 @@ gb__batch_create(gb_gemini *c, const char *model, const json_t *body, time_t not
 	k.body = text;
 	while ((again = gb__gemini_call_once(c, &k, res, &delay)) != 0) {
 		gb_gemini_result lr = { 0 };
-		sleep_ns(delay);
+		gb__clock_sleep_ns(delay);
 		res->backoff_seconds += (double)delay / 1e9;
 		/* The attempt may have created the batch before its answer was lost. */
 		int found = gb__batch_find(c, display, not_before, b, &lr);

@@ -138,23 +138,13 @@ gb__files_parse_file(const json_t *v, gb_gemini_file *f, char *err, size_t errle
 
 /* ---- exchanges ---- */
 
-static void
-sleep_ns(uint64_t ns)
-{
-	struct timespec ts = { (time_t)(ns / GB_NS_PER_SEC), (long)(ns % GB_NS_PER_SEC) };
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-
-/* k until it succeeds or the retry policy gives up; res counts every attempt. */
-static int
-exchange(gb_gemini *c, const gb_gemini_call *k, gb_gemini_result *res)
+int
+gb__files_exchange(gb_gemini *c, const gb_gemini_call *k, gb_gemini_result *res)
 {
 	uint64_t delay = 0;
 
 	while (gb__gemini_call_once(c, k, res, &delay)) {
-		sleep_ns(delay);
+		gb__clock_sleep_ns(delay);
 		res->backoff_seconds += (double)delay / 1e9;
 	}
 	return res->status;
@@ -277,7 +267,7 @@ upload_start(gb_gemini *c, const gb_files_source *src, char *url, gb_gemini_resu
 	}
 	json_decref(meta);
 	k.body = body;
-	exchange(c, &k, res);
+	gb__files_exchange(c, &k, res);
 	free(body);
 	if (res->status != GB__GEMINI_OK)
 		return res->status;
@@ -307,7 +297,7 @@ upload_query(gb_gemini *c, const char *url, uint64_t len, uint64_t *offset)
 	unsigned long long n;
 	int rc = 0;
 
-	exchange(c, &k, &q);
+	gb__files_exchange(c, &k, &q);
 	if (q.status == GB__GEMINI_OK && !h.bad && strcasecmp(h.status, "active") == 0 &&
 	    isdigit((unsigned char)h.received[0])) {
 		errno = 0;
@@ -348,7 +338,7 @@ upload_bytes(gb_gemini *c, const gb_files_source *src, char *url, struct reader 
 				    strerror(r->err));
 			return res->status;
 		}
-		sleep_ns(delay);
+		gb__clock_sleep_ns(delay);
 		res->backoff_seconds += (double)delay / 1e9;
 		if (upload_query(c, url, src->len, &from) == 1) {
 			gb__log_info("upload interrupted (%s); resuming at byte %" PRIu64, res->message,
@@ -411,7 +401,8 @@ file_get(gb_gemini *c, gb_gemini_file *f, gb_gemini_result *res)
 	strlcpy(name, f->name, sizeof(name));
 	snprintf(url, sizeof(url), "%s/v1beta/%s", gb__gemini_base(c), name);
 	gb__gemini_result_fini(res);
-	if (exchange(c, &k, res) != GB__GEMINI_OK || answer_file(res, f, name) != GB__GEMINI_OK)
+	if (gb__files_exchange(c, &k, res) != GB__GEMINI_OK ||
+	    answer_file(res, f, name) != GB__GEMINI_OK)
 		return res->status;
 	if (strcmp(f->name, name) != 0) {
 		snprintf(res->message, sizeof(res->message), "asked for %s, the API answered with %s",
@@ -436,7 +427,7 @@ wait_loop(gb_gemini *c, gb_gemini_file *f, const gb_files_wait *w, gb_gemini_res
 			    f->name, f->state[0] != '\0' ? f->state : "not ACTIVE", (double)limit / 1e9);
 			return res->status = GB__GEMINI_E_TIMEOUT;
 		}
-		sleep_ns(step < limit - (now - t0) ? step : limit - (now - t0));
+		gb__clock_sleep_ns(step < limit - (now - t0) ? step : limit - (now - t0));
 		step = step * 2 < max ? step * 2 : max;
 		if (file_get(c, f, res) != GB__GEMINI_OK)
 			return res->status;

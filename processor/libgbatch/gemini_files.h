@@ -54,6 +54,9 @@ int gb__files_header_value(const char *line, size_t len, const char *name, char 
  * when a field is missing, of the wrong type or too long (name and uri are required). */
 int gb__files_parse_file(const json_t *v, gb_gemini_file *f, char *err, size_t errlen);
 
+/* Makes exchange k until it succeeds or the retry policy gives up, sleeping the backoff in
+ * between; res counts every attempt (it is not reset). Returns res->status. */
+int gb__files_exchange(gb_gemini *c, const gb_gemini_call *k, gb_gemini_result *res);
 /* Uploads src with the resumable protocol (start, then upload+finalize; an upload cut short
  * by a retryable failure is queried and resumed where the server's count ends, or restarted
  * when the query fails), each step retried as gb__gemini_generate retries. Refuses more than
