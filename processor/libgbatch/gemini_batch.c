@@ -1,5 +1,5 @@
 /*
- * gemini_batch.c - the Batch API: models.batchGenerateContent, batches.get, .cancel, .delete,
+ * gemini_batch.c - the Batch API: models.batchGenerateContent, batches.get, .cancel,
  * .list and the responses file's download, on the client's handle with its key, scrubbing and
  * retries. What the server sends is untrusted: every string is bounded and checked, every
  * count of batchStats (an int64: a JSON string) parsed strictly.
@@ -321,16 +321,6 @@ gb__batch_cancel(gb_gemini *c, const char *name, gb_gemini_result *res)
 
 	snprintf(url, sizeof(url), "%s/v1beta/%s:cancel", gb__gemini_base(c), name);
 	return exchange(c, &k, res);
-}
-
-int
-gb__batch_delete(gb_gemini *c, const char *name, gb_gemini_result *res)
-{
-	json_t *answer = NULL;
-
-	gb__gemini_rest(c, name, NULL, &answer, res);
-	json_decref(answer);
-	return res->status;
 }
 
 int

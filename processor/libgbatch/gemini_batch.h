@@ -2,7 +2,7 @@
  * gemini_batch.h - the Batch API of the Gemini client (internal, not a public API): many
  * generateContent requests submitted as one asynchronous batch (inline, or as a JSON-lines
  * file of the Files API), polled until it ends, its responses read from the batch or from
- * its responses file, and cancelled or deleted. Every field the server sends is checked.
+ * its responses file, or cancelled. Every field the server sends is checked.
  */
 #ifndef GBATCH_LIBGBATCH_GEMINI_BATCH_H
 #define GBATCH_LIBGBATCH_GEMINI_BATCH_H
@@ -71,8 +71,6 @@ int gb__batch_create(gb_gemini *c, const char *model, const json_t *body, time_t
 int gb__batch_get(gb_gemini *c, const char *name, gb_gemini_batch *b, gb_gemini_result *res);
 /* POST v1beta/NAME:cancel, with retries. Returns res->status. */
 int gb__batch_cancel(gb_gemini *c, const char *name, gb_gemini_result *res);
-/* DELETE v1beta/NAME, with retries. Returns res->status. */
-int gb__batch_delete(gb_gemini *c, const char *name, gb_gemini_result *res);
 /* Looks through the list of batches (GET v1beta/batches, at most 20 pages) for the newest one
  * named display_name created at or after not_before: 1 with b filled, 0 when there is none,
  * -1 when the list could not be read (res says why). */

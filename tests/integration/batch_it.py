@@ -15,16 +15,13 @@ environment.
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
-import tempfile
 import time
 import unittest
 
-PROCESSOR = os.environ.get("GBATCH_PROCESSOR", "")
-STUB = os.environ.get("GBATCH_STUB_GEMINI", "")
-KEY = "batch-test-key"
+from stub_case import PROCESSOR, StubCase
+
 DEADLINE = 180
 # What differs between a batch run and an interactive run of the same job, by design.
 RUN_ONLY = ("mode", "batch_api", "processing_time", "metrics", "usage")
@@ -38,53 +35,9 @@ def generate_calls(log):
     return [r for r in log if r["path"].endswith(":generateContent")]
 
 
-class BatchCase(unittest.TestCase):
-    def setUp(self):
-        for name, path in (("GBATCH_PROCESSOR", PROCESSOR), ("GBATCH_STUB_GEMINI", STUB)):
-            self.assertTrue(os.access(path, os.X_OK), "%s=%r is not a program" % (name, path))
-        self.tmp = tempfile.mkdtemp(prefix="gbatch-batch-")
-        self.procs = []
-        self.n = 0
-
-    def tearDown(self):
-        for p in self.procs:
-            if p.poll() is None:
-                p.terminate()
-                p.wait(timeout=10)
-        shutil.rmtree(self.tmp, ignore_errors=True)
-
-    def path(self, name, text=None):
-        p = os.path.join(self.tmp, name)
-        if text is not None:
-            with open(p, "w") as f:
-                f.write(text)
-        return p
-
-    def text(self, path):
-        with open(path) as f:
-            return f.read()
-
-    def stub(self, *args):
-        """Starts the stand-in; returns its base URL and its log's path."""
-        self.n += 1
-        out, log = self.path("stub-%d.out" % self.n), self.path("stub-%d.jsonl" % self.n)
-        with open(out, "w") as f:
-            self.procs.append(subprocess.Popen([STUB, "--port", "0", "--api-key", KEY, "--log",
-                                                log] + list(args), stdout=f))
-        deadline = time.monotonic() + 10
-        while "listening on" not in self.text(out):
-            self.assertLess(time.monotonic(), deadline, "the stand-in did not start")
-            time.sleep(0.02)
-        return "http://" + self.text(out).split()[-1], log
-
-    def log(self, path):
-        with open(path) as f:
-            return [json.loads(line) for line in f if line.strip()]
-
-    def env(self, base):
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("GBATCH_", "GEMINI_"))}
-        env.update({"GEMINI_API_KEY": KEY, "GEMINI_API_BASE": base})
-        return env
+class BatchCase(StubCase):
+    KEY = "batch-test-key"
+    PREFIX = "gbatch-batch-"
 
     def run_proc(self, base, args):
         r = subprocess.run([PROCESSOR, "--telemetry", "off", "--rpm", "1000000", "--tpm", "0"] +

@@ -11,16 +11,13 @@ environment.
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
-import time
 import unittest
 import zlib
 
-PROCESSOR = os.environ.get("GBATCH_PROCESSOR", "")
-STUB = os.environ.get("GBATCH_STUB_GEMINI", "")
+from stub_case import PROCESSOR, StubCase
+
 KEY = "files-test-key"
 DEADLINE = 120
 INLINE_LIMIT = 15 << 20
@@ -47,53 +44,13 @@ def commands(log):
     return out
 
 
-class FilesCase(unittest.TestCase):
-    def setUp(self):
-        for name, path in (("GBATCH_PROCESSOR", PROCESSOR), ("GBATCH_STUB_GEMINI", STUB)):
-            self.assertTrue(os.access(path, os.X_OK), "%s=%r is not a program" % (name, path))
-        self.tmp = tempfile.mkdtemp(prefix="gbatch-files-")
-        self.procs = []
-        self.n = 0
-
-    def tearDown(self):
-        for p in self.procs:
-            p.terminate()
-            p.wait(timeout=10)
-        shutil.rmtree(self.tmp, ignore_errors=True)
-
-    def path(self, name, text=None):
-        p = os.path.join(self.tmp, name)
-        if text is not None:
-            with open(p, "w") as f:
-                f.write(text)
-        return p
-
-    def stub(self, *args):
-        """Starts the stand-in; returns its base URL and its log's path."""
-        self.n += 1
-        out, log = self.path("stub-%d.out" % self.n), self.path("stub-%d.jsonl" % self.n)
-        with open(out, "w") as f:
-            self.procs.append(subprocess.Popen([STUB, "--port", "0", "--api-key", KEY, "--log",
-                                                log] + list(args), stdout=f))
-        deadline = time.monotonic() + 10
-        while "listening on" not in self.text(out):
-            self.assertLess(time.monotonic(), deadline, "the stand-in did not start")
-            time.sleep(0.02)
-        return "http://" + self.text(out).split()[-1], log
-
-    def text(self, path):
-        with open(path) as f:
-            return f.read()
-
-    def log(self, path):
-        with open(path) as f:
-            return [json.loads(line) for line in f if line.strip()]
+class FilesCase(StubCase):
+    KEY = KEY
+    PREFIX = "gbatch-files-"
 
     def run_proc(self, base, args, prefix=()):
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("GBATCH_", "GEMINI_"))}
-        env.update({"GEMINI_API_KEY": KEY, "GEMINI_API_BASE": base})
         r = subprocess.run(list(prefix) + [PROCESSOR, "--telemetry", "off"] + list(args),
-                           env=env, timeout=DEADLINE, stdout=subprocess.PIPE,
+                           env=self.env(base), timeout=DEADLINE, stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE)
         return r.returncode, r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")
 
