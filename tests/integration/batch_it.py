@@ -75,6 +75,22 @@ class BatchCase(StubCase):
     def state_path(self, out):
         return out + ".batch.json"
 
+    def polling(self, base, log, args, gets=1):
+        """Starts the processor with args; returns it once it has polled the batch gets times."""
+        p = subprocess.Popen([PROCESSOR, "--telemetry", "off"] + args, env=self.env(base),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.procs.append(p)
+        deadline = time.monotonic() + 30
+        while not (os.path.exists(log) and len(ops(self.log(log), "get")) >= gets):
+            self.assertLess(time.monotonic(), deadline, "the processor never polled")
+            time.sleep(0.02)
+        return p
+
+    def kill_after_polling(self, base, log, args, gets=1):
+        p = self.polling(base, log, args, gets)
+        p.send_signal(signal.SIGKILL)
+        p.communicate(timeout=10)
+
     # ---- the whole run ----
 
     def test_2000_jobs_in_one_batch_answer_as_the_interactive_run(self):
@@ -125,16 +141,7 @@ class BatchCase(StubCase):
         jobs = self.jobs(300)
         base, log = self.stub("--batch-time", "4s")
         out = self.path("out.jsonl")
-        p = subprocess.Popen([PROCESSOR, "--telemetry", "off"] +
-                             self.batch_args(jobs, out), env=self.env(base),
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        self.procs.append(p)
-        deadline = time.monotonic() + 30
-        while not (os.path.exists(log) and len(ops(self.log(log), "get")) >= 2):
-            self.assertLess(time.monotonic(), deadline, "the processor never polled")
-            time.sleep(0.02)
-        p.send_signal(signal.SIGKILL)
-        p.wait(timeout=10)
+        self.kill_after_polling(base, log, self.batch_args(jobs, out), gets=2)
         state = json.loads(self.text(self.state_path(out)))
         name = ops(self.log(log), "create")[0]["batch"]
         self.assertEqual(state["name"], name)
@@ -154,14 +161,7 @@ class BatchCase(StubCase):
         jobs = self.jobs(20)
         base, log = self.stub("--batch-time", "3s")
         out = self.path("out.jsonl")
-        p = subprocess.Popen([PROCESSOR, "--telemetry", "off"] + self.batch_args(jobs, out),
-                             env=self.env(base), stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE)
-        self.procs.append(p)
-        deadline = time.monotonic() + 30
-        while not (os.path.exists(log) and ops(self.log(log), "get")):
-            self.assertLess(time.monotonic(), deadline, "the processor never polled")
-            time.sleep(0.02)
+        p = self.polling(base, log, self.batch_args(jobs, out))
         p.send_signal(signal.SIGTERM)
         _, err = p.communicate(timeout=20)
         self.assertEqual(p.returncode, 3, err)
@@ -170,18 +170,6 @@ class BatchCase(StubCase):
         self.assertEqual(rc, 2, err)
         self.assertIn(self.state_path(out), err)
         self.assertEqual(len(ops(self.log(log), "create")), 1)
-
-    def kill_after_polling(self, base, log, args, gets=1):
-        """Starts the processor with args and SIGKILLs it once it has polled gets times."""
-        p = subprocess.Popen([PROCESSOR, "--telemetry", "off"] + args, env=self.env(base),
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.procs.append(p)
-        deadline = time.monotonic() + 30
-        while not (os.path.exists(log) and len(ops(self.log(log), "get")) >= gets):
-            self.assertLess(time.monotonic(), deadline, "the processor never polled")
-            time.sleep(0.02)
-        p.send_signal(signal.SIGKILL)
-        p.wait(timeout=10)
 
     def test_a_run_stopped_before_the_batch_was_named_finds_it_by_display_name(self):
         jobs = self.jobs(40)
@@ -357,16 +345,10 @@ class BatchCase(StubCase):
         jobs = self.jobs(20)
         base, log = self.stub("--batch-time", "30s")
         out = self.path("out.jsonl")
-        p = subprocess.Popen([PROCESSOR, "--telemetry", "off"] + self.batch_args(jobs, out),
-                             env=self.env(base), stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
-        self.procs.append(p)
-        deadline = time.monotonic() + 30
-        while not (os.path.exists(log) and ops(self.log(log), "get")):
-            self.assertLess(time.monotonic(), deadline, "the processor never polled")
-            time.sleep(0.02)
+        p = self.polling(base, log, self.batch_args(jobs, out))
         p.send_signal(signal.SIGINT)
-        self.assertEqual(p.wait(timeout=20), 3)
+        p.communicate(timeout=20)
+        self.assertEqual(p.returncode, 3)
         rc, err = self.run_proc(base, ["--jobs", jobs, "--output", out, "--batch-cancel"])
         self.assertEqual(rc, 0, err)
         lg = self.log(log)
