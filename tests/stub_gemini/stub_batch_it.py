@@ -428,6 +428,20 @@ class BatchCase(unittest.TestCase):
         self.assertEqual(lines[-2]["bytes"], len(body))
         self.assertEqual([r["n"] for r in stub.log()], list(range(1, len(stub.log()) + 1)))
 
+    def test_bad_batch_options_exit_2_naming_the_bad_value(self):
+        for args, named in ((["--batch-time", "5x"], "5x"), (["--batch-time", "49h"], "49h"),
+                            (["--batch-fault", "bogus"], "bogus"),
+                            (["--batch-fault", "errors"], "errors"),
+                            (["--batch-fault", "errors:101"], "errors:101"),
+                            (["--batch-fault", "partial:5:parts"], "partial:5:parts"),
+                            (["--batch-fault", "expire:0"], "0"),
+                            (["--batch-fault", "errors:60", "--batch-fault", "partial:50"],
+                             "partial:50")):
+            r = subprocess.run([STUB] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               timeout=DEADLINE)
+            self.assertEqual(r.returncode, 2, args)
+            self.assertIn(named, r.stderr.decode(), args)
+
     def test_replies_have_the_keys_of_the_recorded_replies(self):
         stub = self.stub("--batch-time", "0")
         op = stub.create(inline_body([("a", ask(1))]))
