@@ -2,8 +2,10 @@
  * stub_files.c - the stand-in's Files API: the resumable upload protocol (start, upload and
  * finalize, query), files that stay PROCESSING for a number of polls, get and delete, and the
  * faults the client must survive (a FAILED file, a 503 in the middle of the bytes). The bytes
- * are counted and checksummed (Adler-32) as they arrive, never stored, and every request is
- * logged as a JSON line beside the rest of the stand-in's.
+ * are counted and checksummed (Adler-32) as they arrive; those of a file of KEEP_MAX bytes at
+ * most are kept too (while the kept total stays under KEEP_TOTAL), for the Batch API's
+ * inputConfig.fileName (stub_batch.c). Every request is logged as a JSON line beside the rest
+ * of the stand-in's.
  */
 #include "stub_files.h"
 
@@ -21,6 +23,8 @@
 
 #define MAX_FILES 256
 #define ADLER_MOD 65521u
+#define KEEP_MAX (128u << 20)
+#define KEEP_TOTAL (512u << 20)
 
 struct sfile {
 	char id[24];
@@ -31,6 +35,8 @@ struct sfile {
 	bool finalized, deleted, failed;
 	unsigned polls_left; /* GETs still answered PROCESSING */
 	bool cut;            /* the 503 fault: the bytes past half of this request are dropped */
+	char *data;          /* the bytes received, when kept (declared <= KEEP_MAX) */
+	bool keep;
 };
 
 static struct {
@@ -43,6 +49,7 @@ static struct {
 	unsigned cut_uploads; /* the next N upload requests are cut halfway with a 503 */
 	struct sfile files[MAX_FILES];
 	size_t n_files, next_id;
+	uint64_t kept; /* bytes reserved for kept files */
 } sf = { .processing_polls = 1 };
 
 /* One request in progress. */
@@ -207,6 +214,8 @@ take_bytes(struct sreq *r, const char *data, size_t n)
 			continue;
 		f->adler_a = (f->adler_a + (unsigned char)data[i]) % ADLER_MOD;
 		f->adler_b = (f->adler_b + f->adler_a) % ADLER_MOD;
+		if (f->keep && f->received < f->declared)
+			f->data[f->received] = data[i];
 		f->received++;
 	}
 }
@@ -243,6 +252,10 @@ upload_start(struct MHD_Connection *c, struct sreq *r, int *status, struct sfile
 	json_decref(meta);
 	f->declared = n;
 	f->adler_a = 1;
+	if (n <= KEEP_MAX && sf.kept + n <= KEEP_TOTAL && (f->data = malloc(n + 1)) != NULL) {
+		f->keep = true;
+		sf.kept += n;
+	}
 	*out = f;
 	snprintf(url, sizeof(url), "http://%s/upload/v1beta/files?upload_id=%s&upload_protocol="
 	    "resumable", host, f->id);
@@ -317,6 +330,42 @@ upload_begin(struct MHD_Connection *c, struct sreq *r)
 		r->keep = 0;
 }
 
+/* Frees a file's kept bytes. */
+static void
+forget_bytes(struct sfile *f)
+{
+	if (f->keep)
+		sf.kept -= f->declared;
+	free(f->data);
+	f->data = NULL;
+	f->keep = false;
+}
+
+int
+stub_files_content(const char *name, char **data, size_t *len)
+{
+	struct sfile *f;
+	int ret = 0;
+
+	*data = NULL;
+	*len = 0;
+	pthread_mutex_lock(sf.lock);
+	f = name != NULL && strncmp(name, "files/", 6) == 0 ? find(name + 6) : NULL;
+	if (f == NULL || !f->finalized || f->deleted || f->failed)
+		ret = -1;
+	else if (!f->keep)
+		ret = -2;
+	else if ((*data = malloc(f->received + 1)) == NULL)
+		ret = -2;
+	if (ret == 0) {
+		memcpy(*data, f->data, f->received);
+		(*data)[f->received] = '\0';
+		*len = f->received;
+	}
+	pthread_mutex_unlock(sf.lock);
+	return ret;
+}
+
 static enum MHD_Result
 serve_file(struct MHD_Connection *c, const char *url, const char *method, int *status,
     struct sfile **out)
@@ -331,6 +380,7 @@ serve_file(struct MHD_Connection *c, const char *url, const char *method, int *s
 	*out = f;
 	if (strcmp(method, "DELETE") == 0) {
 		f->deleted = true;
+		forget_bytes(f);
 		return respond(c, 200, json_object(), NULL);
 	}
 	if (strcmp(method, "GET") != 0) {

@@ -27,5 +27,10 @@ enum MHD_Result stub_files_handle(struct MHD_Connection *c, const char *url, con
 void stub_files_done(void *state);
 /* Whether a generateContent part's fileData names an ACTIVE file that was not deleted. */
 bool stub_files_part_ok(const json_t *file_data);
+/* A copy of the bytes of the uploaded file name ("files/ID"), NUL-terminated, in *data (the
+ * caller frees it) and *len: 0; -1 when no finalized file of that name is there (deleted,
+ * FAILED, never finalized), -2 when its bytes were not kept (a file over 128 MiB, or over the
+ * 512 MiB kept in all) or no memory. Takes the stand-in's lock: call it unlocked. */
+int stub_files_content(const char *name, char **data, size_t *len);
 
 #endif

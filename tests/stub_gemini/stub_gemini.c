@@ -1,8 +1,8 @@
 /*
  * stub_gemini.c - gbatch-stub-gemini, a local stand-in for the Gemini REST API (generateContent,
- * countTokens, cachedContents create/delete) with deterministic answers, realistic
- * usageMetadata, latency and a fault plan, so the client, the processor, the tests and the demo
- * run without a key or a network.
+ * countTokens, cachedContents create/delete; the Files API in stub_files.c, the Batch API in
+ * stub_batch.c) with deterministic answers, realistic usageMetadata, latency and a fault plan,
+ * so the client, the processor, the tests and the demo run without a key or a network.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -27,6 +27,7 @@
 #include "clock.h"
 #include "log.h"
 #include "parse.h"
+#include "stub_batch.h"
 #include "stub_files.h"
 
 #define MAX_BODY (32u << 20)
@@ -159,7 +160,7 @@ struct ask {
 struct conn {
 	void *files; /* a Files API request's state (stub_files.c) */
 	char *body;
-	size_t len;
+	size_t len, cap; /* cap doubles: a 20 MiB batch body must not cost a copy per chunk */
 	bool too_big;
 };
 
@@ -168,7 +169,9 @@ usage(FILE *out)
 {
 	fprintf(out,
 	    "usage: gbatch-stub-gemini [--port N] [--latency DUR] [--log FILE] [--api-key KEY]\n"
-	    "                          [--fault KIND[:COUNT][:OPT=VAL...]]...\n"
+	    "                          [--fault KIND[:COUNT][:OPT=VAL...]]... [--files-processing N]\n"
+	    "                          [--files-fault SPEC]... [--batch-time DUR]\n"
+	    "                          [--batch-fault SPEC]...\n"
 	    "A local Gemini REST stand-in: POST /v1beta/models/MODEL:generateContent and :countTokens,\n"
 	    "POST /v1beta/cachedContents (a cache: its tokens come back as cachedContentTokenCount of\n"
 	    "every generateContent naming it in cachedContent) and DELETE /v1beta/cachedContents/ID.\n"
@@ -206,6 +209,26 @@ usage(FILE *out)
 	    "  --files-processing N  GETs that answer PROCESSING before ACTIVE (default 1)\n"
 	    "  --files-fault SPEC    failed[:N] (the next N files end FAILED) or upload-503[:N]\n"
 	    "                 (the next N uploads keep half their bytes and answer 503)\n"
+	    "Batch API (stub_batch.c): POST /v1beta/models/MODEL:batchGenerateContent (inline\n"
+	    "inputConfig.requests.requests[] or inputConfig.fileName, a JSONL file uploaded above),\n"
+	    "GET /v1beta/batches/ID, GET /v1beta/batches (pageSize, pageToken), POST\n"
+	    "/v1beta/batches/ID:cancel, DELETE /v1beta/batches/ID and GET\n"
+	    "/download/v1beta/files/batch-ID:download?alt=media (the responses file of a file\n"
+	    "batch). Each answer is the one generateContent gives the same request, computed in\n"
+	    "input order when the batch is created. The log gets batch_op (create, get, list,\n"
+	    "cancel, delete, download), batch, state and, for create, display_name, input,\n"
+	    "requests, errors, partial and usage (the sum of the answers' usageMetadata).\n"
+	    "Limits: a create body of 20 MiB (over it: 400), 100000 requests a batch, a JSONL\n"
+	    "file of 128 MiB; 100 batches kept (then the oldest done one is forgotten; 429 when\n"
+	    "none is done).\n"
+	    "  --batch-time DUR      a batch is PENDING for the first quarter of DUR, RUNNING\n"
+	    "                 (batchStats counting answers) until DUR, then done (default 1s)\n"
+	    "  --batch-fault SPEC    errors:PCT (PCT%% of every batch's requests, rounded down,\n"
+	    "                 chosen by key, answered with a per-request error), partial:PCT[:KIND]\n"
+	    "                 (as many others answered with --fault KIND: few, many, fenced,\n"
+	    "                 text, maxtokens, blocked or safety; default few), expire[:N] or\n"
+	    "                 fail[:N] (the next N batches end EXPIRED or FAILED), create-503[:N]\n"
+	    "                 or get-503[:N] (the next N creates or gets answer 503)\n"
 	    "Questions are the lines \"Question N: ...\" of the last text part of the request;\n"
 	    "answer N is \"Answer to question N: <question>\", a JSON array when the request asks\n"
 	    "for application/json. A lone \"Question: ...\" gets \"Answer to question: <question>\".\n"
@@ -1004,6 +1027,65 @@ serve_delete(struct MHD_Connection *c, const char *url)
 	return reply(c, status, body);
 }
 
+/* The missing and wrong key answers of every endpoint: NULL when the key is right. */
+json_t *
+stub_gemini_key_check(struct MHD_Connection *c, int *status, bool *key_ok)
+{
+	const char *key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "x-goog-api-key");
+
+	*key_ok = key != NULL && strcmp(key, stub.key) == 0;
+	if (*key_ok)
+		return NULL;
+	*status = key == NULL ? 401 : 400;
+	return key == NULL ? gemini_error(401, "UNAUTHENTICATED",
+	    "Method doesn't allow unregistered callers (callers without established identity). "
+	    "Please use API Key or other form of API consumer identity to call this API.") :
+	    json_loads(bad_key_reply, 0, NULL);
+}
+
+bool
+stub_gemini_answer_fault(const char *name)
+{
+	static const enum fault_kind shaping[] = { F_FEW, F_MANY, F_FENCED, F_TEXT, F_MAXTOKENS,
+		F_BLOCKED, F_SAFETY };
+
+	for (size_t i = 0; name != NULL && i < sizeof(shaping) / sizeof(shaping[0]); i++)
+		if (strcmp(name, fault_names[shaping[i]]) == 0)
+			return true;
+	return false;
+}
+
+/* What POST /v1beta/models/MODEL:generateContent answers for req without a --fault: the
+ * same checks, answers, usageMetadata and caches (explicit and implicit) as serve(). */
+json_t *
+stub_gemini_generate(const char *model, const json_t *req, const char *fault, int *status)
+{
+	struct ask a = { .model = "" };
+	enum fault_kind k = F_NONE;
+	json_t *body = NULL;
+	long cached;
+
+	for (size_t i = F_429; stub_gemini_answer_fault(fault) && i <= F_FIXTURE; i++)
+		if (strcmp(fault, fault_names[i]) == 0)
+			k = (enum fault_kind)i;
+	*status = 200;
+	strlcpy(a.model, model, sizeof(a.model));
+	if (parse_ask(&a, req) != 0) {
+		*status = 400;
+		body = gemini_error(400, "INVALID_ARGUMENT", "Invalid JSON payload received.");
+	} else if (a.bad_file) {
+		*status = 400;
+		body = gemini_error(400, "FAILED_PRECONDITION", "A fileData part names no ACTIVE file.");
+	} else if (a.cached_content == NULL || (body = cache_use(&a, status)) == NULL) {
+		pthread_mutex_lock(&stub.lock);
+		cached = cached_tokens(&a);
+		pthread_mutex_unlock(&stub.lock);
+		body = success_json(&a, k, cached);
+	}
+	ask_free(&a);
+	return body;
+}
+
 static enum MHD_Result
 serve(struct MHD_Connection *c, const char *url, struct conn *cn)
 {
@@ -1108,11 +1190,17 @@ handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
 		return stub_files_handle(c, url, method, upload, upload_size, &cn->files);
 	if (*upload_size > 0) {
 		if (!cn->too_big && cn->len + *upload_size <= MAX_BODY) {
-			char *nb = realloc(cn->body, cn->len + *upload_size + 1);
-			if (nb == NULL)
-				return MHD_NO;
-			memcpy(nb + cn->len, upload, *upload_size);
-			cn->body = nb;
+			if (cn->len + *upload_size + 1 > cn->cap) {
+				size_t cap = cn->cap > 0 ? cn->cap : 65536;
+				while (cap < cn->len + *upload_size + 1)
+					cap *= 2;
+				char *nb = realloc(cn->body, cap);
+				if (nb == NULL)
+					return MHD_NO;
+				cn->body = nb;
+				cn->cap = cap;
+			}
+			memcpy(cn->body + cn->len, upload, *upload_size);
 			cn->len += *upload_size;
 			cn->body[cn->len] = '\0';
 		} else {
@@ -1121,6 +1209,8 @@ handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
 		*upload_size = 0;
 		return MHD_YES;
 	}
+	if (stub_batch_claims(url))
+		return stub_batch_handle(c, url, method, cn->body, cn->len, cn->too_big);
 	if (strcmp(method, "DELETE") == 0)
 		return serve_delete(c, url);
 	if (strcmp(method, "POST") != 0)
@@ -1155,6 +1245,8 @@ main(int argc, char **argv)
 		{ "fault", required_argument, NULL, 'f' },
 		{ "files-processing", required_argument, NULL, 'P' },
 		{ "files-fault", required_argument, NULL, 'F' },
+		{ "batch-time", required_argument, NULL, 'T' },
+		{ "batch-fault", required_argument, NULL, 'B' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -1205,6 +1297,12 @@ main(int argc, char **argv)
 			    sizeof(err)) != 0)
 				goto bad;
 			break;
+		case 'T':
+		case 'B':
+			if (stub_batch_option(opt == 'T' ? "batch-time" : "batch-fault", optarg, err,
+			    sizeof(err)) != 0)
+				goto bad;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -1222,6 +1320,7 @@ main(int argc, char **argv)
 	}
 
 	stub_files_init(stub.log, stub.key, &stub.lock, &stub.request_no);
+	stub_batch_init(stub.log, &stub.lock, &stub.request_no);
 	/* Block the stop signals before the server's threads start, so only sigwait sees them. */
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
