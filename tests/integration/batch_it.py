@@ -331,14 +331,26 @@ class BatchCase(StubCase):
 
     def test_a_creation_whose_answer_was_lost_is_found_not_made_twice(self):
         jobs = self.jobs(20)
+        base, log = self.stub("--batch-time", "200ms", "--batch-fault", "create-lost")
+        out = self.path("out.jsonl")
+        rc, err = self.run_proc(base, self.batch_args(jobs, out))
+        self.assertEqual(rc, 0, err)
+        lg = self.log(log)
+        creates = ops(lg, "create")
+        self.assertEqual(len(creates), 1, "the lost creation is not tried again")
+        self.assertEqual((creates[0]["status"], creates[0]["lost"]), (503, True))
+        self.assertGreaterEqual(len(ops(lg, "list")), 1, "it is looked up by its display name")
+        self.assertTrue(all(r["batch"] == creates[0]["batch"] for r in ops(lg, "get")))
+        self.assertEqual(len(self.by_id(self.results(out))), 20)
+
+    def test_a_creation_refused_by_a_503_is_tried_again(self):
+        jobs = self.jobs(20)
         base, log = self.stub("--batch-time", "200ms", "--batch-fault", "create-503")
         out = self.path("out.jsonl")
         rc, err = self.run_proc(base, self.batch_args(jobs, out))
         self.assertEqual(rc, 0, err)
         lg = self.log(log)
-        made = [r for r in ops(lg, "create") if r["status"] == 200]
-        self.assertLessEqual(len(made), 1, "a batch is created once at most")
-        self.assertGreaterEqual(len(ops(lg, "list")) + len(made), 1)
+        self.assertEqual([r["status"] for r in ops(lg, "create")], [503, 200])
         self.assertEqual(len(self.by_id(self.results(out))), 20)
 
     def test_cancel_stops_the_batch_and_leaves_the_jobs(self):

@@ -87,12 +87,14 @@ parse_fault(const char *spec, char *err, size_t errlen)
 		return parse_count(a1, &sb->fail, err, errlen);
 	if (strcmp(kind, "create-503") == 0)
 		return parse_count(a1, &sb->create_503, err, errlen);
+	if (strcmp(kind, "create-lost") == 0)
+		return parse_count(a1, &sb->create_lost, err, errlen);
 	if (strcmp(kind, "get-503") == 0)
 		return parse_count(a1, &sb->get_503, err, errlen);
 bad:
 	snprintf(err, errlen, "--batch-fault \"%.64s\": use errors:PCT, partial:PCT[:KIND] (KIND: "
 	    "few, many, fenced, text, maxtokens, blocked, safety), expire[:N], fail[:N], "
-	    "create-503[:N] or get-503[:N]", spec);
+	    "create-503[:N], create-lost[:N] or get-503[:N]", spec);
 	return -1;
 }
 

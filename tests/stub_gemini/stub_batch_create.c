@@ -446,6 +446,14 @@ stub_batch__create(struct MHD_Connection *c, struct breq *r, const char *url, co
 	    "file" : "inline", "requests", (json_int_t)b->n, "errors", (json_int_t)errors,
 	    "partial", (json_int_t)(b->n * sb->partial_pct / 100), "usage", usage);
 	json_object_set_new(r->extra, "state", json_string(ST_PENDING));
+	if (sb->create_lost > 0) {
+		/* The batch exists, but its creator never hears so. */
+		sb->create_lost--;
+		json_object_set_new(r->extra, "lost", json_true());
+		pthread_mutex_unlock(sb->lock);
+		return stub_batch__fail(c, r, 503, "UNAVAILABLE", "The service is currently "
+		    "unavailable.");
+	}
 	/* Still under keep's lock: the reply shares the batch's answers with the kept batch. */
 	v = stub_batch__view(b, 0, true);
 	op = stub_batch__operation(b, &v);

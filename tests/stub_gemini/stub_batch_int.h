@@ -43,7 +43,7 @@ struct stub_batches {
 	uint64_t batch_ns;
 	unsigned error_pct, partial_pct;
 	char partial_kind[16];
-	unsigned expire, fail, create_503, get_503;
+	unsigned expire, fail, create_503, create_lost, get_503;
 	struct sbatch *batches[MAX_BATCHES]; /* in creation order */
 	size_t n_batches, created;
 };

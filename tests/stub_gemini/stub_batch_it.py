@@ -402,6 +402,21 @@ class BatchCase(unittest.TestCase):
         self.assertEqual(stub.call("GET", "/v1beta/" + op["name"])[0], 503)
         self.assertEqual(stub.get(op["name"])["metadata"]["state"], "BATCH_STATE_SUCCEEDED")
 
+    def test_a_lost_create_makes_the_batch_but_answers_503(self):
+        stub = self.stub("--batch-time", "0", "--batch-fault", "create-lost")
+        path = "/v1beta/models/%s:batchGenerateContent" % MODEL
+        body = inline_body([("a", ask(1))])
+        body["batch"]["displayName"] = "lost one"
+        status, err, _ = stub.call("POST", path, body)
+        self.assertEqual((status, err["error"]["status"]), (503, "UNAVAILABLE"))
+        listed = stub.call("GET", "/v1beta/batches")[1]["operations"]
+        self.assertEqual([o["metadata"]["displayName"] for o in listed], ["lost one"])
+        line = [r for r in stub.log() if r.get("batch_op") == "create"][0]
+        self.assertEqual((line["status"], line["lost"], line["batch"]),
+                         (503, True, listed[0]["name"]))
+        # the next create is answered
+        self.assertEqual(stub.call("POST", path, inline_body([("b", ask(1))]))[0], 200)
+
     def test_every_call_is_logged_so_submissions_polls_and_downloads_can_be_counted(self):
         stub = self.stub("--batch-time", "0")
         name = stub.upload((json.dumps({"key": "a", "request": ask(1, 2)}) + "\n").encode())

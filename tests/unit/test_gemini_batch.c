@@ -1,8 +1,9 @@
 /* test_gemini_batch.c - the Batch API pieces: a batch read from an Operation or a bare
  * GenerateContentBatch (states, batchStats as int64 strings, inlined responses, the
- * responses file, errors), shapes that are refused, and one response taken as a call's
- * result. */
+ * responses file, errors), shapes that are refused, one response taken as a call's result,
+ * and the real API's recorded replies (tests/fixtures/gemini). */
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -214,6 +215,136 @@ START_TEST(a_response_becomes_the_result_of_a_call)
 }
 END_TEST
 
+/* ---- the real API's replies, as recorded (tests/fixtures/gemini/README.md) ---- */
+
+static json_t *
+fixture(const char *name)
+{
+	char path[512];
+	json_error_t e;
+	json_t *v;
+
+	snprintf(path, sizeof(path), "%s/%s", GB_FIXTURES, name);
+	v = json_load_file(path, 0, &e);
+	ck_assert_msg(v != NULL, "%s: %s", path, e.text);
+	return v;
+}
+
+static void
+parse_fixture(const char *name, gb_gemini_batch *b)
+{
+	json_t *v = fixture(name);
+	char err[256];
+
+	ck_assert_msg(gb__batch_parse(v, b, err, sizeof(err)) == 0, "%s: %s", name, err);
+	json_decref(v);
+}
+
+START_TEST(recorded_creates_and_gets_are_read)
+{
+	gb_gemini_batch b = { 0 };
+
+	parse_fixture("batch-create-inline.json", &b);
+	ck_assert_str_eq(b.name, "batches/tti3ik8qob66dxcvynlg5swnutyntbi926ac");
+	ck_assert_str_eq(b.display_name, "capitals-batch");
+	ck_assert_int_eq(b.state, GB__BATCH_PENDING);
+	ck_assert_int_eq(b.done, 0);
+	ck_assert_int_eq(b.requests, 3);
+	ck_assert_int_eq(b.pending, 3);
+	ck_assert_int_eq(b.succeeded, 0);
+	ck_assert_int_ne((long long)b.create_time, 0);
+	parse_fixture("batch-get-succeeded-inline.json", &b);
+	ck_assert_int_eq(b.state, GB__BATCH_SUCCEEDED);
+	ck_assert_int_eq(b.done, 1);
+	ck_assert_int_eq(b.succeeded, 3);
+	ck_assert_int_eq(json_array_size(b.inlined), 3);
+	for (size_t i = 0; i < 3; i++) {
+		gb_gemini_result res = { 0 };
+		const json_t *item = json_array_get(b.inlined, i);
+		ck_assert_int_eq(gb__batch_response_result(json_object_get(item, "response"),
+		    json_object_get(item, "error"), NULL, &res), GB__GEMINI_OK);
+		ck_assert_ptr_nonnull(strstr(res.text, "The capital of"));
+		ck_assert_int_eq(res.usage.prompt, 8);
+		ck_assert_int_eq(res.usage.total, res.usage.prompt + res.usage.candidates);
+		gb__gemini_result_fini(&res);
+	}
+	parse_fixture("batch-create-file.json", &b);
+	ck_assert_int_eq(b.state, GB__BATCH_PENDING);
+	ck_assert_str_eq(b.display_name, "my batch name");
+	parse_fixture("batch-get-succeeded-file.json", &b);
+	ck_assert_int_eq(b.state, GB__BATCH_SUCCEEDED);
+	ck_assert_str_eq(b.responses_file, "files/batch-leg9wy9p5df66syjxke2eq4xfjqcwp47ejv3");
+	ck_assert_ptr_null(b.inlined);
+	parse_fixture("batch-get-running.json", &b);
+	ck_assert_int_eq(b.state, GB__BATCH_RUNNING);
+	ck_assert_int_eq(b.done, 0);
+	ck_assert_int_eq(b.succeeded, 1);
+	ck_assert_int_eq(b.pending, 2);
+	gb__batch_fini(&b);
+}
+END_TEST
+
+START_TEST(recorded_ends_other_than_success_are_read_with_their_error)
+{
+	static const struct {
+		const char *file;
+		enum gb__batch_state state;
+		const char *error;
+	} ends[] = {
+		{ "batch-get-cancelled.json", GB__BATCH_CANCELLED, "The batch was cancelled." },
+		{ "batch-get-expired.json", GB__BATCH_EXPIRED, "expired" },
+		{ "batch-get-failed.json", GB__BATCH_FAILED, "The batch failed" },
+	};
+	gb_gemini_batch b = { 0 };
+
+	for (size_t i = 0; i < sizeof(ends) / sizeof(ends[0]); i++) {
+		parse_fixture(ends[i].file, &b);
+		ck_assert_int_eq(b.state, ends[i].state);
+		ck_assert_int_eq(b.done, 1);
+		ck_assert_msg(strstr(b.error, ends[i].error) != NULL, "%s: %s", ends[i].file, b.error);
+	}
+	gb__batch_fini(&b);
+}
+END_TEST
+
+START_TEST(a_recorded_per_request_error_is_a_failed_call)
+{
+	gb_gemini_batch b = { 0 };
+	gb_gemini_result res = { 0 };
+	const json_t *item;
+
+	parse_fixture("batch-inline-error.json", &b);
+	ck_assert_int_eq(json_array_size(b.inlined), 2);
+	item = json_array_get(b.inlined, 1);
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(item, "metadata"), "key")),
+	    "request-2");
+	ck_assert_int_eq(gb__batch_response_result(json_object_get(item, "response"),
+	    json_object_get(item, "error"), NULL, &res), GB__GEMINI_E_API);
+	ck_assert_ptr_nonnull(strstr(res.message, "Internal error encountered"));
+	ck_assert_ptr_nonnull(strstr(res.message, "code 13"));
+	gb__gemini_result_fini(&res);
+	gb__batch_fini(&b);
+}
+END_TEST
+
+START_TEST(the_recorded_list_holds_operations)
+{
+	json_t *v = fixture("batch-list.json"), *op;
+	gb_gemini_batch b = { 0 };
+	char err[256];
+	size_t i;
+
+	ck_assert(json_array_size(json_object_get(v, "operations")) > 0);
+	json_array_foreach(json_object_get(v, "operations"), i, op) {
+		ck_assert_msg(gb__batch_parse(op, &b, err, sizeof(err)) == 0, "%s", err);
+		ck_assert(b.name[0] != '\0');
+	}
+	ck_assert_str_eq(b.display_name, "ExecuteAsFile Example");
+	gb__batch_fini(&b);
+	json_decref(v);
+}
+END_TEST
+
 static Suite *
 gemini_batch_suite(void)
 {
@@ -228,6 +359,10 @@ gemini_batch_suite(void)
 	tcase_add_test(pure, batches_of_the_wrong_shape_are_refused);
 	tcase_add_test(pure, names_longer_than_their_room_are_refused);
 	tcase_add_test(pure, a_response_becomes_the_result_of_a_call);
+	tcase_add_test(pure, recorded_creates_and_gets_are_read);
+	tcase_add_test(pure, recorded_ends_other_than_success_are_read_with_their_error);
+	tcase_add_test(pure, a_recorded_per_request_error_is_a_failed_call);
+	tcase_add_test(pure, the_recorded_list_holds_operations);
 	suite_add_tcase(s, pure);
 	return s;
 }
