@@ -421,7 +421,7 @@ structured_text(gb_jw *w, const gb_result *r)
 		if (i > 0)
 			gb__jw_raw(w, ",", 1);
 		if (r->answers[i].structured != NULL)
-			gb__jw_value(w, r->answers[i].structured);
+			gb__jw_value(w, r->answers[i].structured, 0);
 		else
 			gb__jw_raw(w, "null", 4);
 	}

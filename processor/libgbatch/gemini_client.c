@@ -495,13 +495,16 @@ build(const gb_gemini *c, const gb_gemini_request *rq, char **url, char **body,
 		snprintf(res->message, sizeof(res->message), "invalid model name \"%.128s\"", model);
 		return res->status = GB__GEMINI_E_REQUEST;
 	}
-	if ((req = gb__gemini_request_json(rq)) == NULL) {
-		snprintf(res->message, sizeof(res->message),
-		    "cannot build the request: a text part is not valid UTF-8 (or out of memory)");
-		return res->status = GB__GEMINI_E_REQUEST;
+	/* written straight; when that fails, jansson tells a bad request from no memory */
+	if ((*body = gb__gemini_request_text(rq, NULL)) == NULL) {
+		if ((req = gb__gemini_request_json(rq)) == NULL) {
+			snprintf(res->message, sizeof(res->message),
+			    "cannot build the request: a text part is not valid UTF-8 (or out of memory)");
+			return res->status = GB__GEMINI_E_REQUEST;
+		}
+		*body = json_dumps(req, JSON_COMPACT | JSON_REAL_PRECISION(15));
+		json_decref(req);
 	}
-	*body = json_dumps(req, JSON_COMPACT | JSON_REAL_PRECISION(15));
-	json_decref(req);
 	if (*body == NULL ||
 	    asprintf(url, "%s/v1beta/models/%s:generateContent", c->base, model) < 0) {
 		free(*body);

@@ -16,8 +16,10 @@
 #include <jansson.h>
 
 #include "clock.h"
+#include "json_writer.h"
 
 #define MAX_API_MESSAGE 300
+#define REQUEST_DUMP_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(15))
 
 /* ---- request ---- */
 
@@ -118,6 +120,120 @@ gb__gemini_request_json(const gb_gemini_request *rq)
 fail:
 	json_decref(req);
 	return NULL;
+}
+
+/* The request text as json_dumps(gb__gemini_request_json(rq), REQUEST_DUMP_FLAGS) writes it,
+ * through jansson: for what the straight writer below leaves to it. */
+static char *
+request_text_jansson(const gb_gemini_request *rq, size_t *len)
+{
+	json_t *req = gb__gemini_request_json(rq);
+	char *s = req != NULL ? json_dumps(req, REQUEST_DUMP_FLAGS) : NULL;
+
+	json_decref(req);
+	if (s != NULL && len != NULL)
+		*len = strlen(s);
+	return s;
+}
+
+static void
+part_text(gb_jw *w, const gb_gemini_part *p)
+{
+	char *b64;
+
+	if (p->file_uri != NULL) {
+		gb__jw_lit(w, "{\"fileData\":{\"mimeType\":");
+		gb__jw_str(w, p->mime_type != NULL ? p->mime_type : "text/plain");
+		gb__jw_lit(w, ",\"fileUri\":");
+		gb__jw_str(w, p->file_uri);
+		gb__jw_lit(w, "}}");
+	} else if (p->mime_type == NULL) {
+		gb__jw_lit(w, "{\"text\":");
+		gb__jw_strn(w, p->data, p->len);
+		gb__jw_raw(w, "}", 1);
+	} else {
+		gb__jw_lit(w, "{\"inlineData\":{\"mimeType\":");
+		gb__jw_str(w, p->mime_type);
+		gb__jw_lit(w, ",\"data\":");
+		if ((b64 = base64(p->data, p->len)) == NULL)
+			w->failed = 1;
+		else
+			gb__jw_strn(w, b64, strlen(b64));
+		free(b64);
+		gb__jw_lit(w, "}}");
+	}
+}
+
+/* generationConfig: the caller's settings, then the JSON answer the processor asks. */
+static void
+generation_text(gb_jw *w, const gb_gemini_request *rq)
+{
+	int first = 1;
+
+	if (rq->generation != NULL) {
+		size_t at = w->len;
+		gb__jw_value(w, rq->generation, REQUEST_DUMP_FLAGS);
+		if (w->failed)
+			return;
+		first = w->len - at == 2; /* "{}" */
+		w->len--;                 /* its '}': the fields below go inside */
+	} else {
+		gb__jw_raw(w, "{", 1);
+	}
+	if (rq->json || rq->schema != NULL) {
+		gb__jw_lit(w, first ? "\"responseMimeType\":\"application/json\"" :
+		    ",\"responseMimeType\":\"application/json\"");
+		first = 0;
+	}
+	if (rq->schema != NULL) {
+		gb__jw_lit(w, first ? "\"responseSchema\":" : ",\"responseSchema\":");
+		gb__jw_value(w, rq->schema, REQUEST_DUMP_FLAGS);
+	}
+	gb__jw_raw(w, "}", 1);
+}
+
+char *
+gb__gemini_request_text(const gb_gemini_request *rq, size_t *len)
+{
+	const json_t *g = rq->generation;
+	gb_jw w;
+	size_t hint = 512;
+
+	/* Settings that name what the processor sets itself (or are not an object) are left to
+	 * jansson's merge, which keeps their place. */
+	if (g != NULL && (!json_is_object(g) || json_object_get(g, "responseMimeType") != NULL ||
+	    json_object_get(g, "responseSchema") != NULL))
+		return request_text_jansson(rq, len);
+	for (size_t i = 0; i < rq->n_parts; i++)
+		hint += rq->parts[i].mime_type != NULL ? rq->parts[i].len / 3 * 4 + 64 :
+		    rq->parts[i].len + rq->parts[i].len / 8 + 16;
+	gb__jw_init(&w, hint);
+	gb__jw_lit(&w, "{\"contents\":[{\"role\":\"user\",\"parts\":[");
+	for (size_t i = 0; i < rq->n_parts; i++) {
+		if (i > 0)
+			gb__jw_raw(&w, ",", 1);
+		part_text(&w, &rq->parts[i]);
+	}
+	gb__jw_lit(&w, "]}]");
+	if (rq->system != NULL && *rq->system != '\0') {
+		gb__jw_lit(&w, ",\"systemInstruction\":{\"parts\":[{\"text\":");
+		gb__jw_str(&w, rq->system);
+		gb__jw_lit(&w, "}]}");
+	}
+	if (rq->json || rq->schema != NULL || g != NULL) {
+		gb__jw_lit(&w, ",\"generationConfig\":");
+		generation_text(&w, rq);
+	}
+	if (rq->safety != NULL) {
+		gb__jw_lit(&w, ",\"safetySettings\":");
+		gb__jw_value(&w, rq->safety, REQUEST_DUMP_FLAGS);
+	}
+	if (rq->cached_content != NULL) {
+		gb__jw_lit(&w, ",\"cachedContent\":");
+		gb__jw_str(&w, rq->cached_content);
+	}
+	gb__jw_raw(&w, "}", 1);
+	return gb__jw_finish(&w, len);
 }
 
 /* ---- response ---- */

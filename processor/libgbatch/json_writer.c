@@ -267,10 +267,11 @@ gb__jw_bool(gb_jw *w, int v)
 }
 
 void
-gb__jw_value(gb_jw *w, const json_t *v)
+gb__jw_value(gb_jw *w, const json_t *v, size_t flags)
 {
-	size_t flags = JSON_COMPACT | JSON_ENCODE_ANY, need;
+	size_t need;
 
+	flags |= JSON_COMPACT | JSON_ENCODE_ANY;
 	if (v == NULL || (need = json_dumpb(v, NULL, 0, flags)) == 0) {
 		w->failed = 1;
 		return;

@@ -44,8 +44,9 @@ void gb__jw_int(gb_jw *w, long long v);
  * exponent); fails when v is not finite, which json_real refuses. */
 void gb__jw_real(gb_jw *w, double v);
 void gb__jw_bool(gb_jw *w, int v);
-/* Any jansson value, dumped compact (NULL fails). */
-void gb__jw_value(gb_jw *w, const json_t *v);
+/* Any jansson value, dumped compact with jansson's flags (JSON_COMPACT and JSON_ENCODE_ANY
+ * are added; e.g. JSON_REAL_PRECISION(15)). NULL fails. */
+void gb__jw_value(gb_jw *w, const json_t *v, size_t flags);
 
 /* Whether the n bytes of s are UTF-8 by jansson's rules (NUL bytes included). */
 int gb__utf8_valid(const char *s, size_t n);

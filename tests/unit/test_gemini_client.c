@@ -90,6 +90,73 @@ START_TEST(request_json_shape)
 }
 END_TEST
 
+/* The request text written straight is jansson's dump of the request's JSON, byte for byte,
+ * or NULL where that is NULL, for requests of every shape. */
+static const struct {
+	const char *gen, *safety, *schema, *system, *cached;
+	int json;
+	unsigned parts; /* bit 0 text, 1 inline data, 2 a file, 3 text that is not UTF-8 */
+} text_cases[] = {
+	{ NULL, NULL, NULL, NULL, NULL, 1, 1 },
+	{ NULL, NULL, NULL, NULL, NULL, 0, 1 },
+	{ NULL, NULL, NULL, "", NULL, 0, 0 },
+	{ NULL, NULL, "{\"type\": \"ARRAY\", \"items\": {\"type\": \"NUMBER\", \"minimum\": 0.1}}",
+	    "Be brief.\n\"Exactly\".", "cachedContents/abc", 0, 7 },
+	{ "{\"temperature\": 0.7, \"topP\": 0.95, \"topK\": 40, \"stopSequences\": [\"\\n\"]}",
+	    "[{\"category\": \"HARM_CATEGORY_HARASSMENT\", \"threshold\": \"OFF\"}]", NULL, NULL,
+	    NULL, 1, 1 },
+	{ "{\"temperature\": 1e-7}", NULL, "{\"type\": \"STRING\"}", NULL, NULL, 1, 3 },
+	{ "{}", NULL, NULL, NULL, NULL, 0, 1 },
+	{ "{}", NULL, NULL, NULL, NULL, 1, 1 },
+	{ "{\"responseMimeType\": \"text/plain\", \"seed\": 3}", NULL, NULL, NULL, NULL, 1, 1 },
+	{ "{\"seed\": 3, \"responseSchema\": {}}", NULL, "{\"type\": \"STRING\"}", NULL, NULL, 1, 1 },
+	{ "[1]", NULL, NULL, NULL, NULL, 1, 1 },
+	{ NULL, NULL, NULL, "caf\xc3\xa9 \x01", "cachedContents/\xe2\x82\xac", 1, 1 },
+	{ NULL, NULL, NULL, NULL, NULL, 1, 9 },
+	{ NULL, NULL, NULL, "bad \xc3", NULL, 1, 1 },
+	{ NULL, NULL, NULL, NULL, "bad \xed\xa0\x80", 1, 1 },
+};
+
+START_TEST(request_text_is_janssons_dump)
+{
+	gb_gemini_part parts[4], all[4] = { { NULL, "Tab\there \"q\" \\ \x1f \0 nul", 21, NULL },
+		{ "image/png", "\x89PNG\r\n\x1a\n\x00", 9, NULL },
+		{ "application/pdf", NULL, 0, "https://example.com/files/abc" },
+		{ NULL, "bad \xff utf-8", 12, NULL } };
+	json_t *gen = text_cases[_i].gen != NULL ? json_loads(text_cases[_i].gen, 0, NULL) : NULL;
+	json_t *safety = text_cases[_i].safety != NULL ? json_loads(text_cases[_i].safety, 0, NULL) :
+	    NULL;
+	json_t *schema = text_cases[_i].schema != NULL ? json_loads(text_cases[_i].schema, 0, NULL) :
+	    NULL;
+	gb_gemini_request rq = { .parts = parts, .system = text_cases[_i].system,
+		.json = text_cases[_i].json, .schema = schema, .generation = gen, .safety = safety,
+		.cached_content = text_cases[_i].cached };
+	json_t *req;
+	char *want, *got;
+	size_t len = 0;
+
+	for (unsigned b = 0; b < 4; b++)
+		if (text_cases[_i].parts & (1u << b))
+			parts[rq.n_parts++] = all[b];
+	req = gb__gemini_request_json(&rq);
+	want = req != NULL ? json_dumps(req, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
+	got = gb__gemini_request_text(&rq, &len);
+	if (want == NULL) {
+		ck_assert_ptr_null(got);
+	} else {
+		ck_assert_ptr_nonnull(got);
+		ck_assert_str_eq(got, want);
+		ck_assert_uint_eq(len, strlen(want));
+	}
+	free(want);
+	free(got);
+	json_decref(req);
+	json_decref(gen);
+	json_decref(safety);
+	json_decref(schema);
+}
+END_TEST
+
 START_TEST(proto_durations)
 {
 	uint64_t ns = 7;
@@ -455,6 +522,8 @@ gemini_client_suite(void)
 	TCase *live = tcase_create("against the stand-in");
 
 	tcase_add_test(pure, request_json_shape);
+	tcase_add_loop_test(pure, request_text_is_janssons_dump, 0,
+	    (int)(sizeof(text_cases) / sizeof(text_cases[0])));
 	tcase_add_test(pure, proto_durations);
 	tcase_add_test(pure, error_shapes);
 	tcase_add_test(pure, response_shapes);

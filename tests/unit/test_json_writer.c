@@ -96,7 +96,7 @@ START_TEST(what_jansson_refuses_fails_the_whole_text)
 	gb__jw_lit(&w, "\"after\"");
 	ck_assert_ptr_null(gb__jw_finish(&w, NULL));
 	gb__jw_init(&w, 0);
-	gb__jw_value(&w, NULL);
+	gb__jw_value(&w, NULL, 0);
 	ck_assert_ptr_null(gb__jw_finish(&w, NULL));
 }
 END_TEST
@@ -141,8 +141,8 @@ START_TEST(integers_bools_nulls_and_values_match)
 	want = json_dumps(v, JSON_COMPACT);
 	ck_assert_str_eq(want, "{\"a\":[7,0.25,\"x\\ny\",null,false],\"c\":{\"d\":{}},\"e\":[]}");
 	gb__jw_init(&w, 0);
-	gb__jw_value(&w, v);
-	gb__jw_value(&w, json_object_get(v, "c"));
+	gb__jw_value(&w, v, 0);
+	gb__jw_value(&w, json_object_get(v, "c"), 0);
 	got = gb__jw_finish(&w, NULL);
 	ck_assert_uint_eq(strncmp(got, want, strlen(want)), 0);
 	ck_assert_str_eq(got + strlen(want), "{\"d\":{}}");
