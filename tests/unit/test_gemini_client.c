@@ -289,6 +289,72 @@ START_TEST(answers_and_usage)
 }
 END_TEST
 
+/* Runs the exchanges xs[0..n) on multi until each is done; their results go into rs. */
+static void
+run_xfers(CURLM *multi, gb_gemini_xfer **xs, gb_gemini_result *rs, size_t n)
+{
+	uint64_t deadline = gb__clock_mono_ns() + 10 * GB_NS_PER_SEC, delay;
+	size_t left = n;
+	int running, nmsg;
+	CURLMsg *m;
+
+	for (size_t i = 0; i < n; i++)
+		ck_assert_int_eq(curl_multi_add_handle(multi, gb__gemini_xfer_easy(xs[i])), CURLM_OK);
+	while (left > 0) {
+		ck_assert_msg(gb__clock_mono_ns() < deadline, "the exchanges did not finish");
+		curl_multi_perform(multi, &running);
+		while ((m = curl_multi_info_read(multi, &nmsg)) != NULL) {
+			for (size_t i = 0; m->msg == CURLMSG_DONE && i < n; i++) {
+				if (m->easy_handle != gb__gemini_xfer_handle(xs[i]))
+					continue;
+				curl_multi_remove_handle(multi, m->easy_handle);
+				ck_assert_int_eq(gb__gemini_xfer_done(xs[i], m->data.result, &rs[i], &delay), 0);
+				left--;
+			}
+		}
+		if (left > 0)
+			curl_multi_poll(multi, NULL, 0, 100, NULL);
+	}
+}
+
+/* Exchanges on a caller's multi handle: an exchange freed leaves its easy handle to the next
+ * one, so the handles are made once, and the connections are kept alive. */
+START_TEST(exchanges_reuse_easy_handles)
+{
+	gb_gemini *c = start(NULL, 3, 0);
+	gb_gemini_part part = { NULL, batch_prompt, sizeof(batch_prompt) - 1, NULL };
+	gb_gemini_request rq = { .parts = &part, .n_parts = 1, .json = 1 };
+	gb_gemini_result rs[2] = { { 0 }, { 0 } };
+	gb_gemini_xfer *xs[2];
+	CURLM *multi = curl_multi_init();
+	CURL *first[2];
+
+	ck_assert_ptr_nonnull(multi);
+	for (int round = 0; round < 3; round++) {
+		for (size_t i = 0; i < 2; i++)
+			ck_assert_ptr_nonnull(xs[i] = gb__gemini_xfer_new(c, &rq, &rs[i]));
+		ck_assert_ptr_ne(gb__gemini_xfer_handle(xs[0]), gb__gemini_xfer_handle(xs[1]));
+		for (size_t i = 0; round == 0 && i < 2; i++)
+			first[i] = gb__gemini_xfer_handle(xs[i]);
+		for (size_t i = 0; round > 0 && i < 2; i++)
+			ck_assert(gb__gemini_xfer_handle(xs[i]) == first[0] ||
+			    gb__gemini_xfer_handle(xs[i]) == first[1]);
+		run_xfers(multi, xs, rs, 2);
+		for (size_t i = 0; i < 2; i++) {
+			ck_assert_int_eq(rs[i].status, GB__GEMINI_OK);
+			ck_assert_str_eq(rs[i].finish_reason, "STOP");
+			ck_assert_ptr_nonnull(strstr(rs[i].text, "Answer to question 3: When?"));
+			ck_assert_uint_eq(rs[i].attempts, 1);
+			gb__gemini_xfer_free(xs[i]);
+			gb__gemini_result_fini(&rs[i]);
+		}
+	}
+	ck_assert_uint_le(gb__gemini_connections(c), 2);
+	curl_multi_cleanup(multi);
+	finish(c);
+}
+END_TEST
+
 START_TEST(retry_honours_retry_delay)
 {
 	const char *args[] = { "--fault", "429:1:delay=0.6s", NULL };
@@ -528,6 +594,7 @@ gemini_client_suite(void)
 	tcase_add_test(pure, error_shapes);
 	tcase_add_test(pure, response_shapes);
 	tcase_add_test(live, answers_and_usage);
+	tcase_add_test(live, exchanges_reuse_easy_handles);
 	tcase_add_test(live, retry_honours_retry_delay);
 	tcase_add_test(live, retry_5xx_with_backoff);
 	tcase_add_test(live, gives_up_after_max_attempts);
