@@ -2,6 +2,7 @@
  * calls against a real gbatch-stub-gemini process (retries, timeouts, quota, keep-alive). */
 #include <check.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -250,6 +251,114 @@ START_TEST(response_shapes)
 	ck_assert_int_eq(gb__gemini_parse_response("{\"cand", 6, &res), GB__GEMINI_E_RESPONSE);
 	ck_assert_ptr_nonnull(strstr(res.message, "not valid JSON"));
 	gb__gemini_result_fini(&res);
+}
+END_TEST
+
+/* ---- the reply read in place against jansson ---- */
+
+static const char *const replies[] = {
+	"{\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"[\\n  \\\"Answer 1\\\",\\n"
+	    "  \\\"Answer 2\\\"\\n]\"}]},\"index\":0,\"finishReason\":\"STOP\"}],\"usageMetadata\":"
+	    "{\"promptTokenCount\":71,\"totalTokenCount\":107,\"candidatesTokenCount\":36},"
+	    "\"modelVersion\":\"gemini-2.0-flash\",\"responseId\":\"stub\"}",
+	" {\"candidates\" : [ {\"content\": {\"parts\": [{\"text\": \"a\\u00e9\\u20ac\\ud83d\\ude00\\/\\b\\f\\r\\t\"},"
+	    " {\"text\": \"x\", \"thought\": true}, {\"text\": \"y\", \"thought\": false}, 7, [], "
+	    "{\"thought\": true}, {\"text\": 3}, {\"text\": \"\"}]}, \"finishReason\": \"MAX\\u005fTOKENS\"}, "
+	    "\"second\"], \"usageMetadata\": {\"promptTokenCount\": -4, \"candidatesTokenCount\": 1.5, "
+	    "\"thoughtsTokenCount\": 999999999999999999, \"cachedContentTokenCount\": -0, "
+	    "\"totalTokenCount\": 1e2}} \r\n",
+	"{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"first\"}]},\"content\":{\"parts\":"
+	    "[{\"text\":\"last content wins\",\"text\":\"last text wins\"}]},\"finishReason\":\"A\","
+	    "\"finishReason\":\"B\"}],\"candidates\":[{\"finishReason\":\"LATER\"}],"
+	    "\"promptFeedback\":{\"blockReason\":\"OTHER\\u0001\\u007f\",\"blockReason\":"
+	    "\"SAFETY_WITH_A_VERY_LONG_NAME_THAT_DOES_NOT_FIT_THE_FIELD_AT_ALL_0123456789abcdef\"}}",
+	"{\"candidates\":[{\"content\":{\"parts\":{\"text\":\"not an array\"}},\"finishReason\":7}],"
+	    "\"promptFeedback\":\"none\",\"usageMetadata\":[1]}",
+	"{\"candidates\":[{\"content\":\"text\"}], \"x\": [0, -0.5e-3, 1E+5, 12345678901234567, "
+	    "true, false, null, {\"deep\": [[[[{}]]]]}]}",
+	"{\"candidates\":[1]}",
+	"{\"candidates\":{}}",
+	"{\"promptFeedback\":{\"blockReason\":\"SAFETY\"}}",
+	"{}",
+	"[]",
+	"{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"nul \\u0000 inside\"}]}}]}",
+	"{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"lone \\ud800 surrogate\"}]}}]}",
+	"{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"low \\udc00 first\"}]}}]}",
+	"{\"candidates\":[{\"content\":{\"parts\":[{\"te\\u0078t\":\"escaped key\"}]}}]}",
+	"{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"raw\ttab\"}]}}]}",
+	"{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"}]}}]}",
+	"{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"bad \xc3\x28 utf-8\"}]}}]}",
+	"{\"candidates\":[{\"finishReason\":\"STOP\"}],\"usageMetadata\":{\"totalTokenCount\":"
+	    "99999999999999999999}}",
+	"{\"candidates\":[{\"finishReason\":\"STOP\"}],\"n\":1e400}",
+	"{\"candidates\":[{\"finishReason\":\"STOP\"}],\"n\":1e-400}",
+	"{\"candidates\":[{\"finishReason\":\"STOP\"}],\"n\":012}",
+	"{\"candidates\":[{\"finishReason\":\"STOP\"},]}",
+	"{\"candidates\":[{\"finishReason\":\"STOP\"}]} x",
+	"{\"candidates\":[{\"finishReason\":\"STOP\"}]}{}",
+};
+
+static const char *const fixtures[] = { "basic-reply-short.json", "finish-reason-safety.json",
+	"max-tokens-thinking.json", "thinking-thought-summary.json", "api-key-invalid.json",
+	"api-key-expired.json", "service-disabled.json" };
+
+/* Both readings of the same bytes give the same result, message included. */
+static void
+same_reading(const char *body, size_t len)
+{
+	gb_gemini_result a = { 0 }, b = { 0 };
+	int ra = gb__gemini_parse_response(body, len, &a);
+	int rb = gb__gemini_parse_response_jansson(body, len, &b);
+
+	ck_assert_int_eq(ra, rb);
+	ck_assert_int_eq(a.status, b.status);
+	ck_assert_msg((a.text == NULL) == (b.text == NULL), "text %s vs %s in %.*s",
+	    a.text != NULL ? a.text : "NULL", b.text != NULL ? b.text : "NULL", (int)len, body);
+	if (a.text != NULL)
+		ck_assert_str_eq(a.text, b.text);
+	ck_assert_str_eq(a.message, b.message);
+	ck_assert_str_eq(a.finish_reason, b.finish_reason);
+	ck_assert_str_eq(a.block_reason, b.block_reason);
+	ck_assert_mem_eq(&a.usage, &b.usage, sizeof(a.usage));
+	gb__gemini_result_fini(&a);
+	gb__gemini_result_fini(&b);
+}
+
+/* Every reply above, every recorded one, and each of them cut short at every byte and with
+ * bytes replaced one at a time, read both ways. */
+START_TEST(replies_read_in_place_as_jansson_reads_them)
+{
+	static const char swaps[] = { '"', '\\', '}', ',', '0', '\x80', '\0' };
+	char path[512], *buf = malloc(1 << 16);
+	size_t n_all = sizeof(replies) / sizeof(replies[0]) + sizeof(fixtures) / sizeof(fixtures[0]);
+
+	ck_assert_ptr_nonnull(buf);
+	for (size_t i = 0; i < n_all; i++) {
+		size_t len;
+		if (i < sizeof(replies) / sizeof(replies[0])) {
+			len = strlen(replies[i]);
+			memcpy(buf, replies[i], len);
+		} else {
+			FILE *f;
+			snprintf(path, sizeof(path), "%s/%s", GB_FIXTURES,
+			    fixtures[i - sizeof(replies) / sizeof(replies[0])]);
+			ck_assert_msg((f = fopen(path, "r")) != NULL, "cannot open %s", path);
+			len = fread(buf, 1, (1 << 16) - 1, f);
+			fclose(f);
+		}
+		same_reading(buf, len);
+		for (size_t cut = 0; cut < len; cut++)
+			same_reading(buf, cut);
+		for (size_t at = 0; at < len; at++) {
+			char was = buf[at];
+			for (size_t k = 0; k < sizeof(swaps); k++) {
+				buf[at] = swaps[k];
+				same_reading(buf, len);
+			}
+			buf[at] = was;
+		}
+	}
+	free(buf);
 }
 END_TEST
 
@@ -586,6 +695,7 @@ gemini_client_suite(void)
 	Suite *s = suite_create("gemini_client");
 	TCase *pure = tcase_create("parsing");
 	TCase *live = tcase_create("against the stand-in");
+	TCase *in_place = tcase_create("replies read in place");
 
 	tcase_add_test(pure, request_json_shape);
 	tcase_add_loop_test(pure, request_text_is_janssons_dump, 0,
@@ -607,7 +717,10 @@ gemini_client_suite(void)
 	tcase_add_test(live, wrong_key_is_fatal_and_not_echoed);
 	tcase_add_test(live, unreachable_and_bad_options);
 	tcase_set_timeout(live, 30);
+	tcase_add_test(in_place, replies_read_in_place_as_jansson_reads_them);
+	tcase_set_timeout(in_place, 300);
 	suite_add_tcase(s, pure);
+	suite_add_tcase(s, in_place);
 	suite_add_tcase(s, live);
 	return s;
 }
