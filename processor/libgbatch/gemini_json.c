@@ -2,7 +2,9 @@
  * gemini_json.c - the JSON of the Gemini REST API: the generateContent request built from
  * parts, and the replies taken apart (answers, usage, finish and block reasons, errors with
  * their RetryInfo). Pure functions on untrusted bytes: every field is checked for type and
- * size before use. The fuzz target's code.
+ * size before use. The fuzz target's code. The request is written straight (json_writer.c)
+ * and a reply read in place (json_scan.c) when jansson would surely read it alike; jansson
+ * reads the rest and words the errors.
  */
 #include "gemini_client.h"
 
