@@ -7,8 +7,10 @@
  * time per request. Each CPU figure is the one process's user + system time (wait4): the
  * stand-in is this program's child, never the processor's or curl's. Prints a table and one
  * JSON line; a benchmark, not a test.
- *   jobs_bench [--baseline-only] [GBATCH_PROCESSOR]
+ *   jobs_bench [--baseline-only] [--keep DIR] [GBATCH_PROCESSOR]
  * --baseline-only: only the comparison with curl (the processor's side of it included).
+ * --keep DIR: the comparison's jobs file and curl config are left in DIR (jobs.jsonl and
+ * curl.rc, its URLs naming the stand-in of this run), to profile either side on its own.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -499,7 +501,7 @@ baseline_round(const char *proc, const struct stub_proc *stub, const char *jobs,
  * sending what the processor sent, BASELINE_ROUNDS times each. Returns the JSON object of
  * the figures (new reference), or NULL. */
 static json_t *
-baseline(const char *proc, const struct stub_proc *stub, const char *dir)
+baseline(const char *proc, const struct stub_proc *stub, const char *dir, const char *keep)
 {
 	char jobs[256], out[300], config[300], wout[300];
 	struct baseline bl = { 0 };
@@ -511,6 +513,10 @@ baseline(const char *proc, const struct stub_proc *stub, const char *dir)
 	snprintf(jobs, sizeof(jobs), "%s/gbatch-jobs-bench-%d-curl.jsonl", dir, (int)getpid());
 	snprintf(out, sizeof(out), "%s.out", jobs);
 	snprintf(config, sizeof(config), "%s.curlrc", jobs);
+	if (keep != NULL) {
+		snprintf(jobs, sizeof(jobs), "%s/jobs.jsonl", keep);
+		snprintf(config, sizeof(config), "%s/curl.rc", keep);
+	}
 	snprintf(wout, sizeof(wout), "%s.w", jobs);
 	if (write_jobs(jobs, BASELINE_JOBS) != 0 || capture_requests(proc, jobs, out, &cp) != 0)
 		goto out;
@@ -533,9 +539,11 @@ out:
 	if (rc != 0)
 		fprintf(stderr, "jobs_bench: the curl baseline failed\n");
 	capture_free(&cp);
-	unlink(jobs);
+	if (keep == NULL) {
+		unlink(jobs);
+		unlink(config);
+	}
 	unlink(out);
-	unlink(config);
 	unlink(wout);
 	return fig;
 }
@@ -543,8 +551,8 @@ out:
 int
 main(int argc, char **argv)
 {
-	int only = argc > 1 && strcmp(argv[1], "--baseline-only") == 0;
-	const char *proc = argc > 1 + only ? argv[1 + only] : GBATCH_PROCESSOR;
+	const char *proc = GBATCH_PROCESSOR, *keep = NULL;
+	int only = 0;
 	static const unsigned pars[] = { 1, 8, 64 };
 	/* Jobs per run: enough for a few seconds each. */
 	static const unsigned jobs_fast[] = { 2000, 4000, 4000 };
@@ -556,6 +564,19 @@ main(int argc, char **argv)
 	size_t nrows = 0;
 	json_t *all = json_array(), *base = NULL;
 
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--baseline-only") == 0)
+			only = 1;
+		else if (strcmp(argv[i], "--keep") == 0 && i + 1 < argc)
+			keep = argv[++i];
+		else if (argv[i][0] != '-')
+			proc = argv[i];
+		else {
+			fprintf(stderr, "usage: jobs_bench [--baseline-only] [--keep DIR] "
+			    "[GBATCH_PROCESSOR]\n");
+			return 2;
+		}
+	}
 	for (int l = 0; l < (only ? 1 : 2); l++) {
 		const char *args[] = { "--latency", l == 0 ? "0" : "200ms", NULL };
 		struct stub_proc stub;
@@ -588,7 +609,7 @@ main(int argc, char **argv)
 			    "cpu_us_per_request", r->cpu / (double)r->requests * 1e6));
 			nrows++;
 		}
-		if (l == 0 && (base = baseline(proc, &stub, dir)) == NULL) {
+		if (l == 0 && (base = baseline(proc, &stub, dir, keep)) == NULL) {
 			stub_stop(&stub);
 			return 1;
 		}
