@@ -25,6 +25,7 @@
 #define KEY_HEADER "x-goog-api-key: "
 #define GOOGLE_KEY_TAIL 35 /* "AIza" and 35 of [0-9A-Za-z_-]: the shape of a Google API key */
 #define MIN_MASKED_KEY 8   /* a shorter key (a test's) cannot be told from ordinary words */
+#define MAX_SPARE_HANDLES 1024 /* easy handles of finished exchanges kept for the next ones */
 
 struct gb_gemini {
 	CURL *curl;
@@ -34,6 +35,8 @@ struct gb_gemini {
 	gb_gemini_opts o;
 	unsigned connections;
 	char errbuf[CURL_ERROR_SIZE];
+	CURL **spare; /* easy handles of freed exchanges, reused by the next ones */
+	size_t n_spare, cap_spare;
 };
 
 struct buf {
@@ -149,6 +152,9 @@ gb__gemini_free(gb_gemini *c)
 		return;
 	if (c->curl != NULL)
 		curl_easy_cleanup(c->curl);
+	while (c->n_spare > 0)
+		curl_easy_cleanup(c->spare[--c->n_spare]);
+	free(c->spare);
 	if (c->headers != NULL) {
 		explicit_bzero(c->headers->data, strlen(c->headers->data));
 		curl_slist_free_all(c->headers);
@@ -495,13 +501,16 @@ build(const gb_gemini *c, const gb_gemini_request *rq, char **url, char **body,
 		snprintf(res->message, sizeof(res->message), "invalid model name \"%.128s\"", model);
 		return res->status = GB__GEMINI_E_REQUEST;
 	}
-	if ((req = gb__gemini_request_json(rq)) == NULL) {
-		snprintf(res->message, sizeof(res->message),
-		    "cannot build the request: a text part is not valid UTF-8 (or out of memory)");
-		return res->status = GB__GEMINI_E_REQUEST;
+	/* written straight; when that fails, jansson tells a bad request from no memory */
+	if ((*body = gb__gemini_request_text(rq, NULL)) == NULL) {
+		if ((req = gb__gemini_request_json(rq)) == NULL) {
+			snprintf(res->message, sizeof(res->message),
+			    "cannot build the request: a text part is not valid UTF-8 (or out of memory)");
+			return res->status = GB__GEMINI_E_REQUEST;
+		}
+		*body = json_dumps(req, JSON_COMPACT | JSON_REAL_PRECISION(15));
+		json_decref(req);
 	}
-	*body = json_dumps(req, JSON_COMPACT | JSON_REAL_PRECISION(15));
-	json_decref(req);
 	if (*body == NULL ||
 	    asprintf(url, "%s/v1beta/models/%s:generateContent", c->base, model) < 0) {
 		free(*body);
@@ -590,13 +599,39 @@ struct gb_gemini_xfer {
 	char errbuf[CURL_ERROR_SIZE];
 };
 
+/* An easy handle for an exchange: a spare one (easy_setup resets it before every attempt), or
+ * a new one. NULL out of memory. */
+static CURL *
+handle_take(gb_gemini *c)
+{
+	return c->n_spare > 0 ? c->spare[--c->n_spare] : curl_easy_init();
+}
+
+/* Keeps h (in no multi handle) for the next exchange, or cleans it up. */
+static void
+handle_give_back(gb_gemini *c, CURL *h)
+{
+	if (c->n_spare == c->cap_spare && c->cap_spare < MAX_SPARE_HANDLES) {
+		size_t nc = c->cap_spare > 0 ? c->cap_spare * 2 : 8;
+		CURL **ns = realloc(c->spare, nc * sizeof(*ns));
+		if (ns != NULL) {
+			c->spare = ns;
+			c->cap_spare = nc;
+		}
+	}
+	if (c->n_spare < c->cap_spare)
+		c->spare[c->n_spare++] = h;
+	else
+		curl_easy_cleanup(h);
+}
+
 gb_gemini_xfer *
 gb__gemini_xfer_new(gb_gemini *c, const gb_gemini_request *rq, gb_gemini_result *res)
 {
 	gb_gemini_xfer *x;
 
 	gb__gemini_result_fini(res);
-	if ((x = calloc(1, sizeof(*x))) == NULL || (x->easy = curl_easy_init()) == NULL) {
+	if ((x = calloc(1, sizeof(*x))) == NULL || (x->easy = handle_take(c)) == NULL) {
 		free(x);
 		snprintf(res->message, sizeof(res->message), "out of memory building the request");
 		res->status = GB__GEMINI_E_NOMEM;
@@ -644,7 +679,7 @@ gb__gemini_xfer_free(gb_gemini_xfer *x)
 	if (x == NULL)
 		return;
 	if (x->easy != NULL)
-		curl_easy_cleanup(x->easy);
+		handle_give_back(x->c, x->easy);
 	free(x->b.data);
 	free(x->url);
 	free(x->body);

@@ -147,9 +147,16 @@ void gb__gemini_xfer_free(gb_gemini_xfer *x);
 
 /* The JSON body of rq (new reference), or NULL when a text part is not UTF-8 or out of memory. */
 json_t *gb__gemini_request_json(const gb_gemini_request *rq);
+/* The same body as the text sent: byte for byte json_dumps(gb__gemini_request_json(rq),
+ * JSON_COMPACT | JSON_REAL_PRECISION(15)), written without building the tree (the caller
+ * frees it; *len, when len is not NULL, gets its length). NULL where that gives NULL. */
+char *gb__gemini_request_text(const gb_gemini_request *rq, size_t *len);
 /* Parses a 2xx body into res (text, finish_reason, block_reason, usage). Returns GB__GEMINI_OK
  * or GB__GEMINI_E_RESPONSE with res->message set. */
 int gb__gemini_parse_response(const char *body, size_t len, gb_gemini_result *res);
+/* The same, read by jansson alone (gb__gemini_parse_response reads the common reply in place
+ * and leaves the rest to this): what the in-place reading is checked against. */
+int gb__gemini_parse_response_jansson(const char *body, size_t len, gb_gemini_result *res);
 /* The advice for an ErrorInfo reason that every later call would meet (API_KEY_INVALID,
  * API_KEY_EXPIRED, SERVICE_DISABLED, CONSUMER_SUSPENDED, BILLING_DISABLED, ...): what to fix,
  * as a static string; NULL for any other reason. */

@@ -2,7 +2,9 @@
  * gemini_json.c - the JSON of the Gemini REST API: the generateContent request built from
  * parts, and the replies taken apart (answers, usage, finish and block reasons, errors with
  * their RetryInfo). Pure functions on untrusted bytes: every field is checked for type and
- * size before use. The fuzz target's code.
+ * size before use. The fuzz target's code. The request is written straight (json_writer.c)
+ * and a reply read in place (json_scan.c) when jansson would surely read it alike; jansson
+ * reads the rest and words the errors.
  */
 #include "gemini_client.h"
 
@@ -16,8 +18,11 @@
 #include <jansson.h>
 
 #include "clock.h"
+#include "json_scan.h"
+#include "json_writer.h"
 
 #define MAX_API_MESSAGE 300
+#define REQUEST_DUMP_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(15))
 
 /* ---- request ---- */
 
@@ -118,6 +123,120 @@ gb__gemini_request_json(const gb_gemini_request *rq)
 fail:
 	json_decref(req);
 	return NULL;
+}
+
+/* The request text as json_dumps(gb__gemini_request_json(rq), REQUEST_DUMP_FLAGS) writes it,
+ * through jansson: for what the straight writer below leaves to it. */
+static char *
+request_text_jansson(const gb_gemini_request *rq, size_t *len)
+{
+	json_t *req = gb__gemini_request_json(rq);
+	char *s = req != NULL ? json_dumps(req, REQUEST_DUMP_FLAGS) : NULL;
+
+	json_decref(req);
+	if (s != NULL && len != NULL)
+		*len = strlen(s);
+	return s;
+}
+
+static void
+part_text(gb_jw *w, const gb_gemini_part *p)
+{
+	char *b64;
+
+	if (p->file_uri != NULL) {
+		gb__jw_lit(w, "{\"fileData\":{\"mimeType\":");
+		gb__jw_str(w, p->mime_type != NULL ? p->mime_type : "text/plain");
+		gb__jw_lit(w, ",\"fileUri\":");
+		gb__jw_str(w, p->file_uri);
+		gb__jw_lit(w, "}}");
+	} else if (p->mime_type == NULL) {
+		gb__jw_lit(w, "{\"text\":");
+		gb__jw_strn(w, p->data, p->len);
+		gb__jw_raw(w, "}", 1);
+	} else {
+		gb__jw_lit(w, "{\"inlineData\":{\"mimeType\":");
+		gb__jw_str(w, p->mime_type);
+		gb__jw_lit(w, ",\"data\":");
+		if ((b64 = base64(p->data, p->len)) == NULL)
+			w->failed = 1;
+		else
+			gb__jw_strn(w, b64, strlen(b64));
+		free(b64);
+		gb__jw_lit(w, "}}");
+	}
+}
+
+/* generationConfig: the caller's settings, then the JSON answer the processor asks. */
+static void
+generation_text(gb_jw *w, const gb_gemini_request *rq)
+{
+	int first = 1;
+
+	if (rq->generation != NULL) {
+		size_t at = w->len;
+		gb__jw_value(w, rq->generation, REQUEST_DUMP_FLAGS);
+		if (w->failed)
+			return;
+		first = w->len - at == 2; /* "{}" */
+		w->len--;                 /* its '}': the fields below go inside */
+	} else {
+		gb__jw_raw(w, "{", 1);
+	}
+	if (rq->json || rq->schema != NULL) {
+		gb__jw_lit(w, first ? "\"responseMimeType\":\"application/json\"" :
+		    ",\"responseMimeType\":\"application/json\"");
+		first = 0;
+	}
+	if (rq->schema != NULL) {
+		gb__jw_lit(w, first ? "\"responseSchema\":" : ",\"responseSchema\":");
+		gb__jw_value(w, rq->schema, REQUEST_DUMP_FLAGS);
+	}
+	gb__jw_raw(w, "}", 1);
+}
+
+char *
+gb__gemini_request_text(const gb_gemini_request *rq, size_t *len)
+{
+	const json_t *g = rq->generation;
+	gb_jw w;
+	size_t hint = 512;
+
+	/* Settings that name what the processor sets itself (or are not an object) are left to
+	 * jansson's merge, which keeps their place. */
+	if (g != NULL && (!json_is_object(g) || json_object_get(g, "responseMimeType") != NULL ||
+	    json_object_get(g, "responseSchema") != NULL))
+		return request_text_jansson(rq, len);
+	for (size_t i = 0; i < rq->n_parts; i++)
+		hint += rq->parts[i].mime_type != NULL ? rq->parts[i].len / 3 * 4 + 64 :
+		    rq->parts[i].len + rq->parts[i].len / 8 + 16;
+	gb__jw_init(&w, hint);
+	gb__jw_lit(&w, "{\"contents\":[{\"role\":\"user\",\"parts\":[");
+	for (size_t i = 0; i < rq->n_parts; i++) {
+		if (i > 0)
+			gb__jw_raw(&w, ",", 1);
+		part_text(&w, &rq->parts[i]);
+	}
+	gb__jw_lit(&w, "]}]");
+	if (rq->system != NULL && *rq->system != '\0') {
+		gb__jw_lit(&w, ",\"systemInstruction\":{\"parts\":[{\"text\":");
+		gb__jw_str(&w, rq->system);
+		gb__jw_lit(&w, "}]}");
+	}
+	if (rq->json || rq->schema != NULL || g != NULL) {
+		gb__jw_lit(&w, ",\"generationConfig\":");
+		generation_text(&w, rq);
+	}
+	if (rq->safety != NULL) {
+		gb__jw_lit(&w, ",\"safetySettings\":");
+		gb__jw_value(&w, rq->safety, REQUEST_DUMP_FLAGS);
+	}
+	if (rq->cached_content != NULL) {
+		gb__jw_lit(&w, ",\"cachedContent\":");
+		gb__jw_str(&w, rq->cached_content);
+	}
+	gb__jw_raw(&w, "}", 1);
+	return gb__jw_finish(&w, len);
 }
 
 /* ---- response ---- */
@@ -357,16 +476,134 @@ load_without_parts(const char *body, size_t len, const char **ps, const char **p
 	return root;
 }
 
+/* ---- the reply read in place: the common case, without jansson ---- */
+
+static int64_t
+scan_usage(gb_jspan v)
+{
+	int64_t x;
+
+	return v.p != NULL && gb__jscan_int(v, &x) && x >= 0 ? x : 0;
+}
+
+/* The string member key of obj copied as copy_clean copies it (64 bytes at most), or
+ * nothing when there is none or it is not a string. */
+/* The string v (or none: p NULL) copied as copy_clean copies it (64 bytes at most); nothing
+ * when it is not a string. */
+static void
+scan_reason(gb_jspan v, char *dst, size_t dstlen)
+{
+	char tmp[65];
+
+	if (v.p == NULL || gb__jscan_kind(v) != '"')
+		return;
+	if (gb__jscan_strlen(v) < sizeof(tmp)) {
+		tmp[gb__jscan_str(v, tmp)] = '\0';
+	} else {
+		char *all = malloc(gb__jscan_strlen(v) + 1);
+		if (all == NULL)
+			return;
+		all[gb__jscan_str(v, all)] = '\0';
+		memcpy(tmp, all, sizeof(tmp) - 1);
+		tmp[sizeof(tmp) - 1] = '\0';
+		free(all);
+	}
+	copy_clean(dst, dstlen, tmp, 64);
+}
+
+/* The text of the parts, thought summaries left out, as add_part_text joins them: 1 with
+ * *text set (NULL when no part has text), 0 out of memory. */
+static int
+scan_parts(gb_jspan parts, char **text)
+{
+	static const char *const names[] = { "text", "thought" };
+	gb_jspan part = { NULL, NULL }, f[2], t;
+	size_t used = 0, cap = 0;
+	char *nt;
+
+	*text = NULL;
+	while (gb__jscan_next(parts, &part)) {
+		gb__jscan_members(part, names, 2, f);
+		t = f[0];
+		if (t.p == NULL || gb__jscan_kind(t) != '"' ||
+		    (f[1].p != NULL && gb__jscan_kind(f[1]) == 't'))
+			continue;
+		size_t n = gb__jscan_strlen(t);
+		if (*text == NULL || used + n + 1 > cap) {
+			if ((nt = realloc(*text, (used + n + 1) * 2)) == NULL) {
+				free(*text);
+				*text = NULL;
+				return 0;
+			}
+			*text = nt;
+			cap = (used + n + 1) * 2;
+		}
+		used += gb__jscan_str(t, *text + used);
+		(*text)[used] = '\0';
+	}
+	return 1;
+}
+
+/* The reply read in place into res, when it is a document jansson surely reads and has a
+ * first candidate: 1 (res filled, GB__GEMINI_OK), else 0 with res untouched, for the
+ * jansson path (which words every error). */
+static int
+parse_in_place(const char *body, size_t len, gb_gemini_result *res)
+{
+	static const char *const top[] = { "candidates", "usageMetadata", "promptFeedback" };
+	static const char *const counts[] = { "promptTokenCount", "candidatesTokenCount",
+		"cachedContentTokenCount", "thoughtsTokenCount", "totalTokenCount" };
+	static const char *const in_cand[] = { "content", "finishReason" };
+	gb_jspan root, t[3], u[5], c[2], cand = { NULL, NULL }, parts, block;
+	gb_gemini_result r = *res;
+
+	if (!gb__jscan_document(body, len, &root))
+		return 0;
+	gb__jscan_members(root, top, 3, t);
+	if (t[0].p == NULL || !gb__jscan_next(t[0], &cand) || gb__jscan_kind(cand) != '{')
+		return 0;
+	gb__jscan_members(cand, in_cand, 2, c);
+	r.text = NULL;
+	if (c[0].p != NULL && gb__jscan_member(c[0], "parts", &parts) && !scan_parts(parts, &r.text))
+		return 0;
+	gb__jscan_members(t[1], counts, 5, u);
+	r.usage.prompt = scan_usage(u[0]);
+	r.usage.candidates = scan_usage(u[1]);
+	r.usage.cached = scan_usage(u[2]);
+	r.usage.thoughts = scan_usage(u[3]);
+	r.usage.total = scan_usage(u[4]);
+	if (gb__jscan_member(t[2], "blockReason", &block))
+		scan_reason(block, r.block_reason, sizeof(r.block_reason));
+	scan_reason(c[1], r.finish_reason, sizeof(r.finish_reason));
+	/* as the jansson path does: a text found replaces res->text, none leaves it */
+	if (r.text == NULL)
+		r.text = res->text;
+	else
+		free(res->text);
+	r.status = GB__GEMINI_OK;
+	*res = r;
+	return 1;
+}
+
 int
 gb__gemini_parse_response(const char *body, size_t len, gb_gemini_result *res)
 {
+	if (parse_in_place(body, len, res))
+		return res->status;
+	return gb__gemini_parse_response_jansson(body, len, res);
+}
+
+int
+gb__gemini_parse_response_jansson(const char *body, size_t len, gb_gemini_result *res)
+{
 	json_error_t jerr;
 	const char *ps, *pe;
-	json_t *root = load_without_parts(body, len, &ps, &pe, &jerr);
+	json_t *root;
 	const json_t *cands, *cand, *parts, *u, *fr, *br;
 	size_t used = 0, cap = 0;
 	int rc = 0;
 
+	root = load_without_parts(body, len, &ps, &pe, &jerr);
 	if (root != NULL && json_is_object(root) && ps != NULL)
 		rc = parse_parts(ps, pe, res, &jerr);
 	if (root == NULL || !json_is_object(root) || rc == -1) {

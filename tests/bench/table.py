@@ -43,6 +43,7 @@ def ratios(b):
         for name, base, label in c.get("ratios", []):
             rows.append(("collector: %s (collector_bench)" % label,
                          c["runs"][name]["records_per_s"] / c["runs"][base]["records_per_s"]))
+    rows += jobs_curl_ratios(b)
     m = b.get("memory")
     if m:
         rows.append(("collector peak RSS, caps on / off, %d names (memory_bench)" % m["names"],
@@ -123,6 +124,7 @@ def absolutes(b):
             rows.append(("--jobs, stand-in latency %s, --parallel %d" % (run["latency"], run["parallel"]),
                          "%.0f requests/s, %.0f us CPU/request" %
                          (run["requests_per_s"], run["cpu_us_per_request"])))
+    rows += jobs_curl_absolutes(b)
     m = b.get("memory")
     if m:
         rows += [("collector peak RSS, %d names, caps on / off" % m["names"],
@@ -131,6 +133,31 @@ def absolutes(b):
                   "%.1f MiB" % (m["summary"]["peak_kib"] / 1024))]
     rows += batch_absolutes(b.get("batch"))
     return rows
+
+
+# ---- jobs_bench's baseline: the processor's requests sent by curl --parallel ----
+
+def jobs_curl_ratios(b):
+    c = b.get("jobs", {}).get("curl_baseline")
+    if not c:
+        return []
+    return [("--jobs / curl --parallel, CPU per request, same requests, --parallel %d (jobs_bench)"
+             % c["parallel"], c["processor_over_curl_cpu"])]
+
+
+def jobs_curl_absolutes(b):
+    c = b.get("jobs", {}).get("curl_baseline")
+    if not c:
+        return []
+    return [("--jobs, stand-in latency 0, --parallel %d, median of %d runs" % (c["parallel"], c["rounds"]),
+             "%.0f requests/s, %.0f us CPU/request" %
+             (c["processor_requests_per_s"], c["processor_cpu_us_per_request"])),
+            ("baseline: curl --parallel-max %d, the same %d requests, %d connections" %
+             (c["parallel"], c["requests"], c["curl_connections"]),
+             "%.0f requests/s, %.0f us CPU/request" %
+             (c["curl_requests_per_s"], c["curl_cpu_us_per_request"]))]
+
+# ---- end of jobs_bench's baseline ----
 
 
 def table(rows, head):

@@ -11,6 +11,7 @@
 #include <gbatch/processor.h>
 #include <gbatch/telemetry.h>
 
+#include "batch_internal.h"
 #include "batch_run.h"
 #include "check_main.h"
 #include "stub_processor.h"
@@ -72,6 +73,24 @@ start(const char *const *args, gb_tele *tele)
 	ck_assert_msg(proc != NULL, "%s", err);
 }
 
+/* The compact text is written without jansson, the indented one by jansson: the compact one
+ * must be byte for byte jansson's compact dump of the indented one's values. */
+static void
+check_compact_is_janssons(const gb_result *r, const char *compact)
+{
+	char *pretty = gb_result_to_json(r, GB_RESULT_JSON_PRETTY), *again;
+	json_t *tree;
+
+	ck_assert_ptr_nonnull(pretty);
+	tree = json_loads(pretty, 0, NULL);
+	ck_assert_ptr_nonnull(tree);
+	again = json_dumps(tree, JSON_COMPACT);
+	ck_assert_str_eq(compact, again);
+	free(again);
+	json_decref(tree);
+	free(pretty);
+}
+
 static void
 run_n(size_t n, unsigned flags, const char *schema)
 {
@@ -83,6 +102,7 @@ run_n(size_t n, unsigned flags, const char *schema)
 	    sizeof(err)), 0);
 	s = gb_result_to_json(res, 0);
 	ck_assert_ptr_nonnull(s);
+	check_compact_is_janssons(res, s);
 	out = json_loads(s, 0, NULL);
 	ck_assert_ptr_nonnull(out);
 	free(s);
@@ -718,6 +738,49 @@ run_steps(unsigned flags)
 	return v;
 }
 
+/* A result of every shape the runs give and some they rarely do: escapes, control
+ * characters, non-ASCII text, structured answers, a comparison, a fatal error, reals large and
+ * small. Its compact text is jansson's; text that is not UTF-8 makes both NULL. */
+START_TEST(result_text_is_janssons_compact_dump)
+{
+	static const char *const q3[] = { "Tab\tand \"quotes\" \\", "caf\xc3\xa9 \xe2\x82\xac",
+		"\x01\x1f\x7f" };
+	gb_result *r = gb__result_new(q3, 3, true);
+	char *s;
+
+	ck_assert_ptr_nonnull(r);
+	r->has_schema = true;
+	r->answers[0].text = strdup("{\"a\": \"b\\n\"}");
+	r->answers[0].structured = json_pack("{s:s, s:[i, f, n]}", "a", "b\n", "c", 1, 0.5);
+	r->answers[0].source = "batch";
+	strcpy(r->answers[0].finish, "STOP");
+	r->answers[1].text = strdup("line\nbreak \xf0\x9f\x98\x80");
+	r->answers[1].partial = strdup("the answer stopped early: finishReason MAX_TOKENS");
+	r->answers[1].source = "individual";
+	strcpy(r->answers[1].finish, "MAX_TOKENS");
+	r->answers[2].error = strdup("Gemini API error 400: bad \x02 thing");
+	strcpy(r->answers[2].block, "SAFETY");
+	r->individual[1].text = strdup("one by one");
+	r->batch_outcome = "partial";
+	r->batch_received = 2;
+	r->batch_error = strdup("the batched answer has 2 answers for 3 questions");
+	r->fatal = strdup("stopped: \"quota\"");
+	r->batch = (struct gb_method){ 1, 1234567890123LL, 5, 0, 7, 1234567890135LL, 0, 1.5e-7 };
+	r->indiv = (struct gb_method){ 3, 40, 50, 10, 0, 90, 2, 123456.789 };
+	gb__result_usage_sum(r);
+	r->processing_time = 1e21;
+	ck_assert_ptr_nonnull(s = gb_result_to_json(r, 0));
+	check_compact_is_janssons(r, s);
+	ck_assert_ptr_nonnull(strstr(s, "\"question\":\"\\u0001\\u001F\x7f\""));
+	free(s);
+	free(r->answers[2].error);
+	r->answers[2].error = strdup("cut short \xe2\x82");
+	ck_assert_ptr_null(gb_result_to_json(r, 0));
+	ck_assert_ptr_null(gb_result_to_json(r, GB_RESULT_JSON_PRETTY));
+	gb_result_free(r);
+}
+END_TEST
+
 START_TEST(steps_match_process_questions)
 {
 	const char *args[] = { "--fault", step_cases[_i].fault, NULL };
@@ -827,6 +890,7 @@ batch_processor_suite(void)
 
 	tcase_add_checked_fixture(tc, NULL, teardown);
 	tcase_add_test(tc, answers_in_order_from_one_call);
+	tcase_add_test(tc, result_text_is_janssons_compact_dump);
 	tcase_add_test(tc, fenced_answer_is_unwrapped);
 	tcase_add_test(tc, failed_batch_falls_back_to_individual_calls);
 	tcase_add_test(tc, missing_answers_are_asked_individually);

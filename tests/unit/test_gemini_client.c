@@ -2,6 +2,7 @@
  * calls against a real gbatch-stub-gemini process (retries, timeouts, quota, keep-alive). */
 #include <check.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -87,6 +88,73 @@ START_TEST(request_json_shape)
 	parts[0].len = 11;
 	rq.n_parts = 1;
 	ck_assert_ptr_null(gb__gemini_request_json(&rq));
+}
+END_TEST
+
+/* The request text written straight is jansson's dump of the request's JSON, byte for byte,
+ * or NULL where that is NULL, for requests of every shape. */
+static const struct {
+	const char *gen, *safety, *schema, *system, *cached;
+	int json;
+	unsigned parts; /* bit 0 text, 1 inline data, 2 a file, 3 text that is not UTF-8 */
+} text_cases[] = {
+	{ NULL, NULL, NULL, NULL, NULL, 1, 1 },
+	{ NULL, NULL, NULL, NULL, NULL, 0, 1 },
+	{ NULL, NULL, NULL, "", NULL, 0, 0 },
+	{ NULL, NULL, "{\"type\": \"ARRAY\", \"items\": {\"type\": \"NUMBER\", \"minimum\": 0.1}}",
+	    "Be brief.\n\"Exactly\".", "cachedContents/abc", 0, 7 },
+	{ "{\"temperature\": 0.7, \"topP\": 0.95, \"topK\": 40, \"stopSequences\": [\"\\n\"]}",
+	    "[{\"category\": \"HARM_CATEGORY_HARASSMENT\", \"threshold\": \"OFF\"}]", NULL, NULL,
+	    NULL, 1, 1 },
+	{ "{\"temperature\": 1e-7}", NULL, "{\"type\": \"STRING\"}", NULL, NULL, 1, 3 },
+	{ "{}", NULL, NULL, NULL, NULL, 0, 1 },
+	{ "{}", NULL, NULL, NULL, NULL, 1, 1 },
+	{ "{\"responseMimeType\": \"text/plain\", \"seed\": 3}", NULL, NULL, NULL, NULL, 1, 1 },
+	{ "{\"seed\": 3, \"responseSchema\": {}}", NULL, "{\"type\": \"STRING\"}", NULL, NULL, 1, 1 },
+	{ "[1]", NULL, NULL, NULL, NULL, 1, 1 },
+	{ NULL, NULL, NULL, "caf\xc3\xa9 \x01", "cachedContents/\xe2\x82\xac", 1, 1 },
+	{ NULL, NULL, NULL, NULL, NULL, 1, 9 },
+	{ NULL, NULL, NULL, "bad \xc3", NULL, 1, 1 },
+	{ NULL, NULL, NULL, NULL, "bad \xed\xa0\x80", 1, 1 },
+};
+
+START_TEST(request_text_is_janssons_dump)
+{
+	gb_gemini_part parts[4], all[4] = { { NULL, "Tab\there \"q\" \\ \x1f \0 nul", 21, NULL },
+		{ "image/png", "\x89PNG\r\n\x1a\n\x00", 9, NULL },
+		{ "application/pdf", NULL, 0, "https://example.com/files/abc" },
+		{ NULL, "bad \xff utf-8", 12, NULL } };
+	json_t *gen = text_cases[_i].gen != NULL ? json_loads(text_cases[_i].gen, 0, NULL) : NULL;
+	json_t *safety = text_cases[_i].safety != NULL ? json_loads(text_cases[_i].safety, 0, NULL) :
+	    NULL;
+	json_t *schema = text_cases[_i].schema != NULL ? json_loads(text_cases[_i].schema, 0, NULL) :
+	    NULL;
+	gb_gemini_request rq = { .parts = parts, .system = text_cases[_i].system,
+		.json = text_cases[_i].json, .schema = schema, .generation = gen, .safety = safety,
+		.cached_content = text_cases[_i].cached };
+	json_t *req;
+	char *want, *got;
+	size_t len = 0;
+
+	for (unsigned b = 0; b < 4; b++)
+		if (text_cases[_i].parts & (1u << b))
+			parts[rq.n_parts++] = all[b];
+	req = gb__gemini_request_json(&rq);
+	want = req != NULL ? json_dumps(req, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
+	got = gb__gemini_request_text(&rq, &len);
+	if (want == NULL) {
+		ck_assert_ptr_null(got);
+	} else {
+		ck_assert_ptr_nonnull(got);
+		ck_assert_str_eq(got, want);
+		ck_assert_uint_eq(len, strlen(want));
+	}
+	free(want);
+	free(got);
+	json_decref(req);
+	json_decref(gen);
+	json_decref(safety);
+	json_decref(schema);
 }
 END_TEST
 
@@ -186,6 +254,114 @@ START_TEST(response_shapes)
 }
 END_TEST
 
+/* ---- the reply read in place against jansson ---- */
+
+static const char *const replies[] = {
+	"{\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"[\\n  \\\"Answer 1\\\",\\n"
+	    "  \\\"Answer 2\\\"\\n]\"}]},\"index\":0,\"finishReason\":\"STOP\"}],\"usageMetadata\":"
+	    "{\"promptTokenCount\":71,\"totalTokenCount\":107,\"candidatesTokenCount\":36},"
+	    "\"modelVersion\":\"gemini-2.0-flash\",\"responseId\":\"stub\"}",
+	" {\"candidates\" : [ {\"content\": {\"parts\": [{\"text\": \"a\\u00e9\\u20ac\\ud83d\\ude00\\/\\b\\f\\r\\t\"},"
+	    " {\"text\": \"x\", \"thought\": true}, {\"text\": \"y\", \"thought\": false}, 7, [], "
+	    "{\"thought\": true}, {\"text\": 3}, {\"text\": \"\"}]}, \"finishReason\": \"MAX\\u005fTOKENS\"}, "
+	    "\"second\"], \"usageMetadata\": {\"promptTokenCount\": -4, \"candidatesTokenCount\": 1.5, "
+	    "\"thoughtsTokenCount\": 999999999999999999, \"cachedContentTokenCount\": -0, "
+	    "\"totalTokenCount\": 1e2}} \r\n",
+	"{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"first\"}]},\"content\":{\"parts\":"
+	    "[{\"text\":\"last content wins\",\"text\":\"last text wins\"}]},\"finishReason\":\"A\","
+	    "\"finishReason\":\"B\"}],\"candidates\":[{\"finishReason\":\"LATER\"}],"
+	    "\"promptFeedback\":{\"blockReason\":\"OTHER\\u0001\\u007f\",\"blockReason\":"
+	    "\"SAFETY_WITH_A_VERY_LONG_NAME_THAT_DOES_NOT_FIT_THE_FIELD_AT_ALL_0123456789abcdef\"}}",
+	"{\"candidates\":[{\"content\":{\"parts\":{\"text\":\"not an array\"}},\"finishReason\":7}],"
+	    "\"promptFeedback\":\"none\",\"usageMetadata\":[1]}",
+	"{\"candidates\":[{\"content\":\"text\"}], \"x\": [0, -0.5e-3, 1E+5, 12345678901234567, "
+	    "true, false, null, {\"deep\": [[[[{}]]]]}]}",
+	"{\"candidates\":[1]}",
+	"{\"candidates\":{}}",
+	"{\"promptFeedback\":{\"blockReason\":\"SAFETY\"}}",
+	"{}",
+	"[]",
+	"{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"nul \\u0000 inside\"}]}}]}",
+	"{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"lone \\ud800 surrogate\"}]}}]}",
+	"{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"low \\udc00 first\"}]}}]}",
+	"{\"candidates\":[{\"content\":{\"parts\":[{\"te\\u0078t\":\"escaped key\"}]}}]}",
+	"{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"raw\ttab\"}]}}]}",
+	"{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"}]}}]}",
+	"{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"bad \xc3\x28 utf-8\"}]}}]}",
+	"{\"candidates\":[{\"finishReason\":\"STOP\"}],\"usageMetadata\":{\"totalTokenCount\":"
+	    "99999999999999999999}}",
+	"{\"candidates\":[{\"finishReason\":\"STOP\"}],\"n\":1e400}",
+	"{\"candidates\":[{\"finishReason\":\"STOP\"}],\"n\":1e-400}",
+	"{\"candidates\":[{\"finishReason\":\"STOP\"}],\"n\":012}",
+	"{\"candidates\":[{\"finishReason\":\"STOP\"},]}",
+	"{\"candidates\":[{\"finishReason\":\"STOP\"}]} x",
+	"{\"candidates\":[{\"finishReason\":\"STOP\"}]}{}",
+};
+
+static const char *const fixtures[] = { "basic-reply-short.json", "finish-reason-safety.json",
+	"max-tokens-thinking.json", "thinking-thought-summary.json", "api-key-invalid.json",
+	"api-key-expired.json", "service-disabled.json" };
+
+/* Both readings of the same bytes give the same result, message included. */
+static void
+same_reading(const char *body, size_t len)
+{
+	gb_gemini_result a = { 0 }, b = { 0 };
+	int ra = gb__gemini_parse_response(body, len, &a);
+	int rb = gb__gemini_parse_response_jansson(body, len, &b);
+
+	ck_assert_int_eq(ra, rb);
+	ck_assert_int_eq(a.status, b.status);
+	ck_assert_msg((a.text == NULL) == (b.text == NULL), "text %s vs %s in %.*s",
+	    a.text != NULL ? a.text : "NULL", b.text != NULL ? b.text : "NULL", (int)len, body);
+	if (a.text != NULL)
+		ck_assert_str_eq(a.text, b.text);
+	ck_assert_str_eq(a.message, b.message);
+	ck_assert_str_eq(a.finish_reason, b.finish_reason);
+	ck_assert_str_eq(a.block_reason, b.block_reason);
+	ck_assert_mem_eq(&a.usage, &b.usage, sizeof(a.usage));
+	gb__gemini_result_fini(&a);
+	gb__gemini_result_fini(&b);
+}
+
+/* Every reply above, every recorded one, and each of them cut short at every byte and with
+ * bytes replaced one at a time, read both ways. */
+START_TEST(replies_read_in_place_as_jansson_reads_them)
+{
+	static const char swaps[] = { '"', '\\', '}', ',', '0', '\x80', '\0' };
+	char path[512], *buf = malloc(1 << 16);
+	size_t n_all = sizeof(replies) / sizeof(replies[0]) + sizeof(fixtures) / sizeof(fixtures[0]);
+
+	ck_assert_ptr_nonnull(buf);
+	for (size_t i = 0; i < n_all; i++) {
+		size_t len;
+		if (i < sizeof(replies) / sizeof(replies[0])) {
+			len = strlen(replies[i]);
+			memcpy(buf, replies[i], len);
+		} else {
+			FILE *f;
+			snprintf(path, sizeof(path), "%s/%s", GB_FIXTURES,
+			    fixtures[i - sizeof(replies) / sizeof(replies[0])]);
+			ck_assert_msg((f = fopen(path, "r")) != NULL, "cannot open %s", path);
+			len = fread(buf, 1, (1 << 16) - 1, f);
+			fclose(f);
+		}
+		same_reading(buf, len);
+		for (size_t cut = 0; cut < len; cut++)
+			same_reading(buf, cut);
+		for (size_t at = 0; at < len; at++) {
+			char was = buf[at];
+			for (size_t k = 0; k < sizeof(swaps); k++) {
+				buf[at] = swaps[k];
+				same_reading(buf, len);
+			}
+			buf[at] = was;
+		}
+	}
+	free(buf);
+}
+END_TEST
+
 START_TEST(answers_and_usage)
 {
 	gb_gemini *c = start(NULL, 3, 0);
@@ -218,6 +394,72 @@ START_TEST(answers_and_usage)
 	ck_assert(json_is_true(json_object_get(json_array_get(log, 0), "key_ok")));
 	ck_assert(json_is_true(json_object_get(json_array_get(log, 0), "json")));
 	json_decref(log);
+	finish(c);
+}
+END_TEST
+
+/* Runs the exchanges xs[0..n) on multi until each is done; their results go into rs. */
+static void
+run_xfers(CURLM *multi, gb_gemini_xfer **xs, gb_gemini_result *rs, size_t n)
+{
+	uint64_t deadline = gb__clock_mono_ns() + 10 * GB_NS_PER_SEC, delay;
+	size_t left = n;
+	int running, nmsg;
+	CURLMsg *m;
+
+	for (size_t i = 0; i < n; i++)
+		ck_assert_int_eq(curl_multi_add_handle(multi, gb__gemini_xfer_easy(xs[i])), CURLM_OK);
+	while (left > 0) {
+		ck_assert_msg(gb__clock_mono_ns() < deadline, "the exchanges did not finish");
+		curl_multi_perform(multi, &running);
+		while ((m = curl_multi_info_read(multi, &nmsg)) != NULL) {
+			for (size_t i = 0; m->msg == CURLMSG_DONE && i < n; i++) {
+				if (m->easy_handle != gb__gemini_xfer_handle(xs[i]))
+					continue;
+				curl_multi_remove_handle(multi, m->easy_handle);
+				ck_assert_int_eq(gb__gemini_xfer_done(xs[i], m->data.result, &rs[i], &delay), 0);
+				left--;
+			}
+		}
+		if (left > 0)
+			curl_multi_poll(multi, NULL, 0, 100, NULL);
+	}
+}
+
+/* Exchanges on a caller's multi handle: an exchange freed leaves its easy handle to the next
+ * one, so the handles are made once, and the connections are kept alive. */
+START_TEST(exchanges_reuse_easy_handles)
+{
+	gb_gemini *c = start(NULL, 3, 0);
+	gb_gemini_part part = { NULL, batch_prompt, sizeof(batch_prompt) - 1, NULL };
+	gb_gemini_request rq = { .parts = &part, .n_parts = 1, .json = 1 };
+	gb_gemini_result rs[2] = { { 0 }, { 0 } };
+	gb_gemini_xfer *xs[2];
+	CURLM *multi = curl_multi_init();
+	CURL *first[2];
+
+	ck_assert_ptr_nonnull(multi);
+	for (int round = 0; round < 3; round++) {
+		for (size_t i = 0; i < 2; i++)
+			ck_assert_ptr_nonnull(xs[i] = gb__gemini_xfer_new(c, &rq, &rs[i]));
+		ck_assert_ptr_ne(gb__gemini_xfer_handle(xs[0]), gb__gemini_xfer_handle(xs[1]));
+		for (size_t i = 0; round == 0 && i < 2; i++)
+			first[i] = gb__gemini_xfer_handle(xs[i]);
+		for (size_t i = 0; round > 0 && i < 2; i++)
+			ck_assert(gb__gemini_xfer_handle(xs[i]) == first[0] ||
+			    gb__gemini_xfer_handle(xs[i]) == first[1]);
+		run_xfers(multi, xs, rs, 2);
+		for (size_t i = 0; i < 2; i++) {
+			ck_assert_int_eq(rs[i].status, GB__GEMINI_OK);
+			ck_assert_str_eq(rs[i].finish_reason, "STOP");
+			ck_assert_ptr_nonnull(strstr(rs[i].text, "Answer to question 3: When?"));
+			ck_assert_uint_eq(rs[i].attempts, 1);
+			gb__gemini_xfer_free(xs[i]);
+			gb__gemini_result_fini(&rs[i]);
+		}
+	}
+	ck_assert_uint_le(gb__gemini_connections(c), 2);
+	curl_multi_cleanup(multi);
 	finish(c);
 }
 END_TEST
@@ -453,12 +695,16 @@ gemini_client_suite(void)
 	Suite *s = suite_create("gemini_client");
 	TCase *pure = tcase_create("parsing");
 	TCase *live = tcase_create("against the stand-in");
+	TCase *in_place = tcase_create("replies read in place");
 
 	tcase_add_test(pure, request_json_shape);
+	tcase_add_loop_test(pure, request_text_is_janssons_dump, 0,
+	    (int)(sizeof(text_cases) / sizeof(text_cases[0])));
 	tcase_add_test(pure, proto_durations);
 	tcase_add_test(pure, error_shapes);
 	tcase_add_test(pure, response_shapes);
 	tcase_add_test(live, answers_and_usage);
+	tcase_add_test(live, exchanges_reuse_easy_handles);
 	tcase_add_test(live, retry_honours_retry_delay);
 	tcase_add_test(live, retry_5xx_with_backoff);
 	tcase_add_test(live, gives_up_after_max_attempts);
@@ -471,7 +717,10 @@ gemini_client_suite(void)
 	tcase_add_test(live, wrong_key_is_fatal_and_not_echoed);
 	tcase_add_test(live, unreachable_and_bad_options);
 	tcase_set_timeout(live, 30);
+	tcase_add_test(in_place, replies_read_in_place_as_jansson_reads_them);
+	tcase_set_timeout(in_place, 300);
 	suite_add_tcase(s, pure);
+	suite_add_tcase(s, in_place);
 	suite_add_tcase(s, live);
 	return s;
 }
