@@ -520,7 +520,7 @@ gb__jobs_batch_answer(struct runner *rn, struct slot *s)
 
 void
 gb__jobs_batch_line(const struct runner *rn, const struct slot *s, const gb_result *r,
-    json_t *line)
+    gb_jw *w)
 {
 	struct batch_mode *bm = rn->bm;
 	size_t nb = 0, ni = 0, n = r != NULL ? gb_result_question_count(r) : 0;
@@ -535,12 +535,17 @@ gb__jobs_batch_line(const struct runner *rn, const struct slot *s, const gb_resu
 	bm->billable_batch += s->billable_batch;
 	bm->billable_asked += s->billable_asked;
 	bm->jobs_written++;
-	json_object_set_new(line, "mode", json_string("batch"));
-	json_object_set_new(line, "batch_api", json_pack("{s:s, s:I, s:I, s:I, s:f}", "name",
-	    bm->st.name, "answers_from_batch", (json_int_t)nb, "answers_asked", (json_int_t)ni,
-	    "billable_tokens", (json_int_t)(s->billable_batch + s->billable_asked),
-	    "billable_tokens_at_batch_rate", (double)s->billable_batch / 2 +
-	    (double)s->billable_asked));
+	gb__jw_lit(w, ",\"mode\":\"batch\",\"batch_api\":{\"name\":");
+	gb__jw_str(w, bm->st.name);
+	gb__jw_lit(w, ",\"answers_from_batch\":");
+	gb__jw_int(w, (long long)nb);
+	gb__jw_lit(w, ",\"answers_asked\":");
+	gb__jw_int(w, (long long)ni);
+	gb__jw_lit(w, ",\"billable_tokens\":");
+	gb__jw_int(w, (long long)(s->billable_batch + s->billable_asked));
+	gb__jw_lit(w, ",\"billable_tokens_at_batch_rate\":");
+	gb__jw_real(w, (double)s->billable_batch / 2 + (double)s->billable_asked);
+	gb__jw_raw(w, "}", 1);
 }
 
 /* ---- the end ---- */

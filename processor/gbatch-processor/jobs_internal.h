@@ -16,6 +16,7 @@
 #include "content_upload.h"
 #include "gemini_client.h"
 #include "jobs.h"
+#include "json_writer.h"
 #include "progress.h"
 #include "rate_limit.h"
 
@@ -142,10 +143,10 @@ int gb__jobs_batch_has(const struct runner *rn, const struct job *j);
  * it left unanswered, reads the content to ask again (or, with --batch-no-repair, gives those
  * questions up). */
 void gb__jobs_batch_answer(struct runner *rn, struct slot *s);
-/* Adds "mode": "batch" and the "batch_api" object (name, answers from the batch and asked
- * interactively, billable tokens at either rate) to the job's result line. */
+/* Writes ,"mode":"batch","batch_api":{...} (name, answers from the batch and asked
+ * interactively, billable tokens at either rate) into the job's result line being written. */
 void gb__jobs_batch_line(const struct runner *rn, const struct slot *s, const gb_result *r,
-    json_t *line);
+    gb_jw *w);
 /* After the loop: the summary, and once every job of the batch is written, the state file
  * removed and the batch's input file, content files and caches of an earlier run deleted. */
 void gb__jobs_batch_end(struct runner *rn, size_t left);

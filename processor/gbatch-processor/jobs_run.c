@@ -19,6 +19,7 @@
 #include "gb_limits.h"
 #include "gen_config.h"
 #include "jobs_internal.h"
+#include "json_writer.h"
 #include "log.h"
 #include "telemetry_internal.h"
 
@@ -87,28 +88,41 @@ static char *
 job_line(const struct runner *rn, const struct slot *s, const gb_result *r, const char *error,
     const char *outcome)
 {
-	json_t *line = json_pack("{s:O, s:I}", "id", s->job->id, "line", (json_int_t)s->job->line);
 	char *text = r != NULL ? gb_result_to_json(r, 0) : NULL, *outs;
-	json_t *res = text != NULL ? json_loads(text, 0, NULL) : NULL;
+	size_t tl = text != NULL ? strlen(text) : 0;
+	gb_jw w;
 
-	if (line == NULL)
-		gb__fatalx("out of memory writing a result");
-	if (res != NULL) {
-		json_object_update(line, res);
-		json_decref(res);
+	/* The result's compact text goes in as it is, between the line's own keys. */
+	gb__jw_init(&w, tl + 256);
+	gb__jw_lit(&w, "{\"id\":");
+	gb__jw_value(&w, s->job->id, 0);
+	gb__jw_lit(&w, ",\"line\":");
+	gb__jw_int(&w, (long long)s->job->line);
+	if (tl > 2) {
+		gb__jw_raw(&w, ",", 1);
+		gb__jw_raw(&w, text + 1, tl - 2);
 	}
-	if (r == NULL)
-		json_object_set_new(line, "error", json_string(error != NULL ? error : "failed"));
-	json_object_set_new(line, "outcome", json_string(outcome));
-	if (s->cache_name != NULL)
-		json_object_set_new(line, "cache", json_pack("{s:s, s:I, s:b}", "name", s->cache_name,
-		    "tokens", (json_int_t)s->cache_tokens, "reused", s->cached_hit));
+	if (r == NULL) {
+		gb__jw_lit(&w, ",\"error\":");
+		gb__jw_str(&w, error != NULL ? error : "failed");
+	}
+	gb__jw_lit(&w, ",\"outcome\":");
+	gb__jw_str(&w, outcome);
+	if (s->cache_name != NULL) {
+		gb__jw_lit(&w, ",\"cache\":{\"name\":");
+		gb__jw_str(&w, s->cache_name);
+		gb__jw_lit(&w, ",\"tokens\":");
+		gb__jw_int(&w, (long long)s->cache_tokens);
+		gb__jw_lit(&w, ",\"reused\":");
+		gb__jw_bool(&w, s->cached_hit);
+		gb__jw_raw(&w, "}", 1);
+	}
 	if (rn->bm != NULL)
-		gb__jobs_batch_line(rn, s, r, line);
-	if ((outs = json_dumps(line, JSON_COMPACT)) == NULL)
-		gb__fatalx("out of memory writing a result");
+		gb__jobs_batch_line(rn, s, r, &w);
+	gb__jw_raw(&w, "}", 1);
 	free(text);
-	json_decref(line);
+	if ((outs = gb__jw_finish(&w, NULL)) == NULL)
+		gb__fatalx("out of memory writing a result");
 	return outs;
 }
 

@@ -589,7 +589,7 @@ check_args(struct cli *cl, int n_args)
 			    "question interactively)");
 	} else {
 		if (cl->jobs_only)
-			gb__usage_error("--parallel, --resume, --cache, --shard and --batch-api need "
+			gb__usage_error("--parallel, --resume, --cache, --batch-api and --shard need "
 			    "--jobs FILE");
 		if (cl->questions_path == NULL)
 			gb__usage_error("--questions FILE is required");
