@@ -795,6 +795,55 @@ START_TEST(cached_lines_match_and_stay_apart)
 }
 END_TEST
 
+/* Real tag variety: one call site with 1 000 values of a tag, ten call sites with 100 each,
+ * over and over in a scrambled order. Each record's name and tags are made once, the first
+ * time it is seen, and found in the line cache ever after; every line stays its own. */
+START_TEST(a_thousand_tag_values_per_call_site_stay_cached)
+{
+	static const char *const sites[] = { "a.attempt", "a.request", "a.upload", "a.parse",
+		"a.retry", "a.poll", "a.fetch", "a.check", "a.render", "a.write" };
+	size_t n_sites = _i == 0 ? 1 : 10, n_values = _i == 0 ? 1000 : 100;
+	struct capture *c = capture_new(GB_STATSD_UDP_MAX);
+	gb_statsd_sink *s = sink_for(c, NULL);
+	gb_statsd_stats st;
+	uint64_t x = 88172645463325252ull;
+	size_t total = n_sites * n_values * 4;
+
+	for (size_t i = 0; i < total; i++) {
+		size_t id, site, value;
+		char val[16], want[96], line[96];
+		gb_rec_kv kv[] = { { "question_count", 14, val, 0 }, { "model", 5, "g-2", 3 } };
+		gb_record r;
+
+		/* every record once, then the rest in a scrambled order */
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		id = i < n_sites * n_values ? i : (size_t)(x % (n_sites * n_values));
+		site = id / n_values;
+		value = id % n_values;
+		kv[0].value_len = (size_t)snprintf(val, sizeof(val), "%zu", value);
+		r = rec(GB_REC_TIMING, sites[site], 1, 0.002);
+		r.meta = kv;
+		r.n_meta = 2;
+		gb__statsd_record(s, &r);
+		gb__statsd_flush(s);
+		snprintf(want, sizeof(want), "gbatch.%s:2|ms|#depth:1,parent_scope:a,"
+		    "question_count:%zu,model:g-2\n", sites[site] + 2, value);
+		ck_assert_uint_lt(strlen(want), sizeof(line));
+		ck_assert_uint_ge(c->len, strlen(want));
+		memcpy(line, c->buf + c->len - strlen(want), strlen(want));
+		line[strlen(want)] = '\0';
+		ck_assert_str_eq(line, want);
+	}
+	gb__statsd_get_stats(s, &st);
+	ck_assert_uint_eq(st.lines, total);
+	ck_assert_uint_eq(st.line_cache_misses, n_sites * n_values);
+	gb__statsd_free(s);
+	capture_free(c);
+}
+END_TEST
+
 /* ---- the dialect: timing types, packed values, timestamps ---- */
 
 START_TEST(timing_type_sets_the_type_of_timings_and_histograms)
@@ -1514,6 +1563,7 @@ statsd_suite(void)
 	tcase_add_test(tc, names_and_parent_scopes_are_capped);
 	tcase_add_test(tc, metadata_left_out_by_the_producer_is_counted);
 	tcase_add_test(tc, cached_lines_match_and_stay_apart);
+	tcase_add_loop_test(tc, a_thousand_tag_values_per_call_site_stay_cached, 0, 2);
 	tcase_add_test(tc, send_errors_are_counted);
 	tcase_add_loop_test(tc, timing_type_sets_the_type_of_timings_and_histograms, 0, 3);
 	tcase_add_loop_test(tc, packed_values_keep_every_sample_within_each_datagram, 0, 2);
