@@ -15,7 +15,9 @@
 #include "hash.h"
 #include "statsd_sink.h"
 
-#define GB_STATSD_QUEUE 16 /* full datagrams sent together by one sendmmsg */
+#define GB_STATSD_QUEUE 16     /* full datagrams sent together to a Unix socket (or a send
+                                  function) */
+#define GB_STATSD_QUEUE_UDP 64 /* and over UDP: one sendmmsg, runs of them GSO messages */
 
 /* Where a context was last found, kept by the caller beside the name and tags it made (the
  * sink's line cache), so a repeated context is found without hashing; zeroed means none. */
@@ -95,6 +97,8 @@ typedef struct gb_statsd_sock {
 	uint64_t resolve_backoff_ns; /* after failed lookups: the wait before the next; 0 after
 	                                a lookup that answered */
 	bool congested; /* a wait for room ran out; no more waits until a send succeeds */
+	bool gso;       /* udp: the kernel takes UDP_SEGMENT on this socket, and no send has
+	                   been refused with it since it was connected */
 } gb_statsd_sock;
 
 /* Resolves t (a failure is returned with err saying why) and connects; a target that is not
@@ -106,9 +110,11 @@ int gb__statsd_sock_open(gb_statsd_sock *k, const gb_statsd_target *t, uint64_t 
 /* Closes the socket if it is open. */
 void gb__statsd_sock_close(gb_statsd_sock *k);
 
-/* Sends the n datagrams pkt[i] of len[i] bytes (n <= GB_STATSD_QUEUE), each as one frame on
- * a stream target, counting what is sent and what fails (dropped) in st. */
-void gb__statsd_sock_send(gb_statsd_sock *k, char (*pkt)[GB_STATSD_UNIX_MAX], const size_t *len,
+/* Sends the n datagrams (n <= GB_STATSD_QUEUE_UDP) of len[i] bytes at pkt + i * stride,
+ * each as one frame on a stream target, counting what is sent and what fails (dropped) in
+ * st. Over UDP, with GSO, a run of datagrams of one length (and a shorter one after it) goes
+ * as one message the kernel cuts into those same datagrams. */
+void gb__statsd_sock_send(gb_statsd_sock *k, const char *pkt, size_t stride, const size_t *len,
     size_t n, gb_statsd_stats *st);
 
 /* ---- packed values (statsd_pack.c): the samples of one context over one flush ---- */

@@ -55,14 +55,22 @@ struct gb_statsd_sink {
 	uint64_t names_capped_on_hits;
 	gb_statsd_cache *cache;
 
-	size_t plen;                 /* bytes in pkt[nq], the datagram being filled */
+	/* the datagrams: depth slots of max bytes each, back to back in pkt; full ones wait in
+	 * slots [0, nq), the one being filled is slot nq */
+	char *pkt;
+	size_t depth;
+	size_t plen;                 /* bytes in slot nq */
 	uint64_t plen_since_ns;      /* CLOCK_MONOTONIC of its first line */
 	uint64_t datagram_wait_ns;
-	size_t nq;                   /* full datagrams waiting in pkt[0, nq) */
-	size_t qlen[GB_STATSD_QUEUE];
-	char pkt[GB_STATSD_QUEUE][GB_STATSD_UNIX_MAX];
-	char line[GB_STATSD_UNIX_MAX];
+	size_t nq;
+	size_t qlen[GB_STATSD_QUEUE_UDP];
 };
+
+static char *
+slot(gb_statsd_sink *s, size_t i)
+{
+	return s->pkt + i * s->max;
+}
 
 /* Bytes a line may give to its tags: the datagram minus name, value, type and separators. */
 #define TS_FIELD_MAX 22 /* "|T" and a 20-digit second */
@@ -195,6 +203,12 @@ gb__statsd_new(const gb_statsd_config *cfg, char *err, size_t errlen)
 		    "datagram", s->global_len, s->max);
 		goto fail;
 	}
+	s->depth = s->has_target && cfg->target->kind == GB_STATSD_UDP ? GB_STATSD_QUEUE_UDP :
+	    GB_STATSD_QUEUE;
+	if ((s->pkt = malloc(s->depth * s->max)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
 	return s;
 fail:
 	gb__statsd_free(s);
@@ -206,14 +220,16 @@ gb__statsd_free(gb_statsd_sink *s)
 {
 	if (s == NULL)
 		return;
-	gb__statsd_flush(s);
+	if (s->pkt != NULL)
+		gb__statsd_flush(s);
 	gb__statsd_sock_close(&s->sock);
 	gb__agg_free(s->agg);
 	gb__agg_free(s->backlog);
 	gb__statsd_pack_free(s->packed);
 	gb__taglim_free(s->lim);
 	gb__taglim_free(s->names_lim);
-	free(s->cache);
+	gb__statsd_cache_free(s->cache);
+	free(s->pkt);
 	free(s);
 }
 
@@ -221,10 +237,10 @@ static void
 send_queue(gb_statsd_sink *s)
 {
 	if (s->has_target) {
-		gb__statsd_sock_send(&s->sock, s->pkt, s->qlen, s->nq, &s->st);
+		gb__statsd_sock_send(&s->sock, s->pkt, s->max, s->qlen, s->nq, &s->st);
 	} else {
 		for (size_t k = 0; k < s->nq; k++) {
-			if (s->send(s->send_ctx, s->pkt[k], s->qlen[k]) == 0) {
+			if (s->send(s->send_ctx, slot(s, k), s->qlen[k]) == 0) {
 				s->st.packets_sent++;
 				s->st.bytes_sent += s->qlen[k];
 			} else {
@@ -255,9 +271,9 @@ gb__statsd_send_full(gb_statsd_sink *s)
 
 	if (nq == 0)
 		return;
-	send_queue(s); /* pkt[0, nq); the part-filled one at pkt[nq] moves to the front */
+	send_queue(s); /* slots [0, nq); the part-filled one in slot nq moves to the front */
 	if (s->plen > 0)
-		memmove(s->pkt[0], s->pkt[nq], s->plen);
+		memmove(slot(s, 0), slot(s, nq), s->plen);
 }
 
 void
@@ -271,21 +287,25 @@ gb__statsd_flush(gb_statsd_sink *s)
 		send_queue(s);
 }
 
-/* Appends a line to the current datagram; a full datagram is queued, a full queue sent. */
-static void
-pack(gb_statsd_sink *s, const char *line, size_t len)
+/* Room for a line of len bytes (at most s->max) at the end of the current datagram, where
+ * the caller writes it: a datagram it would not fit is queued first, a full queue sent. */
+static char *
+line_room(gb_statsd_sink *s, size_t len)
 {
+	char *p;
+
 	if (s->plen + len > s->max) {
 		s->qlen[s->nq++] = s->plen;
 		s->plen = 0;
-		if (s->nq == GB_STATSD_QUEUE)
+		if (s->nq == s->depth)
 			send_queue(s);
 	}
 	if (s->plen == 0 && s->datagram_wait_ns > 0)
 		s->plen_since_ns = gb__clock_mono_ns(); /* one clock read per datagram */
-	memcpy(s->pkt[s->nq] + s->plen, line, len);
+	p = slot(s, s->nq) + s->plen;
 	s->plen += len;
 	s->st.lines++;
+	return p;
 }
 
 static bool
@@ -402,16 +422,25 @@ record_tags(gb_statsd_sink *s, const gb_record *r, char *out, size_t limit)
 	return n;
 }
 
-/* Builds "name:values|type[|#tags][|T<ts_s>]\n" into s->line and packs it; vals is the
+/* Writes "name:values|type[|#tags][|T<ts_s>]\n" into the current datagram; vals is the
  * value text after the name's ':' (one value, or several joined by ':'); ts_s 0 sends no
- * timestamp. */
+ * timestamp. The line's length is known before it is written, so it is written once, in
+ * place. */
 static void
 emit_text(gb_statsd_sink *s, const char *name, size_t nl, const char *vals, size_t vl,
     const char *type, const char *tags, size_t tl, uint64_t ts_s)
 {
-	char *p = s->line;
+	char ts[20];
 	size_t n = 0, ty = strlen(type);
+	size_t tsl = ts_s != 0 ? gb__statsd_u64(ts, ts_s) : 0;
+	size_t len = nl + 1 + vl + 1 + ty + (tl > 0 ? 2 + tl : 0) + (tsl > 0 ? 2 + tsl : 0) + 1;
+	char *p;
 
+	if (len > s->max) { /* kept out by tag_room and the packing room; never split a line */
+		s->st.values_rejected++;
+		return;
+	}
+	p = line_room(s, len);
 	memcpy(p, name, nl);
 	n = nl;
 	p[n++] = ':';
@@ -426,13 +455,13 @@ emit_text(gb_statsd_sink *s, const char *name, size_t nl, const char *vals, size
 		memcpy(p + n, tags, tl);
 		n += tl;
 	}
-	if (ts_s != 0) {
+	if (tsl > 0) {
 		p[n++] = '|';
 		p[n++] = 'T';
-		n += gb__statsd_u64(p + n, ts_s);
+		memcpy(p + n, ts, tsl);
+		n += tsl;
 	}
-	p[n++] = '\n';
-	pack(s, p, n);
+	p[n] = '\n';
 }
 
 static void

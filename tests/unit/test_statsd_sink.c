@@ -22,6 +22,7 @@
 #include "clock.h"
 #include "dogstatsd_check.h"
 #include "record.h"
+#include "statsd_internal.h"
 #include "statsd_sink.h"
 
 /* ---- a capture of every datagram the sink sends ---- */
@@ -1381,6 +1382,113 @@ START_TEST(unixstream_frames_each_message_and_reconnects)
 }
 END_TEST
 
+/* ---- UDP generic segmentation offload ---- */
+
+/* A UDP receiver on loopback, and a socket of the sink's connected to it. */
+static int
+gso_pair(gb_statsd_sock *k)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sl = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_DGRAM, 0), sz = 4 << 20;
+	gb_statsd_target t;
+	char url[64], err[256];
+
+	ck_assert_int_ge(fd, 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+	snprintf(url, sizeof(url), "udp://127.0.0.1:%u", ntohs(sa.sin_port));
+	ck_assert_int_eq(gb__statsd_parse_url(url, &t, err, sizeof(err)), 0);
+	memset(k, 0, sizeof(*k));
+	k->fd = -1;
+	ck_assert_msg(gb__statsd_sock_open(k, &t, 0, 0, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_int_ge(k->fd, 0);
+	return fd;
+}
+
+#define GSO_N 60
+
+/* Datagram i: its number, then filler, len[i] bytes: runs of one length with shorter ones
+ * between (which end a GSO message), all within 1432. */
+static void
+gso_datagrams(char *pkt, size_t *len)
+{
+	for (size_t i = 0; i < GSO_N; i++) {
+		char *d = pkt + i * GB_STATSD_UDP_MAX;
+
+		len[i] = i % 20 == 19 ? 700 - i : i < 30 ? GB_STATSD_UDP_MAX : 1000;
+		memset(d, 'a' + (char)(i % 26), len[i]);
+		snprintf(d, 8, "%06zu", i);
+		d[6] = ':';
+	}
+}
+
+/* Every datagram arrives once, on its own, in order, with its own bytes. */
+static void
+gso_receive_all(int fd, const char *pkt, const size_t *len)
+{
+	static char buf[65536];
+
+	for (size_t i = 0; i < GSO_N; i++) {
+		ssize_t n = recv_within(fd, buf, sizeof(buf), 5000);
+
+		ck_assert_msg(n >= 0, "datagram %zu of %d never arrived", i, GSO_N);
+		ck_assert_int_le(n, GB_STATSD_UDP_MAX);
+		ck_assert_int_eq(n, (ssize_t)len[i]);
+		ck_assert_msg(memcmp(buf, pkt + i * GB_STATSD_UDP_MAX, len[i]) == 0,
+		    "datagram %zu arrived as \"%.6s\"", i, buf);
+	}
+	ck_assert_int_lt(recv_within(fd, buf, sizeof(buf), 100), 0); /* and nothing more */
+}
+
+START_TEST(udp_gso_sends_the_same_datagrams)
+{
+	static char pkt[GSO_N * GB_STATSD_UDP_MAX];
+	size_t len[GSO_N];
+	gb_statsd_sock k;
+	gb_statsd_stats st = { 0 };
+	int fd = gso_pair(&k);
+
+	ck_assert_msg(k.gso, "this kernel has no UDP_SEGMENT: the test cannot see GSO");
+	gso_datagrams(pkt, len);
+	gb__statsd_sock_send(&k, pkt, GB_STATSD_UDP_MAX, len, GSO_N, &st);
+	ck_assert(k.gso);
+	ck_assert_uint_eq(st.packets_sent, GSO_N);
+	ck_assert_uint_eq(st.send_errors, 0);
+	gso_receive_all(fd, pkt, len);
+	gb__statsd_sock_close(&k);
+	close(fd);
+}
+END_TEST
+
+/* A socket whose UDP checksums are off makes the kernel refuse every GSO message (EINVAL),
+ * as a route without checksum offload (EIO) or with a smaller MTU would: the same datagrams
+ * then go one message each, none lost or sent twice, and the socket stops asking. */
+START_TEST(udp_gso_refused_falls_back_to_one_datagram_a_message)
+{
+	static char pkt[GSO_N * GB_STATSD_UDP_MAX];
+	size_t len[GSO_N];
+	gb_statsd_sock k;
+	gb_statsd_stats st = { 0 };
+	int fd = gso_pair(&k), one = 1;
+
+	ck_assert_msg(k.gso, "this kernel has no UDP_SEGMENT: the test cannot see GSO");
+	ck_assert_int_eq(setsockopt(k.fd, SOL_SOCKET, SO_NO_CHECK, &one, sizeof(one)), 0);
+	gso_datagrams(pkt, len);
+	gb__statsd_sock_send(&k, pkt, GB_STATSD_UDP_MAX, len, GSO_N, &st);
+	ck_assert(!k.gso);
+	ck_assert_uint_eq(st.packets_sent, GSO_N);
+	ck_assert_uint_eq(st.send_errors, 0);
+	gso_receive_all(fd, pkt, len);
+	gb__statsd_sock_send(&k, pkt, GB_STATSD_UDP_MAX, len, GSO_N, &st); /* and again */
+	ck_assert_uint_eq(st.packets_sent, 2 * GSO_N);
+	gso_receive_all(fd, pkt, len);
+	gb__statsd_sock_close(&k);
+	close(fd);
+}
+END_TEST
+
 START_TEST(unix_url_sends_datagrams_to_a_datagram_socket)
 {
 	char path[64], url[96], buf[GB_STATSD_UNIX_MAX];
@@ -1580,6 +1688,8 @@ statsd_suite(void)
 	tcase_add_test(tc, unixgram_slow_agent_loses_nothing);
 	tcase_add_loop_test(tc, unixstream_frames_each_message_and_reconnects, 0, 2);
 	tcase_add_test(tc, unix_url_sends_datagrams_to_a_datagram_socket);
+	tcase_add_test(tc, udp_gso_sends_the_same_datagrams);
+	tcase_add_test(tc, udp_gso_refused_falls_back_to_one_datagram_a_message);
 	tcase_add_test(tc, unixgram_agent_that_stops_reading_costs_counted_datagrams);
 	tcase_add_test(tc, send_timeout_over_the_limit_is_refused);
 	tcase_set_timeout(tc, 30);
