@@ -322,15 +322,23 @@ gb__statsd_value(char *out, double v)
 	if (frac != 0) {
 		size_t digits = 9;
 
-		/* the trailing zeros go: at most 8 of them, as 4 + 4 + 2 + 1 */
-		static const uint32_t pow10[] = { 10000, 10000, 100, 10 };
-		static const size_t zeros[] = { 4, 4, 2, 1 };
-
-		for (size_t i = 0; i < 4; i++) {
-			if (frac % pow10[i] == 0) {
-				frac /= pow10[i];
-				digits -= zeros[i];
-			}
+		/* the trailing zeros go: at most 8 of them, as 4 + 4 + 2 + 1 (constant divisors,
+		 * which the compiler turns into multiplications) */
+		if (frac % 10000 == 0) {
+			frac /= 10000;
+			digits -= 4;
+		}
+		if (frac % 10000 == 0) {
+			frac /= 10000;
+			digits -= 4;
+		}
+		if (frac % 100 == 0) {
+			frac /= 100;
+			digits -= 2;
+		}
+		if (frac % 10 == 0) {
+			frac /= 10;
+			digits--;
 		}
 		out[n++] = '.';
 		put_digits(out + n, frac, digits);
