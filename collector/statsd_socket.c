@@ -311,31 +311,56 @@ struct msgs {
 	size_t first[GB_STATSD_QUEUE_UDP + 1];
 };
 
-/* The messages for datagrams [i, nq): with GSO, a run of one length and one shorter datagram
- * after it make one message (a UDP_SEGMENT of that length in its control data); every other
- * datagram is a message of its own. first[j] is the first datagram of message j, first[n] nq.
- * Returns n. */
+/* Whether datagram a goes before datagram b: the longer first (when longest), else the one
+ * queued first. */
+static bool
+goes_before(size_t a, size_t b, const size_t *len, bool longest)
+{
+	if (longest && len[a] != len[b])
+		return len[a] > len[b];
+	return a < b;
+}
+
+/* Sorts the datagrams at order[0, n) (at most GB_STATSD_QUEUE_UDP: an insertion sort) longest
+ * first, those of one length in queue order; or, !longest, back into queue order. */
+static void
+sort_order(size_t *order, size_t n, const size_t *len, bool longest)
+{
+	for (size_t a = 1; a < n; a++) {
+		size_t d = order[a], b = a;
+
+		for (; b > 0 && goes_before(d, order[b - 1], len, longest); b--)
+			order[b] = order[b - 1];
+		order[b] = d;
+	}
+}
+
+/* The messages for the datagrams at order[i, nq): with GSO, a run of one length and one
+ * shorter datagram after it make one message (a UDP_SEGMENT of that length in its control
+ * data); every other datagram is a message of its own. first[j] is the position in order of
+ * message j's first datagram, first[n] nq. Returns n. */
 static size_t
 build_messages(const gb_statsd_sock *k, const char *pkt, size_t stride, const size_t *len,
-    size_t i, size_t nq, struct msgs *mm)
+    const size_t *order, size_t i, size_t nq, struct msgs *mm)
 {
 	size_t n = 0;
 
 	while (i < nq) {
-		size_t seg = len[i], j = i + 1, bytes = len[i];
+		size_t seg = len[order[i]], j = i + 1, bytes = seg;
 		struct msghdr *h = &mm->m[n].msg_hdr;
 
-		while (k->gso && j < nq && j - i < GSO_MAX_SEGMENTS && bytes + len[j] <= GSO_MAX_BYTES &&
-		    len[j] <= seg) {
-			bytes += len[j];
-			if (len[j++] < seg)
+		while (k->gso && j < nq && j - i < GSO_MAX_SEGMENTS &&
+		    bytes + len[order[j]] <= GSO_MAX_BYTES && len[order[j]] <= seg) {
+			bytes += len[order[j]];
+			if (len[order[j++]] < seg)
 				break; /* only the last segment may be shorter */
 		}
 		mm->first[n] = i;
 		*h = (struct msghdr){ .msg_iov = &mm->iov[i], .msg_iovlen = j - i };
 		for (size_t d = i; d < j; d++)
-			mm->iov[d] = (struct iovec){ .iov_base = (char *)(uintptr_t)(pkt + d * stride),
-				.iov_len = len[d] };
+			mm->iov[d] = (struct iovec){
+				.iov_base = (char *)(uintptr_t)(pkt + order[d] * stride),
+				.iov_len = len[order[d]] };
 		if (j - i > 1) {
 			struct cmsghdr *c;
 			uint16_t gso = (uint16_t)seg;
@@ -355,15 +380,19 @@ build_messages(const gb_statsd_sock *k, const char *pkt, size_t stride, const si
 	return n;
 }
 
-/* Sends the queued datagrams with as few sendmmsg calls as the errors allow. A GSO message
- * the kernel refuses (EIO: no checksum offload on the route's device; EINVAL: a segment past
- * the route's MTU, or checksums turned off) was not sent at all: GSO is turned off for this
- * socket and the same datagrams go again one message each, so none is lost or sent twice. */
+/* Sends the queued datagrams with as few sendmmsg calls as the errors allow. With GSO they go
+ * longest first, so that datagrams of one length make one run even when other lengths came
+ * between them (UDP keeps no order between datagrams, and the agent makes nothing of it). A
+ * GSO message the kernel refuses (EIO: no checksum offload on the route's device; EINVAL: a
+ * segment past the route's MTU, or checksums turned off) was not sent at all: GSO is turned
+ * off for this socket and the datagrams not sent yet go one message each, in queue order, so
+ * none is lost or sent twice. */
 void
 gb__statsd_sock_send(gb_statsd_sock *k, const char *pkt, size_t stride, const size_t *len,
     size_t nq, gb_statsd_stats *st)
 {
 	struct msgs mm;
+	size_t order[GB_STATSD_QUEUE_UDP]; /* the datagrams in the order they are sent */
 	bool retried = false;
 	uint64_t deadline = 0; /* of the wait for room for datagram i */
 	size_t i = 0;
@@ -374,6 +403,10 @@ gb__statsd_sock_send(gb_statsd_sock *k, const char *pkt, size_t stride, const si
 		send_stream(k, pkt, stride, len, nq, st);
 		return;
 	}
+	for (size_t j = 0; j < nq; j++)
+		order[j] = j;
+	if (k->gso)
+		sort_order(order, nq, len, true);
 	while (i < nq) {
 		size_t nm, d;
 		int n;
@@ -388,7 +421,7 @@ gb__statsd_sock_send(gb_statsd_sock *k, const char *pkt, size_t stride, const si
 			send_stream(k, pkt + i * stride, stride, len + i, nq - i, st);
 			return;
 		}
-		nm = build_messages(k, pkt, stride, len, i, nq, &mm);
+		nm = build_messages(k, pkt, stride, len, order, i, nq, &mm);
 		n = sendmmsg(k->fd, mm.m, (unsigned)nm, MSG_NOSIGNAL);
 		if (n <= 0) { /* the message at i failed: count it, go on with the next */
 			int e = errno;
@@ -396,6 +429,7 @@ gb__statsd_sock_send(gb_statsd_sock *k, const char *pkt, size_t stride, const si
 			d = mm.first[1] - i; /* its datagrams */
 			if (d > 1 && (e == EIO || e == EINVAL)) {
 				k->gso = false;
+				sort_order(order + i, nq - i, len, false);
 				continue;
 			}
 			if (is_unix(k) && (e == EAGAIN || e == EWOULDBLOCK) &&
@@ -419,7 +453,7 @@ gb__statsd_sock_send(gb_statsd_sock *k, const char *pkt, size_t stride, const si
 		deadline = 0;
 		for (size_t j = i; j < mm.first[n]; j++) {
 			st->packets_sent++;
-			st->bytes_sent += len[j];
+			st->bytes_sent += len[order[j]];
 		}
 		i = mm.first[n];
 	}

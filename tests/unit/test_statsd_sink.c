@@ -1410,34 +1410,44 @@ gso_pair(gb_statsd_sock *k)
 #define GSO_N 60
 
 /* Datagram i: its number, then filler, len[i] bytes: runs of one length with shorter ones
- * between (which end a GSO message), all within 1432. */
+ * between, then a longer one again, all within 1432. */
 static void
 gso_datagrams(char *pkt, size_t *len)
 {
 	for (size_t i = 0; i < GSO_N; i++) {
 		char *d = pkt + i * GB_STATSD_UDP_MAX;
 
-		len[i] = i % 20 == 19 ? 700 - i : i < 30 ? GB_STATSD_UDP_MAX : 1000;
+		len[i] = i % 20 == 19 ? 700 - i : i < 30 || i == 50 ? GB_STATSD_UDP_MAX : 1000 + i % 3;
 		memset(d, 'a' + (char)(i % 26), len[i]);
 		snprintf(d, 8, "%06zu", i);
 		d[6] = ':';
 	}
 }
 
-/* Every datagram arrives once, on its own, in order, with its own bytes. */
+/* Every datagram arrives once, on its own, with its own bytes and length; in queue order
+ * when in_order, else (GSO: longest first) in any. */
 static void
-gso_receive_all(int fd, const char *pkt, const size_t *len)
+gso_receive_all(int fd, const char *pkt, const size_t *len, bool in_order)
 {
 	static char buf[65536];
+	bool seen[GSO_N] = { false };
 
 	for (size_t i = 0; i < GSO_N; i++) {
 		ssize_t n = recv_within(fd, buf, sizeof(buf), 5000);
+		size_t id;
 
 		ck_assert_msg(n >= 0, "datagram %zu of %d never arrived", i, GSO_N);
 		ck_assert_int_le(n, GB_STATSD_UDP_MAX);
-		ck_assert_int_eq(n, (ssize_t)len[i]);
-		ck_assert_msg(memcmp(buf, pkt + i * GB_STATSD_UDP_MAX, len[i]) == 0,
-		    "datagram %zu arrived as \"%.6s\"", i, buf);
+		ck_assert_int_ge(n, 7);
+		id = (size_t)strtoul(buf, NULL, 10);
+		ck_assert_uint_lt(id, GSO_N);
+		ck_assert_msg(!seen[id], "datagram %zu arrived twice", id);
+		seen[id] = true;
+		if (in_order)
+			ck_assert_uint_eq(id, i);
+		ck_assert_int_eq(n, (ssize_t)len[id]);
+		ck_assert_msg(memcmp(buf, pkt + id * GB_STATSD_UDP_MAX, len[id]) == 0,
+		    "datagram %zu arrived as \"%.6s\"", id, buf);
 	}
 	ck_assert_int_lt(recv_within(fd, buf, sizeof(buf), 100), 0); /* and nothing more */
 }
@@ -1456,7 +1466,7 @@ START_TEST(udp_gso_sends_the_same_datagrams)
 	ck_assert(k.gso);
 	ck_assert_uint_eq(st.packets_sent, GSO_N);
 	ck_assert_uint_eq(st.send_errors, 0);
-	gso_receive_all(fd, pkt, len);
+	gso_receive_all(fd, pkt, len, false);
 	gb__statsd_sock_close(&k);
 	close(fd);
 }
@@ -1480,10 +1490,10 @@ START_TEST(udp_gso_refused_falls_back_to_one_datagram_a_message)
 	ck_assert(!k.gso);
 	ck_assert_uint_eq(st.packets_sent, GSO_N);
 	ck_assert_uint_eq(st.send_errors, 0);
-	gso_receive_all(fd, pkt, len);
+	gso_receive_all(fd, pkt, len, true); /* the first message was refused: none went first */
 	gb__statsd_sock_send(&k, pkt, GB_STATSD_UDP_MAX, len, GSO_N, &st); /* and again */
 	ck_assert_uint_eq(st.packets_sent, 2 * GSO_N);
-	gso_receive_all(fd, pkt, len);
+	gso_receive_all(fd, pkt, len, true);
 	gb__statsd_sock_close(&k);
 	close(fd);
 }
