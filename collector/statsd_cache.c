@@ -3,10 +3,9 @@
  * again for the next record of the same identity without sanitising, capping or budgeting its
  * tags again. A record is keyed on its own fields where they lie (its header fields packed in
  * one word, its scope and metadata bytes hashed and compared in place), so a hit copies
- * nothing. The table is 8-way set-associative: buckets of eight hashes (one 64-byte cache
- * line, all a lookup reads before the line it finds) and their eight lines, doubled whenever
- * a new line finds its bucket full, up to a ceiling of lines; at the ceiling a full bucket
- * lets its oldest line go. So the lines of real tag
+ * nothing. The table is 8-way set-associative: buckets of eight (hash, line) pairs in two
+ * 64-byte cache lines, doubled whenever a new line finds its bucket full, up to a ceiling of
+ * lines; at the ceiling a full bucket lets its oldest line go. So the lines of real tag
  * variety (1 000 values of a call site, a dozen call sites) all stay, and memory is bounded.
  */
 #include "statsd_internal.h"
@@ -27,10 +26,14 @@ struct line {
 };
 
 /* Ways are filled from the front and never emptied one by one, so the first NULL ends a
- * bucket; way 0 holds the newest line. */
+ * bucket; way 0 holds the newest line. A way's hash and line share a cache line, so a hit in
+ * one of the first four ways reads one. */
+struct way {
+	uint64_t hash;
+	struct line *line;
+};
 struct bucket {
-	uint64_t hash[WAYS];
-	struct line *line[WAYS];
+	struct way way[WAYS];
 };
 
 struct gb_statsd_cache {
@@ -68,8 +71,8 @@ gb__statsd_cache_free(gb_statsd_cache *c)
 	if (c == NULL)
 		return;
 	for (size_t i = 0; i <= c->mask; i++)
-		for (size_t w = 0; w < WAYS && c->b[i].line[w] != NULL; w++)
-			free(c->b[i].line[w]);
+		for (size_t w = 0; w < WAYS && c->b[i].way[w].line != NULL; w++)
+			free(c->b[i].way[w].line);
 	free(c->b);
 	free(c);
 }
@@ -89,10 +92,10 @@ gb__statsd_cache_find(gb_statsd_cache *c, const gb_statsd_key *k)
 {
 	const struct bucket *b = &c->b[k->hash & c->mask];
 
-	for (size_t w = 0; w < WAYS && b->line[w] != NULL; w++) {
-		struct line *l = b->line[w];
+	for (size_t w = 0; w < WAYS && b->way[w].line != NULL; w++) {
+		struct line *l = b->way[w].line;
 
-		if (b->hash[w] == k->hash && l->head == k->head && l->key_len == k->len &&
+		if (b->way[w].hash == k->hash && l->head == k->head && l->key_len == k->len &&
 		    memcmp(l->bytes, k->ident, k->len) == 0)
 			return &l->pub;
 	}
@@ -104,12 +107,10 @@ gb__statsd_cache_find(gb_statsd_cache *c, const gb_statsd_key *k)
 static struct line *
 push(struct bucket *b, uint64_t hash, struct line *l)
 {
-	struct line *out = b->line[WAYS - 1];
+	struct line *out = b->way[WAYS - 1].line;
 
-	memmove(&b->hash[1], &b->hash[0], (WAYS - 1) * sizeof(b->hash[0]));
-	memmove(&b->line[1], &b->line[0], (WAYS - 1) * sizeof(b->line[0]));
-	b->hash[0] = hash;
-	b->line[0] = l;
+	memmove(&b->way[1], &b->way[0], (WAYS - 1) * sizeof(b->way[0]));
+	b->way[0] = (struct way){ .hash = hash, .line = l };
 	return out;
 }
 
@@ -125,10 +126,10 @@ grow(gb_statsd_cache *c)
 		return -1;
 	for (size_t i = 0; i <= c->mask; i++) {
 		for (size_t w = WAYS; w-- > 0;) {
-			uint64_t h = c->b[i].hash[w];
+			uint64_t h = c->b[i].way[w].hash;
 
-			if (c->b[i].line[w] != NULL)
-				(void)push(&b[h & (nb - 1)], h, c->b[i].line[w]);
+			if (c->b[i].way[w].line != NULL)
+				(void)push(&b[h & (nb - 1)], h, c->b[i].way[w].line);
 		}
 	}
 	free(c->b);
@@ -148,7 +149,7 @@ gb__statsd_cache_put(gb_statsd_cache *c, const gb_statsd_key *k, const char *nam
 
 	if (k->len > GB_STATSD_CACHE_KEY_MAX || name_len + tags_len > GB_STATSD_CACHE_TEXT_MAX)
 		return NULL;
-	while (b->line[WAYS - 1] != NULL && c->mask + 1 < c->max_buckets && grow(c) == 0)
+	while (b->way[WAYS - 1].line != NULL && c->mask + 1 < c->max_buckets && grow(c) == 0)
 		b = &c->b[k->hash & c->mask];
 	if ((l = malloc(size)) == NULL)
 		return NULL;
