@@ -81,8 +81,8 @@ typedef struct gb_record {
 
 /* The bytes that tell r's identity apart (kind, depth, lengths, then the scope and every
  * metadata pair with their lengths), written into key (room for max bytes): what the
- * collector's sinks key their caches on. Returns the length, or max + 1 when they do not fit
- * (key is then not to be used). */
+ * Prometheus sink keys its cache on (the DogStatsD sink keys on gb__rec_ident, in place).
+ * Returns the length, or max + 1 when they do not fit (key is then not to be used). */
 size_t gb__rec_key(const gb_record *r, char *key, size_t max);
 
 /* The identity of r in two parts, for a cache that keys on them where they lie: *head packs
