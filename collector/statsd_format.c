@@ -264,18 +264,35 @@ gb__statsd_tag(char *out, const char *key, size_t key_len, const char *value,
 	return n;
 }
 
+/* "00" to "99": two digits a division. */
+static const char pairs[201] =
+    "0001020304050607080910111213141516171819202122232425262728293031323334353637383940414243"
+    "4445464748495051525354555657585960616263646566676869707172737475767778798081828384858687"
+    "888990919293949596979899";
+
+/* Writes the last width decimal digits of v (leading zeros kept) into out[0, width). */
+static void
+put_digits(char *out, uint64_t v, size_t width)
+{
+	while (width >= 2) {
+		const char *d = pairs + v % 100 * 2;
+
+		v /= 100;
+		out[--width] = d[1];
+		out[--width] = d[0];
+	}
+	if (width == 1)
+		out[0] = (char)('0' + v % 10);
+}
+
 size_t
 gb__statsd_u64(char *out, uint64_t v)
 {
-	char tmp[20];
-	size_t n = 0;
+	size_t n = 1;
 
-	do {
-		tmp[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v != 0);
-	for (size_t i = 0; i < n; i++)
-		out[i] = tmp[n - 1 - i];
+	for (uint64_t t = v; t >= 10; t /= 10)
+		n++;
+	put_digits(out, v, n);
 	return n;
 }
 
@@ -303,22 +320,32 @@ gb__statsd_value(char *out, double v)
 	}
 	n += gb__statsd_u64(out + n, ip);
 	if (frac != 0) {
-		int digits = 9;
+		size_t digits = 9;
 
-		while (frac % 10 == 0) {
+		/* the trailing zeros go: at most 8 of them, as 4 + 4 + 2 + 1 (constant divisors,
+		 * which the compiler turns into multiplications) */
+		if (frac % 10000 == 0) {
+			frac /= 10000;
+			digits -= 4;
+		}
+		if (frac % 10000 == 0) {
+			frac /= 10000;
+			digits -= 4;
+		}
+		if (frac % 100 == 0) {
+			frac /= 100;
+			digits -= 2;
+		}
+		if (frac % 10 == 0) {
 			frac /= 10;
 			digits--;
 		}
 		out[n++] = '.';
-		for (int i = digits - 1; i >= 0; i--) {
-			out[n + (size_t)i] = (char)('0' + frac % 10);
-			frac /= 10;
-		}
-		n += (size_t)digits;
+		put_digits(out + n, frac, digits);
+		n += digits;
 	}
 	return n;
 }
-
 
 static const char *const timing_names[] = { "ms", "h", "d" };
 

@@ -1,6 +1,6 @@
 /*
  * statsd_internal.h - what the statsd_*.c files share and the rest of the collector does not
- * need: the integer writer of the value grammar, the cache's hash, the socket the sink sends
+ * need: the line cache, the integer writer of the value grammar, the socket the sink sends
  * through and the table of packed values.
  */
 #ifndef GBATCH_COLLECTOR_STATSD_INTERNAL_H
@@ -15,39 +15,68 @@
 #include "hash.h"
 #include "statsd_sink.h"
 
-#define GB_STATSD_QUEUE 16 /* full datagrams sent together by one sendmmsg */
+#define GB_STATSD_QUEUE 16     /* full datagrams sent together to a Unix socket (or a send
+                                  function) */
+#define GB_STATSD_QUEUE_UDP 64 /* and over UDP: one sendmmsg, runs of them GSO messages */
 
-/* The hash of the sink's line cache and the packing table: sixteen bytes a step in two
- * independent lanes (every record pays it, so it must be cheap; keys are compared in full
- * on a hit, so a collision costs a miss, never a wrong line). */
-static inline uint64_t
-gb__statsd_key_hash(const char *p, size_t n)
-{
-	const uint64_t k1 = 0x9e3779b97f4a7c15ull, k2 = 0xc2b2ae3d27d4eb4full;
-	uint64_t a = GB_HASH_SEED ^ n, b = k2 ^ n, w0, w1;
-	size_t i = 0;
+/* Where a context was last found, kept by the caller beside the name and tags it made (the
+ * sink's line cache), so a repeated context is found without hashing; zeroed means none. */
+typedef struct gb_statsd_pack_hint {
+	uint32_t index, generation;
+} gb_statsd_pack_hint;
 
-	for (; i + 16 <= n; i += 16) {
-		memcpy(&w0, p + i, 8);
-		memcpy(&w1, p + i + 8, 8);
-		a = (a ^ w0) * k1;
-		b = (b ^ w1) * k2;
-		a ^= a >> 29;
-		b ^= b >> 31;
-	}
-	if (i + 8 <= n) {
-		memcpy(&w0, p + i, 8);
-		a = (a ^ w0) * k1;
-		a ^= a >> 29;
-		i += 8;
-	}
-	if (i < n) {
-		w1 = 0;
-		memcpy(&w1, p + i, n - i);
-		b = (b ^ w1) * k2;
-	}
-	return gb__hash_mix(a ^ gb__hash_mix(b));
-}
+/* ---- the line cache (statsd_cache.c): a record's sanitised name and tags, found again by
+ * the record's own fields where they lie ---- */
+
+#define GB_STATSD_CACHE_LINES 16384 /* the most lines the cache holds (default and ceiling) */
+#define GB_STATSD_CACHE_KEY_MAX 256 /* a record whose scope and metadata take more bytes is
+                                       not cached */
+#define GB_STATSD_CACHE_TEXT_MAX 512 /* nor one whose name and tags do */
+
+typedef struct gb_statsd_cache gb_statsd_cache;
+
+/* A record's identity as the cache keys it (gb__statsd_cache_key): the packed header fields,
+ * its scope and metadata bytes (in the record itself, or in buf for a record built in
+ * memory: so a key is filled where it is used, never copied) and their hash. */
+typedef struct gb_statsd_key {
+	uint64_t head, hash;
+	const uint8_t *ident;
+	size_t len;
+	uint8_t buf[GB_STATSD_CACHE_KEY_MAX];
+} gb_statsd_key;
+
+/* One cached line: the name, then the tags, and what making them cost, counted again on
+ * every hit. */
+typedef struct gb_statsd_line {
+	const char *text;
+	uint16_t name_len, tags_len;
+	uint16_t tags_dropped, values_capped, tags_renamed, name_capped;
+	gb_statsd_pack_hint pack; /* where this line's samples are being packed */
+} gb_statsd_line;
+
+/* An empty cache that grows as lines are added, to at most max_lines lines (0 or more than
+ * GB_STATSD_CACHE_LINES: GB_STATSD_CACHE_LINES; rounded down to eight times a power of two,
+ * at least 8); NULL when out of memory. */
+gb_statsd_cache *gb__statsd_cache_new(size_t max_lines);
+void gb__statsd_cache_free(gb_statsd_cache *c);
+
+/* Fills k from r (hashing r's bytes where they lie). Returns false when r is not cached
+ * (its scope and metadata are longer than GB_STATSD_CACHE_KEY_MAX). */
+bool gb__statsd_cache_key(const gb_record *r, gb_statsd_key *k);
+
+/* The line cached for exactly k (its head and bytes compared in full, not only its hash), or
+ * NULL. */
+gb_statsd_line *gb__statsd_cache_find(gb_statsd_cache *c, const gb_statsd_key *k);
+
+/* Caches name and tags (copied) for k, which must not be cached yet; a full cache first lets
+ * go of the oldest line of k's bucket. Returns the new line, whose counters and pack hint are
+ * zero, or NULL when the text is longer than GB_STATSD_CACHE_TEXT_MAX or memory runs out. */
+gb_statsd_line *gb__statsd_cache_put(gb_statsd_cache *c, const gb_statsd_key *k,
+    const char *name, size_t name_len, const char *tags, size_t tags_len);
+
+/* How many lines the cache holds, and the bytes it has allocated for them and its table. */
+size_t gb__statsd_cache_lines(const gb_statsd_cache *c);
+size_t gb__statsd_cache_bytes(const gb_statsd_cache *c);
 
 /* Writes v in decimal into out (room for 20 bytes). Returns the length; not NUL-terminated. */
 size_t gb__statsd_u64(char *out, uint64_t v);
@@ -68,6 +97,8 @@ typedef struct gb_statsd_sock {
 	uint64_t resolve_backoff_ns; /* after failed lookups: the wait before the next; 0 after
 	                                a lookup that answered */
 	bool congested; /* a wait for room ran out; no more waits until a send succeeds */
+	bool gso;       /* udp: the kernel takes UDP_SEGMENT on this socket, and no send has
+	                   been refused with it since it was connected */
 } gb_statsd_sock;
 
 /* Resolves t (a failure is returned with err saying why) and connects; a target that is not
@@ -79,9 +110,11 @@ int gb__statsd_sock_open(gb_statsd_sock *k, const gb_statsd_target *t, uint64_t 
 /* Closes the socket if it is open. */
 void gb__statsd_sock_close(gb_statsd_sock *k);
 
-/* Sends the n datagrams pkt[i] of len[i] bytes (n <= GB_STATSD_QUEUE), each as one frame on
- * a stream target, counting what is sent and what fails (dropped) in st. */
-void gb__statsd_sock_send(gb_statsd_sock *k, char (*pkt)[GB_STATSD_UNIX_MAX], const size_t *len,
+/* Sends the n datagrams (n <= GB_STATSD_QUEUE_UDP) of len[i] bytes at pkt + i * stride,
+ * each as one frame on a stream target, counting what is sent and what fails (dropped) in
+ * st. Over UDP, with GSO, a run of datagrams of one length (and a shorter one after it) goes
+ * as one message the kernel cuts into those same datagrams. */
+void gb__statsd_sock_send(gb_statsd_sock *k, const char *pkt, size_t stride, const size_t *len,
     size_t n, gb_statsd_stats *st);
 
 /* ---- packed values (statsd_pack.c): the samples of one context over one flush ---- */
@@ -92,12 +125,6 @@ typedef struct gb_statsd_pack gb_statsd_pack;
  * strings are valid only during the call. */
 typedef void (*gb_statsd_pack_emit)(void *ctx, const char *name, size_t name_len,
     const char *vals, size_t vals_len, const char *tags, size_t tags_len);
-
-/* Where a context was last found, kept by the caller beside the name and tags it made (the
- * sink's line cache), so a repeated context is found without hashing; zeroed means none. */
-typedef struct gb_statsd_pack_hint {
-	uint32_t index, generation;
-} gb_statsd_pack_hint;
 
 /* An empty table holding at most max_contexts contexts (0: no cap), or NULL. */
 gb_statsd_pack *gb__statsd_pack_new(size_t max_contexts);

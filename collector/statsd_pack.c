@@ -98,7 +98,7 @@ find_or_add(gb_statsd_pack *p, const char *name, size_t nl, const char *tags, si
 		return NULL;
 	memcpy(key, name, nl);
 	memcpy(key + nl, tags, tl);
-	h = gb__statsd_key_hash(key, nl + tl);
+	h = gb__hash_block(0, key, nl + tl);
 	if (p->nslots != 0) {
 		for (j = h & (p->nslots - 1); p->slot[j] != 0; j = (j + 1) & (p->nslots - 1)) {
 			struct pack_ctx *c = &p->ctx[p->slot[j] - 1];

@@ -2,7 +2,8 @@
  * statsd_sink.c - the DogStatsD sink: records become lines, counters and gauges are folded per
  * flush interval, lines are packed into datagrams that never exceed the target's limit and
  * handed to the socket (statsd_socket.c) or a send function. The sanitised name and tags of a
- * call site are cached, so a repeated record costs a hash and a copy.
+ * record are cached (statsd_cache.c), so a repeated record costs a hash and a compare of its
+ * own bytes.
  */
 #include "statsd_sink.h"
 
@@ -17,22 +18,6 @@
 #include "hash.h"
 #include "statsd_internal.h"
 
-/* Records from one call site repeat the same scope and metadata: the sanitised name and tags
- * of the last record seen per slot are kept, keyed by the raw bytes they were made from, so a
- * hit skips sanitising, the cardinality cap and the tag budget. Direct-mapped and bounded. */
-#define CACHE_SLOTS 1024
-#define CACHE_KEY_MAX 256
-#define CACHE_TEXT_MAX 512
-
-struct line_cache {
-	uint64_t hash;
-	uint16_t key_len, name_len, tags_len;
-	uint16_t tags_dropped, values_capped; /* what making this entry cost, counted per hit */
-	uint16_t tags_renamed, name_capped;
-	gb_statsd_pack_hint pack;             /* where this line's samples are being packed */
-	char key[CACHE_KEY_MAX];
-	char text[CACHE_TEXT_MAX];            /* the name, then the tags */
-};
 #define MAX_DROP_TAGS 32
 #define MAX_GLOBAL_KEYS 72
 
@@ -68,16 +53,24 @@ struct gb_statsd_sink {
 	gb_statsd_stats st;
 	uint64_t capped_on_hits; /* values the cap replaced, counted again on cache hits */
 	uint64_t names_capped_on_hits;
-	struct line_cache *cache; /* CACHE_SLOTS entries */
+	gb_statsd_cache *cache;
 
-	size_t plen;                 /* bytes in pkt[nq], the datagram being filled */
+	/* the datagrams: depth slots of max bytes each, back to back in pkt; full ones wait in
+	 * slots [0, nq), the one being filled is slot nq */
+	char *pkt;
+	size_t depth;
+	size_t plen;                 /* bytes in slot nq */
 	uint64_t plen_since_ns;      /* CLOCK_MONOTONIC of its first line */
 	uint64_t datagram_wait_ns;
-	size_t nq;                   /* full datagrams waiting in pkt[0, nq) */
-	size_t qlen[GB_STATSD_QUEUE];
-	char pkt[GB_STATSD_QUEUE][GB_STATSD_UNIX_MAX];
-	char line[GB_STATSD_UNIX_MAX];
+	size_t nq;
+	size_t qlen[GB_STATSD_QUEUE_UDP];
 };
+
+static char *
+slot(gb_statsd_sink *s, size_t i)
+{
+	return s->pkt + i * s->max;
+}
 
 /* Bytes a line may give to its tags: the datagram minus name, value, type and separators. */
 #define TS_FIELD_MAX 22 /* "|T" and a 20-digit second */
@@ -168,7 +161,7 @@ gb__statsd_new(const gb_statsd_config *cfg, char *err, size_t errlen)
 	s->lim = gb__taglim_new(cfg->max_tag_values);
 	s->names_lim = gb__taglim_new(cfg->max_names);
 	s->names = cfg->names;
-	s->cache = calloc(CACHE_SLOTS, sizeof(*s->cache));
+	s->cache = gb__statsd_cache_new(0);
 	if (s->agg == NULL || s->backlog == NULL || s->packed == NULL || s->lim == NULL ||
 	    s->names_lim == NULL || s->cache == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -210,6 +203,12 @@ gb__statsd_new(const gb_statsd_config *cfg, char *err, size_t errlen)
 		    "datagram", s->global_len, s->max);
 		goto fail;
 	}
+	s->depth = s->has_target && cfg->target->kind == GB_STATSD_UDP ? GB_STATSD_QUEUE_UDP :
+	    GB_STATSD_QUEUE;
+	if ((s->pkt = malloc(s->depth * s->max)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
 	return s;
 fail:
 	gb__statsd_free(s);
@@ -221,14 +220,16 @@ gb__statsd_free(gb_statsd_sink *s)
 {
 	if (s == NULL)
 		return;
-	gb__statsd_flush(s);
+	if (s->pkt != NULL)
+		gb__statsd_flush(s);
 	gb__statsd_sock_close(&s->sock);
 	gb__agg_free(s->agg);
 	gb__agg_free(s->backlog);
 	gb__statsd_pack_free(s->packed);
 	gb__taglim_free(s->lim);
 	gb__taglim_free(s->names_lim);
-	free(s->cache);
+	gb__statsd_cache_free(s->cache);
+	free(s->pkt);
 	free(s);
 }
 
@@ -236,10 +237,10 @@ static void
 send_queue(gb_statsd_sink *s)
 {
 	if (s->has_target) {
-		gb__statsd_sock_send(&s->sock, s->pkt, s->qlen, s->nq, &s->st);
+		gb__statsd_sock_send(&s->sock, s->pkt, s->max, s->qlen, s->nq, &s->st);
 	} else {
 		for (size_t k = 0; k < s->nq; k++) {
-			if (s->send(s->send_ctx, s->pkt[k], s->qlen[k]) == 0) {
+			if (s->send(s->send_ctx, slot(s, k), s->qlen[k]) == 0) {
 				s->st.packets_sent++;
 				s->st.bytes_sent += s->qlen[k];
 			} else {
@@ -270,9 +271,9 @@ gb__statsd_send_full(gb_statsd_sink *s)
 
 	if (nq == 0)
 		return;
-	send_queue(s); /* pkt[0, nq); the part-filled one at pkt[nq] moves to the front */
+	send_queue(s); /* slots [0, nq); the part-filled one in slot nq moves to the front */
 	if (s->plen > 0)
-		memmove(s->pkt[0], s->pkt[nq], s->plen);
+		memmove(slot(s, 0), slot(s, nq), s->plen);
 }
 
 void
@@ -286,21 +287,25 @@ gb__statsd_flush(gb_statsd_sink *s)
 		send_queue(s);
 }
 
-/* Appends a line to the current datagram; a full datagram is queued, a full queue sent. */
-static void
-pack(gb_statsd_sink *s, const char *line, size_t len)
+/* Room for a line of len bytes (at most s->max) at the end of the current datagram, where
+ * the caller writes it: a datagram it would not fit is queued first, a full queue sent. */
+static char *
+line_room(gb_statsd_sink *s, size_t len)
 {
+	char *p;
+
 	if (s->plen + len > s->max) {
 		s->qlen[s->nq++] = s->plen;
 		s->plen = 0;
-		if (s->nq == GB_STATSD_QUEUE)
+		if (s->nq == s->depth)
 			send_queue(s);
 	}
 	if (s->plen == 0 && s->datagram_wait_ns > 0)
 		s->plen_since_ns = gb__clock_mono_ns(); /* one clock read per datagram */
-	memcpy(s->pkt[s->nq] + s->plen, line, len);
+	p = slot(s, s->nq) + s->plen;
 	s->plen += len;
 	s->st.lines++;
+	return p;
 }
 
 static bool
@@ -417,16 +422,25 @@ record_tags(gb_statsd_sink *s, const gb_record *r, char *out, size_t limit)
 	return n;
 }
 
-/* Builds "name:values|type[|#tags][|T<ts_s>]\n" into s->line and packs it; vals is the
+/* Writes "name:values|type[|#tags][|T<ts_s>]\n" into the current datagram; vals is the
  * value text after the name's ':' (one value, or several joined by ':'); ts_s 0 sends no
- * timestamp. */
+ * timestamp. The line's length is known before it is written, so it is written once, in
+ * place. */
 static void
 emit_text(gb_statsd_sink *s, const char *name, size_t nl, const char *vals, size_t vl,
     const char *type, const char *tags, size_t tl, uint64_t ts_s)
 {
-	char *p = s->line;
+	char ts[20];
 	size_t n = 0, ty = strlen(type);
+	size_t tsl = ts_s != 0 ? gb__statsd_u64(ts, ts_s) : 0;
+	size_t len = nl + 1 + vl + 1 + ty + (tl > 0 ? 2 + tl : 0) + (tsl > 0 ? 2 + tsl : 0) + 1;
+	char *p;
 
+	if (len > s->max) { /* kept out by tag_room and the packing room; never split a line */
+		s->st.values_rejected++;
+		return;
+	}
+	p = line_room(s, len);
 	memcpy(p, name, nl);
 	n = nl;
 	p[n++] = ':';
@@ -441,13 +455,13 @@ emit_text(gb_statsd_sink *s, const char *name, size_t nl, const char *vals, size
 		memcpy(p + n, tags, tl);
 		n += tl;
 	}
-	if (ts_s != 0) {
+	if (tsl > 0) {
 		p[n++] = '|';
 		p[n++] = 'T';
-		n += gb__statsd_u64(p + n, ts_s);
+		memcpy(p + n, ts, tsl);
+		n += tsl;
 	}
-	p[n++] = '\n';
-	pack(s, p, n);
+	p[n] = '\n';
 }
 
 static void
@@ -594,16 +608,37 @@ take_value(gb_statsd_sink *s, const gb_record *r, const char *np, size_t nl, con
 	}
 }
 
+/* Makes r's name and tags and caches them for k; *np and *tp point to them (in the cache,
+ * or in name and tags when the line cannot be cached). */
+static gb_statsd_line *
+make_and_cache(gb_statsd_sink *s, const gb_record *r, const gb_statsd_key *k, char *name,
+    size_t *nl, char *tags, size_t *tl)
+{
+	uint64_t dropped = s->st.tags_dropped, capped = gb__taglim_capped(s->lim);
+	uint64_t renamed = s->st.tags_renamed, ncapped = gb__taglim_capped(s->names_lim);
+	gb_statsd_line *e;
+
+	s->st.line_cache_misses++;
+	make_line_parts(s, r, name, nl, tags, tl);
+	if (k == NULL || (e = gb__statsd_cache_put(s->cache, k, name, *nl, tags, *tl)) == NULL)
+		return NULL;
+	e->tags_dropped = (uint16_t)(s->st.tags_dropped - dropped);
+	e->values_capped = (uint16_t)(gb__taglim_capped(s->lim) - capped);
+	e->tags_renamed = (uint16_t)(s->st.tags_renamed - renamed);
+	e->name_capped = (uint16_t)(gb__taglim_capped(s->names_lim) - ncapped);
+	return e;
+}
+
 void
 gb__statsd_record(gb_statsd_sink *s, const gb_record *r)
 {
 	char name[GB_STATSD_NAME_MAX + 1];
 	char tags[GB_STATSD_UNIX_MAX];
-	char key[CACHE_KEY_MAX];
+	gb_statsd_key k;
 	const char *np = name, *tp = tags;
-	size_t nl, tl, kl;
+	size_t nl, tl;
 	double v = r->value;
-	gb_statsd_pack_hint *hint = NULL;
+	gb_statsd_line *e = NULL;
 
 	if (!isfinite(v) || (r->kind == GB_REC_TIMING && v < 0)) {
 		s->st.values_rejected++;
@@ -612,45 +647,21 @@ gb__statsd_record(gb_statsd_sink *s, const gb_record *r)
 	/* pairs the producer could not fit in its record (an older one only flags it) */
 	s->st.tags_dropped += r->meta_dropped > 0 ? r->meta_dropped :
 	    (r->flags & GB_REC_F_META_DROPPED) != 0;
-	kl = gb__rec_key(r, key, CACHE_KEY_MAX);
-	if (kl <= CACHE_KEY_MAX) {
-		uint64_t h = gb__statsd_key_hash(key, kl);
-		struct line_cache *e = &s->cache[h & (CACHE_SLOTS - 1)];
-
-		if (e->key_len == kl && e->hash == h && memcmp(e->key, key, kl) == 0) {
-			np = e->text;
-			nl = e->name_len;
-			tp = e->text + nl;
-			tl = e->tags_len;
-			hint = &e->pack;
-			s->st.tags_dropped += e->tags_dropped;
-			s->st.tags_renamed += e->tags_renamed;
-			s->capped_on_hits += e->values_capped;
-			s->names_capped_on_hits += e->name_capped;
-		} else {
-			uint64_t dropped = s->st.tags_dropped, capped = gb__taglim_capped(s->lim);
-			uint64_t renamed = s->st.tags_renamed;
-			uint64_t ncapped = gb__taglim_capped(s->names_lim);
-
-			make_line_parts(s, r, name, &nl, tags, &tl);
-			if (nl + tl <= CACHE_TEXT_MAX) {
-				*e = (struct line_cache){ .hash = h, .key_len = (uint16_t)kl,
-					.name_len = (uint16_t)nl, .tags_len = (uint16_t)tl,
-					.tags_dropped = (uint16_t)(s->st.tags_dropped - dropped),
-					.values_capped = (uint16_t)(gb__taglim_capped(s->lim) - capped),
-					.tags_renamed = (uint16_t)(s->st.tags_renamed - renamed),
-					.name_capped = (uint16_t)(gb__taglim_capped(s->names_lim) -
-					    ncapped) };
-				memcpy(e->key, key, kl);
-				memcpy(e->text, name, nl);
-				memcpy(e->text + nl, tags, tl);
-				hint = &e->pack;
-			}
-		}
+	if (gb__statsd_cache_key(r, &k) && (e = gb__statsd_cache_find(s->cache, &k)) != NULL) {
+		s->st.tags_dropped += e->tags_dropped;
+		s->st.tags_renamed += e->tags_renamed;
+		s->capped_on_hits += e->values_capped;
+		s->names_capped_on_hits += e->name_capped;
 	} else {
-		make_line_parts(s, r, name, &nl, tags, &tl);
+		e = make_and_cache(s, r, k.ident != NULL ? &k : NULL, name, &nl, tags, &tl);
 	}
-	take_value(s, r, np, nl, tp, tl, hint);
+	if (e != NULL) {
+		np = e->text;
+		nl = e->name_len;
+		tp = e->text + nl;
+		tl = e->tags_len;
+	}
+	take_value(s, r, np, nl, tp, tl, e != NULL ? &e->pack : NULL);
 }
 
 static void

@@ -174,6 +174,8 @@ typedef struct gb_statsd_stats {
 	uint64_t names_capped;      /* records sent as <prefix>other by the name cap */
 	uint64_t fold_errors;       /* counters or gauges lost because the table could not grow */
 	uint64_t contexts_dropped;  /* counter and gauge values refused by max_contexts */
+	uint64_t line_cache_misses; /* records whose name and tags were made anew: not found in
+	                               the line cache (first seen, let go, or too long for it) */
 } gb_statsd_stats;
 
 /* Creates a sink; with a target it resolves the UDP host (a failure is returned) and opens a

@@ -3,11 +3,17 @@
  * batches through sendmmsg (or, to the agent's stream socket, one length-framed message
  * each), a failed one counted and forgotten, a target that went away reconnected, a UDP host
  * name resolved again now and then, and a slow Unix-socket agent waited for within a bound.
+ * Over UDP, where the kernel has generic segmentation offload (UDP_SEGMENT, Linux 4.18), a run
+ * of datagrams of one length goes down as one message that the kernel cuts into the same
+ * datagrams again (the receiver sees each on its own): one trip through the stack instead of
+ * one per datagram. A send the kernel or the route refuses that way is sent again datagram by
+ * datagram, and the socket stops using it.
  */
 #include "statsd_internal.h"
 
 #include <errno.h>
 #include <netdb.h>
+#include <netinet/udp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
@@ -17,6 +23,8 @@
 #include "clock.h"
 
 #define RECONNECT_NS (500ull * GB_NS_PER_MS)
+#define GSO_MAX_SEGMENTS 64   /* the kernel's UDP_MAX_SEGMENTS before Linux 6.x raised it */
+#define GSO_MAX_BYTES 65000   /* a message's payload: within IPv4's and IPv6's 64 KiB */
 
 void
 gb__statsd_sock_close(gb_statsd_sock *k)
@@ -68,6 +76,11 @@ connect_socket(gb_statsd_sock *k)
 		int sz = GB_STATSD_UNIX_MAX * 32;
 
 		(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+		k->gso = false;
+	} else {
+		int none = 0; /* no segmenting by default: each message asks for it */
+
+		k->gso = setsockopt(fd, SOL_UDP, UDP_SEGMENT, &none, sizeof(none)) == 0;
 	}
 	k->fd = fd;
 }
@@ -257,7 +270,7 @@ write_frame(gb_statsd_sock *k, const char *msg, size_t len)
  * ECONNRESET, ENOTCONN) is opened again and the message tried once more on it; what still
  * cannot be written is counted as a send error. */
 static void
-send_stream(gb_statsd_sock *k, char (*pkt)[GB_STATSD_UNIX_MAX], const size_t *len, size_t nq,
+send_stream(gb_statsd_sock *k, const char *pkt, size_t stride, const size_t *len, size_t nq,
     gb_statsd_stats *st)
 {
 	for (size_t i = 0; i < nq; i++) {
@@ -270,7 +283,7 @@ send_stream(gb_statsd_sock *k, char (*pkt)[GB_STATSD_UNIX_MAX], const size_t *le
 				st->send_errors += nq - i;
 				return;
 			}
-			if (write_frame(k, pkt[i], len[i]) == 0) {
+			if (write_frame(k, pkt + i * stride, len[i]) == 0) {
 				st->packets_sent++;
 				st->bytes_sent += len[i];
 				break;
@@ -287,13 +300,99 @@ send_stream(gb_statsd_sock *k, char (*pkt)[GB_STATSD_UNIX_MAX], const size_t *le
 	}
 }
 
-/* Sends the queued datagrams with as few sendmmsg calls as the errors allow. */
+/* The messages of one sendmmsg: at most one per datagram, each with room for a UDP_SEGMENT. */
+struct msgs {
+	struct mmsghdr m[GB_STATSD_QUEUE_UDP];
+	struct iovec iov[GB_STATSD_QUEUE_UDP];
+	union {
+		char buf[CMSG_SPACE(sizeof(uint16_t))];
+		struct cmsghdr align;
+	} ctl[GB_STATSD_QUEUE_UDP];
+	size_t first[GB_STATSD_QUEUE_UDP + 1];
+};
+
+/* Whether datagram a goes before datagram b: the longer first (when longest), else the one
+ * queued first. */
+static bool
+goes_before(size_t a, size_t b, const size_t *len, bool longest)
+{
+	if (longest && len[a] != len[b])
+		return len[a] > len[b];
+	return a < b;
+}
+
+/* Sorts the datagrams at order[0, n) (at most GB_STATSD_QUEUE_UDP: an insertion sort) longest
+ * first, those of one length in queue order; or, !longest, back into queue order. */
+static void
+sort_order(size_t *order, size_t n, const size_t *len, bool longest)
+{
+	for (size_t a = 1; a < n; a++) {
+		size_t d = order[a], b = a;
+
+		for (; b > 0 && goes_before(d, order[b - 1], len, longest); b--)
+			order[b] = order[b - 1];
+		order[b] = d;
+	}
+}
+
+/* The messages for the datagrams at order[i, nq): with GSO, a run of one length and one
+ * shorter datagram after it make one message (a UDP_SEGMENT of that length in its control
+ * data); every other datagram is a message of its own. first[j] is the position in order of
+ * message j's first datagram, first[n] nq. Returns n. */
+static size_t
+build_messages(const gb_statsd_sock *k, const char *pkt, size_t stride, const size_t *len,
+    const size_t *order, size_t i, size_t nq, struct msgs *mm)
+{
+	size_t n = 0;
+
+	while (i < nq) {
+		size_t seg = len[order[i]], j = i + 1, bytes = seg;
+		struct msghdr *h = &mm->m[n].msg_hdr;
+
+		while (k->gso && j < nq && j - i < GSO_MAX_SEGMENTS &&
+		    bytes + len[order[j]] <= GSO_MAX_BYTES && len[order[j]] <= seg) {
+			bytes += len[order[j]];
+			if (len[order[j++]] < seg)
+				break; /* only the last segment may be shorter */
+		}
+		mm->first[n] = i;
+		*h = (struct msghdr){ .msg_iov = &mm->iov[i], .msg_iovlen = j - i };
+		for (size_t d = i; d < j; d++)
+			mm->iov[d] = (struct iovec){
+				.iov_base = (char *)(uintptr_t)(pkt + order[d] * stride),
+				.iov_len = len[order[d]] };
+		if (j - i > 1) {
+			struct cmsghdr *c;
+			uint16_t gso = (uint16_t)seg;
+
+			h->msg_control = mm->ctl[n].buf;
+			h->msg_controllen = sizeof(mm->ctl[n].buf);
+			c = CMSG_FIRSTHDR(h);
+			c->cmsg_level = SOL_UDP;
+			c->cmsg_type = UDP_SEGMENT;
+			c->cmsg_len = CMSG_LEN(sizeof(gso));
+			memcpy(CMSG_DATA(c), &gso, sizeof(gso));
+		}
+		n++;
+		i = j;
+	}
+	mm->first[n] = nq;
+	return n;
+}
+
+/* Sends the queued datagrams with as few sendmmsg calls as the errors allow. With GSO they go
+ * longest first, so that datagrams of one length make one run even when other lengths came
+ * between them (UDP keeps no order between datagrams, and the agent makes nothing of it). A
+ * GSO message the kernel refuses (EIO: no checksum offload on the route's device; EINVAL: a
+ * segment past the route's MTU, or checksums turned off) was not sent at all: GSO is turned
+ * off for this socket and the datagrams not sent yet go one message each, in queue order, so
+ * none is lost or sent twice. */
 void
-gb__statsd_sock_send(gb_statsd_sock *k, char (*pkt)[GB_STATSD_UNIX_MAX], const size_t *len,
+gb__statsd_sock_send(gb_statsd_sock *k, const char *pkt, size_t stride, const size_t *len,
     size_t nq, gb_statsd_stats *st)
 {
-	struct mmsghdr m[GB_STATSD_QUEUE];
-	struct iovec iov[GB_STATSD_QUEUE];
+	struct msgs mm;
+	size_t order[GB_STATSD_QUEUE_UDP]; /* the datagrams in the order they are sent */
 	bool retried = false;
 	uint64_t deadline = 0; /* of the wait for room for datagram i */
 	size_t i = 0;
@@ -301,14 +400,15 @@ gb__statsd_sock_send(gb_statsd_sock *k, char (*pkt)[GB_STATSD_UNIX_MAX], const s
 	if (!is_unix(k) && gb__clock_mono_ns() >= k->next_resolve_ns)
 		resolve_again(k);
 	if (k->stream) {
-		send_stream(k, pkt, len, nq, st);
+		send_stream(k, pkt, stride, len, nq, st);
 		return;
 	}
-	for (size_t j = 0; j < nq; j++) {
-		iov[j] = (struct iovec){ .iov_base = pkt[j], .iov_len = len[j] };
-		m[j] = (struct mmsghdr){ .msg_hdr = { .msg_iov = &iov[j], .msg_iovlen = 1 } };
-	}
+	for (size_t j = 0; j < nq; j++)
+		order[j] = j;
+	if (k->gso)
+		sort_order(order, nq, len, true);
 	while (i < nq) {
+		size_t nm, d;
 		int n;
 
 		if (k->fd < 0 && gb__clock_mono_ns() >= k->next_connect_ns)
@@ -318,13 +418,20 @@ gb__statsd_sock_send(gb_statsd_sock *k, char (*pkt)[GB_STATSD_UNIX_MAX], const s
 			return;
 		}
 		if (k->stream) { /* unix:// found a stream socket on reconnecting */
-			send_stream(k, pkt + i, len + i, nq - i, st);
+			send_stream(k, pkt + i * stride, stride, len + i, nq - i, st);
 			return;
 		}
-		n = sendmmsg(k->fd, m + i, (unsigned)(nq - i), MSG_NOSIGNAL);
-		if (n <= 0) { /* the datagram at i failed: count it, go on with the next */
+		nm = build_messages(k, pkt, stride, len, order, i, nq, &mm);
+		n = sendmmsg(k->fd, mm.m, (unsigned)nm, MSG_NOSIGNAL);
+		if (n <= 0) { /* the message at i failed: count it, go on with the next */
 			int e = errno;
 
+			d = mm.first[1] - i; /* its datagrams */
+			if (d > 1 && (e == EIO || e == EINVAL)) {
+				k->gso = false;
+				sort_order(order + i, nq - i, len, false);
+				continue;
+			}
 			if (is_unix(k) && (e == EAGAIN || e == EWOULDBLOCK) &&
 			    wait_for_room(k, &deadline))
 				continue;
@@ -335,18 +442,19 @@ gb__statsd_sock_send(gb_statsd_sock *k, char (*pkt)[GB_STATSD_UNIX_MAX], const s
 				retried = true;
 				continue;
 			}
+			st->send_errors += d - 1; /* the message's other datagrams */
 			retried = false;
 			deadline = 0;
-			i++;
+			i += d;
 			continue;
 		}
 		retried = false;
 		k->congested = false;
 		deadline = 0;
-		for (size_t j = i; j < i + (size_t)n; j++) {
+		for (size_t j = i; j < mm.first[n]; j++) {
 			st->packets_sent++;
-			st->bytes_sent += len[j];
+			st->bytes_sent += len[order[j]];
 		}
-		i += (size_t)n;
+		i = mm.first[n];
 	}
 }

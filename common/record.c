@@ -81,6 +81,50 @@ gb__rec_key(const gb_record *r, char *key, size_t max)
 	return n;
 }
 
+/* The wire form of r's scope and metadata, untruncated, into buf; max + 1 when too long. */
+static size_t
+put_tail(const gb_record *r, uint8_t *buf, size_t max)
+{
+	size_t n;
+
+	if (r->scope_len > max)
+		return max + 1;
+	n = put_key((char *)buf, 0, max, r->scope, r->scope_len);
+	for (size_t i = 0; i < r->n_meta && n <= max; i++) {
+		uint16_t l[2] = { (uint16_t)r->meta[i].key_len, (uint16_t)r->meta[i].value_len };
+
+		if (r->meta[i].key_len > max || r->meta[i].value_len > max)
+			return max + 1;
+		n = put_key((char *)buf, n, max, l, sizeof(l));
+		n = put_key((char *)buf, n, max, r->meta[i].key, r->meta[i].key_len);
+		n = put_key((char *)buf, n, max, r->meta[i].value, r->meta[i].value_len);
+	}
+	return n;
+}
+
+const uint8_t *
+gb__rec_ident(const gb_record *r, uint8_t *buf, size_t max, uint64_t *head, size_t *len)
+{
+	const uint8_t *p = r->tail;
+	size_t n = r->tail_len;
+
+	if (p == NULL) {
+		if ((n = put_tail(r, buf, max)) > max)
+			return NULL;
+		p = buf;
+	} else if (n > max) {
+		return NULL;
+	}
+	/* each field fits its bits: n <= max <= 65535 bounds scope_len, and parent_len and
+	 * n_meta are checked */
+	if (max > UINT16_MAX || r->parent_len > r->scope_len || r->n_meta > UINT8_MAX)
+		return NULL;
+	*head = (uint64_t)r->kind | (uint64_t)r->depth << 8 | (uint64_t)r->parent_len << 24 |
+	    (uint64_t)r->scope_len << 40 | (uint64_t)r->n_meta << 56;
+	*len = n;
+	return p;
+}
+
 size_t
 gb__rec_size(const gb_record *r)
 {
@@ -201,5 +245,7 @@ gb__rec_decode(const uint8_t *buf, size_t len, gb_record *out, gb_rec_kv meta[GB
 		return -1;
 	out->meta = meta;
 	out->n_meta = nm;
+	out->tail = buf + GB_REC_HEADER_SIZE;
+	out->tail_len = len - GB_REC_HEADER_SIZE;
 	return 0;
 }

@@ -72,13 +72,27 @@ typedef struct gb_record {
 	size_t parent_len;   /* the parent scope is scope[0, parent_len); 0 at top level */
 	const gb_rec_kv *meta;
 	size_t n_meta;
+	const uint8_t *tail; /* decoding: the encoded scope and metadata (the bytes from
+	                        GB_REC_HEADER_SIZE to the end, where the views above point),
+	                        tail_len bytes; encoding ignores it; NULL when not decoded,
+	                        and to be set NULL by whoever changes the views after */
+	size_t tail_len;
 } gb_record;
 
 /* The bytes that tell r's identity apart (kind, depth, lengths, then the scope and every
  * metadata pair with their lengths), written into key (room for max bytes): what the
- * collector's sinks key their caches on. Returns the length, or max + 1 when they do not fit
- * (key is then not to be used). */
+ * Prometheus sink keys its cache on (the DogStatsD sink keys on gb__rec_ident, in place).
+ * Returns the length, or max + 1 when they do not fit (key is then not to be used). */
 size_t gb__rec_key(const gb_record *r, char *key, size_t max);
+
+/* The identity of r in two parts, for a cache that keys on them where they lie: *head packs
+ * kind, depth, parent_len, scope_len and n_meta; the return value points to r's scope and
+ * metadata as the wire has them (scope bytes, then per pair u16 key_len, u16 value_len, key,
+ * value), *len bytes. A decoded record's own bytes are returned (r->tail, no copy); the ones
+ * of a record built in memory are written into buf (room for max bytes), without truncating.
+ * NULL when they are longer than max (then the record is not to be cached). */
+const uint8_t *gb__rec_ident(const gb_record *r, uint8_t *buf, size_t max, uint64_t *head,
+    size_t *len);
 
 /* Bytes gb__rec_encode will write for r, after truncation. Always <= GB_REC_MAX_SIZE. */
 size_t gb__rec_size(const gb_record *r);

@@ -60,6 +60,29 @@ cmake --build "$dir" -j "$(nproc)" --target gbatch-processor gbatch-stub-gemini 
 run batch python3 "$src/tests/bench/batch_bench.py" "$dir/tests/stub_gemini/gbatch-stub-gemini" \
 	"$dir/processor/gbatch-processor/gbatch-processor" --jobs "$([ $quick = 1 ] && echo 200 || echo 1000)"
 
+# ---- the collector's drain in instructions per record (callgrind) ----
+# Instruction counts do not depend on the machine's load the way seconds do: the drain's user
+# space (ring read, decode, line cache, format, the sendmmsg calls' own code; not the kernel)
+# for one call site with one value, 100 values of a tag, and 10 call sites x 100 values.
+collector_instr() {
+	local what n=200000 json
+	json="{\"bench\":\"collector_instr\",\"records\":$n"
+	for what in packed values100 sites10x100; do
+		valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+			--toggle-collect=gb__ring_read --toggle-collect=gb__statsd_flush_aggregates \
+			"$dir/tests/collector_bench" --records $n --only $what \
+			>"$out/collector_instr.$what.out" 2>"$out/collector_instr.$what.err" || return 1
+		json+=",\"$what\":$(sed -n 's/.*Collected : \([0-9]*\).*/\1/p' \
+			"$out/collector_instr.$what.err")"
+	done
+	echo "$json}"
+}
+if command -v valgrind >/dev/null; then
+	echo "tests/bench/run.sh: collector_instr ..." >&2
+	collector_instr >>"$out/results.jsonl" || echo "tests/bench/run.sh: collector_instr failed" >&2
+fi
+# ---- end of the collector's instructions per record ----
+
 cc=$(sed -n 's/^CMAKE_C_COMPILER:[A-Z]*=//p' "$dir/CMakeCache.txt")
 python3 "$src/tests/bench/table.py" "$out/results.jsonl" "$(nproc)" "$(uname -sr)" \
 	"$("$cc" --version | head -1)"

@@ -169,6 +169,63 @@ def table(rows, head):
         print("| %s | %s |" % (label.ljust(width), value.rjust(vwidth)))
 
 
+# ---- the collector: tag variety, the sendmmsg baseline, instructions per record ----
+# collector_bench's "variety" and "sendmmsg" runs and run.sh's callgrind counts
+# (collector_instr); each row is left out when its figures are missing. The whole of it is
+# here, joined to ratios() and absolutes() at its end.
+
+def collector_ratios(b):
+    rows = []
+    c = b.get("collector", {})
+    v, s = c.get("variety"), c.get("sendmmsg")
+    if v:
+        one = v["one"]["cpu_us_per_record"]
+        rows.append(("collector: drain CPU per record, 100 values of a tag / 1 value (collector_bench)",
+                     v["values100"]["cpu_us_per_record"] / one))
+        rows.append(("collector: drain CPU per record, 10 call sites x 100 values / 1 value (collector_bench)",
+                     v["sites10x100"]["cpu_us_per_record"] / one))
+    if v and s:
+        for key, label in (("one", "one value"), ("sites10x100", "10 x 100 values")):
+            rows.append(("collector: drain / plain sendmmsg loop, datagrams/s, %s (collector_bench)" % label,
+                         v[key]["datagrams_per_s"] / s[key]["datagrams_per_s"]))
+            rows.append(("collector: drain / plain sendmmsg loop, datagrams per CPU second, %s" % label,
+                         s[key]["cpu_us_per_datagram"] / v[key]["cpu_us_per_datagram"]))
+    i = b.get("collector_instr")
+    if i:
+        rows.append(("collector: drain instructions per record, 100 values / 1 value (callgrind)",
+                     i["values100"] / i["packed"]))
+        rows.append(("collector: drain instructions per record, 10 x 100 values / 1 value (callgrind)",
+                     i["sites10x100"] / i["packed"]))
+    return rows
+
+
+def collector_absolutes(b):
+    rows = []
+    c = b.get("collector", {})
+    for run in c.get("variety", {}).values():
+        rows.append(("collector: %s" % run["label"], "%.2f M records/s, %.3f us CPU/record, %d lost" %
+                     (run["records_per_s"] / 1e6, run["cpu_us_per_record"], run["lost"])))
+    for run in c.get("sendmmsg", {}).values():
+        rows.append(("baseline: %s" % run["label"], "%.0f datagrams/s, %.3f us CPU/datagram, %d lost" %
+                     (run["datagrams_per_s"], run["cpu_us_per_datagram"], run["lost"])))
+    i = b.get("collector_instr")
+    if i:
+        rows.append(("collector drain, instructions per record: 1 value / 100 values / 10 x 100",
+                     "%.0f / %.0f / %.0f" % tuple(i[k] / i["records"]
+                                                  for k in ("packed", "values100", "sites10x100"))))
+    return rows
+
+
+# The block's rows follow the others' in both tables.
+def _with_collector_rows(rows_of, more_of):
+    return lambda b: rows_of(b) + more_of(b)
+
+
+ratios = _with_collector_rows(ratios, collector_ratios)
+absolutes = _with_collector_rows(absolutes, collector_absolutes)
+# ---- end of the collector's variety block ----
+
+
 def main():
     if len(sys.argv) != 5:
         sys.exit("usage: table.py RESULTS.jsonl NPROC KERNEL COMPILER")

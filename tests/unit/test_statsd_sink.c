@@ -22,6 +22,7 @@
 #include "clock.h"
 #include "dogstatsd_check.h"
 #include "record.h"
+#include "statsd_internal.h"
 #include "statsd_sink.h"
 
 /* ---- a capture of every datagram the sink sends ---- */
@@ -795,6 +796,55 @@ START_TEST(cached_lines_match_and_stay_apart)
 }
 END_TEST
 
+/* Real tag variety: one call site with 1 000 values of a tag, ten call sites with 100 each,
+ * over and over in a scrambled order. Each record's name and tags are made once, the first
+ * time it is seen, and found in the line cache ever after; every line stays its own. */
+START_TEST(a_thousand_tag_values_per_call_site_stay_cached)
+{
+	static const char *const sites[] = { "a.attempt", "a.request", "a.upload", "a.parse",
+		"a.retry", "a.poll", "a.fetch", "a.check", "a.render", "a.write" };
+	size_t n_sites = _i == 0 ? 1 : 10, n_values = _i == 0 ? 1000 : 100;
+	struct capture *c = capture_new(GB_STATSD_UDP_MAX);
+	gb_statsd_sink *s = sink_for(c, NULL);
+	gb_statsd_stats st;
+	uint64_t x = 88172645463325252ull;
+	size_t total = n_sites * n_values * 4;
+
+	for (size_t i = 0; i < total; i++) {
+		size_t id, site, value;
+		char val[16], want[96], line[96];
+		gb_rec_kv kv[] = { { "question_count", 14, val, 0 }, { "model", 5, "g-2", 3 } };
+		gb_record r;
+
+		/* every record once, then the rest in a scrambled order */
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		id = i < n_sites * n_values ? i : (size_t)(x % (n_sites * n_values));
+		site = id / n_values;
+		value = id % n_values;
+		kv[0].value_len = (size_t)snprintf(val, sizeof(val), "%zu", value);
+		r = rec(GB_REC_TIMING, sites[site], 1, 0.002);
+		r.meta = kv;
+		r.n_meta = 2;
+		gb__statsd_record(s, &r);
+		gb__statsd_flush(s);
+		snprintf(want, sizeof(want), "gbatch.%s:2|ms|#depth:1,parent_scope:a,"
+		    "question_count:%zu,model:g-2\n", sites[site] + 2, value);
+		ck_assert_uint_lt(strlen(want), sizeof(line));
+		ck_assert_uint_ge(c->len, strlen(want));
+		memcpy(line, c->buf + c->len - strlen(want), strlen(want));
+		line[strlen(want)] = '\0';
+		ck_assert_str_eq(line, want);
+	}
+	gb__statsd_get_stats(s, &st);
+	ck_assert_uint_eq(st.lines, total);
+	ck_assert_uint_eq(st.line_cache_misses, n_sites * n_values);
+	gb__statsd_free(s);
+	capture_free(c);
+}
+END_TEST
+
 /* ---- the dialect: timing types, packed values, timestamps ---- */
 
 START_TEST(timing_type_sets_the_type_of_timings_and_histograms)
@@ -1332,6 +1382,123 @@ START_TEST(unixstream_frames_each_message_and_reconnects)
 }
 END_TEST
 
+/* ---- UDP generic segmentation offload ---- */
+
+/* A UDP receiver on loopback, and a socket of the sink's connected to it. */
+static int
+gso_pair(gb_statsd_sock *k)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sl = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_DGRAM, 0), sz = 4 << 20;
+	gb_statsd_target t;
+	char url[64], err[256];
+
+	ck_assert_int_ge(fd, 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+	snprintf(url, sizeof(url), "udp://127.0.0.1:%u", ntohs(sa.sin_port));
+	ck_assert_int_eq(gb__statsd_parse_url(url, &t, err, sizeof(err)), 0);
+	memset(k, 0, sizeof(*k));
+	k->fd = -1;
+	ck_assert_msg(gb__statsd_sock_open(k, &t, 0, 0, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_int_ge(k->fd, 0);
+	return fd;
+}
+
+#define GSO_N 60
+
+/* Datagram i: its number, then filler, len[i] bytes: runs of one length with shorter ones
+ * between, then a longer one again, all within 1432. */
+static void
+gso_datagrams(char *pkt, size_t *len)
+{
+	for (size_t i = 0; i < GSO_N; i++) {
+		char *d = pkt + i * GB_STATSD_UDP_MAX;
+
+		len[i] = i % 20 == 19 ? 700 - i : i < 30 || i == 50 ? GB_STATSD_UDP_MAX : 1000 + i % 3;
+		memset(d, 'a' + (char)(i % 26), len[i]);
+		snprintf(d, 8, "%06zu", i);
+		d[6] = ':';
+	}
+}
+
+/* Every datagram arrives once, on its own, with its own bytes and length; in queue order
+ * when in_order, else (GSO: longest first) in any. */
+static void
+gso_receive_all(int fd, const char *pkt, const size_t *len, bool in_order)
+{
+	static char buf[65536];
+	bool seen[GSO_N] = { false };
+
+	for (size_t i = 0; i < GSO_N; i++) {
+		ssize_t n = recv_within(fd, buf, sizeof(buf), 5000);
+		size_t id;
+
+		ck_assert_msg(n >= 0, "datagram %zu of %d never arrived", i, GSO_N);
+		ck_assert_int_le(n, GB_STATSD_UDP_MAX);
+		ck_assert_int_ge(n, 7);
+		id = (size_t)strtoul(buf, NULL, 10);
+		ck_assert_uint_lt(id, GSO_N);
+		ck_assert_msg(!seen[id], "datagram %zu arrived twice", id);
+		seen[id] = true;
+		if (in_order)
+			ck_assert_uint_eq(id, i);
+		ck_assert_int_eq(n, (ssize_t)len[id]);
+		ck_assert_msg(memcmp(buf, pkt + id * GB_STATSD_UDP_MAX, len[id]) == 0,
+		    "datagram %zu arrived as \"%.6s\"", id, buf);
+	}
+	ck_assert_int_lt(recv_within(fd, buf, sizeof(buf), 100), 0); /* and nothing more */
+}
+
+START_TEST(udp_gso_sends_the_same_datagrams)
+{
+	static char pkt[GSO_N * GB_STATSD_UDP_MAX];
+	size_t len[GSO_N];
+	gb_statsd_sock k;
+	gb_statsd_stats st = { 0 };
+	int fd = gso_pair(&k);
+
+	ck_assert_msg(k.gso, "this kernel has no UDP_SEGMENT: the test cannot see GSO");
+	gso_datagrams(pkt, len);
+	gb__statsd_sock_send(&k, pkt, GB_STATSD_UDP_MAX, len, GSO_N, &st);
+	ck_assert(k.gso);
+	ck_assert_uint_eq(st.packets_sent, GSO_N);
+	ck_assert_uint_eq(st.send_errors, 0);
+	gso_receive_all(fd, pkt, len, false);
+	gb__statsd_sock_close(&k);
+	close(fd);
+}
+END_TEST
+
+/* A socket whose UDP checksums are off makes the kernel refuse every GSO message (EINVAL),
+ * as a route without checksum offload (EIO) or with a smaller MTU would: the same datagrams
+ * then go one message each, none lost or sent twice, and the socket stops asking. */
+START_TEST(udp_gso_refused_falls_back_to_one_datagram_a_message)
+{
+	static char pkt[GSO_N * GB_STATSD_UDP_MAX];
+	size_t len[GSO_N];
+	gb_statsd_sock k;
+	gb_statsd_stats st = { 0 };
+	int fd = gso_pair(&k), one = 1;
+
+	ck_assert_msg(k.gso, "this kernel has no UDP_SEGMENT: the test cannot see GSO");
+	ck_assert_int_eq(setsockopt(k.fd, SOL_SOCKET, SO_NO_CHECK, &one, sizeof(one)), 0);
+	gso_datagrams(pkt, len);
+	gb__statsd_sock_send(&k, pkt, GB_STATSD_UDP_MAX, len, GSO_N, &st);
+	ck_assert(!k.gso);
+	ck_assert_uint_eq(st.packets_sent, GSO_N);
+	ck_assert_uint_eq(st.send_errors, 0);
+	gso_receive_all(fd, pkt, len, true); /* the first message was refused: none went first */
+	gb__statsd_sock_send(&k, pkt, GB_STATSD_UDP_MAX, len, GSO_N, &st); /* and again */
+	ck_assert_uint_eq(st.packets_sent, 2 * GSO_N);
+	gso_receive_all(fd, pkt, len, true);
+	gb__statsd_sock_close(&k);
+	close(fd);
+}
+END_TEST
+
 START_TEST(unix_url_sends_datagrams_to_a_datagram_socket)
 {
 	char path[64], url[96], buf[GB_STATSD_UNIX_MAX];
@@ -1514,6 +1681,7 @@ statsd_suite(void)
 	tcase_add_test(tc, names_and_parent_scopes_are_capped);
 	tcase_add_test(tc, metadata_left_out_by_the_producer_is_counted);
 	tcase_add_test(tc, cached_lines_match_and_stay_apart);
+	tcase_add_loop_test(tc, a_thousand_tag_values_per_call_site_stay_cached, 0, 2);
 	tcase_add_test(tc, send_errors_are_counted);
 	tcase_add_loop_test(tc, timing_type_sets_the_type_of_timings_and_histograms, 0, 3);
 	tcase_add_loop_test(tc, packed_values_keep_every_sample_within_each_datagram, 0, 2);
@@ -1530,6 +1698,8 @@ statsd_suite(void)
 	tcase_add_test(tc, unixgram_slow_agent_loses_nothing);
 	tcase_add_loop_test(tc, unixstream_frames_each_message_and_reconnects, 0, 2);
 	tcase_add_test(tc, unix_url_sends_datagrams_to_a_datagram_socket);
+	tcase_add_test(tc, udp_gso_sends_the_same_datagrams);
+	tcase_add_test(tc, udp_gso_refused_falls_back_to_one_datagram_a_message);
 	tcase_add_test(tc, unixgram_agent_that_stops_reading_costs_counted_datagrams);
 	tcase_add_test(tc, send_timeout_over_the_limit_is_refused);
 	tcase_set_timeout(tc, 30);
