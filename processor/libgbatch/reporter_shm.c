@@ -43,9 +43,10 @@ struct gb_shm_reporter {
 	bool stop;
 };
 
-/* pid and tid are cached: both are system calls. A forked child refreshes them. */
+/* pid and tid are cached: both are system calls. A forked child refreshes them. The tid is
+ * in static TLS (initial-exec): one load, not a call into the dynamic loader per record. */
 static _Atomic uint32_t cached_pid;
-static _Thread_local uint32_t cached_tid;
+static _Thread_local uint32_t cached_tid __attribute__((tls_model("initial-exec")));
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
 static void
@@ -84,9 +85,13 @@ kind_of(const char *metric_type)
 	return GB_REC_METRIC;
 }
 
-static int
-shm_write(gb_shm_reporter *r, uint8_t kind, uint64_t ts, const char *scope, double value,
-    const gb_tele_meta *m)
+/* Claims the record's exact size, encodes it straight into the claimed slot and commits: no
+ * buffer in between, every length measured once (by the caller when it knows them). The
+ * record's time is the coarse wall clock (a few ms): the context already read the precise
+ * clock once per edge of a scope, and nothing downstream needs better than that. */
+int
+gb__shm_reporter_write(gb_shm_reporter *r, uint8_t kind, const char *scope, size_t scope_len,
+    size_t parent_len, double value, const gb_tele_meta *m)
 {
 	gb_rec_kv kv[GB_REC_MAX_META];
 	size_t nkv = m->n_extra < GB_REC_MAX_META ? m->n_extra : GB_REC_MAX_META;
@@ -103,7 +108,7 @@ shm_write(gb_shm_reporter *r, uint8_t kind, uint64_t ts, const char *scope, doub
 			.value = m->extra[i].value, .value_len = strlen(m->extra[i].value) };
 	}
 	gb_record rec = {
-		.ts_ns = ts,
+		.ts_ns = gb__clock_real_coarse_ns(),
 		.value = value,
 		.kind = kind,
 		.depth = m->depth < 0 ? 0 : m->depth > UINT16_MAX ? UINT16_MAX : (uint16_t)m->depth,
@@ -111,42 +116,37 @@ shm_write(gb_shm_reporter *r, uint8_t kind, uint64_t ts, const char *scope, doub
 		.tid = this_tid(),
 		.call_count = m->call_count,
 		.scope = scope,
-		.scope_len = strlen(scope),
-		.parent_len = m->parent_scope != NULL ? strlen(m->parent_scope) : 0,
+		.scope_len = scope_len,
+		.parent_len = parent_len <= scope_len ? parent_len : 0,
 		.meta = kv,
 		.n_meta = m->n_extra, /* more than GB_REC_MAX_META: the encoder flags the rest dropped */
 	};
-	if (rec.parent_len > rec.scope_len)
-		rec.parent_len = 0;
-	if ((st = gb__ring_claim(ring, GB_RING_TYPE_TELEMETRY, gb__rec_size(&rec), &c)) != GB_RING_OK) {
+	size_t size = gb__rec_size(&rec);
+	if ((st = gb__ring_claim(ring, GB_RING_TYPE_TELEMETRY, size, &c)) != GB_RING_OK) {
 		atomic_fetch_add_explicit(&r->dropped, 1, memory_order_relaxed);
 		if (st != GB_RING_DAMAGED && !atomic_exchange(&r->full_warned, true))
 			gb__log_warnx("telemetry: ring \"%s\" %s: records are being dropped and counted",
 			    gb__ring_name(ring), st == GB_RING_FULL ? "is full" : "refused a record");
 		return 0;
 	}
-	if (gb__rec_encode(&rec, c.data, c.len) != c.len) {
-		gb__ring_abort(ring, &c);
-		atomic_fetch_add_explicit(&r->dropped, 1, memory_order_relaxed);
-		return -1;
-	}
+	gb__rec_write(&rec, c.data, size);
 	gb__ring_commit(ring, &c);
 	atomic_fetch_add_explicit(&r->written, 1, memory_order_relaxed);
 	return 0;
 }
 
-/* A record's time is the coarse wall clock (a few ms): the context already read the precise
- * monotonic clock once per edge of the scope, and nothing downstream needs better than that. */
 static int
 shm_timing(void *self, const char *scope, double seconds, const gb_tele_meta *m)
 {
-	return shm_write(self, GB_REC_TIMING, gb__clock_real_coarse_ns(), scope, seconds, m);
+	return gb__shm_reporter_write(self, GB_REC_TIMING, scope, strlen(scope),
+	    m->parent_scope != NULL ? strlen(m->parent_scope) : 0, seconds, m);
 }
 
 static int
 shm_metric(void *self, const char *scope, double value, const gb_tele_meta *m)
 {
-	return shm_write(self, kind_of(m->metric_type), gb__clock_real_coarse_ns(), scope, value, m);
+	return gb__shm_reporter_write(self, kind_of(m->metric_type), scope, strlen(scope),
+	    m->parent_scope != NULL ? strlen(m->parent_scope) : 0, value, m);
 }
 
 /* Moves n records from written to dropped: they went into a segment nobody will read. */
@@ -315,6 +315,14 @@ gb_reporter
 gb_shm_reporter_as_reporter(gb_shm_reporter *r)
 {
 	return (gb_reporter){ .self = r, .record_timing = shm_timing, .record_metric = shm_metric };
+}
+
+gb_shm_reporter *
+gb__shm_reporter_of(const gb_reporter *rep)
+{
+	if (rep->record_timing == shm_timing && rep->record_metric == shm_metric)
+		return rep->self;
+	return NULL;
 }
 
 uint64_t
