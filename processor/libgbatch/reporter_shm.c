@@ -2,6 +2,7 @@
  * reporter_shm.c - the shared-memory reporter: encodes every record straight into a claimed
  * slot of the telemetry ring (claim, encode, commit) for gbatch-collector to drain. It never
  * blocks and never fails its caller: a full ring or a ring that cannot be opened costs a count.
+ * What it has written is counted per thread (a slot of its own, no locked instruction).
  * Its heartbeat thread also watches the segment: one found shrunk is no longer touched (its
  * records count as dropped); one removed or replaced is left for the segment now at the name,
  * and what was written into the old one and never read is counted as dropped.
@@ -11,6 +12,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +27,15 @@
 
 #define HEARTBEAT_NS (250 * GB_NS_PER_MS)
 #define RETIRED_MAX 8 /* segments left behind and still mapped (until close) */
+#define WRITER_SLOTS 64 /* threads that count what they write without a locked instruction */
+
+/* What one thread has written, in every reporter: only the thread that holds the slot's index
+ * adds to it (a load and a store, no locked instruction), anyone may read it. 64 bytes apart,
+ * so two threads' counts never share a cache line. */
+struct writer_slot {
+	_Atomic uint64_t n;
+	char pad[56];
+};
 
 struct gb_shm_reporter {
 	_Atomic(gb_ring *) ring; /* the segment written into; NULL when the ring could not be opened */
@@ -35,7 +46,10 @@ struct gb_shm_reporter {
 	size_t n_retired;
 	bool shrunk_warned, follow_warned;
 	bool no_create; /* as opened: a removed ring is followed, never made, by an attacher */
-	_Atomic uint64_t written, dropped;
+	struct writer_slot writes[WRITER_SLOTS];
+	_Atomic uint64_t written_shared; /* by the threads past WRITER_SLOTS */
+	_Atomic uint64_t unread;  /* of what was written, what went into a left segment unread */
+	_Atomic uint64_t dropped;
 	atomic_bool full_warned;
 	pthread_t heartbeat;
 	pthread_mutex_t lock; /* guards stop, for the heartbeat thread's timed wait */
@@ -43,17 +57,87 @@ struct gb_shm_reporter {
 	bool stop;
 };
 
-/* pid and tid are cached: both are system calls. A forked child refreshes them. The tid is
- * in static TLS (initial-exec): one load, not a call into the dynamic loader per record. */
+/* pid and tid are cached: both are system calls. A forked child refreshes them. The tid and
+ * the writer slot's index are in static TLS (initial-exec): one load each, not a call into the
+ * dynamic loader per record. */
 static _Atomic uint32_t cached_pid;
 static _Thread_local uint32_t cached_tid __attribute__((tls_model("initial-exec")));
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+/* The writer slots' indices, one per live thread that has written (-1: none yet; -2: none was
+ * free), given back when the thread exits. */
+static _Thread_local int writer_index __attribute__((tls_model("initial-exec"))) = -1;
+static pthread_mutex_t writer_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool writer_taken[WRITER_SLOTS];
+static pthread_once_t writer_once = PTHREAD_ONCE_INIT;
+static pthread_key_t writer_key;
+static bool writer_key_ok;
 
 static void
 after_fork_child(void)
 {
 	atomic_store_explicit(&cached_pid, (uint32_t)getpid(), memory_order_relaxed);
 	cached_tid = 0;
+	/* only this thread lives on: the other threads' indices are free again */
+	pthread_mutex_init(&writer_lock, NULL);
+	memset(writer_taken, 0, sizeof(writer_taken));
+	if (writer_index >= 0)
+		writer_taken[writer_index] = true;
+}
+
+static void
+writer_release(void *index)
+{
+	pthread_mutex_lock(&writer_lock);
+	writer_taken[(intptr_t)index - 1] = false;
+	pthread_mutex_unlock(&writer_lock);
+	writer_index = -1; /* a later destructor that records takes one again */
+}
+
+static void
+writer_key_create(void)
+{
+	writer_key_ok = pthread_key_create(&writer_key, writer_release) == 0;
+}
+
+static int
+writer_take(void)
+{
+	int i = -2;
+
+	pthread_once(&writer_once, writer_key_create);
+	if (writer_key_ok) {
+		pthread_mutex_lock(&writer_lock);
+		for (int k = 0; k < WRITER_SLOTS && i < 0; k++) {
+			if (!writer_taken[k]) {
+				writer_taken[k] = true;
+				i = k;
+			}
+		}
+		pthread_mutex_unlock(&writer_lock);
+		if (i >= 0 && pthread_setspecific(writer_key, (void *)(intptr_t)(i + 1)) != 0) {
+			writer_release((void *)(intptr_t)(i + 1));
+			i = -2;
+		}
+	}
+	return writer_index = i;
+}
+
+/* One more record written by this thread. */
+static void
+count_written(gb_shm_reporter *r)
+{
+	int i = writer_index;
+
+	if (i == -1)
+		i = writer_take();
+	if (i >= 0) {
+		_Atomic uint64_t *n = &r->writes[i].n;
+		atomic_store_explicit(n, atomic_load_explicit(n, memory_order_relaxed) + 1,
+		    memory_order_relaxed);
+	} else {
+		atomic_fetch_add_explicit(&r->written_shared, 1, memory_order_relaxed);
+	}
 }
 
 static void
@@ -131,7 +215,7 @@ gb__shm_reporter_write(gb_shm_reporter *r, uint8_t kind, const char *scope, size
 	}
 	gb__rec_write(&rec, c.data, size);
 	gb__ring_commit(ring, &c);
-	atomic_fetch_add_explicit(&r->written, 1, memory_order_relaxed);
+	count_written(r);
 	return 0;
 }
 
@@ -155,7 +239,7 @@ count_unread(gb_shm_reporter *r, uint64_t n)
 {
 	if (n == 0)
 		return;
-	atomic_fetch_sub_explicit(&r->written, n, memory_order_relaxed);
+	atomic_fetch_add_explicit(&r->unread, n, memory_order_relaxed);
 	atomic_fetch_add_explicit(&r->dropped, n, memory_order_relaxed);
 }
 
@@ -328,7 +412,12 @@ gb__shm_reporter_of(const gb_reporter *rep)
 uint64_t
 gb_shm_reporter_written(const gb_shm_reporter *r)
 {
-	return atomic_load_explicit(&r->written, memory_order_relaxed);
+	uint64_t n = atomic_load_explicit(&r->written_shared, memory_order_relaxed), unread;
+
+	for (size_t i = 0; i < WRITER_SLOTS; i++)
+		n += atomic_load_explicit(&r->writes[i].n, memory_order_relaxed);
+	unread = atomic_load_explicit(&r->unread, memory_order_relaxed);
+	return n > unread ? n - unread : 0;
 }
 
 uint64_t

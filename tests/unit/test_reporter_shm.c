@@ -452,6 +452,62 @@ record_runner_pid(void)
 	runner_pid = getpid();
 }
 
+/* Each thread counts what it writes in a slot of its own, 64 of them, given back at its exit:
+ * with 80 threads alive at once (16 past the slots) and then 100 more one after another
+ * (reusing slots), every record is counted once, in written or dropped. */
+#define MANY_WRITERS 80
+#define LATE_WRITERS 100
+#define EACH_WRITES 50
+
+static pthread_barrier_t all_alive;
+static gb_reporter many_rep;
+
+static void *
+many_writer(void *arg)
+{
+	gb_tele_meta m = { .call_count = 1, .metric_type = "counter" };
+
+	if (arg != NULL)
+		pthread_barrier_wait(&all_alive);
+	for (int i = 0; i < EACH_WRITES; i++)
+		many_rep.record_metric(many_rep.self, "slots.writes", 1, &m);
+	if (arg != NULL)
+		pthread_barrier_wait(&all_alive); /* nobody exits before all have written */
+	return NULL;
+}
+
+START_TEST(written_counted_exactly_past_the_writer_slots)
+{
+	pthread_t th[MANY_WRITERS];
+	uint64_t total = (MANY_WRITERS + LATE_WRITERS) * EACH_WRITES;
+
+	open_consumer(0);
+	gb_shm_reporter *sr = gb_shm_reporter_open(ring_name);
+	many_rep = gb_shm_reporter_as_reporter(sr);
+	counted[0] = counted[1] = 0;
+	pthread_barrier_init(&all_alive, NULL, MANY_WRITERS);
+	for (int i = 0; i < MANY_WRITERS; i++)
+		ck_assert_int_eq(pthread_create(&th[i], NULL, many_writer, &all_alive), 0);
+	for (int i = 0; i < MANY_WRITERS; i++)
+		pthread_join(th[i], NULL);
+	pthread_barrier_destroy(&all_alive);
+	ck_assert_uint_eq(gb_shm_reporter_written(sr), MANY_WRITERS * EACH_WRITES);
+	for (int i = 0; i < LATE_WRITERS; i++) {
+		ck_assert_int_eq(pthread_create(&th[0], NULL, many_writer, NULL), 0);
+		pthread_join(th[0], NULL);
+	}
+	many_writer(NULL); /* and this thread */
+	total += EACH_WRITES;
+	ck_assert_uint_eq(gb_shm_reporter_written(sr), total);
+	ck_assert_uint_eq(gb_shm_reporter_dropped(sr), 0);
+	while (gb__ring_read(consumer, count_handler, NULL, 1000) > 0)
+		;
+	ck_assert_uint_eq(counted[1], total);
+	gb_shm_reporter_close(sr);
+	close_consumer();
+}
+END_TEST
+
 static Suite *
 reporter_shm_suite(void)
 {
@@ -466,6 +522,7 @@ reporter_shm_suite(void)
 	tcase_add_test(tc, heartbeat_while_open_detached_on_close);
 	tcase_add_test(tc, unopenable_ring_warns_once_and_counts);
 	tcase_add_test(tc, threads_write_concurrently);
+	tcase_add_test(tc, written_counted_exactly_past_the_writer_slots);
 	suite_add_tcase(s, tc);
 	return s;
 }
