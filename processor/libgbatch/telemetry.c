@@ -7,8 +7,9 @@
  * atomic, in a table read without a lock (telemetry_counts.c). Every thread keeps a small
  * cache from (name pointer, enclosing scope's entry) to the entry, checked against the name's
  * text, so a record on a path it has seen hashes nothing and copies no path: the entry holds
- * the full path, and its length, that the reporters receive. The shm reporter is called with those lengths (nothing is measured
- * twice); a scope's edges read the tick clock (clock.h) once each.
+ * the full path, and its length, that the reporters receive. The shm reporter is called with
+ * those lengths (nothing is measured twice); a scope's edges read the tick clock (clock.h) once
+ * each.
  */
 #include <gbatch/telemetry.h>
 
@@ -52,7 +53,7 @@ struct frame {
 	size_t path_off, path_len; /* the path in the buffer, when there is no entry */
 	size_t kv_off;             /* "key\0value\0..." in the buffer */
 	uint64_t hash; /* of the path, so nested paths hash only their own name */
-	struct gb__count_entry *e;     /* the path's entry: NULL when the table was full */
+	struct gb__count_entry *e; /* the path's entry: NULL when the table was full */
 	size_t n_kv;
 };
 
@@ -124,7 +125,8 @@ gb_tele_new(const gb_reporter *reporters, size_t n, unsigned flags)
 	t->reps = calloc(n ? n : 1, sizeof(*t->reps));
 	t->shm = calloc(n ? n : 1, sizeof(*t->shm));
 	t->failed = calloc(n ? n : 1, sizeof(*t->failed));
-	if (t->reps == NULL || t->shm == NULL || t->failed == NULL || gb__counts_init(&t->counts) != 0) {
+	if (t->reps == NULL || t->shm == NULL || t->failed == NULL ||
+	    gb__counts_init(&t->counts) != 0) {
 		free(t->reps);
 		free(t->shm);
 		free(t->failed);
