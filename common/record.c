@@ -5,6 +5,7 @@
  */
 #include "record.h"
 
+#include <assert.h>
 #include <string.h>
 
 static size_t
@@ -137,17 +138,14 @@ gb__rec_size(const gb_record *r)
 	return n;
 }
 
-size_t
-gb__rec_encode(const gb_record *r, uint8_t *buf, size_t cap)
+void
+gb__rec_write(const gb_record *r, uint8_t *buf, size_t size)
 {
-	size_t need = gb__rec_size(r);
 	size_t scope_len = min_size(r->scope_len, GB_REC_MAX_SCOPE);
 	size_t nm = kept_meta(r);
 	uint8_t flags = r->flags & GB_REC_F_ALL;
 	uint8_t *p;
 
-	if (cap < need)
-		return 0;
 	if (scope_len < r->scope_len)
 		flags |= GB_REC_F_SCOPE_TRUNC;
 	if (nm < r->n_meta || r->meta_dropped > 0)
@@ -174,6 +172,8 @@ gb__rec_encode(const gb_record *r, uint8_t *buf, size_t cap)
 			memcpy(p + 4 + kl, kv->value, vl);
 		p += 4 + kl + vl;
 	}
+	assert((size_t)(p - buf) == size);
+	(void)size;
 
 	buf[0] = GB_REC_VERSION;
 	buf[1] = r->kind;
@@ -189,6 +189,16 @@ gb__rec_encode(const gb_record *r, uint8_t *buf, size_t cap)
 	put32(buf + 20, r->call_count);
 	memcpy(buf + 24, &r->ts_ns, sizeof(r->ts_ns));
 	memcpy(buf + 32, &r->value, sizeof(r->value));
+}
+
+size_t
+gb__rec_encode(const gb_record *r, uint8_t *buf, size_t cap)
+{
+	size_t need = gb__rec_size(r);
+
+	if (cap < need)
+		return 0;
+	gb__rec_write(r, buf, need);
 	return need;
 }
 

@@ -101,6 +101,10 @@ size_t gb__rec_size(const gb_record *r);
  * number of bytes written (== gb__rec_size(r)), or 0 when cap is smaller than that. */
 size_t gb__rec_encode(const gb_record *r, uint8_t *buf, size_t cap);
 
+/* gb__rec_encode for a caller that has sized the record already: size must be gb__rec_size(r)
+ * and buf must hold that many bytes (a ring slot claimed for it), so nothing is measured twice. */
+void gb__rec_write(const gb_record *r, uint8_t *buf, size_t size);
+
 /* Decodes len untrusted bytes into out, whose strings point into buf and whose meta points to
  * the caller's meta array. Returns 0, or -1 when the bytes are not exactly one valid record
  * (bad version or kind, a length past the end or over its limit, parent longer than scope,

@@ -55,7 +55,7 @@ typedef struct gb_tele gb_tele;
 /* A scope in progress; lives on the caller's stack. Fields are private. */
 typedef struct gb_scope {
 	gb_tele *tele;     /* NULL when the context is off or the scope has ended */
-	uint64_t start_ns; /* monotonic clock at begin */
+	uint64_t start_ns; /* the tick clock at begin (tells this scope from a later one) */
 	unsigned depth;    /* stack depth at begin, to catch out-of-order ends */
 	int once;          /* GB_SCOPE's loop control */
 } gb_scope;

@@ -2,6 +2,7 @@
  * reporter_shm.c - the shared-memory reporter: encodes every record straight into a claimed
  * slot of the telemetry ring (claim, encode, commit) for gbatch-collector to drain. It never
  * blocks and never fails its caller: a full ring or a ring that cannot be opened costs a count.
+ * What it has written is counted per thread (a slot of its own, no locked instruction).
  * Its heartbeat thread also watches the segment: one found shrunk is no longer touched (its
  * records count as dropped); one removed or replaced is left for the segment now at the name,
  * and what was written into the old one and never read is counted as dropped.
@@ -11,6 +12,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +27,15 @@
 
 #define HEARTBEAT_NS (250 * GB_NS_PER_MS)
 #define RETIRED_MAX 8 /* segments left behind and still mapped (until close) */
+#define WRITER_SLOTS 64 /* threads that count what they write without a locked instruction */
+
+/* What one thread has written, in every reporter: only the thread that holds the slot's index
+ * adds to it (a load and a store, no locked instruction), anyone may read it. 64 bytes apart,
+ * so two threads' counts never share a cache line. */
+struct writer_slot {
+	_Atomic uint64_t n;
+	char pad[56];
+};
 
 struct gb_shm_reporter {
 	_Atomic(gb_ring *) ring; /* the segment written into; NULL when the ring could not be opened */
@@ -35,7 +46,10 @@ struct gb_shm_reporter {
 	size_t n_retired;
 	bool shrunk_warned, follow_warned;
 	bool no_create; /* as opened: a removed ring is followed, never made, by an attacher */
-	_Atomic uint64_t written, dropped;
+	struct writer_slot writes[WRITER_SLOTS];
+	_Atomic uint64_t written_shared; /* by the threads past WRITER_SLOTS */
+	_Atomic uint64_t unread;  /* of what was written, what went into a left segment unread */
+	_Atomic uint64_t dropped;
 	atomic_bool full_warned;
 	pthread_t heartbeat;
 	pthread_mutex_t lock; /* guards stop, for the heartbeat thread's timed wait */
@@ -43,16 +57,87 @@ struct gb_shm_reporter {
 	bool stop;
 };
 
-/* pid and tid are cached: both are system calls. A forked child refreshes them. */
+/* pid and tid are cached: both are system calls. A forked child refreshes them. The tid and
+ * the writer slot's index are in static TLS (initial-exec): one load each, not a call into the
+ * dynamic loader per record. */
 static _Atomic uint32_t cached_pid;
-static _Thread_local uint32_t cached_tid;
+static _Thread_local uint32_t cached_tid __attribute__((tls_model("initial-exec")));
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+/* The writer slots' indices, one per live thread that has written (-1: none yet; -2: none was
+ * free), given back when the thread exits. */
+static _Thread_local int writer_index __attribute__((tls_model("initial-exec"))) = -1;
+static pthread_mutex_t writer_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool writer_taken[WRITER_SLOTS];
+static pthread_once_t writer_once = PTHREAD_ONCE_INIT;
+static pthread_key_t writer_key;
+static bool writer_key_ok;
 
 static void
 after_fork_child(void)
 {
 	atomic_store_explicit(&cached_pid, (uint32_t)getpid(), memory_order_relaxed);
 	cached_tid = 0;
+	/* only this thread lives on: the other threads' indices are free again */
+	pthread_mutex_init(&writer_lock, NULL);
+	memset(writer_taken, 0, sizeof(writer_taken));
+	if (writer_index >= 0)
+		writer_taken[writer_index] = true;
+}
+
+static void
+writer_release(void *index)
+{
+	pthread_mutex_lock(&writer_lock);
+	writer_taken[(intptr_t)index - 1] = false;
+	pthread_mutex_unlock(&writer_lock);
+	writer_index = -1; /* a later destructor that records takes one again */
+}
+
+static void
+writer_key_create(void)
+{
+	writer_key_ok = pthread_key_create(&writer_key, writer_release) == 0;
+}
+
+static int
+writer_take(void)
+{
+	int i = -2;
+
+	pthread_once(&writer_once, writer_key_create);
+	if (writer_key_ok) {
+		pthread_mutex_lock(&writer_lock);
+		for (int k = 0; k < WRITER_SLOTS && i < 0; k++) {
+			if (!writer_taken[k]) {
+				writer_taken[k] = true;
+				i = k;
+			}
+		}
+		pthread_mutex_unlock(&writer_lock);
+		if (i >= 0 && pthread_setspecific(writer_key, (void *)(intptr_t)(i + 1)) != 0) {
+			writer_release((void *)(intptr_t)(i + 1));
+			i = -2;
+		}
+	}
+	return writer_index = i;
+}
+
+/* One more record written by this thread. */
+static void
+count_written(gb_shm_reporter *r)
+{
+	int i = writer_index;
+
+	if (i == -1)
+		i = writer_take();
+	if (i >= 0) {
+		_Atomic uint64_t *n = &r->writes[i].n;
+		atomic_store_explicit(n, atomic_load_explicit(n, memory_order_relaxed) + 1,
+		    memory_order_relaxed);
+	} else {
+		atomic_fetch_add_explicit(&r->written_shared, 1, memory_order_relaxed);
+	}
 }
 
 static void
@@ -84,9 +169,13 @@ kind_of(const char *metric_type)
 	return GB_REC_METRIC;
 }
 
-static int
-shm_write(gb_shm_reporter *r, uint8_t kind, uint64_t ts, const char *scope, double value,
-    const gb_tele_meta *m)
+/* Claims the record's exact size, encodes it straight into the claimed slot and commits: no
+ * buffer in between, every length measured once (by the caller when it knows them). The
+ * record's time is the coarse wall clock (a few ms): the context already read the precise
+ * clock once per edge of a scope, and nothing downstream needs better than that. */
+int
+gb__shm_reporter_write(gb_shm_reporter *r, uint8_t kind, const char *scope, size_t scope_len,
+    size_t parent_len, double value, const gb_tele_meta *m)
 {
 	gb_rec_kv kv[GB_REC_MAX_META];
 	size_t nkv = m->n_extra < GB_REC_MAX_META ? m->n_extra : GB_REC_MAX_META;
@@ -103,7 +192,7 @@ shm_write(gb_shm_reporter *r, uint8_t kind, uint64_t ts, const char *scope, doub
 			.value = m->extra[i].value, .value_len = strlen(m->extra[i].value) };
 	}
 	gb_record rec = {
-		.ts_ns = ts,
+		.ts_ns = gb__clock_real_coarse_ns(),
 		.value = value,
 		.kind = kind,
 		.depth = m->depth < 0 ? 0 : m->depth > UINT16_MAX ? UINT16_MAX : (uint16_t)m->depth,
@@ -111,42 +200,37 @@ shm_write(gb_shm_reporter *r, uint8_t kind, uint64_t ts, const char *scope, doub
 		.tid = this_tid(),
 		.call_count = m->call_count,
 		.scope = scope,
-		.scope_len = strlen(scope),
-		.parent_len = m->parent_scope != NULL ? strlen(m->parent_scope) : 0,
+		.scope_len = scope_len,
+		.parent_len = parent_len <= scope_len ? parent_len : 0,
 		.meta = kv,
 		.n_meta = m->n_extra, /* more than GB_REC_MAX_META: the encoder flags the rest dropped */
 	};
-	if (rec.parent_len > rec.scope_len)
-		rec.parent_len = 0;
-	if ((st = gb__ring_claim(ring, GB_RING_TYPE_TELEMETRY, gb__rec_size(&rec), &c)) != GB_RING_OK) {
+	size_t size = gb__rec_size(&rec);
+	if ((st = gb__ring_claim(ring, GB_RING_TYPE_TELEMETRY, size, &c)) != GB_RING_OK) {
 		atomic_fetch_add_explicit(&r->dropped, 1, memory_order_relaxed);
 		if (st != GB_RING_DAMAGED && !atomic_exchange(&r->full_warned, true))
 			gb__log_warnx("telemetry: ring \"%s\" %s: records are being dropped and counted",
 			    gb__ring_name(ring), st == GB_RING_FULL ? "is full" : "refused a record");
 		return 0;
 	}
-	if (gb__rec_encode(&rec, c.data, c.len) != c.len) {
-		gb__ring_abort(ring, &c);
-		atomic_fetch_add_explicit(&r->dropped, 1, memory_order_relaxed);
-		return -1;
-	}
+	gb__rec_write(&rec, c.data, size);
 	gb__ring_commit(ring, &c);
-	atomic_fetch_add_explicit(&r->written, 1, memory_order_relaxed);
+	count_written(r);
 	return 0;
 }
 
-/* A record's time is the coarse wall clock (a few ms): the context already read the precise
- * monotonic clock once per edge of the scope, and nothing downstream needs better than that. */
 static int
 shm_timing(void *self, const char *scope, double seconds, const gb_tele_meta *m)
 {
-	return shm_write(self, GB_REC_TIMING, gb__clock_real_coarse_ns(), scope, seconds, m);
+	return gb__shm_reporter_write(self, GB_REC_TIMING, scope, strlen(scope),
+	    m->parent_scope != NULL ? strlen(m->parent_scope) : 0, seconds, m);
 }
 
 static int
 shm_metric(void *self, const char *scope, double value, const gb_tele_meta *m)
 {
-	return shm_write(self, kind_of(m->metric_type), gb__clock_real_coarse_ns(), scope, value, m);
+	return gb__shm_reporter_write(self, kind_of(m->metric_type), scope, strlen(scope),
+	    m->parent_scope != NULL ? strlen(m->parent_scope) : 0, value, m);
 }
 
 /* Moves n records from written to dropped: they went into a segment nobody will read. */
@@ -155,7 +239,7 @@ count_unread(gb_shm_reporter *r, uint64_t n)
 {
 	if (n == 0)
 		return;
-	atomic_fetch_sub_explicit(&r->written, n, memory_order_relaxed);
+	atomic_fetch_add_explicit(&r->unread, n, memory_order_relaxed);
 	atomic_fetch_add_explicit(&r->dropped, n, memory_order_relaxed);
 }
 
@@ -317,10 +401,23 @@ gb_shm_reporter_as_reporter(gb_shm_reporter *r)
 	return (gb_reporter){ .self = r, .record_timing = shm_timing, .record_metric = shm_metric };
 }
 
+gb_shm_reporter *
+gb__shm_reporter_of(const gb_reporter *rep)
+{
+	if (rep->record_timing == shm_timing && rep->record_metric == shm_metric)
+		return rep->self;
+	return NULL;
+}
+
 uint64_t
 gb_shm_reporter_written(const gb_shm_reporter *r)
 {
-	return atomic_load_explicit(&r->written, memory_order_relaxed);
+	uint64_t n = atomic_load_explicit(&r->written_shared, memory_order_relaxed), unread;
+
+	for (size_t i = 0; i < WRITER_SLOTS; i++)
+		n += atomic_load_explicit(&r->writes[i].n, memory_order_relaxed);
+	unread = atomic_load_explicit(&r->unread, memory_order_relaxed);
+	return n > unread ? n - unread : 0;
 }
 
 uint64_t

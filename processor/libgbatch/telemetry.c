@@ -4,10 +4,12 @@
  * and nothing else: no clock read, no thread-local lookup.
  *
  * Call counts: one entry per distinct path, allocated once and never moved, its count an
- * atomic. The table of entries takes a lock only to find a path this thread has not seen in
- * this place; every thread keeps a small cache from (name pointer, enclosing scope's entry) to
- * the entry, checked against the name's text, so a record on a path it has seen takes no lock,
- * hashes nothing and copies no path: the entry holds the full path the reporters receive.
+ * atomic, in a table read without a lock (telemetry_counts.c). Every thread keeps a small
+ * cache from (name pointer, enclosing scope's entry) to the entry, checked against the name's
+ * text, so a record on a path it has seen hashes nothing and copies no path: the entry holds
+ * the full path, and its length, that the reporters receive. The shm reporter is called with
+ * those lengths (nothing is measured twice); a scope's edges read the tick clock (clock.h) once
+ * each.
  */
 #include <gbatch/telemetry.h>
 
@@ -20,34 +22,25 @@
 #include "clock.h"
 #include "hash.h"
 #include "log.h"
+#include "record.h"
+#include "reporter_shm.h"
 #include "telemetry_internal.h"
 
 struct gb_tele {
 	gb_reporter *reps;
+	gb_shm_reporter **shm; /* per reporter: the shm reporter it is, else NULL */
 	size_t n_reps;
 	atomic_bool *failed;  /* per reporter: a failure has been logged */
 	uint64_t gen;         /* tells this context from a later one at the same address */
-	pthread_mutex_t lock; /* guards the table of entries (never an entry's count) */
-	struct count_entry **counts; /* open addressing, power-of-two size */
-	size_t counts_cap, counts_used;
-	bool counts_full;     /* GB_TELE_MAX_PATHS reached (warned once) */
-};
-
-/* One scope path and how often it has been recorded. Allocated once, freed with the context:
- * frames and the threads' caches point at it. */
-struct count_entry {
-	uint64_t hash;
-	_Atomic unsigned count;
-	size_t len;           /* path length */
-	char path[];
+	gb__counts counts;    /* the call counts: one entry per distinct path */
 };
 
 /* A thread's cache: what `name` under the scope whose entry is `up` (NULL at top level)
  * resolved to last time. */
 struct cache_slot {
 	const char *name;
-	const struct count_entry *up;
-	struct count_entry *e;
+	const struct gb__count_entry *up;
+	struct gb__count_entry *e;
 };
 
 #define CACHE_SLOTS 64 /* a power of two */
@@ -55,12 +48,12 @@ struct cache_slot {
 /* An open scope. Its metadata live in the stack's string buffer, "key\0value\0...", after
  * its path when it has no entry (the entry holds the path otherwise). */
 struct frame {
-	uint64_t start_ns;
+	uint64_t start;            /* tick clock at begin */
 	size_t buf_off;            /* where this frame's part of the buffer starts */
 	size_t path_off, path_len; /* the path in the buffer, when there is no entry */
 	size_t kv_off;             /* "key\0value\0..." in the buffer */
 	uint64_t hash; /* of the path, so nested paths hash only their own name */
-	struct count_entry *e;     /* the path's entry: NULL when the table was full */
+	struct gb__count_entry *e; /* the path's entry: NULL when the table was full */
 	size_t n_kv;
 };
 
@@ -78,7 +71,7 @@ struct stack {
 	unsigned depth, frames_cap;
 	char *buf;
 	size_t len, buf_cap;
-	uint64_t last_ns; /* start times are made strictly increasing: they identify frames */
+	uint64_t last_tick; /* start ticks are made strictly increasing: they identify frames */
 	struct cache_slot cache[CACHE_SLOTS];
 };
 
@@ -94,7 +87,8 @@ static _Atomic uint64_t next_gen = 1;
 static _Atomic int env_enabled = -1;
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
 static pthread_key_t key;
-static _Thread_local struct thread_state *tls;
+/* in static TLS (initial-exec): one load per record, not a call into the dynamic loader */
+static _Thread_local struct thread_state *tls __attribute__((tls_model("initial-exec")));
 
 #define META_INLINE 16
 
@@ -129,23 +123,24 @@ gb_tele_new(const gb_reporter *reporters, size_t n, unsigned flags)
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		return NULL;
 	t->reps = calloc(n ? n : 1, sizeof(*t->reps));
+	t->shm = calloc(n ? n : 1, sizeof(*t->shm));
 	t->failed = calloc(n ? n : 1, sizeof(*t->failed));
-	t->counts_cap = 64;
-	t->counts = calloc(t->counts_cap, sizeof(*t->counts));
-	if (t->reps == NULL || t->failed == NULL || t->counts == NULL) {
+	if (t->reps == NULL || t->shm == NULL || t->failed == NULL ||
+	    gb__counts_init(&t->counts) != 0) {
 		free(t->reps);
+		free(t->shm);
 		free(t->failed);
-		free(t->counts);
 		free(t);
 		return NULL;
 	}
 	if (n > 0)
 		memcpy(t->reps, reporters, n * sizeof(*reporters));
 	t->n_reps = n;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		atomic_init(&t->failed[i], false);
+		t->shm[i] = gb__shm_reporter_of(&reporters[i]);
+	}
 	t->gen = atomic_fetch_add(&next_gen, 1);
-	pthread_mutex_init(&t->lock, NULL);
 	return t;
 }
 
@@ -165,11 +160,9 @@ gb_tele_free(gb_tele *t)
 		st->len = 0;
 		st->tele = NULL;
 	}
-	for (size_t i = 0; i < t->counts_cap; i++)
-		free(t->counts[i]);
-	free(t->counts);
-	pthread_mutex_destroy(&t->lock);
+	gb__counts_fini(&t->counts);
 	free(t->failed);
+	free(t->shm);
 	free(t->reps);
 	free(t);
 }
@@ -342,68 +335,8 @@ compose_path(struct stack *st, const char *name, struct path *p)
 	return true;
 }
 
-static bool
-counts_grow(gb_tele *t)
-{
-	size_t cap = t->counts_cap * 2;
-	struct count_entry **c = calloc(cap, sizeof(*c));
-
-	if (c == NULL)
-		return false;
-	for (size_t i = 0; i < t->counts_cap; i++) {
-		if (t->counts[i] == NULL)
-			continue;
-		size_t j = gb__hash_mix(t->counts[i]->hash) & (cap - 1);
-		while (c[j] != NULL)
-			j = (j + 1) & (cap - 1);
-		c[j] = t->counts[i];
-	}
-	free(t->counts);
-	t->counts = c;
-	t->counts_cap = cap;
-	return true;
-}
-
-/* The entry of the path (len bytes, hash h) at path, added when new;
- * NULL when out of memory or, for a new path, once the table holds GB_TELE_MAX_PATHS (so a
- * program that makes up names keeps bounded memory; the paths already counted stay exact). */
-static struct count_entry *
-entry_find(gb_tele *t, const char *path, size_t len, uint64_t h)
-{
-	struct count_entry *e = NULL;
-
-	pthread_mutex_lock(&t->lock);
-	if (t->counts_used < GB_TELE_MAX_PATHS && 2 * (t->counts_used + 1) > t->counts_cap &&
-	    !counts_grow(t))
-		goto out;
-	size_t j = gb__hash_mix(h) & (t->counts_cap - 1);
-	while (t->counts[j] != NULL && (t->counts[j]->hash != h || t->counts[j]->len != len ||
-	    memcmp(t->counts[j]->path, path, len) != 0))
-		j = (j + 1) & (t->counts_cap - 1);
-	if ((e = t->counts[j]) != NULL)
-		goto out;
-	if (t->counts_used >= GB_TELE_MAX_PATHS) {
-		if (!t->counts_full)
-			gb__log_warnx("telemetry: %d distinct scope and metric names; the "
-			    "call counts of new ones are 0 from now on", GB_TELE_MAX_PATHS);
-		t->counts_full = true;
-		goto out;
-	}
-	if ((e = malloc(sizeof(*e) + len + 1)) == NULL)
-		goto out;
-	e->hash = h;
-	atomic_init(&e->count, 0);
-	e->len = len;
-	memcpy(e->path, path, len + 1);
-	t->counts[j] = e;
-	t->counts_used++;
-out:
-	pthread_mutex_unlock(&t->lock);
-	return e;
-}
-
 static struct cache_slot *
-cache_slot(struct stack *st, const char *name, const struct count_entry *up)
+cache_slot(struct stack *st, const char *name, const struct gb__count_entry *up)
 {
 	uintptr_t k = (uintptr_t)name ^ ((uintptr_t)up * 0x9e3779b97f4a7c15u);
 
@@ -414,12 +347,12 @@ cache_slot(struct stack *st, const char *name, const struct count_entry *up)
  * when it has resolved this name here before, else composed, looked up and cached. NULL when
  * the path has no entry (table full, out of memory); then p, when not NULL, describes the
  * path composed at the end of the buffer (p->len == SIZE_MAX: not even that). */
-static struct count_entry *
+static struct gb__count_entry *
 resolve(gb_tele *t, struct stack *st, const char *name, struct path *p)
 {
 	const struct frame *up = st->depth > 0 ? &st->frames[st->depth - 1] : NULL;
 	struct cache_slot *c = cache_slot(st, name, up ? up->e : NULL);
-	struct count_entry *e;
+	struct gb__count_entry *e;
 
 	/* the entry's path is "<up's path>.<name>" (name at top level): what follows up's path
 	 * must be this name's text, however the entry was first reached (names may hold dots) */
@@ -431,7 +364,7 @@ resolve(gb_tele *t, struct stack *st, const char *name, struct path *p)
 		p->len = SIZE_MAX;
 		return NULL;
 	}
-	e = entry_find(t, st->buf + p->off, p->len, p->hash);
+	e = gb__counts_find(&t->counts, st->buf + p->off, p->len, p->hash);
 	if (e != NULL && (up == NULL || up->e != NULL))
 		*c = (struct cache_slot){ name, up ? up->e : NULL, e };
 	return e;
@@ -439,7 +372,7 @@ resolve(gb_tele *t, struct stack *st, const char *name, struct path *p)
 
 /* One more record of entry e: the new count (0 without an entry). */
 static unsigned
-count_bump(struct count_entry *e)
+count_bump(struct gb__count_entry *e)
 {
 	return e != NULL ? atomic_fetch_add_explicit(&e->count, 1, memory_order_relaxed) + 1 : 0;
 }
@@ -454,24 +387,41 @@ reporter_failed(gb_tele *t, size_t i, const char *what, const char *scope)
 		    "its later failures are not logged", i, what, scope);
 }
 
+/* One record as the reporters receive it, beside its value and metadata: the full path, its
+ * length and its parent's (the path's first parent_len bytes, 0 at top level), and its kind. */
+struct out {
+	const char *scope;
+	size_t len, parent_len;
+	uint8_t kind; /* GB_REC_* */
+};
+
+/* Hands the record to every reporter: the shm reporter with the lengths, the others through
+ * their callbacks. */
 static void
-report_timing(gb_tele *t, const char *scope, double seconds, const gb_tele_meta *m)
+report(gb_tele *t, const struct out *o, double v, const gb_tele_meta *m)
 {
+	bool timing = o->kind == GB_REC_TIMING;
+
 	for (size_t i = 0; i < t->n_reps; i++) {
 		const gb_reporter *r = &t->reps[i];
-		if (r->record_timing != NULL && r->record_timing(r->self, scope, seconds, m) != 0)
-			reporter_failed(t, i, "timing", scope);
+		int rc;
+
+		if (t->shm[i] != NULL)
+			rc = gb__shm_reporter_write(t->shm[i], o->kind, o->scope, o->len, o->parent_len,
+			    v, m);
+		else if (timing)
+			rc = r->record_timing != NULL ? r->record_timing(r->self, o->scope, v, m) : 0;
+		else
+			rc = r->record_metric != NULL ? r->record_metric(r->self, o->scope, v, m) : 0;
+		if (rc != 0)
+			reporter_failed(t, i, timing ? "timing" : "metric", o->scope);
 	}
 }
 
-static void
-report_metric(gb_tele *t, const char *scope, double value, const gb_tele_meta *m)
+size_t
+gb__tele_memory(const gb_tele *t)
 {
-	for (size_t i = 0; i < t->n_reps; i++) {
-		const gb_reporter *r = &t->reps[i];
-		if (r->record_metric != NULL && r->record_metric(r->self, scope, value, m) != 0)
-			reporter_failed(t, i, "metric", scope);
-	}
+	return t == NULL || t == &gb__tele_noop ? 0 : gb__counts_memory(&t->counts);
 }
 
 /* ---- names ---- */
@@ -515,7 +465,7 @@ gb_tele_begin(gb_tele *t, const char *name, const gb_kv *meta, size_t n)
 		st->frames = f;
 		st->frames_cap = cap;
 	}
-	struct count_entry *e = resolve(t, st, name, &p);
+	struct gb__count_entry *e = resolve(t, st, name, &p);
 	struct frame f = { .buf_off = st->len, .e = e, .n_kv = n };
 
 	if (e != NULL) {
@@ -539,11 +489,11 @@ gb_tele_begin(gb_tele *t, const char *name, const gb_kv *meta, size_t n)
 		buf_put(st, meta[i].key);
 		buf_put(st, meta[i].value);
 	}
-	uint64_t now = gb__clock_mono_ns();
-	if (now <= st->last_ns)
-		now = st->last_ns + 1;
-	st->last_ns = now;
-	f.start_ns = now;
+	uint64_t now = gb__clock_tick();
+	if (now <= st->last_tick)
+		now = st->last_tick + 1;
+	st->last_tick = now;
+	f.start = now;
 	st->frames[st->depth] = f;
 	s.tele = t;
 	s.start_ns = now;
@@ -554,18 +504,18 @@ oom:
 	return s;
 }
 
-/* Reports frame i of st (the innermost one) and pops it. */
+/* Reports frame i of st (the innermost one), which ended at tick now, and pops it. */
 static void
 end_frame(gb_tele *t, struct stack *st, unsigned i, uint64_t now)
 {
 	struct frame *f = &st->frames[i];
 	gb_kv inline_kv[META_INLINE], *kv = inline_kv;
-	size_t len;
-	const char *path = frame_path(st, f, &len);
+	struct out o = { .kind = GB_REC_TIMING };
 	const char *p;
 
+	o.scope = frame_path(st, f, &o.len);
 	if (f->n_kv > META_INLINE && (kv = malloc(f->n_kv * sizeof(*kv))) == NULL) {
-		gb__log_warnx("telemetry: out of memory; timing of \"%s\" is not recorded", path);
+		gb__log_warnx("telemetry: out of memory; timing of \"%s\" is not recorded", o.scope);
 		goto pop;
 	}
 	p = st->buf + f->kv_off;
@@ -577,13 +527,13 @@ end_frame(gb_tele *t, struct stack *st, unsigned i, uint64_t now)
 	}
 	gb_tele_meta m = {
 		.depth = (int)i,
-		.parent_scope = i > 0 ? frame_path(st, &st->frames[i - 1], &len) : NULL,
+		.parent_scope = i > 0 ? frame_path(st, &st->frames[i - 1], &o.parent_len) : NULL,
 		.call_count = count_bump(f->e),
 		.metric_type = NULL,
 		.extra = kv,
 		.n_extra = f->n_kv,
 	};
-	report_timing(t, path, (double)(now - f->start_ns) / 1e9, &m);
+	report(t, &o, (double)gb__clock_ticks_ns(f->start, now) / 1e9, &m);
 	if (kv != inline_kv)
 		free(kv);
 pop:
@@ -600,14 +550,14 @@ gb_tele_end(gb_tele *t, gb_scope *s)
 
 	if (s == NULL || s->tele == NULL)
 		return;
-	now = gb__clock_mono_ns();
+	now = gb__clock_tick();
 	if (t != s->tele) {
 		gb__log_warnx("telemetry: usage error: scope ended on another context than it began on");
 		t = s->tele;
 	}
 	s->tele = NULL;
 	st = find_stack(t);
-	if (st == NULL || s->depth >= st->depth || st->frames[s->depth].start_ns != s->start_ns) {
+	if (st == NULL || s->depth >= st->depth || st->frames[s->depth].start != s->start_ns) {
 		/* Already closed by an out-of-order end (logged then), or ended on another thread. */
 		if (st == NULL)
 			gb__log_warnx("telemetry: usage error: scope ended on a thread it did not begin on");
@@ -631,57 +581,56 @@ gb__tele_scope_cleanup(gb_scope *s)
 
 /* ---- metrics ---- */
 
-/* Places name at this thread's current position in t: fills m's depth and parent_scope and
- * call_count, and returns the full path (name itself at top level), or NULL when out of
- * memory (logged, the record is lost). The path is the entry's, or one composed in the
+/* Places name at this thread's current position in t: fills m's depth, parent_scope and
+ * call_count and o's path and lengths (the path is name itself at top level). False when out
+ * of memory (logged, the record is lost). The path is the entry's, or one composed in the
  * thread's stack buffer when the path has no entry. */
-static const char *
-place(gb_tele *t, const char *name, gb_tele_meta *m)
+static bool
+place(gb_tele *t, const char *name, gb_tele_meta *m, struct out *o)
 {
 	struct stack *st = get_stack(t);
-	struct count_entry *e;
+	struct gb__count_entry *e;
 	struct path p;
-	size_t len;
 
 	if (st == NULL) { /* no thread state: at top level, without the cache */
-		len = strlen(name);
-		e = entry_find(t, name, len, gb__hash_more(GB_HASH_SEED, name, len));
+		o->len = strlen(name);
+		e = gb__counts_find(&t->counts, name, o->len, gb__hash_more(GB_HASH_SEED, name, o->len));
 		m->call_count = count_bump(e);
-		return name;
+		o->scope = name;
+		return true;
 	}
 	e = resolve(t, st, name, &p);
 	if (e == NULL && p.len == SIZE_MAX) {
 		gb__log_warnx("telemetry: out of memory; \"%s\" is not recorded", name);
-		return NULL;
+		return false;
 	}
 	if (st->depth > 0) {
 		m->depth = (int)st->depth;
-		m->parent_scope = frame_path(st, &st->frames[st->depth - 1], &len);
+		m->parent_scope = frame_path(st, &st->frames[st->depth - 1], &o->parent_len);
 	}
 	m->call_count = count_bump(e);
-	return e != NULL ? e->path : st->buf + p.off;
+	o->scope = e != NULL ? e->path : st->buf + p.off;
+	o->len = e != NULL ? e->len : p.len;
+	return true;
 }
 
 static void
-record(gb_tele *t, const char *name, double v, const gb_kv *meta, size_t n, const char *type)
+record(gb_tele *t, const char *name, double v, const gb_kv *meta, size_t n, const char *type,
+    uint8_t kind)
 {
 	gb_tele_meta m = { .metric_type = type, .extra = meta, .n_extra = n };
-	const char *path = place(t, name, &m);
+	struct out o = { .kind = kind };
 
-	if (path != NULL)
-		report_metric(t, path, v, &m);
+	if (place(t, name, &m, &o))
+		report(t, &o, v, &m);
 }
 
 void
 gb__tele_timing(gb_tele *t, const char *name, double seconds, const gb_kv *meta, size_t n)
 {
-	gb_tele_meta m = { .extra = meta, .n_extra = n };
-	const char *path;
-
 	if (t == &gb__tele_noop || t == NULL || !name_ok(name, "timing"))
 		return;
-	if ((path = place(t, name, &m)) != NULL)
-		report_timing(t, path, seconds, &m);
+	record(t, name, seconds, meta, n, NULL, GB_REC_TIMING);
 }
 
 void
@@ -689,7 +638,7 @@ gb__tele_histogram(gb_tele *t, const char *name, double v, const gb_kv *meta, si
 {
 	if (t == &gb__tele_noop || t == NULL || !name_ok(name, "histogram"))
 		return;
-	record(t, name, v, meta, n, "histogram");
+	record(t, name, v, meta, n, "histogram", GB_REC_HISTOGRAM);
 }
 
 void
@@ -697,7 +646,7 @@ gb_tele_metric(gb_tele *t, const char *name, double v, const gb_kv *meta, size_t
 {
 	if (t == &gb__tele_noop || t == NULL || !name_ok(name, "metric"))
 		return;
-	record(t, name, v, meta, n, NULL);
+	record(t, name, v, meta, n, NULL, GB_REC_METRIC);
 }
 
 void
@@ -705,7 +654,7 @@ gb_tele_count(gb_tele *t, const char *name, double inc, const gb_kv *meta, size_
 {
 	if (t == &gb__tele_noop || t == NULL || !name_ok(name, "counter"))
 		return;
-	record(t, name, inc, meta, n, "counter");
+	record(t, name, inc, meta, n, "counter", GB_REC_COUNTER);
 }
 
 void
@@ -713,5 +662,5 @@ gb_tele_gauge(gb_tele *t, const char *name, double v, const gb_kv *meta, size_t 
 {
 	if (t == &gb__tele_noop || t == NULL || !name_ok(name, "gauge"))
 		return;
-	record(t, name, v, meta, n, "gauge");
+	record(t, name, v, meta, n, "gauge", GB_REC_GAUGE);
 }

@@ -83,6 +83,11 @@ if command -v valgrind >/dev/null; then
 fi
 # ---- end of the collector's instructions per record ----
 
+# --- the context under 8 threads (tele_bench's "tele_threads" line, printed before its "tele"
+# line, which run() keeps) ---
+grep '^{"bench":"tele_threads"' "$out/tele.out" | tail -1 >>"$out/results.jsonl"
+# --- end of the 8-thread block ---
+
 cc=$(sed -n 's/^CMAKE_C_COMPILER:[A-Z]*=//p' "$dir/CMakeCache.txt")
 python3 "$src/tests/bench/table.py" "$out/results.jsonl" "$(nproc)" "$(uname -sr)" \
 	"$("$cc" --version | head -1)"

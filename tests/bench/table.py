@@ -48,6 +48,7 @@ def ratios(b):
     if m:
         rows.append(("collector peak RSS, caps on / off, %d names (memory_bench)" % m["names"],
                      m["capped"]["peak_kib"] / m["nocap"]["peak_kib"]))
+    rows += threads_ratios(b)
     rows += batch_ratios(b.get("batch"))
     return rows
 
@@ -76,6 +77,30 @@ def batch_absolutes(a):
                          "%.3f / %.1f" %
                          (r["requests_per_job"], r["billed_tokens_per_job"])))
     return rows
+
+
+# --- the context under 8 threads (tele_bench's "tele_threads" line) ---
+def threads_ratios(b):
+    t = b.get("tele_threads")
+    if not t:
+        return []
+    n = t["threads"]
+    return [("%d threads: one shared context / a context each (tele_bench)" % n,
+             t["shared_over_each"]),
+            ("%d threads: one shared context / shm reporter alone (tele_bench)" % n,
+             t["shared_over_direct"])]
+
+
+def threads_absolutes(b):
+    t = b.get("tele_threads")
+    if not t:
+        return []
+    n = t["threads"]
+    return [("%d threads, counters into one ring, one shared context" % n,
+             "%.1f ns CPU/record" % t["shared_context_ns"]),
+            ("%d threads, a context each" % n, "%.1f ns CPU/record" % t["context_each_ns"]),
+            ("%d threads, shm reporter alone" % n, "%.1f ns CPU/record" % t["shm_direct_ns"])]
+# --- end of the 8-thread block ---
 
 
 def patterns(w):
@@ -131,6 +156,7 @@ def absolutes(b):
                   "%.1f / %.1f MiB" % (m["capped"]["peak_kib"] / 1024, m["nocap"]["peak_kib"] / 1024)),
                  ("collector peak RSS, console summary of %d scopes" % m["scopes"],
                   "%.1f MiB" % (m["summary"]["peak_kib"] / 1024))]
+    rows += threads_absolutes(b)
     rows += batch_absolutes(b.get("batch"))
     return rows
 

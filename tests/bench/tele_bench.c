@@ -4,16 +4,22 @@
  * directly, without the context), and the same scope through a reporter that sends one
  * DogStatsD datagram per record over loopback UDP (what the ring saves us from); and what a
  * producer's memory grows by when it makes up 2 M distinct metric names (target <= 16 MiB),
- * beside the same records under one name.
- * Prints medians over several runs, then one JSON line. A benchmark, not a test.
+ * beside the same records under one name. Then 8 threads writing counters into one ring three
+ * ways: through one context they share, through a context each, and calling the shm reporter
+ * directly (the CPU time per record, summed over the threads: on fewer cores than threads the
+ * wall time says more about the scheduler than about the code).
+ * Prints medians over several runs, then two JSON lines ("tele_threads", then "tele"). A
+ * benchmark, not a test.
  * usage: tele_bench [RUNS]
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <gbatch/telemetry.h>
@@ -25,6 +31,9 @@
 #define ENABLED_OPS 20000 /* fits the default 4 MiB ring between drains */
 #define UDP_OPS 20000
 #define DISTINCT_NAMES 2000000
+#define THREADS 8
+#define THREAD_OPS 40000 /* per thread and run: 8 x 40 000 records fit the 32 MiB ring */
+#define THREADS_RING (32u << 20)
 
 static int
 cmp_double(const void *a, const void *b)
@@ -182,6 +191,131 @@ names_growth(int distinct)
 	return grown;
 }
 
+/* ---- 8 threads into one ring ---- */
+
+enum mt_mode { MT_SHARED, MT_OWN, MT_DIRECT };
+
+struct mt {
+	enum mt_mode mode;
+	gb_tele *shared;
+	gb_reporter *rep;
+	pthread_barrier_t go;
+	double cpu_ns[THREADS];
+};
+
+struct mt_arg {
+	struct mt *mt;
+	int i;
+};
+
+static uint64_t
+thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * GB_NS_PER_SEC + (uint64_t)ts.tv_nsec;
+}
+
+static void *
+mt_body(void *p)
+{
+	struct mt_arg *a = p;
+	struct mt *mt = a->mt;
+	gb_tele *t = mt->mode == MT_OWN ? gb_tele_new(mt->rep, 1, GB_TELE_ENABLE) : mt->shared;
+	gb_tele_meta m = { .call_count = 1, .metric_type = "counter" };
+	uint64_t c0;
+
+	pthread_barrier_wait(&mt->go);
+	c0 = thread_cpu_ns();
+	for (int i = 0; i < THREAD_OPS; i++) {
+		if (mt->mode == MT_DIRECT)
+			mt->rep->record_metric(mt->rep->self, "batch_success", 1, &m);
+		else
+			gb_tele_count(t, "batch_success", 1, NULL, 0);
+	}
+	mt->cpu_ns[a->i] = (double)(thread_cpu_ns() - c0);
+	if (mt->mode == MT_OWN)
+		gb_tele_free(t);
+	return NULL;
+}
+
+/* CPU ns per record, summed over THREADS threads writing THREAD_OPS counters each. */
+static double
+bench_threads(struct mt *mt, enum mt_mode mode, gb_ring *consumer)
+{
+	pthread_t th[THREADS];
+	struct mt_arg args[THREADS];
+	double cpu = 0;
+
+	mt->mode = mode;
+	pthread_barrier_init(&mt->go, NULL, THREADS);
+	for (int i = 0; i < THREADS; i++) {
+		args[i] = (struct mt_arg){ mt, i };
+		if (pthread_create(&th[i], NULL, mt_body, &args[i]) != 0) {
+			perror("tele_bench: pthread_create");
+			exit(1);
+		}
+	}
+	for (int i = 0; i < THREADS; i++) {
+		pthread_join(th[i], NULL);
+		cpu += mt->cpu_ns[i];
+	}
+	pthread_barrier_destroy(&mt->go);
+	while (gb__ring_read(consumer, discard, NULL, 100000) > 0)
+		;
+	return cpu / (THREADS * THREAD_OPS);
+}
+
+/* The three ways side by side, each the median of runs rounds taken in turn; prints the
+ * "tele_threads" JSON line. Returns the records the reporter dropped (0 unless the ring
+ * filled). */
+static unsigned long long
+threads_figures(int runs, double *v)
+{
+	char ring_name[64], err[256];
+	double shared, own, direct;
+	gb_ring_opts o;
+	gb_ring *consumer;
+
+	snprintf(ring_name, sizeof(ring_name), "tele-bench-mt-%d", (int)getpid());
+	gb__ring_opts_init(&o);
+	o.capacity = THREADS_RING;
+	if (gb__ring_open_consumer(&consumer, ring_name, &o, err, sizeof(err)) != GB_RING_OK) {
+		fprintf(stderr, "tele_bench: %s\n", err);
+		exit(1);
+	}
+	gb_shm_reporter *sr = gb_shm_reporter_open(ring_name);
+	gb_reporter rep = gb_shm_reporter_as_reporter(sr);
+	struct mt mt = { .rep = &rep, .shared = gb_tele_new(&rep, 1, GB_TELE_ENABLE) };
+	double *w = v + runs, *x = v + 2 * runs;
+
+	for (int r = 0; r < 4; r++) /* once round the ring: every page of it touched */
+		bench_threads(&mt, MT_DIRECT, consumer);
+	for (int r = 0; r < runs; r++) {
+		v[r] = bench_threads(&mt, MT_SHARED, consumer);
+		w[r] = bench_threads(&mt, MT_OWN, consumer);
+		x[r] = bench_threads(&mt, MT_DIRECT, consumer);
+	}
+	shared = median(v, runs);
+	own = median(w, runs);
+	direct = median(x, runs);
+	printf("%d threads, one shared context: %8.2f ns CPU/record (median of %d x %d x %d)\n",
+	    THREADS, shared, runs, THREADS, THREAD_OPS);
+	printf("%d threads, a context each:     %8.2f ns CPU/record\n", THREADS, own);
+	printf("%d threads, shm reporter alone: %8.2f ns CPU/record\n", THREADS, direct);
+	unsigned long long dropped = gb_shm_reporter_dropped(sr);
+	printf("{\"bench\":\"tele_threads\",\"threads\":%d,\"shared_context_ns\":%.2f,"
+	       "\"context_each_ns\":%.2f,\"shm_direct_ns\":%.2f,\"shared_over_each\":%.3f,"
+	       "\"shared_over_direct\":%.3f,\"dropped\":%llu,\"runs\":%d}\n",
+	    THREADS, shared, own, direct, shared / own, shared / direct, dropped, runs);
+	gb_tele_free(mt.shared);
+	gb_shm_reporter_close(sr);
+	gb__ring_close(consumer);
+	gb__ring_unlink(ring_name, err, sizeof(err));
+	return dropped;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -192,7 +326,7 @@ main(int argc, char **argv)
 	struct statsd sd = { .fd = -1 };
 	socklen_t alen = sizeof(sd.to);
 
-	if (runs < 1 || (v = calloc((size_t)runs, sizeof(*v))) == NULL) {
+	if (runs < 1 || (v = calloc(3 * (size_t)runs, sizeof(*v))) == NULL) {
 		fprintf(stderr, "usage: %s [RUNS >= 1]\n", argv[0]);
 		return 2;
 	}
@@ -249,6 +383,7 @@ main(int argc, char **argv)
 	printf("enabled scope, UDP sendto:%8.2f ns (median of %d x %d)\n", scope_udp, runs, UDP_OPS);
 
 	long one_name = names_growth(0), many_names = names_growth(1);
+	threads_figures(runs, v);
 	printf("producer memory, %d records: one name +%ld KiB, %d distinct names +%ld KiB "
 	    "(target <= 16384 KiB)\n", DISTINCT_NAMES, one_name, DISTINCT_NAMES, many_names);
 

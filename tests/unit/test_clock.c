@@ -1,4 +1,5 @@
-/* test_clock.c - the three clocks agree with each other and move forward. */
+/* test_clock.c - the clocks agree with each other and move forward; the tick clock measures
+ * what CLOCK_MONOTONIC measures. */
 #include <check.h>
 #include <stdlib.h>
 #include <time.h>
@@ -40,6 +41,38 @@ START_TEST(coarse_close_to_precise)
 }
 END_TEST
 
+/* An interval timed by the tick clock lies within the same interval timed by CLOCK_MONOTONIC
+ * around it: at least the span between the inner reads, at most the span between the outer
+ * ones (with 0.5% for the calibration). The first read of the process is in the first round. */
+START_TEST(ticks_measure_what_monotonic_measures)
+{
+	for (int round = 0; round < 3; round++) {
+		struct timespec nap = { 0, (long)(5 + 10 * round) * 1000000L };
+		uint64_t m0 = gb__clock_mono_ns(), t0 = gb__clock_tick(), m1 = gb__clock_mono_ns();
+
+		nanosleep(&nap, NULL);
+		uint64_t m2 = gb__clock_mono_ns(), t1 = gb__clock_tick(), m3 = gb__clock_mono_ns();
+		uint64_t ns = gb__clock_ticks_ns(t0, t1), inner = m2 - m1, outer = m3 - m0;
+
+		ck_assert_uint_ge(inner, (uint64_t)nap.tv_nsec);
+		ck_assert_uint_ge(ns, inner - inner / 200);
+		ck_assert_uint_le(ns, outer + outer / 200);
+	}
+}
+END_TEST
+
+/* A difference taken the wrong way round (a thread moved to a CPU whose counter lags) is 0,
+ * not a wrapped 584 years. */
+START_TEST(ticks_backwards_are_no_time)
+{
+	uint64_t now = gb__clock_tick();
+
+	ck_assert_uint_eq(gb__clock_ticks_ns(now, now), 0);
+	ck_assert_uint_eq(gb__clock_ticks_ns(now + 1000, now), 0);
+	ck_assert_uint_lt(gb__clock_ticks_ns(now, now + 1000), GB_NS_PER_MS);
+}
+END_TEST
+
 static Suite *
 clock_suite(void)
 {
@@ -49,6 +82,8 @@ clock_suite(void)
 	tcase_add_test(tc, monotonic_moves_forward);
 	tcase_add_test(tc, realtime_matches_time);
 	tcase_add_test(tc, coarse_close_to_precise);
+	tcase_add_test(tc, ticks_measure_what_monotonic_measures);
+	tcase_add_test(tc, ticks_backwards_are_no_time);
 	suite_add_tcase(s, tc);
 	return s;
 }

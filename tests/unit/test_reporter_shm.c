@@ -170,6 +170,88 @@ START_TEST(round_trip_keeps_every_field)
 }
 END_TEST
 
+/* The context hands the shm reporter the lengths it knows instead of calling its callbacks: the
+ * records it writes are the callbacks' own, byte for byte but the time (a long path, truncated,
+ * and metadata past the limit included). */
+static void
+assert_same_record(const struct got *a, const struct got *b)
+{
+	ck_assert_int_eq(a->decode_rc, 0);
+	ck_assert_int_eq(b->decode_rc, 0);
+	ck_assert_str_eq(a->scope, b->scope);
+	ck_assert_uint_eq(a->rec.kind, b->rec.kind);
+	ck_assert_uint_eq(a->rec.flags, b->rec.flags);
+	ck_assert_uint_eq(a->rec.depth, b->rec.depth);
+	ck_assert_uint_eq(a->rec.parent_len, b->rec.parent_len);
+	ck_assert_uint_eq(a->rec.call_count, b->rec.call_count);
+	ck_assert_uint_eq(a->rec.pid, b->rec.pid);
+	ck_assert_uint_eq(a->rec.tid, b->rec.tid);
+	ck_assert_uint_eq(a->rec.n_meta, b->rec.n_meta);
+	ck_assert_uint_eq(a->rec.meta_dropped, b->rec.meta_dropped);
+	for (size_t i = 0; i < a->rec.n_meta; i++) {
+		ck_assert_str_eq(a->kv[i][0], b->kv[i][0]);
+		ck_assert_str_eq(a->kv[i][1], b->kv[i][1]);
+	}
+}
+
+static gb_tele_meta last_meta;
+static char last_scope[GB_REC_MAX_SCOPE + 200];
+static gb_kv last_kv[GB_REC_MAX_META + 4];
+
+static int
+keep_metric(void *self, const char *scope, double v, const gb_tele_meta *m)
+{
+	(void)self;
+	(void)v;
+	snprintf(last_scope, sizeof(last_scope), "%s", scope);
+	last_meta = *m;
+	memcpy(last_kv, m->extra, m->n_extra * sizeof(*m->extra));
+	last_meta.extra = last_kv;
+	return 0;
+}
+
+START_TEST(context_writes_what_the_callbacks_write)
+{
+	static char longname[GB_REC_MAX_SCOPE + 50];
+	gb_kv meta[GB_REC_MAX_META + 2];
+
+	open_consumer(0);
+	gb_shm_reporter *sr = gb_shm_reporter_open(ring_name);
+	gb_reporter reps[2] = { gb_shm_reporter_as_reporter(sr), { .record_metric = keep_metric } };
+	gb_tele *t = gb_tele_new(reps, 2, GB_TELE_ENABLE);
+	memset(longname, 'n', sizeof(longname) - 1);
+	for (size_t i = 0; i < GB_REC_MAX_META + 2; i++)
+		meta[i] = (gb_kv){ i == 0 ? "model" : "k", i == 1 ? "gemini-2.0-flash" : "v" };
+
+	const char *names[] = { "calls", longname };
+	const size_t n_meta[] = { 2, GB_REC_MAX_META + 2 };
+	for (int k = 0; k < 2; k++) {
+		GB_SCOPE(t, "batch.total_processing") {
+			gb_tele_count(t, names[k], 3, meta, n_meta[k]);
+			/* the same record through the callback the context did not call */
+			ck_assert_int_eq(reps[0].record_metric(reps[0].self, last_scope, 3, &last_meta), 0);
+		}
+	}
+	ck_assert_uint_eq(drain(), 6);
+	assert_same_record(&got[0], &got[1]);
+	ck_assert_str_eq(got[0].scope, "batch.total_processing.calls");
+	ck_assert_uint_eq(got[0].rec.kind, GB_REC_COUNTER);
+	ck_assert_uint_eq(got[0].rec.parent_len, strlen("batch.total_processing"));
+	ck_assert_uint_eq(got[0].rec.n_meta, 2);
+	ck_assert_str_eq(got[0].kv[1][1], "gemini-2.0-flash");
+	assert_same_record(&got[3], &got[4]);
+	ck_assert_uint_eq(got[3].rec.scope_len, GB_REC_MAX_SCOPE);
+	ck_assert_uint_eq(got[3].rec.flags, GB_REC_F_SCOPE_TRUNC | GB_REC_F_META_DROPPED);
+	ck_assert_uint_eq(got[3].rec.meta_dropped, 2);
+	ck_assert_uint_eq(got[3].rec.call_count, 1);
+	ck_assert_uint_eq(got[2].rec.kind, GB_REC_TIMING);
+	ck_assert_uint_eq(got[5].rec.call_count, 2);
+	gb_tele_free(t);
+	gb_shm_reporter_close(sr);
+	close_consumer();
+}
+END_TEST
+
 /* Through the public calls: pairs past what a record holds are counted in it, so the
  * collector can count them as dropped tags. */
 START_TEST(metadata_past_the_record_limit_is_counted)
@@ -370,6 +452,62 @@ record_runner_pid(void)
 	runner_pid = getpid();
 }
 
+/* Each thread counts what it writes in a slot of its own, 64 of them, given back at its exit:
+ * with 80 threads alive at once (16 past the slots) and then 100 more one after another
+ * (reusing slots), every record is counted once, in written or dropped. */
+#define MANY_WRITERS 80
+#define LATE_WRITERS 100
+#define EACH_WRITES 50
+
+static pthread_barrier_t all_alive;
+static gb_reporter many_rep;
+
+static void *
+many_writer(void *arg)
+{
+	gb_tele_meta m = { .call_count = 1, .metric_type = "counter" };
+
+	if (arg != NULL)
+		pthread_barrier_wait(&all_alive);
+	for (int i = 0; i < EACH_WRITES; i++)
+		many_rep.record_metric(many_rep.self, "slots.writes", 1, &m);
+	if (arg != NULL)
+		pthread_barrier_wait(&all_alive); /* nobody exits before all have written */
+	return NULL;
+}
+
+START_TEST(written_counted_exactly_past_the_writer_slots)
+{
+	pthread_t th[MANY_WRITERS];
+	uint64_t total = (MANY_WRITERS + LATE_WRITERS) * EACH_WRITES;
+
+	open_consumer(0);
+	gb_shm_reporter *sr = gb_shm_reporter_open(ring_name);
+	many_rep = gb_shm_reporter_as_reporter(sr);
+	counted[0] = counted[1] = 0;
+	pthread_barrier_init(&all_alive, NULL, MANY_WRITERS);
+	for (int i = 0; i < MANY_WRITERS; i++)
+		ck_assert_int_eq(pthread_create(&th[i], NULL, many_writer, &all_alive), 0);
+	for (int i = 0; i < MANY_WRITERS; i++)
+		pthread_join(th[i], NULL);
+	pthread_barrier_destroy(&all_alive);
+	ck_assert_uint_eq(gb_shm_reporter_written(sr), MANY_WRITERS * EACH_WRITES);
+	for (int i = 0; i < LATE_WRITERS; i++) {
+		ck_assert_int_eq(pthread_create(&th[0], NULL, many_writer, NULL), 0);
+		pthread_join(th[0], NULL);
+	}
+	many_writer(NULL); /* and this thread */
+	total += EACH_WRITES;
+	ck_assert_uint_eq(gb_shm_reporter_written(sr), total);
+	ck_assert_uint_eq(gb_shm_reporter_dropped(sr), 0);
+	while (gb__ring_read(consumer, count_handler, NULL, 1000) > 0)
+		;
+	ck_assert_uint_eq(counted[1], total);
+	gb_shm_reporter_close(sr);
+	close_consumer();
+}
+END_TEST
+
 static Suite *
 reporter_shm_suite(void)
 {
@@ -377,12 +515,14 @@ reporter_shm_suite(void)
 	TCase *tc = tcase_create("core");
 
 	tcase_add_test(tc, round_trip_keeps_every_field);
+	tcase_add_test(tc, context_writes_what_the_callbacks_write);
 	tcase_add_test(tc, oversize_input_truncated_and_flagged);
 	tcase_add_test(tc, metadata_past_the_record_limit_is_counted);
 	tcase_add_test(tc, full_ring_drops_and_counts);
 	tcase_add_test(tc, heartbeat_while_open_detached_on_close);
 	tcase_add_test(tc, unopenable_ring_warns_once_and_counts);
 	tcase_add_test(tc, threads_write_concurrently);
+	tcase_add_test(tc, written_counted_exactly_past_the_writer_slots);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -254,6 +254,190 @@ START_TEST(call_counts_exact_across_threads)
 }
 END_TEST
 
+/* 8 threads sharing one context over more paths than a thread's cache holds, each thread
+ * in one of two orders, so that paths are added, by two threads at once too, and the table
+ * grows, while the other threads look them up without a lock: every count of every path is
+ * given exactly once. */
+#define MANY_THREADS 8
+#define MANY_PATHS 200
+#define MANY_ROUNDS 25
+#define MANY_EACH (MANY_THREADS * MANY_ROUNDS)
+
+static _Atomic unsigned char many_seen[2][MANY_PATHS][MANY_EACH + 1];
+static atomic_int many_bad;
+static pthread_barrier_t many_go;
+
+static int
+many_metric(void *self, const char *scope, double v, const gb_tele_meta *m)
+{
+	int nested = strncmp(scope, "pool.", 5) == 0;
+	unsigned i, n = m->call_count;
+	char rest;
+
+	(void)self;
+	(void)v;
+	if (sscanf(scope + (nested ? 5 : 0), "n%u%c", &i, &rest) != 1 || i >= MANY_PATHS ||
+	    n == 0 || n > MANY_EACH || m->depth != nested ||
+	    (nested ? m->parent_scope == NULL || strcmp(m->parent_scope, "pool") != 0 :
+	    m->parent_scope != NULL) ||
+	    atomic_exchange(&many_seen[nested][i][n], 1) != 0)
+		atomic_fetch_add(&many_bad, 1);
+	return 0;
+}
+
+static void
+many_round(gb_tele *tt, unsigned first)
+{
+	char name[16]; /* one buffer, rewritten for every name */
+
+	for (unsigned k = 0; k < MANY_PATHS; k++) {
+		snprintf(name, sizeof(name), "n%u", (first + k) % MANY_PATHS);
+		gb_tele_count(tt, name, 1, NULL, 0);
+	}
+}
+
+static void *
+many_body(void *arg)
+{
+	gb_tele *tt = ((void **)arg)[0];
+	unsigned first = (unsigned)(uintptr_t)((void **)arg)[1];
+
+	pthread_barrier_wait(&many_go);
+	for (int r = 0; r < MANY_ROUNDS; r++) {
+		many_round(tt, first);
+		GB_SCOPE(tt, "pool") {
+			many_round(tt, first + 7);
+		}
+	}
+	return NULL;
+}
+
+START_TEST(call_counts_exact_with_8_threads_over_many_paths)
+{
+	gb_reporter r = { .self = NULL, .record_metric = many_metric };
+	gb_tele *tt = gb_tele_new(&r, 1, GB_TELE_ENABLE);
+	pthread_t th[MANY_THREADS];
+	void *args[MANY_THREADS][2];
+
+	pthread_barrier_init(&many_go, NULL, MANY_THREADS);
+	for (int i = 0; i < MANY_THREADS; i++) {
+		args[i][0] = tt;
+		args[i][1] = (void *)(uintptr_t)(i % 2 * (MANY_PATHS / 2)); /* two orders */
+		ck_assert_int_eq(pthread_create(&th[i], NULL, many_body, args[i]), 0);
+	}
+	for (int i = 0; i < MANY_THREADS; i++)
+		pthread_join(th[i], NULL);
+	pthread_barrier_destroy(&many_go);
+	int bad = atomic_load(&many_bad);
+	ck_assert_int_eq(bad, 0);
+	for (int nested = 0; nested < 2; nested++)
+		for (unsigned i = 0; i < MANY_PATHS; i++)
+			for (unsigned n = 1; n <= MANY_EACH; n++)
+				ck_assert_msg(atomic_load(&many_seen[nested][i][n]) == 1,
+				    "%sn%u: count %u given %d times", nested ? "pool." : "", i, n,
+				    atomic_load(&many_seen[nested][i][n]));
+	gb_tele_free(tt);
+}
+END_TEST
+
+/* A thread's cache maps (name, enclosing scope) to a path: the same name pointer, or one buffer
+ * rewritten, under scopes that come and go (and more names than the cache has slots) always
+ * gets the path of the scope open now, never one cached under another ("a" and "b" are the
+ * same length, so a path cached under one has the right text after the other's path too). */
+static void
+names_in_scope(const char *outer, unsigned round, char *name, size_t size)
+{
+	gb_scope s = gb_tele_begin(t, outer, NULL, 0);
+
+	snprintf(name, size, "same");
+	gb_tele_metric(t, name, 0, NULL, 0);
+	gb_tele_metric(t, "x", 0, NULL, 0);
+	for (unsigned i = 0; i < 100; i++) {
+		snprintf(name, size, "m%u", (i + round) % 100);
+		gb_tele_metric(t, name, i, NULL, 0);
+	}
+	gb_tele_metric(t, "x", 0, NULL, 0);
+	snprintf(name, size, "same");
+	gb_tele_metric(t, name, 0, NULL, 0);
+	gb_tele_end(t, &s);
+}
+
+START_TEST(cached_paths_follow_the_enclosing_scope)
+{
+	static const char *outer[] = { "a", "b", "a.b" };
+	char name[16], path[32];
+	size_t k = 0;
+
+	for (unsigned round = 0; round < 3; round++) {
+		for (int o = 0; o < 3; o++)
+			names_in_scope(outer[o], round, name, sizeof(name));
+		gb_tele_metric(t, "x", 1, NULL, 0);
+		GB_SCOPE(t, "a") {
+			GB_SCOPE(t, "b") {
+				gb_tele_metric(t, "x", 2, NULL, 0); /* a.b.x again, by another split */
+			}
+		}
+	}
+	ck_assert_uint_eq(rc.n, 3 * (3 * 105 + 4));
+	for (unsigned r = 0; r < 3; r++) {
+		for (int o = 0; o < 3; o++) {
+			/* a.b.x is also recorded by the nested scopes; "a" and "a.b" are also timed
+			 * by them, "b" only here */
+			unsigned x0 = o == 2 ? 3 * r : 2 * r, timed = o == 1 ? r + 1 : 2 * r + 1;
+
+			snprintf(path, sizeof(path), "%s.same", outer[o]);
+			assert_rec(k++, 'm', path, 1, outer[o], 2 * r + 1, NULL, "");
+			snprintf(path, sizeof(path), "%s.x", outer[o]);
+			assert_rec(k++, 'm', path, 1, outer[o], x0 + 1, NULL, "");
+			for (unsigned i = 0; i < 100; i++, k++) {
+				snprintf(path, sizeof(path), "%s.m%u", outer[o], (i + r) % 100);
+				assert_rec(k, 'm', path, 1, outer[o], r + 1, NULL, "");
+			}
+			snprintf(path, sizeof(path), "%s.x", outer[o]);
+			assert_rec(k++, 'm', path, 1, outer[o], x0 + 2, NULL, "");
+			snprintf(path, sizeof(path), "%s.same", outer[o]);
+			assert_rec(k++, 'm', path, 1, outer[o], 2 * r + 2, NULL, "");
+			assert_rec(k++, 't', outer[o], 0, NULL, timed, NULL, "");
+		}
+		assert_rec(k++, 'm', "x", 0, NULL, r + 1, NULL, "");
+		assert_rec(k++, 'm', "a.b.x", 2, "a.b", 3 * r + 3, NULL, "");
+		assert_rec(k++, 't', "a.b", 1, "a", 2 * r + 2, NULL, "");
+		assert_rec(k++, 't', "a", 0, NULL, 2 * r + 2, NULL, "");
+	}
+}
+END_TEST
+
+/* What a context keeps for its call counts is bounded: past GB_TELE_MAX_PATHS distinct paths
+ * it stops growing, and what it holds is the tables and one entry per path counted. */
+START_TEST(call_count_memory_stays_bounded)
+{
+	gb_reporter none = { 0 };
+	gb_tele *tt = gb_tele_new(&none, 1, GB_TELE_ENABLE);
+	size_t empty = gb__tele_memory(tt), full;
+	char name[32];
+
+	ck_assert_uint_gt(empty, 0);
+	ck_assert_uint_lt(empty, 4096);
+	for (unsigned i = 0; i < GB_TELE_MAX_PATHS + 1000; i++) {
+		snprintf(name, sizeof(name), "made.up.%07u", i); /* 15 bytes each */
+		gb_tele_count(tt, name, 1, NULL, 0);
+	}
+	full = gb__tele_memory(tt);
+	/* the newest table has 2 * GB_TELE_MAX_PATHS slots, the older ones fewer together */
+	size_t tables = 2 * (2 * GB_TELE_MAX_PATHS) * sizeof(void *) + 4096;
+	size_t entries = GB_TELE_MAX_PATHS * (sizeof(struct gb__count_entry) + 16);
+	ck_assert_uint_le(full, tables + entries);
+	ck_assert_uint_gt(full, entries);
+	for (unsigned i = 0; i < 20000; i++) {
+		snprintf(name, sizeof(name), "more.made.up.%u", i);
+		gb_tele_count(tt, name, 1, NULL, 0);
+		GB_SCOPE(tt, name) {}
+	}
+	ck_assert_uint_eq(gb__tele_memory(tt), full);
+	gb_tele_free(tt);
+}
+END_TEST
+
 /* Past GB_TELE_MAX_PATHS distinct paths, a new one is still reported, under its full path and
  * parent, with call_count 0; the paths counted before stay exact. */
 struct last_rec {
@@ -769,6 +953,9 @@ telemetry_suite(void)
 	tcase_add_test(tc, call_count_of_dotted_names_in_a_reused_buffer);
 	tcase_add_test(tc, call_counts_exact_across_threads);
 	tcase_add_test(tc, call_counts_past_the_table_cap);
+	tcase_add_test(tc, call_counts_exact_with_8_threads_over_many_paths);
+	tcase_add_test(tc, cached_paths_follow_the_enclosing_scope);
+	tcase_add_test(tc, call_count_memory_stays_bounded);
 	tcase_add_test(tc, metric_types_and_paths);
 	tcase_add_test(tc, metadata_in_given_order);
 	tcase_add_test(tc, many_metadata_pairs);
