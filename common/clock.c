@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #if defined(__x86_64__)
@@ -17,6 +18,7 @@
 
 #define FIRST_SPAN_NS 50000ull /* the first estimate's span */
 #define PAIR_SLACK_NS 2000ull  /* a (ticks, ns) pair read further apart than this is read again */
+#define JUMP_SPAN_NS 10000000ull /* spans this long tell a jump of the counter from the pairs' error */
 
 static uint64_t
 clock_read(clockid_t id)
@@ -53,7 +55,9 @@ gb__clock_real_coarse_ns(void)
 
 _Atomic int gb__clock_tick_kind = GB__TICK_UNKNOWN;
 static pthread_once_t tick_once = PTHREAD_ONCE_INIT;
-static uint64_t base_tick, base_ns;   /* the first pair: written once, before the kind */
+static uint64_t base_tick, base_ns;   /* the first pair, or the one after a jump: written
+                                         * before the kind, then only by the recalibrating thread */
+static uint64_t good_span;            /* the ticks the ratio was measured over (the same) */
 static _Atomic uint64_t ns_per_tick;  /* a double's bits */
 static _Atomic uint64_t next_cal;     /* the tick past which the ratio is measured again;
                                          UINT64_MAX while a thread measures it */
@@ -122,9 +126,10 @@ static void
 tick_init(void)
 {
 	uint64_t t = 0, ns = 0;
+	const char *force = getenv("GBATCH_CLOCK");
 	int kind = GB__TICK_MONO;
 
-	if (tsc_invariant()) {
+	if (tsc_invariant() && (force == NULL || strcmp(force, "monotonic") != 0)) {
 		base_tick = read_pair(&base_ns);
 		for (long i = 0; i < 10000000L; i++) {
 			t = read_pair(&ns);
@@ -133,6 +138,7 @@ tick_init(void)
 		}
 		if (t > base_tick && ns > base_ns) {
 			ratio_store((double)(ns - base_ns) / (double)(t - base_tick));
+			good_span = t - base_tick;
 			atomic_store_explicit(&next_cal, t, memory_order_relaxed);
 			kind = GB__TICK_TSC;
 		}
@@ -146,7 +152,8 @@ tick_init(void)
 static void
 recalibrate(uint64_t seen)
 {
-	uint64_t ns, t;
+	uint64_t ns, t, span, second;
+	int jumped;
 	double r;
 
 	if (!atomic_compare_exchange_strong_explicit(&next_cal, &seen, UINT64_MAX,
@@ -154,11 +161,28 @@ recalibrate(uint64_t seen)
 		return;
 	t = read_pair(&ns);
 	r = ratio_load();
-	if (t > base_tick && ns > base_ns) {
-		r = (double)(ns - base_ns) / (double)(t - base_tick);
-		ratio_store(r);
+	span = t > base_tick ? t - base_tick : 0;
+	/* The rate is constant: over a span long enough for the pairs' error not to matter, a
+	 * ratio off by more than a percent is a jump of the counter against CLOCK_MONOTONIC (a
+	 * virtual machine restored from a snapshot, or moved). Measure from there on, at the
+	 * rate known, refined again once the new span is longer than the one it came from. */
+	if (t <= base_tick || ns <= base_ns) {
+		jumped = 1;
+	} else {
+		double now = (double)(ns - base_ns) / (double)span;
+		jumped = (double)span * r >= JUMP_SPAN_NS && (now < r * 0.99 || now > r * 1.01);
+		if (!jumped && span > good_span) {
+			r = now;
+			ratio_store(r);
+			good_span = span;
+		}
 	}
-	uint64_t span = t - base_tick, second = (uint64_t)((double)GB_NS_PER_SEC / r);
+	second = (uint64_t)((double)GB_NS_PER_SEC / r);
+	if (jumped) {
+		base_tick = t;
+		base_ns = ns;
+		span = (uint64_t)((double)JUMP_SPAN_NS / r);
+	}
 	atomic_store_explicit(&next_cal, t + (span < second ? span : second), memory_order_relaxed);
 }
 #else

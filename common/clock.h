@@ -24,8 +24,11 @@ void gb__clock_sleep_ns(uint64_t ns);
  * counter is several times cheaper to read than CLOCK_MONOTONIC, which reads it and scales it.
  * Ticks only mean something as a difference: gb__clock_ticks_ns turns one into nanoseconds,
  * against CLOCK_MONOTONIC (measured at the first read, then again whenever the span since
- * doubles, at most once a second). Thread-safe; the first read of a process spends ~50 us on
- * a first estimate. */
+ * doubles, at most once a second; a ratio off by more than a percent is a jump of the counter,
+ * as when a virtual machine is restored from a snapshot, and measuring starts again from there:
+ * only a duration spanning the jump is wrong). GBATCH_CLOCK=monotonic in the environment keeps
+ * to CLOCK_MONOTONIC. Thread-safe; the first read of a process spends ~50 us on a first
+ * estimate. */
 enum { GB__TICK_UNKNOWN = 0, GB__TICK_TSC = 1, GB__TICK_MONO = 2 };
 extern _Atomic int gb__clock_tick_kind;
 uint64_t gb__clock_tick_first(void);
