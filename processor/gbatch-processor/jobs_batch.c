@@ -6,14 +6,12 @@
  * jittered wait until it ends, and its answers handed to the jobs runner's loop, which asks
  * what the batch left unanswered interactively and writes each job as --jobs does.
  */
-#include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <bsd/stdlib.h>
 #include <bsd/string.h>
@@ -36,7 +34,6 @@ struct batch_mode {
 	gb_gemini_batch b;
 	json_t *answers;         /* job key -> {"response": ...} or {"error": ...} */
 	json_t *wanted;          /* the keys the loop runs (a set) */
-	uint64_t t0;             /* monotonic, when this run began with the batch */
 	size_t from_batch, asked, jobs_written;
 	int64_t billable_batch, billable_asked;
 };
@@ -117,8 +114,13 @@ submit(struct runner *rn, struct batch_mode *bm, char *err, size_t errlen)
 	    bm->st.submitted - NOT_BEFORE_SLACK, &bm->b, &res);
 	json_decref(body);
 	if (res.status != GB__GEMINI_OK) {
+		char why[PATH_MAX + 128];
 		snprintf(err, errlen, "creating the batch failed: %s", res.message);
 		rn->stop_now = 1;
+		/* A refusal (a 4xx other than 408 and 429) created nothing: no state to keep. */
+		if (res.http_status >= 400 && res.http_status < 500 && res.http_status != 408 &&
+		    res.http_status != 429 && gb__batch_state_remove(bm->path, why, sizeof(why)) != 0)
+			gb__log_warnx("%s", why);
 		goto out;
 	}
 	strlcpy(bm->st.name, bm->b.name, sizeof(bm->st.name));
@@ -432,7 +434,6 @@ gb__jobs_batch_begin(struct runner *rn)
 	    (bm->wanted = json_object()) == NULL)
 		gb__fatalx("out of memory");
 	rn->bm = bm;
-	bm->t0 = gb__clock_mono_ns();
 	if (gb__batch_state_path(rn->o->output, bm->path, sizeof(bm->path)) != 0) {
 		gb__log_warnx("the batch's state file for \"%s\" would have too long a path",
 		    rn->o->output);
