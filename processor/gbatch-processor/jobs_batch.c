@@ -327,11 +327,10 @@ keep_answer(struct batch_mode *bm, const char *key, json_t *item, size_t *unknow
 /* The key of the i-th response: its own (metadata.key inline, key in the file), else the
  * i-th job's, as the API keeps the order of the requests. */
 static const char *
-key_of(const struct batch_mode *bm, const json_t *item, const json_t *own, size_t i)
+key_of(const struct batch_mode *bm, const json_t *own, size_t i)
 {
 	if (json_is_string(own))
 		return json_string_value(own);
-	(void)item;
 	return json_string_value(json_array_get(bm->st.jobs, i));
 }
 
@@ -345,7 +344,7 @@ load_answers(struct runner *rn, struct batch_mode *bm)
 	if (bm->b.inlined != NULL) {
 		json_array_foreach(bm->b.inlined, i, item)
 			if (json_is_object(item))
-				keep_answer(bm, key_of(bm, item, json_object_get(json_object_get(item,
+				keep_answer(bm, key_of(bm, json_object_get(json_object_get(item,
 				    "metadata"), "key"), i), item, &unknown);
 	} else if (bm->b.responses_file[0] != '\0') {
 		gb_gemini_result res = { 0 };
@@ -361,7 +360,7 @@ load_answers(struct runner *rn, struct batch_mode *bm)
 				*nl++ = '\0';
 			item = json_loads(line, 0, NULL);
 			if (json_is_object(item))
-				keep_answer(bm, key_of(bm, item, json_object_get(item, "key"), i), item,
+				keep_answer(bm, key_of(bm, json_object_get(item, "key"), i), item,
 				    &unknown);
 			else
 				unknown++;
