@@ -365,6 +365,8 @@ build_messages(const gb_statsd_sock *k, const char *pkt, size_t stride, const si
 			struct cmsghdr *c;
 			uint16_t gso = (uint16_t)seg;
 
+			/* the kernel reads the whole buffer, the alignment padding too */
+			memset(mm->ctl[n].buf, 0, sizeof(mm->ctl[n].buf));
 			h->msg_control = mm->ctl[n].buf;
 			h->msg_controllen = sizeof(mm->ctl[n].buf);
 			c = CMSG_FIRSTHDR(h);
