@@ -57,7 +57,8 @@ _Atomic int gb__clock_tick_kind = GB__TICK_UNKNOWN;
 static pthread_once_t tick_once = PTHREAD_ONCE_INIT;
 static uint64_t base_tick, base_ns;   /* the first pair, or the one after a jump: written
                                          * before the kind, then only by the recalibrating thread */
-static uint64_t good_span;            /* the ticks the ratio was measured over (the same) */
+static uint64_t good_span;            /* the ticks the ratio was measured over (the same;
+                                         * next_cal's release and acquire order them) */
 static _Atomic uint64_t ns_per_tick;  /* a double's bits */
 static _Atomic uint64_t next_cal;     /* the tick past which the ratio is measured again;
                                          UINT64_MAX while a thread measures it */
@@ -156,8 +157,9 @@ recalibrate(uint64_t seen)
 	int jumped;
 	double r;
 
+	/* acquire: the base and the span the last recalibration left, which it released */
 	if (!atomic_compare_exchange_strong_explicit(&next_cal, &seen, UINT64_MAX,
-	    memory_order_relaxed, memory_order_relaxed))
+	    memory_order_acquire, memory_order_relaxed))
 		return;
 	t = read_pair(&ns);
 	r = ratio_load();
@@ -183,7 +185,7 @@ recalibrate(uint64_t seen)
 		base_ns = ns;
 		span = (uint64_t)((double)JUMP_SPAN_NS / r);
 	}
-	atomic_store_explicit(&next_cal, t + (span < second ? span : second), memory_order_relaxed);
+	atomic_store_explicit(&next_cal, t + (span < second ? span : second), memory_order_release);
 }
 #else
 static void
