@@ -38,16 +38,6 @@ seterr(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
-static void
-nap(uint64_t ns)
-{
-	struct timespec ts = { .tv_sec = (time_t)(ns / GB_NS_PER_SEC),
-		.tv_nsec = (long)(ns % GB_NS_PER_SEC) };
-
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		;
-}
-
 static uint64_t
 magic_value(void)
 {
@@ -478,7 +468,7 @@ ring_attach(gb_ring *r, int fd, const gb_ring_opts *o, char *err, size_t errlen)
 			    rc > 0 ? " after waiting 1 s for its creator (remove it if stale)" : "");
 			return GB_RING_INVALID;
 		}
-		nap(ATTACH_NAP_NS);
+		gb__clock_sleep_ns(ATTACH_NAP_NS);
 	}
 }
 

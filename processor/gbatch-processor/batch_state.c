@@ -17,6 +17,8 @@
 
 #include <bsd/string.h>
 
+#include "fdio.h"
+
 #define MAX_STATE (256u << 20)
 
 int
@@ -143,21 +145,6 @@ sync_dir(const char *path)
 	return rc;
 }
 
-static int
-write_all(int fd, const char *s, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, s, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		s += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 int
 gb__batch_state_save(const char *path, const struct gb_batch_state *st, char *err,
     size_t errlen)
@@ -181,8 +168,8 @@ gb__batch_state_save(const char *path, const struct gb_batch_state *st, char *er
 		return -1;
 	}
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-	ok = fd >= 0 && write_all(fd, text, strlen(text)) == 0 && write_all(fd, "\n", 1) == 0 &&
-	    fsync(fd) == 0;
+	ok = fd >= 0 && gb__write_all(fd, text, strlen(text)) == 0 &&
+	    gb__write_all(fd, "\n", 1) == 0 && fsync(fd) == 0;
 	saved_errno = errno;
 	if (fd >= 0 && close(fd) != 0 && ok) {
 		ok = 0;

@@ -450,15 +450,6 @@ backoff_ns(const gb_gemini *c, unsigned failures)
 	return step / 2 + (uint64_t)((double)(step / 2) * unit_random());
 }
 
-static void
-sleep_ns(uint64_t ns)
-{
-	struct timespec ts = { (time_t)(ns / GB_NS_PER_SEC), (long)(ns % GB_NS_PER_SEC) };
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-
 /* After a retryable failure: 1 with *delay set when another attempt is worth making, 0 with
  * the reason appended to res->message when the call should end. */
 static int
@@ -535,7 +526,7 @@ perform(gb_gemini *c, const char *url, const char *body, int generate, gb_gemini
 		if (!classify(c, c->curl, rc, &b, c->errbuf, generate, res, &server_delay) ||
 		    !next_delay(c, res, server_delay, &delay))
 			break;
-		sleep_ns(delay);
+		gb__clock_sleep_ns(delay);
 		res->backoff_seconds += (double)delay / 1e9;
 	}
 	res->seconds = (double)(gb__clock_mono_ns() - t0) / 1e9;

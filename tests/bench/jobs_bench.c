@@ -31,6 +31,7 @@
 #include <jansson.h>
 
 #include "clock.h"
+#include "fdio.h"
 #include "stub_proc.h"
 
 /* The baseline's runs: each side this many times, alternately; the medians are compared. */
@@ -140,21 +141,6 @@ static const char capture_reply[] =
     "\"usageMetadata\": {\"promptTokenCount\": 40, \"candidatesTokenCount\": 6, "
     "\"totalTokenCount\": 46}}";
 
-static int
-write_all(int fd, const char *s, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, s, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		s += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* Keeps the body of one request (len bytes) and answers it on fd, in one write (two would
  * meet Nagle's algorithm and the delayed ACK: 40 ms a request). 0 or -1. */
 static int
@@ -177,7 +163,7 @@ capture_keep(struct capture *cp, int fd, const char *body, size_t len)
 	if ((cp->bodies[cp->n] = strndup(body, len)) == NULL)
 		return -1;
 	cp->n++;
-	return write_all(fd, reply, (size_t)rl);
+	return gb__write_all(fd, reply, (size_t)rl);
 }
 
 /* Takes the complete requests at the start of cp->buf: keeps their bodies and answers them
@@ -205,7 +191,7 @@ capture_take(struct capture *cp, int fd)
 		if (cp->len - hl < bl) {
 			if (expect && !cp->continued) {
 				cp->continued = 1;
-				return write_all(fd, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+				return gb__write_all(fd, "HTTP/1.1 100 Continue\r\n\r\n", 25);
 			}
 			return 0;
 		}
