@@ -177,6 +177,15 @@ stub_batch__log(struct breq *r)
 	json_decref(line);
 }
 
+enum MHD_Result
+stub_batch__reply_locked(struct MHD_Connection *c, struct breq *r, char *text, const char *type)
+{
+	stub_batch__log(r);
+	pthread_mutex_unlock(sb->lock);
+	json_decref(r->extra);
+	return stub_batch__respond(c, r->status, text, type);
+}
+
 /* Logs r and sends body (a new reference, dumped here). */
 enum MHD_Result
 stub_batch__finish(struct MHD_Connection *c, struct breq *r, json_t *body)
@@ -185,10 +194,7 @@ stub_batch__finish(struct MHD_Connection *c, struct breq *r, json_t *body)
 
 	json_decref(body);
 	pthread_mutex_lock(sb->lock);
-	stub_batch__log(r);
-	pthread_mutex_unlock(sb->lock);
-	json_decref(r->extra);
-	return stub_batch__respond(c, r->status, s, "application/json; charset=UTF-8");
+	return stub_batch__reply_locked(c, r, s, JSON_TYPE);
 }
 
 enum MHD_Result
@@ -410,10 +416,7 @@ batch_list(struct MHD_Connection *c, struct breq *r)
 	    "page_size", (json_int_t)page);
 	s = json_dumps(body, JSON_COMPACT);
 	json_decref(body);
-	stub_batch__log(r);
-	pthread_mutex_unlock(sb->lock);
-	json_decref(r->extra);
-	return stub_batch__respond(c, 200, s, "application/json; charset=UTF-8");
+	return stub_batch__reply_locked(c, r, s, JSON_TYPE);
 }
 
 /* GET /v1beta/batches/ID. */
@@ -442,10 +445,7 @@ batch_get(struct MHD_Connection *c, struct breq *r, const char *id)
 	r->status = 200;
 	r->extra = json_pack("{s:s+, s:s, s:b}", "batch", "batches/", b->id, "state", v.state,
 	    "done", v.done);
-	stub_batch__log(r);
-	pthread_mutex_unlock(sb->lock);
-	json_decref(r->extra);
-	return stub_batch__respond(c, 200, s, "application/json; charset=UTF-8");
+	return stub_batch__reply_locked(c, r, s, JSON_TYPE);
 }
 
 /* POST /v1beta/batches/ID:cancel (cancelled at once) or DELETE /v1beta/batches/ID. */
@@ -534,10 +534,7 @@ batch_download(struct MHD_Connection *c, struct breq *r, const char *name)
 	out[len] = '\0';
 	r->status = 200;
 	r->extra = json_pack("{s:s+, s:I}", "batch", "batches/", b->id, "bytes", (json_int_t)len);
-	stub_batch__log(r);
-	pthread_mutex_unlock(sb->lock);
-	json_decref(r->extra);
-	return stub_batch__respond(c, 200, out, "application/jsonl");
+	return stub_batch__reply_locked(c, r, out, "application/jsonl");
 }
 
 static const char *

@@ -459,8 +459,5 @@ stub_batch__create(struct MHD_Connection *c, struct breq *r, const char *url, co
 	op = stub_batch__operation(b, &v);
 	text = json_dumps(op, JSON_COMPACT);
 	json_decref(op);
-	stub_batch__log(r);
-	pthread_mutex_unlock(sb->lock);
-	json_decref(r->extra);
-	return stub_batch__respond(c, 200, text, "application/json; charset=UTF-8");
+	return stub_batch__reply_locked(c, r, text, JSON_TYPE);
 }

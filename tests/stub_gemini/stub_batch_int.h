@@ -48,6 +48,8 @@ struct stub_batches {
 	size_t n_batches, created;
 };
 
+#define JSON_TYPE "application/json; charset=UTF-8"
+
 extern struct stub_batches stub_batch__state;
 
 /* One request, for its log line. */
@@ -56,7 +58,7 @@ struct breq {
 	int status;
 	bool key_ok;
 	uint64_t mono_ns, real_ns;
-	json_t *extra; /* fields added to the log line; released by stub_batch__finish */
+	json_t *extra; /* fields added to the log line; released once the reply is sent */
 };
 
 /* What a batch looks like at some moment. */
@@ -72,6 +74,9 @@ enum MHD_Result stub_batch__create(struct MHD_Connection *c, struct breq *r, con
     const char *body, size_t len, bool too_big);
 /* Logs r (taking the lock) and sends body, a new reference dumped and released here. */
 enum MHD_Result stub_batch__finish(struct MHD_Connection *c, struct breq *r, json_t *body);
+/* Called under sb->lock: logs r, lets the lock go and sends text (taken) with r->status. */
+enum MHD_Result stub_batch__reply_locked(struct MHD_Connection *c, struct breq *r, char *text,
+    const char *type);
 /* Answers with the API's error shape {"error": {code, message, status, details}}. */
 enum MHD_Result stub_batch__fail(struct MHD_Connection *c, struct breq *r, int code,
     const char *status, const char *message);
