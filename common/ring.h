@@ -139,8 +139,10 @@ uint64_t gb__ring_held(const gb_ring *r);
 /* gb__ring_read_hold, then gb__ring_release. */
 size_t gb__ring_read(gb_ring *r, gb_ring_handler h, void *ctx, size_t max_records);
 
-/* Sleeps until a producer commits or timeout_ns passes (futex on the segment); then checks the
- * segment's size (gb__ring_check_size) before touching it again. */
+/* Sleeps until a producer commits or timeout_ns passes: announces the sleep, waits out the
+ * producers' store buffers (GB_RL_SETTLE_NS of timeout_ns), looks once more, then waits on the
+ * segment's futex (ring_layout.h, line 8). Checks the segment's size (gb__ring_check_size)
+ * after each nap, before touching it again. */
 void gb__ring_wait(gb_ring *r, uint64_t timeout_ns);
 
 /* Producer: how many times this handle woke a sleeping consumer (a FUTEX_WAKE each). */

@@ -73,8 +73,8 @@ unblock_claimed(gb_ring *r, uint64_t tail, uint64_t word)
 		return true;
 	}
 	if (atomic_compare_exchange_strong_explicit(gb__ring_word_at(r, off), &word,
-	    gb__rl_word((int32_t)len, GB_RING_TYPE_PADDING, 0), memory_order_acq_rel,
-	    memory_order_relaxed))
+	    gb__rl_word((int32_t)len, GB_RING_TYPE_PADDING, gb__ring_lap_tag(r, r->head)),
+	    memory_order_acq_rel, memory_order_relaxed))
 		atomic_fetch_add_explicit(&r->hdr->unblocked_records, 1, memory_order_relaxed);
 	return true;
 }
@@ -94,18 +94,27 @@ unblock_unwritten(gb_ring *r, uint64_t tail)
 		return false;
 	first = gap < r->capacity - off ? gap : r->capacity - off;
 	if (!atomic_compare_exchange_strong_explicit(gb__ring_word_at(r, off), &zero,
-	    gb__rl_word((int32_t)first, GB_RING_TYPE_PADDING, 0), memory_order_acq_rel,
-	    memory_order_relaxed))
+	    gb__rl_word((int32_t)first, GB_RING_TYPE_PADDING, gb__ring_lap_tag(r, r->head)),
+	    memory_order_acq_rel, memory_order_relaxed))
 		return true;
 	if (first < gap)
 		atomic_store_explicit(gb__ring_word_at(r, 0), gb__rl_word((int32_t)(gap - first),
-		    GB_RING_TYPE_PADDING, 0), memory_order_release);
+		    GB_RING_TYPE_PADDING, gb__ring_lap_tag(r, r->head + first)),
+		    memory_order_release);
 	atomic_fetch_add_explicit(&r->hdr->unblocked_records, 1, memory_order_relaxed);
 	return true;
 }
 
-/* head sits on a record not yet committed. Returns true when it was padded over (or
- * skipped) and the read loop should look again. */
+/* True when the header word at head carries head's lap (ring_layout.h): a word of another
+ * lap is a late store of a producer whose claim was padded over, not a record. */
+static bool
+lap_ok(const gb_ring *r, uint64_t word)
+{
+	return (uint16_t)(word >> 48) == gb__ring_lap_tag(r, r->head);
+}
+
+/* head sits on a record not yet committed, or on a header of another lap. Returns true when
+ * it was padded over (or skipped) and the read loop should look again. */
 static bool
 maybe_unblock(gb_ring *r, uint64_t tail, uint64_t word)
 {
@@ -119,6 +128,11 @@ maybe_unblock(gb_ring *r, uint64_t tail, uint64_t word)
 	}
 	if (now - r->stuck_since < r->unblock_ns)
 		return false;
+	if (word != 0 && !lap_ok(r, word)) {
+		/* still another lap's: its length says nothing about what lies here */
+		skip_to(r, tail);
+		return true;
+	}
 	if (gb__rl_length(word) < 0)
 		return unblock_claimed(r, tail, word);
 	return unblock_unwritten(r, tail);
@@ -174,7 +188,7 @@ gb__ring_read_hold(gb_ring *r, gb_ring_handler h, void *ctx, size_t max_records)
 			skip_to(r, tail);
 			break;
 		}
-		if (len <= 0) {
+		if (len <= 0 || !lap_ok(r, word)) {
 			if (maybe_unblock(r, tail, word))
 				continue;
 			break;
@@ -242,14 +256,27 @@ gb__ring_read(gb_ring *r, gb_ring_handler h, void *ctx, size_t max_records)
 	return n;
 }
 
+/* True when the header at head is a record to read (committed, of head's lap). */
+static bool
+readable(const gb_ring *r)
+{
+	uint64_t word = atomic_load_explicit(gb__ring_word_at(r, r->head & r->mask),
+	    memory_order_seq_cst);
+
+	return gb__rl_length(word) > 0 && lap_ok(r, word);
+}
+
+/* The sleep of ring_layout.h, line 8: sleeping set, a look, the settle, a second look, the
+ * futex. The segment's size is checked after each nap, before the mapping is touched again. */
 void
 gb__ring_wait(gb_ring *r, uint64_t timeout_ns)
 {
 	gb_rl_header *hd = r->hdr;
-	struct timespec ts = { .tv_sec = (time_t)(timeout_ns / GB_NS_PER_SEC),
-		.tv_nsec = (long)(timeout_ns % GB_NS_PER_SEC) };
+	uint64_t settle = timeout_ns < GB_RL_SETTLE_NS ? timeout_ns : GB_RL_SETTLE_NS;
+	uint64_t rest = timeout_ns - settle;
+	struct timespec ts = { .tv_sec = (time_t)(rest / GB_NS_PER_SEC),
+		.tv_nsec = (long)(rest % GB_NS_PER_SEC) };
 	uint32_t seen;
-	uint64_t word;
 
 	assert(r->consumer);
 	if (atomic_load_explicit(&r->unusable, memory_order_relaxed))
@@ -260,13 +287,15 @@ gb__ring_wait(gb_ring *r, uint64_t timeout_ns)
 		return; /* a corrupt head from the segment: the next read resets it */
 	seen = atomic_load_explicit(&hd->futex_word, memory_order_seq_cst);
 	atomic_store_explicit(&hd->sleeping, 1, memory_order_seq_cst);
-	word = atomic_load_explicit(gb__ring_word_at(r, r->head & r->mask), memory_order_seq_cst);
-	if (gb__rl_length(word) <= 0 && timeout_ns > 0) {
-		gb__ring_futex(&hd->futex_word, FUTEX_WAIT, seen, &ts);
-		/* the segment may have shrunk while we slept: look (one fstat, on the idle path)
-		 * before touching it again */
+	if (!readable(r) && timeout_ns > 0) {
+		gb__clock_sleep_ns(settle);
 		if (gb__ring_check_size(r))
 			return;
+		if (!readable(r) && rest > 0) {
+			gb__ring_futex(&hd->futex_word, FUTEX_WAIT, seen, &ts);
+			if (gb__ring_check_size(r))
+				return;
+		}
 	}
 	atomic_store_explicit(&hd->sleeping, 0, memory_order_seq_cst);
 }

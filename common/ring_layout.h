@@ -14,16 +14,23 @@
  *   line 2   head_cache    a recent copy of head kept by producers so they rarely read head
  *   line 3   head          consumer position: everything before it has been read and zeroed;
  *                          persists across consumer restarts
- *            release_to    where the consumer is releasing to (set before it zeroes, minor 1):
+ *            release_to    where the consumer is releasing to (set before it zeroes):
  *                          a successor finds a release cut short by a kill and completes it
  *   line 4   dropped_records   claims refused (ring full, too big, contention), counted
  *   line 5   dropped_bytes     payload bytes of those claims
  *   line 6   unblocked_records records the consumer padded over after the unblock timeout
  *   line 7   invalid_records   corrupt headers or positions the consumer skipped
- *   line 8   consumer word: futex wake word, sleeping flag, heartbeat, pid, and (minor 2)
+ *   line 8   consumer word: futex wake word, sleeping flag, heartbeat, pid, and
  *            exported_dropped / exported_unblocked: how much of dropped_records and
  *            unblocked_records some consumer has already reported, so each drop is
  *            reported once across consumer restarts
+ *            The sleep: the consumer sets sleeping (seq_cst), looks at head, waits
+ *            GB_RL_SETTLE_NS, looks again, then FUTEX_WAITs on the wake word. A producer
+ *            reads sleeping right after its commit's release store, with no fence between
+ *            (the commit stays a plain store): a commit the producer made before it read
+ *            sleeping clear is visible by the second look, since a store leaves a CPU's
+ *            store buffer within nanoseconds. A producer that reads it set takes it
+ *            (exchange), bumps the wake word and FUTEX_WAKEs.
  *   line 9   producers_ever    attaches since creation
  *   lines 10-17 producer table: GB_RL_PRODUCERS slots of {state, pid, heartbeat}
  * Each counter owns a 128-byte line so that writers of one do not slow readers of another.
@@ -33,9 +40,12 @@
  * rounded up to 8. length 0 = not yet written (zeroed space); length < 0 = claimed and
  * being written; length > 0 = committed. type 0 = padding the consumer skips (the wrap,
  * aborted claims, unblocked records). A record never crosses the end of the data area.
- * flags: the low 16 bits of the lap (position / capacity) the record was claimed in, so a
- * producer's late commit tells its claim from a later one in the same place; the consumer
- * ignores them.
+ * flags: the low 16 bits of the lap (position / capacity) of the header's position, in every
+ * header anyone writes (major 2). The consumer takes a header only when it carries the lap
+ * of the position it reads: a producer that resumes after the consumer padded over its claim
+ * and the space went round again (stopped, or preempted that long) may still store its old
+ * header there, and that word is never read as a record. A producer's own commit, a release
+ * store, first checks that its claimed header is still there.
  * The header is accessed as one 64-bit atomic word, so the layout above assumes a
  * little-endian host (checked below).
  */
@@ -52,8 +62,8 @@
 #endif
 
 #define GB_RL_MAGIC "GBRING01"         /* 8 bytes, no NUL stored */
-#define GB_RL_VERSION_MAJOR 1
-#define GB_RL_VERSION_MINOR 2
+#define GB_RL_VERSION_MAJOR 2
+#define GB_RL_VERSION_MINOR 0
 #define GB_RL_HEADER_SIZE 4096u
 #define GB_RL_LINE 128u
 #define GB_RL_PRODUCERS 64u
@@ -64,6 +74,8 @@
 /* Producer slot states (a zeroed slot, 0, is free). */
 #define GB_RL_SLOT_ATTACHED 1u
 #define GB_RL_SLOT_DETACHED 2u
+/* How long a consumer that set sleeping waits before its last look at head (line 8). */
+#define GB_RL_SETTLE_NS 50000ull
 /* A producer whose heartbeat is older than this counts as dead. */
 #define GB_RL_PRODUCER_STALE_NS (5ull * 1000000000ull)
 

@@ -72,14 +72,15 @@ gb__ring_claim(gb_ring *r, uint16_t type, size_t len, gb_ring_claim *c)
 	if (atomic_load_explicit(&r->unusable, memory_order_seq_cst)) {
 		if (pad != 0)
 			atomic_store_explicit(gb__ring_word_at(r, off), gb__rl_word((int32_t)pad,
-			    GB_RING_TYPE_PADDING, 0), memory_order_release);
+			    GB_RING_TYPE_PADDING, gb__ring_lap_tag(r, tail)), memory_order_release);
 		atomic_store_explicit(gb__ring_word_at(r, pad != 0 ? 0 : off),
-		    gb__rl_word((int32_t)stride, GB_RING_TYPE_PADDING, 0), memory_order_release);
+		    gb__rl_word((int32_t)stride, GB_RING_TYPE_PADDING, gb__ring_lap_tag(r, tail + pad)),
+		    memory_order_release);
 		return drop(r, len, GB_RING_DAMAGED);
 	}
 	if (pad != 0) {
 		atomic_store_explicit(gb__ring_word_at(r, off), gb__rl_word((int32_t)pad,
-		    GB_RING_TYPE_PADDING, 0), memory_order_release);
+		    GB_RING_TYPE_PADDING, gb__ring_lap_tag(r, tail)), memory_order_release);
 		off = 0;
 	}
 	atomic_store_explicit(gb__ring_word_at(r, off), gb__rl_word(-(int32_t)(GB_RL_REC_HEADER + len),
@@ -109,11 +110,12 @@ gb__ring_wakes(gb_ring *r)
 	return atomic_load_explicit(&r->wakes, memory_order_relaxed);
 }
 
-/* Flips a claimed header to committed (type kept) or to padding. A compare-and-swap, not
- * Aeron's plain release store: the consumer pads over a claim stuck past the unblock timeout
- * and gives its space back, so a producer resuming after that (stopped, or preempted that
- * long) must find its claim gone and leave the ring alone. It tells its own claim from a
- * later one at the same place (same length, after the ring wrapped) by the lap tag. */
+/* Flips a claimed header to committed (type kept) or to padding: a release store, as Aeron
+ * commits. The consumer pads over a claim stuck past the unblock timeout and gives its space
+ * back, so a producer resuming after that (stopped, or preempted that long) first checks that
+ * its claimed header, length and lap, is still there, and leaves the ring alone when it is
+ * not. One resuming between that check and its store may still store its old header; the
+ * consumer never takes a header of another lap than its position's (ring_layout.h). */
 static bool
 publish(gb_ring *r, gb_ring_claim *c, bool padding)
 {
@@ -124,16 +126,18 @@ publish(gb_ring *r, gb_ring_claim *c, bool padding)
 
 	if (gb__rl_length(old) != -len || (uint16_t)(old >> 48) != lap)
 		return false;
-	return atomic_compare_exchange_strong_explicit(w, &old,
-	    gb__rl_word(len, padding ? GB_RING_TYPE_PADDING : gb__rl_type(old), lap),
-	    memory_order_seq_cst, memory_order_relaxed);
+	atomic_store_explicit(w, gb__rl_word(len, padding ? GB_RING_TYPE_PADDING : gb__rl_type(old),
+	    lap), memory_order_release);
+	return true;
 }
 
+/* No fence between the commit and the look at sleeping: the consumer waits out the store
+ * buffer before it sleeps (ring_layout.h, line 8). */
 void
 gb__ring_commit(gb_ring *r, gb_ring_claim *c)
 {
 	if (publish(r, c, false) &&
-	    atomic_load_explicit(&r->hdr->sleeping, memory_order_seq_cst) != 0)
+	    atomic_load_explicit(&r->hdr->sleeping, memory_order_relaxed) != 0)
 		wake_consumer(r);
 }
 

@@ -864,6 +864,61 @@ START_TEST(late_commit_after_wrap_leaves_the_new_claim_alone)
 }
 END_TEST
 
+/* The store the commit's check cannot stop: a producer stopped between checking its claim and
+ * storing its header, resuming after the consumer padded over that claim and the space went
+ * round, lands its old header on a later claim still being written. The consumer never takes
+ * that word for a record (it carries the old lap): no torn record is read, the later claim is
+ * given up after the unblock timeout and counted, and what follows is read in order. */
+START_TEST(stale_header_of_another_lap_is_not_read)
+{
+	gb_ring_opts o = small_opts();
+	gb_ring *p, *c;
+	struct seen s = { 0 };
+	gb_ring_claim stuck, again;
+	gb_ring_stats st;
+	uint64_t seq = 1, stale, deadline;
+	_Atomic uint64_t *word;
+
+	o.unblock_timeout_ns = 100 * GB_NS_PER_MS;
+	p = producer(&o);
+	c = consumer(&o);
+	/* 56-byte payloads: 64-byte records, 1024 a lap, so the next lap starts at offset 0 */
+	ck_assert_int_eq(gb__ring_claim(p, 1, 56, &stuck), GB_RING_OK);
+	word = (_Atomic uint64_t *)(void *)(stuck.data - GB_RL_REC_HEADER);
+	stale = gb__rl_word(GB_RL_REC_HEADER + 56, 1, 0); /* its header as committed in lap 0 */
+	ck_assert_int_eq(write_seq(p, 0, 56), GB_RING_OK);
+	read_until(c, &s, 1);
+	for (; seq < SMALL / 64 - 1; seq++) {
+		ck_assert_int_eq(write_seq(p, seq, 56), GB_RING_OK);
+		read_until(c, &s, seq + 1);
+	}
+	ck_assert_uint_eq(s.n, SMALL / 64 - 1);
+	ck_assert_int_eq(gb__ring_claim(p, 1, 56, &again), GB_RING_OK);
+	ck_assert_ptr_eq(again.data, stuck.data);
+	memcpy(again.data, &seq, sizeof(seq)); /* half written */
+	atomic_store(word, stale);
+	ck_assert_uint_eq(gb__ring_read(c, on_seq, &s, 10), 0);
+	memset(again.data + sizeof(seq), 0, 56 - sizeof(seq));
+	gb__ring_commit(p, &again); /* finds the stale word, not its claim: leaves it */
+	ck_assert_uint_eq(atomic_load(word), stale);
+	ck_assert_uint_eq(gb__ring_read(c, on_seq, &s, 10), 0);
+	deadline = gb__clock_mono_ns() + 5 * GB_NS_PER_SEC;
+	do {
+		gb__ring_read(c, on_seq, &s, 10);
+		gb__ring_stats(c, &st);
+	} while (st.invalid_records == 0 && gb__clock_mono_ns() < deadline);
+	ck_assert_uint_eq(st.invalid_records, 1);
+	ck_assert_uint_eq(s.n, SMALL / 64 - 1);
+	s.next = seq + 1;
+	ck_assert_int_eq(write_seq(p, seq + 1, 56), GB_RING_OK);
+	read_until(c, &s, SMALL / 64);
+	ck_assert_uint_eq(s.n, SMALL / 64);
+	ck_assert(!s.out_of_order);
+	gb__ring_close(p);
+	gb__ring_close(c);
+}
+END_TEST
+
 /* A producer that died after moving tail but before writing its header leaves zeroes;
  * the consumer finds the next header and pads up to it, also across the wrap. */
 START_TEST(unblock_unwritten_header)
@@ -1460,6 +1515,7 @@ ring_suite(void)
 	tcase_add_test(tc, release_cut_short_is_completed);
 	tcase_add_test(tc, unblock_claimed_not_committed);
 	tcase_add_test(tc, late_commit_after_wrap_leaves_the_new_claim_alone);
+	tcase_add_test(tc, stale_header_of_another_lap_is_not_read);
 	tcase_add_test(tc, unblock_unwritten_header);
 	tcase_add_test(tc, unblock_long_zeroed_span);
 	tcase_add_test(tc, corruption_survived);
