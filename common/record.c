@@ -20,12 +20,6 @@ put16(uint8_t *p, uint16_t v)
 	memcpy(p, &v, sizeof(v));
 }
 
-static void
-put32(uint8_t *p, uint32_t v)
-{
-	memcpy(p, &v, sizeof(v));
-}
-
 static uint16_t
 get16(const uint8_t *p)
 {
@@ -174,21 +168,8 @@ gb__rec_write(const gb_record *r, uint8_t *buf, size_t size)
 	}
 	assert((size_t)(p - buf) == size);
 	(void)size;
-
-	buf[0] = GB_REC_VERSION;
-	buf[1] = r->kind;
-	buf[2] = flags;
-	buf[3] = (uint8_t)nm;
-	put32(buf + 4, r->pid);
-	put32(buf + 8, r->tid);
-	put16(buf + 12, r->depth);
-	put16(buf + 14, (uint16_t)scope_len);
-	put16(buf + 16, (uint16_t)min_size(r->parent_len, scope_len));
-	size_t dropped = (size_t)r->meta_dropped + (r->n_meta - nm);
-	put16(buf + 18, (uint16_t)(dropped > UINT16_MAX ? UINT16_MAX : dropped));
-	put32(buf + 20, r->call_count);
-	memcpy(buf + 24, &r->ts_ns, sizeof(r->ts_ns));
-	memcpy(buf + 32, &r->value, sizeof(r->value));
+	gb__rec_put_header(buf, r, flags, nm, scope_len, min_size(r->parent_len, scope_len),
+	    (size_t)r->meta_dropped + (r->n_meta - nm));
 }
 
 size_t

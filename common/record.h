@@ -19,8 +19,10 @@
 #ifndef GBATCH_COMMON_RECORD_H
 #define GBATCH_COMMON_RECORD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define GB_REC_VERSION 1
 #define GB_REC_HEADER_SIZE 40
@@ -104,6 +106,50 @@ size_t gb__rec_encode(const gb_record *r, uint8_t *buf, size_t cap);
 /* gb__rec_encode for a caller that has sized the record already: size must be gb__rec_size(r)
  * and buf must hold that many bytes (a ring slot claimed for it), so nothing is measured twice. */
 void gb__rec_write(const gb_record *r, uint8_t *buf, size_t size);
+
+/* The fixed part of r (the first GB_REC_HEADER_SIZE bytes) as the wire has it, with the
+ * lengths and counts the encoder settled on: the one place that writes it. */
+static inline void
+gb__rec_put_header(uint8_t *buf, const gb_record *r, uint8_t flags, size_t n_meta,
+    size_t scope_len, size_t parent_len, size_t meta_dropped)
+{
+	uint16_t v16;
+
+	buf[0] = GB_REC_VERSION;
+	buf[1] = r->kind;
+	buf[2] = flags;
+	buf[3] = (uint8_t)n_meta;
+	memcpy(buf + 4, &r->pid, 4);
+	memcpy(buf + 8, &r->tid, 4);
+	memcpy(buf + 12, &r->depth, 2);
+	v16 = (uint16_t)scope_len;
+	memcpy(buf + 14, &v16, 2);
+	v16 = (uint16_t)parent_len;
+	memcpy(buf + 16, &v16, 2);
+	v16 = (uint16_t)(meta_dropped > UINT16_MAX ? UINT16_MAX : meta_dropped);
+	memcpy(buf + 18, &v16, 2);
+	memcpy(buf + 20, &r->call_count, 4);
+	memcpy(buf + 24, &r->ts_ns, 8);
+	memcpy(buf + 32, &r->value, 8);
+}
+
+/* True when r is a plain record: no metadata, nothing dropped or flagged, a scope within
+ * GB_REC_MAX_SCOPE (most counters and scopes). Its size is GB_REC_HEADER_SIZE + scope_len,
+ * and gb__rec_write_plain writes it inline, byte for byte as gb__rec_write would. */
+static inline bool
+gb__rec_is_plain(const gb_record *r)
+{
+	return r->n_meta == 0 && r->meta_dropped == 0 && (r->flags & GB_REC_F_ALL) == 0 &&
+	    r->scope_len <= GB_REC_MAX_SCOPE;
+}
+
+static inline void
+gb__rec_write_plain(const gb_record *r, uint8_t *buf)
+{
+	gb__rec_put_header(buf, r, 0, 0, r->scope_len,
+	    r->parent_len < r->scope_len ? r->parent_len : r->scope_len, 0);
+	memcpy(buf + GB_REC_HEADER_SIZE, r->scope, r->scope_len);
+}
 
 /* Decodes len untrusted bytes into out, whose strings point into buf and whose meta points to
  * the caller's meta array. Returns 0, or -1 when the bytes are not exactly one valid record

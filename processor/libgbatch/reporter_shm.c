@@ -169,10 +169,21 @@ kind_of(const char *metric_type)
 	return GB_REC_METRIC;
 }
 
+/* A record refused by the ring: counted, and the first refusal logged. */
+static void
+refused(gb_shm_reporter *r, gb_ring *ring, int st)
+{
+	atomic_fetch_add_explicit(&r->dropped, 1, memory_order_relaxed);
+	if (st != GB_RING_DAMAGED && !atomic_exchange(&r->full_warned, true))
+		gb__log_warnx("telemetry: ring \"%s\" %s: records are being dropped and counted",
+		    gb__ring_name(ring), st == GB_RING_FULL ? "is full" : "refused a record");
+}
+
 /* Claims the record's exact size, encodes it straight into the claimed slot and commits: no
  * buffer in between, every length measured once (by the caller when it knows them). The
  * record's time is the coarse wall clock (a few ms): the context already read the precise
- * clock once per edge of a scope, and nothing downstream needs better than that. */
+ * clock once per edge of a scope, and nothing downstream needs better than that. A record
+ * without metadata (most) is sized and written inline. */
 int
 gb__shm_reporter_write(gb_shm_reporter *r, uint8_t kind, const char *scope, size_t scope_len,
     size_t parent_len, double value, const gb_tele_meta *m)
@@ -181,15 +192,12 @@ gb__shm_reporter_write(gb_shm_reporter *r, uint8_t kind, const char *scope, size
 	size_t nkv = m->n_extra < GB_REC_MAX_META ? m->n_extra : GB_REC_MAX_META;
 	gb_ring *ring = atomic_load_explicit(&r->ring, memory_order_acquire);
 	gb_ring_claim c;
+	size_t size;
 	int st;
 
 	if (ring == NULL) {
 		atomic_fetch_add_explicit(&r->dropped, 1, memory_order_relaxed);
 		return 0;
-	}
-	for (size_t i = 0; i < nkv; i++) {
-		kv[i] = (gb_rec_kv){ .key = m->extra[i].key, .key_len = strlen(m->extra[i].key),
-			.value = m->extra[i].value, .value_len = strlen(m->extra[i].value) };
 	}
 	gb_record rec = {
 		.ts_ns = gb__clock_real_coarse_ns(),
@@ -205,15 +213,25 @@ gb__shm_reporter_write(gb_shm_reporter *r, uint8_t kind, const char *scope, size
 		.meta = kv,
 		.n_meta = m->n_extra, /* more than GB_REC_MAX_META: the encoder flags the rest dropped */
 	};
-	size_t size = gb__rec_size(&rec);
-	if ((st = gb__ring_claim(ring, GB_RING_TYPE_TELEMETRY, size, &c)) != GB_RING_OK) {
-		atomic_fetch_add_explicit(&r->dropped, 1, memory_order_relaxed);
-		if (st != GB_RING_DAMAGED && !atomic_exchange(&r->full_warned, true))
-			gb__log_warnx("telemetry: ring \"%s\" %s: records are being dropped and counted",
-			    gb__ring_name(ring), st == GB_RING_FULL ? "is full" : "refused a record");
-		return 0;
+	if (gb__rec_is_plain(&rec)) { /* the hot path: sized and written inline */
+		size = GB_REC_HEADER_SIZE + scope_len;
+		if ((st = gb__ring_claim(ring, GB_RING_TYPE_TELEMETRY, size, &c)) != GB_RING_OK) {
+			refused(r, ring, st);
+			return 0;
+		}
+		gb__rec_write_plain(&rec, c.data);
+	} else {
+		for (size_t i = 0; i < nkv; i++) {
+			kv[i] = (gb_rec_kv){ .key = m->extra[i].key, .key_len = strlen(m->extra[i].key),
+				.value = m->extra[i].value, .value_len = strlen(m->extra[i].value) };
+		}
+		size = gb__rec_size(&rec);
+		if ((st = gb__ring_claim(ring, GB_RING_TYPE_TELEMETRY, size, &c)) != GB_RING_OK) {
+			refused(r, ring, st);
+			return 0;
+		}
+		gb__rec_write(&rec, c.data, size);
 	}
-	gb__rec_write(&rec, c.data, size);
 	gb__ring_commit(ring, &c);
 	count_written(r);
 	return 0;

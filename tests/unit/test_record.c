@@ -71,6 +71,48 @@ START_TEST(round_trip_keeps_every_field)
 }
 END_TEST
 
+/* The inline writer of a record without metadata gives the encoder's bytes exactly, and only
+ * such records count as plain. */
+START_TEST(plain_writer_matches_the_encoder)
+{
+	const gb_rec_kv meta[] = { { "k", 1, "v", 1 } };
+	static char long_scope[GB_REC_MAX_SCOPE + 1];
+	uint8_t enc[GB_REC_MAX_SIZE], plain[GB_REC_MAX_SIZE];
+
+	memset(long_scope, 's', sizeof(long_scope));
+
+	for (int k = 0; k < 4; k++) {
+		gb_record in = sample(NULL, 0);
+
+		in.kind = GB_REC_COUNTER + k % 4;
+		in.depth = (uint16_t)(k * 1000);
+		in.parent_len = k == 1 ? 0 : k == 2 ? in.scope_len + 5 : in.parent_len;
+		if (k == 3) {
+			in.scope = long_scope;
+			in.scope_len = GB_REC_MAX_SCOPE;
+			in.parent_len = 100;
+		}
+		ck_assert(gb__rec_is_plain(&in));
+		size_t n = gb__rec_encode(&in, enc, sizeof(enc));
+		ck_assert_uint_eq(n, GB_REC_HEADER_SIZE + in.scope_len);
+		memset(plain, 0xa5, sizeof(plain));
+		gb__rec_write_plain(&in, plain);
+		ck_assert(memcmp(enc, plain, n) == 0);
+		ck_assert_uint_eq(plain[n], 0xa5);
+	}
+	gb_record with_meta = sample(meta, 1), flagged = sample(NULL, 0), dropped = sample(NULL, 0);
+	gb_record too_long = sample(NULL, 0);
+	flagged.flags = GB_REC_F_KEY_TRUNC;
+	dropped.meta_dropped = 1;
+	too_long.scope = long_scope;
+	too_long.scope_len = GB_REC_MAX_SCOPE + 1;
+	ck_assert(!gb__rec_is_plain(&with_meta));
+	ck_assert(!gb__rec_is_plain(&flagged));
+	ck_assert(!gb__rec_is_plain(&dropped));
+	ck_assert(!gb__rec_is_plain(&too_long));
+}
+END_TEST
+
 START_TEST(special_values_survive)
 {
 	const double values[] = { 0.0, -0.0, 1e308, -1e-308, NAN, INFINITY, -INFINITY };
@@ -181,6 +223,7 @@ record_suite(void)
 	TCase *tc = tcase_create("core");
 
 	tcase_add_test(tc, round_trip_keeps_every_field);
+	tcase_add_test(tc, plain_writer_matches_the_encoder);
 	tcase_add_test(tc, special_values_survive);
 	tcase_add_test(tc, oversize_input_truncated_and_flagged);
 	tcase_add_test(tc, encode_refuses_small_buffer);
