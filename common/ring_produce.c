@@ -29,47 +29,18 @@ fits(const gb_ring *r, uint64_t head, uint64_t tail, uint64_t need)
 	return tail >= head && used <= r->capacity && need <= r->capacity - used;
 }
 
-int
-gb__ring_claim(gb_ring *r, uint16_t type, size_t len, gb_ring_claim *c)
+/* The end of a claim that moved tail from `tail` to take pad + stride bytes: the padding,
+ * the claimed header, c. */
+static inline int
+claimed(gb_ring *r, uint16_t type, size_t len, gb_ring_claim *c, uint64_t tail, uint64_t pad,
+    uint64_t stride)
 {
-	gb_rl_header *h = r->hdr;
-	uint64_t head, tail, off, pad = 0, stride, to_end;
-	int attempt;
+	uint64_t off = tail & r->mask;
 
-	assert(type != GB_RING_TYPE_PADDING);
-	/* a process-local flag set on the slow path: the segment must not be touched (a plain
-	 * load on x86) */
-	if (atomic_load_explicit(&r->unusable, memory_order_acquire))
-		return GB_RING_DAMAGED;
-	if (len > r->max_record)
-		return drop(r, len, GB_RING_TOO_BIG);
-	stride = gb__ring_align8(GB_RL_REC_HEADER + len);
-	head = atomic_load_explicit(&h->head_cache, memory_order_acquire);
-	tail = atomic_load_explicit(&h->tail, memory_order_relaxed);
-	for (attempt = 0; attempt < CLAIM_ATTEMPTS; attempt++) {
-		/* only a damaged segment holds such a tail; the consumer's next read resets it */
-		if (tail & (GB_RL_ALIGN - 1))
-			return drop(r, len, GB_RING_INVALID);
-		off = tail & r->mask;
-		to_end = r->capacity - off;
-		pad = stride > to_end ? to_end : 0;
-		if (!fits(r, head, tail, pad + stride)) {
-			head = atomic_load_explicit(&h->head, memory_order_acquire);
-			if (!fits(r, head, tail, pad + stride))
-				return drop(r, len, GB_RING_FULL);
-			atomic_store_explicit(&h->head_cache, head, memory_order_release);
-		}
-		if (atomic_compare_exchange_weak_explicit(&h->tail, &tail, tail + pad + stride,
-		    memory_order_seq_cst, memory_order_relaxed))
-			break;
-	}
-	if (attempt == CLAIM_ATTEMPTS)
-		return drop(r, len, GB_RING_FULL);
-	off = tail & r->mask;
 	/* gb__ring_orphan_drain sets the flag, then reads tail (both seq_cst); this claim moved
 	 * tail, then reads the flag: one of the two sees the other. When this one does, nobody will
 	 * read the segment again: the span becomes padding and the record is counted dropped. */
-	if (atomic_load_explicit(&r->unusable, memory_order_seq_cst)) {
+	if (__builtin_expect(atomic_load_explicit(&r->unusable, memory_order_seq_cst), 0)) {
 		if (pad != 0)
 			atomic_store_explicit(gb__ring_word_at(r, off), gb__rl_word((int32_t)pad,
 			    GB_RING_TYPE_PADDING, gb__ring_lap_tag(r, tail)), memory_order_release);
@@ -91,10 +62,71 @@ gb__ring_claim(gb_ring *r, uint16_t type, size_t len, gb_ring_claim *c)
 	return GB_RING_OK;
 }
 
+/* A claim the first attempt could not make: the wrap, a stale head_cache, a full ring, another
+ * producer's claim between the load of tail and the CAS, or a damaged segment. */
+static __attribute__((noinline)) int
+claim_slow(gb_ring *r, uint16_t type, size_t len, gb_ring_claim *c, uint64_t head, uint64_t tail)
+{
+	gb_rl_header *h = r->hdr;
+	uint64_t off, pad, stride = gb__ring_align8(GB_RL_REC_HEADER + len), to_end;
+
+	if (len > r->max_record)
+		return drop(r, len, GB_RING_TOO_BIG);
+	for (int attempt = 0; attempt < CLAIM_ATTEMPTS; attempt++) {
+		/* only a damaged segment holds such a tail; the consumer's next read resets it */
+		if (tail & (GB_RL_ALIGN - 1))
+			return drop(r, len, GB_RING_INVALID);
+		off = tail & r->mask;
+		to_end = r->capacity - off;
+		pad = stride > to_end ? to_end : 0;
+		if (!fits(r, head, tail, pad + stride)) {
+			head = atomic_load_explicit(&h->head, memory_order_acquire);
+			if (!fits(r, head, tail, pad + stride))
+				return drop(r, len, GB_RING_FULL);
+			atomic_store_explicit(&h->head_cache, head, memory_order_release);
+		}
+		if (atomic_compare_exchange_weak_explicit(&h->tail, &tail, tail + pad + stride,
+		    memory_order_seq_cst, memory_order_relaxed))
+			return claimed(r, type, len, c, tail, pad, stride);
+	}
+	return drop(r, len, GB_RING_FULL);
+}
+
+/* The first attempt is the whole claim when the record fits before the end of the data area
+ * and within the cached head, and no other producer moves tail meanwhile: one CAS. Inlined
+ * into gb__ring_claim and gb__ring_write. */
+static inline __attribute__((always_inline)) int
+claim(gb_ring *r, uint16_t type, size_t len, gb_ring_claim *c)
+{
+	gb_rl_header *h = r->hdr;
+	uint64_t head, tail, stride;
+
+	assert(type != GB_RING_TYPE_PADDING);
+	/* a process-local flag set on the slow path: the segment must not be touched (a plain
+	 * load on x86) */
+	if (atomic_load_explicit(&r->unusable, memory_order_acquire))
+		return GB_RING_DAMAGED;
+	head = atomic_load_explicit(&h->head_cache, memory_order_acquire);
+	tail = atomic_load_explicit(&h->tail, memory_order_relaxed);
+	stride = gb__ring_align8(GB_RL_REC_HEADER + len);
+	if (__builtin_expect(len <= r->max_record && !(tail & (GB_RL_ALIGN - 1)) &&
+	    stride <= r->capacity - (tail & r->mask) && fits(r, head, tail, stride) &&
+	    atomic_compare_exchange_strong_explicit(&h->tail, &tail, tail + stride,
+	    memory_order_seq_cst, memory_order_relaxed), 1))
+		return claimed(r, type, len, c, tail, 0, stride);
+	return claim_slow(r, type, len, c, head, tail);
+}
+
+int
+gb__ring_claim(gb_ring *r, uint16_t type, size_t len, gb_ring_claim *c)
+{
+	return claim(r, type, len, c);
+}
+
 /* The consumer announced sleep: the producer that takes the flag (exchange, so one producer
  * per sleep) bumps the wake word and wakes it; every other producer sees the flag clear and
  * makes no syscall. The consumer clears the flag itself too when it wakes on its own. */
-static void
+static __attribute__((noinline)) void
 wake_consumer(gb_ring *r)
 {
 	if (atomic_exchange_explicit(&r->hdr->sleeping, 0, memory_order_seq_cst) == 0)
@@ -116,7 +148,7 @@ gb__ring_wakes(gb_ring *r)
  * its claimed header, length and lap, is still there, and leaves the ring alone when it is
  * not. One resuming between that check and its store may still store its old header; the
  * consumer never takes a header of another lap than its position's (ring_layout.h). */
-static bool
+static inline __attribute__((always_inline)) bool
 publish(gb_ring *r, gb_ring_claim *c, bool padding)
 {
 	_Atomic uint64_t *w = gb__ring_word_at(r, c->pos & r->mask);
@@ -133,12 +165,18 @@ publish(gb_ring *r, gb_ring_claim *c, bool padding)
 
 /* No fence between the commit and the look at sleeping: the consumer waits out the store
  * buffer before it sleeps (ring_layout.h, line 8). */
+static inline __attribute__((always_inline)) void
+commit(gb_ring *r, gb_ring_claim *c)
+{
+	if (publish(r, c, false) &&
+	    __builtin_expect(atomic_load_explicit(&r->hdr->sleeping, memory_order_relaxed) != 0, 0))
+		wake_consumer(r);
+}
+
 void
 gb__ring_commit(gb_ring *r, gb_ring_claim *c)
 {
-	if (publish(r, c, false) &&
-	    atomic_load_explicit(&r->hdr->sleeping, memory_order_relaxed) != 0)
-		wake_consumer(r);
+	commit(r, c);
 }
 
 void
@@ -151,12 +189,12 @@ int
 gb__ring_write(gb_ring *r, uint16_t type, const void *payload, size_t len)
 {
 	gb_ring_claim c;
-	int rc = gb__ring_claim(r, type, len, &c);
+	int rc = claim(r, type, len, &c);
 
 	if (rc != GB_RING_OK)
 		return rc;
 	memcpy(c.data, payload, len);
-	gb__ring_commit(r, &c);
+	commit(r, &c);
 	return GB_RING_OK;
 }
 

@@ -193,7 +193,10 @@ aeron_claim(struct aeron_rb *rb, uint64_t required)
 	return (int64_t)index;
 }
 
-static int
+/* Called as Aeron's aeron_mpsc_rb_write is, and as gb__ring_write is from this file: a function
+ * of its own, its length not known at compile time (noipa: neither inlined into the loop nor
+ * specialised for the constant length, which would turn its memcpy into four stores). */
+static __attribute__((noipa)) int
 aeron_write(struct aeron_rb *rb, int32_t type, const void *payload, size_t len)
 {
 	int32_t record = (int32_t)(8 + len);
