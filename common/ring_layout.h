@@ -20,10 +20,9 @@
  *   line 5   dropped_bytes     payload bytes of those claims
  *   line 6   unblocked_records records the consumer padded over after the unblock timeout
  *   line 7   invalid_records   corrupt headers or positions the consumer skipped
- *   line 8   consumer word: futex wake word, sleeping flag, heartbeat, pid, and
- *            exported_dropped / exported_unblocked: how much of dropped_records and
- *            unblocked_records some consumer has already reported, so each drop is
- *            reported once across consumer restarts
+ *   line 8   the wake line: futex wake word and sleeping flag, written only when the
+ *            consumer goes to sleep or is woken, so the look every commit takes at
+ *            sleeping does not miss while a live consumer writes its heartbeat.
  *            The sleep: the consumer sets sleeping (seq_cst), looks at head, waits
  *            GB_RL_SETTLE_NS, looks again, then FUTEX_WAITs on the wake word. A producer
  *            reads sleeping right after its commit's release store, with no fence between
@@ -31,8 +30,11 @@
  *            sleeping clear is visible by the second look, since a store leaves a CPU's
  *            store buffer within nanoseconds. A producer that reads it set takes it
  *            (exchange), bumps the wake word and FUTEX_WAKEs.
- *   line 9   producers_ever    attaches since creation
- *   lines 10-17 producer table: GB_RL_PRODUCERS slots of {state, pid, heartbeat}
+ *   line 9   the consumer: heartbeat, pid, and exported_dropped / exported_unblocked: how
+ *            much of dropped_records and unblocked_records some consumer has already
+ *            reported, so each drop is reported once across consumer restarts
+ *   line 10  producers_ever    attaches since creation
+ *   lines 11-18 producer table: GB_RL_PRODUCERS slots of {state, pid, heartbeat}
  * Each counter owns a 128-byte line so that writers of one do not slow readers of another.
  *
  * Records in the data area: an 8-byte header {int32 length, uint16 type, uint16 flags}
@@ -112,17 +114,20 @@ typedef struct gb_rl_header {
 	_Atomic uint64_t invalid_records;
 	uint8_t pad7[GB_RL_LINE - 8];
 
-	/* line 8: the consumer */
+	/* line 8: the wake line */
 	_Atomic uint32_t futex_word;  /* bumped by a producer before FUTEX_WAKE */
 	_Atomic uint32_t sleeping;    /* 1 while the consumer is (about to be) in FUTEX_WAIT */
+	uint8_t pad8[GB_RL_LINE - 8];
+
+	/* line 9: the consumer */
 	_Atomic uint64_t consumer_heartbeat_ns; /* CLOCK_REALTIME_COARSE of its last read or wait */
 	_Atomic uint32_t consumer_pid; /* informational; 0 when none attached */
 	_Atomic uint64_t exported_dropped;   /* of dropped_records, reported by a consumer */
 	_Atomic uint64_t exported_unblocked; /* of unblocked_records, likewise */
-	uint8_t pad8[GB_RL_LINE - 40];
+	uint8_t pad9[GB_RL_LINE - 32];
 
 	_Atomic uint64_t producers_ever;
-	uint8_t pad9[GB_RL_LINE - 8];
+	uint8_t pad10[GB_RL_LINE - 8];
 
 	gb_rl_producer producers[GB_RL_PRODUCERS];
 } gb_rl_header;
@@ -136,9 +141,10 @@ static_assert(offsetof(gb_rl_header, dropped_bytes) == 5 * GB_RL_LINE, "line 5")
 static_assert(offsetof(gb_rl_header, unblocked_records) == 6 * GB_RL_LINE, "line 6");
 static_assert(offsetof(gb_rl_header, invalid_records) == 7 * GB_RL_LINE, "line 7");
 static_assert(offsetof(gb_rl_header, futex_word) == 8 * GB_RL_LINE, "line 8");
-static_assert(offsetof(gb_rl_header, exported_dropped) == 8 * GB_RL_LINE + 24, "line 8");
-static_assert(offsetof(gb_rl_header, producers_ever) == 9 * GB_RL_LINE, "line 9");
-static_assert(offsetof(gb_rl_header, producers) == 10 * GB_RL_LINE, "line 10");
+static_assert(offsetof(gb_rl_header, consumer_heartbeat_ns) == 9 * GB_RL_LINE, "line 9");
+static_assert(offsetof(gb_rl_header, exported_dropped) == 9 * GB_RL_LINE + 16, "line 9");
+static_assert(offsetof(gb_rl_header, producers_ever) == 10 * GB_RL_LINE, "line 10");
+static_assert(offsetof(gb_rl_header, producers) == 11 * GB_RL_LINE, "line 11");
 static_assert(sizeof(gb_rl_header) <= GB_RL_HEADER_SIZE, "header fits its page");
 static_assert(sizeof(_Atomic uint64_t) == 8, "lock-free 64-bit atomics are plain words");
 
