@@ -347,7 +347,7 @@ cache_slot(struct stack *st, const char *name, const struct gb__count_entry *up)
  * when it has resolved this name here before, else composed, looked up and cached. NULL when
  * the path has no entry (table full, out of memory); then p, when not NULL, describes the
  * path composed at the end of the buffer (p->len == SIZE_MAX: not even that). */
-static struct gb__count_entry *
+static inline __attribute__((always_inline)) struct gb__count_entry *
 resolve(gb_tele *t, struct stack *st, const char *name, struct path *p)
 {
 	const struct frame *up = st->depth > 0 ? &st->frames[st->depth - 1] : NULL;
@@ -397,7 +397,7 @@ struct out {
 
 /* Hands the record to every reporter: the shm reporter with the lengths, the others through
  * their callbacks. */
-static void
+static inline __attribute__((always_inline)) void
 report(gb_tele *t, const struct out *o, double v, const gb_tele_meta *m)
 {
 	bool timing = o->kind == GB_REC_TIMING;
@@ -585,7 +585,7 @@ gb__tele_scope_cleanup(gb_scope *s)
  * call_count and o's path and lengths (the path is name itself at top level). False when out
  * of memory (logged, the record is lost). The path is the entry's, or one composed in the
  * thread's stack buffer when the path has no entry. */
-static bool
+static inline __attribute__((always_inline)) bool
 place(gb_tele *t, const char *name, gb_tele_meta *m, struct out *o)
 {
 	struct stack *st = get_stack(t);
