@@ -179,6 +179,27 @@ refused(gb_shm_reporter *r, gb_ring *ring, int st)
 		    gb__ring_name(ring), st == GB_RING_FULL ? "is full" : "refused a record");
 }
 
+/* Claims and encodes a record with metadata (the borrowed pairs of m); a copy of rec, so
+ * that the caller's never has its address taken. */
+static int
+write_with_meta(gb_ring *ring, gb_record rec, const gb_tele_meta *m, gb_ring_claim *c)
+{
+	gb_rec_kv kv[GB_REC_MAX_META];
+	size_t nkv = m->n_extra < GB_REC_MAX_META ? m->n_extra : GB_REC_MAX_META, size;
+	int st;
+
+	for (size_t i = 0; i < nkv; i++) {
+		kv[i] = (gb_rec_kv){ .key = m->extra[i].key, .key_len = strlen(m->extra[i].key),
+			.value = m->extra[i].value, .value_len = strlen(m->extra[i].value) };
+	}
+	rec.meta = kv;
+	rec.n_meta = m->n_extra; /* more than GB_REC_MAX_META: the encoder flags the rest dropped */
+	size = gb__rec_size(&rec);
+	if ((st = gb__ring_claim(ring, GB_RING_TYPE_TELEMETRY, size, c)) == GB_RING_OK)
+		gb__rec_write(&rec, c->data, size);
+	return st;
+}
+
 /* Claims the record's exact size, encodes it straight into the claimed slot and commits: no
  * buffer in between, every length measured once (by the caller when it knows them). The
  * record's time is the coarse wall clock (a few ms): the context already read the precise
@@ -188,11 +209,8 @@ int
 gb__shm_reporter_write(gb_shm_reporter *r, uint8_t kind, const char *scope, size_t scope_len,
     size_t parent_len, double value, const gb_tele_meta *m)
 {
-	gb_rec_kv kv[GB_REC_MAX_META];
-	size_t nkv = m->n_extra < GB_REC_MAX_META ? m->n_extra : GB_REC_MAX_META;
 	gb_ring *ring = atomic_load_explicit(&r->ring, memory_order_acquire);
 	gb_ring_claim c;
-	size_t size;
 	int st;
 
 	if (ring == NULL) {
@@ -210,27 +228,18 @@ gb__shm_reporter_write(gb_shm_reporter *r, uint8_t kind, const char *scope, size
 		.scope = scope,
 		.scope_len = scope_len,
 		.parent_len = parent_len <= scope_len ? parent_len : 0,
-		.meta = kv,
-		.n_meta = m->n_extra, /* more than GB_REC_MAX_META: the encoder flags the rest dropped */
 	};
-	if (gb__rec_is_plain(&rec)) { /* the hot path: sized and written inline */
-		size = GB_REC_HEADER_SIZE + scope_len;
-		if ((st = gb__ring_claim(ring, GB_RING_TYPE_TELEMETRY, size, &c)) != GB_RING_OK) {
-			refused(r, ring, st);
-			return 0;
-		}
-		gb__rec_write_plain(&rec, c.data);
+	if (m->n_extra == 0 && gb__rec_is_plain(&rec)) {
+		/* the hot path: sized and written inline (rec never leaves this function) */
+		st = gb__ring_claim(ring, GB_RING_TYPE_TELEMETRY, GB_REC_HEADER_SIZE + scope_len, &c);
+		if (st == GB_RING_OK)
+			gb__rec_write_plain(&rec, c.data);
 	} else {
-		for (size_t i = 0; i < nkv; i++) {
-			kv[i] = (gb_rec_kv){ .key = m->extra[i].key, .key_len = strlen(m->extra[i].key),
-				.value = m->extra[i].value, .value_len = strlen(m->extra[i].value) };
-		}
-		size = gb__rec_size(&rec);
-		if ((st = gb__ring_claim(ring, GB_RING_TYPE_TELEMETRY, size, &c)) != GB_RING_OK) {
-			refused(r, ring, st);
-			return 0;
-		}
-		gb__rec_write(&rec, c.data, size);
+		st = write_with_meta(ring, rec, m, &c);
+	}
+	if (st != GB_RING_OK) {
+		refused(r, ring, st);
+		return 0;
 	}
 	gb__ring_commit(ring, &c);
 	count_written(r);
