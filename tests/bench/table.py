@@ -29,10 +29,12 @@ def ratios(b):
         rows.append(("one DogStatsD sendto / one ring write (ring_bench)", r["sendto_over_ring"]))
     t = b.get("tele")
     if t:
-        rows.append(("counter through the context / shm reporter alone (tele_bench)",
-                     t["shm_counter_ns"] / t["shm_record_ns"]))
-        rows.append(("enabled scope with a sendto per record / into the ring (tele_bench)",
-                     t["udp_over_shm_scope"]))
+        for i, cpu in enumerate(t["cpus"]):
+            rows.append(("counter through the context / shm reporter alone, cpu %d (tele_bench)"
+                         % cpu, t["shm_counter_ns"][i] / t["shm_record_ns"][i]))
+        for i, cpu in enumerate(t["cpus"]):
+            rows.append(("enabled scope with a sendto per record / into the ring, cpu %d" % cpu,
+                         t["udp_scope_ns"][i] / t["shm_scope_ns"][i]))
     w = b.get("wake")
     if w:
         for key, v in patterns(w):
@@ -122,11 +124,18 @@ def absolutes(b):
                   "%.0f M records/s" % (r["drain_records_per_s"] / 1e6))]
     t = b.get("tele")
     if t:
-        rows += [("disabled GB_SCOPE", "%.2f ns" % t["disabled_scope_ns"]),
-                 ("shm reporter alone, one counter record", "%.1f ns" % t["shm_record_ns"]),
-                 ("gb_tele_count into the ring", "%.1f ns" % t["shm_counter_ns"]),
-                 ("enabled scope into the ring", "%.1f ns" % t["shm_scope_ns"]),
-                 ("baseline: enabled scope, one sendto per record", "%.0f ns" % t["udp_scope_ns"]),
+        cpus = " / ".join("cpu %d" % c for c in t["cpus"])
+
+        def each(key, fmt):
+            return " / ".join(fmt % x for x in t[key]) + " ns"
+        rows += [("disabled GB_SCOPE, " + cpus, each("disabled_scope_ns", "%.2f")),
+                 ("shm reporter alone, one counter record, " + cpus, each("shm_record_ns", "%.1f")),
+                 ("gb_tele_count into the ring, " + cpus, each("shm_counter_ns", "%.1f")),
+                 ("gb_tele_count, the first 20000 into a new ring (cold), " + cpus,
+                  each("shm_counter_cold_ns", "%.1f")),
+                 ("enabled scope into the ring, " + cpus, each("shm_scope_ns", "%.1f")),
+                 ("baseline: enabled scope, one sendto per record, " + cpus,
+                  each("udp_scope_ns", "%.0f")),
                  ("producer memory, 2 M distinct names / one name",
                   "+%d KiB / +%d KiB" % (t["distinct_names_rss_kib"], t["one_name_rss_kib"]))]
     w = b.get("wake")

@@ -8,13 +8,16 @@
  * ways: through one context they share, through a context each, and calling the shm reporter
  * directly (the CPU time per record, summed over the threads: on fewer cores than threads the
  * wall time says more about the scheduler than about the code).
- * Prints medians over several runs, then two JSON lines ("tele_threads", then "tele"). A
- * benchmark, not a test.
- * usage: tele_bench [RUNS]
+ * The single-thread figures (and their UDP baseline) are taken on every CPU the process may run
+ * on (the first MAX_CPUS), pinned to each in turn, since the CPUs of one machine differ. Prints medians over several
+ * runs, then two JSON lines ("tele_threads", then "tele", whose single-thread figures are arrays
+ * in the order of its "cpus"). A benchmark, not a test.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +37,7 @@
 #define THREADS 8
 #define THREAD_OPS 40000 /* per thread and run: 8 x 40 000 records fit the 32 MiB ring */
 #define THREADS_RING (32u << 20)
+#define MAX_CPUS 4 /* the single-thread figures are taken on the first CPUs, this many at most */
 
 static int
 cmp_double(const void *a, const void *b)
@@ -316,52 +320,122 @@ threads_figures(int runs, double *v)
 	return dropped;
 }
 
-int
-main(int argc, char **argv)
+/* The single-thread figures on one CPU (the caller pins the thread there): a disabled scope,
+ * an enabled scope, a counter and the shm reporter alone, each the median of runs rounds into a
+ * new ring, and the enabled scope through the UDP reporter (sd) as their baseline; and the
+ * first counters into that ring (cold: its pages not yet in any cache). */
+struct single {
+	int cpu;
+	double disabled, scope, counter, record, udp;
+	double cold; /* counters: the first ENABLED_OPS records into the new ring */
+	unsigned long long dropped;
+};
+
+static void
+single_figures(int runs, double *v, struct statsd *sd, struct single *out)
 {
-	int runs = argc > 1 ? atoi(argv[1]) : 9;
-	double *v, disabled, scope_shm, count_shm, record_shm, scope_udp;
 	char ring_name[64], err[256];
 	gb_ring *consumer;
-	struct statsd sd = { .fd = -1 };
-	socklen_t alen = sizeof(sd.to);
-
-	if (runs < 1 || (v = calloc(3 * (size_t)runs, sizeof(*v))) == NULL) {
-		fprintf(stderr, "usage: %s [RUNS >= 1]\n", argv[0]);
-		return 2;
-	}
 
 	for (int r = 0; r < runs; r++)
 		v[r] = bench_disabled();
-	disabled = median(v, runs);
-	printf("disabled scope:           %8.2f ns (median of %d x %d)\n", disabled, runs, DISABLED_OPS);
-
+	out->disabled = median(v, runs);
 	snprintf(ring_name, sizeof(ring_name), "tele-bench-%d", (int)getpid());
 	if (gb__ring_open_consumer(&consumer, ring_name, NULL, err, sizeof(err)) != GB_RING_OK) {
 		fprintf(stderr, "tele_bench: %s\n", err);
-		return 1;
+		exit(1);
 	}
 	gb_shm_reporter *sr = gb_shm_reporter_open(ring_name);
 	gb_reporter shm = gb_shm_reporter_as_reporter(sr);
 	gb_tele *t = gb_tele_new(&shm, 1, GB_TELE_ENABLE);
+	out->cold = bench_shm(t, consumer, 1); /* the first records into the new ring */
 	for (int r = 0; r < runs; r++)
 		v[r] = bench_shm(t, consumer, 0);
-	scope_shm = median(v, runs);
+	out->scope = median(v, runs);
 	for (int r = 0; r < runs; r++)
 		v[r] = bench_shm(t, consumer, 1);
-	count_shm = median(v, runs);
+	out->counter = median(v, runs);
 	for (int r = 0; r < runs; r++)
 		v[r] = bench_shm_record(&shm, consumer);
-	record_shm = median(v, runs);
-	printf("enabled scope, shm ring:  %8.2f ns (median of %d x %d)\n", scope_shm, runs, ENABLED_OPS);
-	printf("counter, shm ring:        %8.2f ns (median of %d x %d)\n", count_shm, runs, ENABLED_OPS);
-	printf("shm reporter record only: %8.2f ns (median of %d x %d)\n", record_shm, runs, ENABLED_OPS);
-	uint64_t dropped = gb_shm_reporter_dropped(sr);
+	out->record = median(v, runs);
+	out->dropped = gb_shm_reporter_dropped(sr);
 	gb_tele_free(t);
 	gb_shm_reporter_close(sr);
 	gb__ring_close(consumer);
 	gb__ring_unlink(ring_name, err, sizeof(err));
 
+	gb_reporter udp = { .self = sd, .record_timing = statsd_timing, .record_metric = statsd_metric };
+	t = gb_tele_new(&udp, 1, GB_TELE_ENABLE);
+	for (int r = 0; r < runs; r++)
+		v[r] = bench_udp(t);
+	out->udp = median(v, runs);
+	gb_tele_free(t);
+	printf("cpu %d: disabled scope %.2f ns, enabled scope %.2f ns, counter %.2f ns, shm reporter "
+	    "alone %.2f ns, enabled scope with a UDP sendto %.0f ns (medians of %d runs); counter, "
+	    "the first %d records into a new ring %.2f ns\n", out->cpu, out->disabled, out->scope,
+	    out->counter, out->record, out->udp, runs, ENABLED_OPS, out->cold);
+}
+
+/* One per-CPU figure as a JSON array, in the order measured. */
+static void
+print_array(const char *key, const struct single *s, int n, size_t field)
+{
+	printf("\"%s\":[", key);
+	for (int i = 0; i < n; i++) {
+		double x;
+
+		memcpy(&x, (const char *)&s[i] + field, sizeof(x));
+		printf("%s%.3f", i ? "," : "", x);
+	}
+	printf("],");
+}
+
+/* The single-thread figures on each CPU this process may run on (the first MAX_CPUS), pinned to
+ * each in turn: CPUs of one machine differ (a VM's vCPUs share their cores with other guests),
+ * and a figure taken wherever the scheduler happens to put the process says little. Returns how
+ * many CPUs were measured. */
+static int
+per_cpu_figures(int runs, double *v, struct statsd *sd, struct single *per_cpu)
+{
+	cpu_set_t all;
+	int n = 0;
+
+	if (sched_getaffinity(0, sizeof(all), &all) != 0) {
+		perror("tele_bench: sched_getaffinity");
+		exit(1);
+	}
+	for (int cpu = 0; cpu < CPU_SETSIZE && n < MAX_CPUS; cpu++) {
+		cpu_set_t one;
+
+		if (!CPU_ISSET(cpu, &all))
+			continue;
+		CPU_ZERO(&one);
+		CPU_SET(cpu, &one);
+		if (sched_setaffinity(0, sizeof(one), &one) != 0) {
+			perror("tele_bench: sched_setaffinity");
+			exit(1);
+		}
+		per_cpu[n].cpu = cpu;
+		single_figures(runs, v, sd, &per_cpu[n++]);
+	}
+	sched_setaffinity(0, sizeof(all), &all);
+	return n;
+}
+
+int
+main(int argc, char **argv)
+{
+	int runs = argc > 1 ? atoi(argv[1]) : 9, n;
+	struct single per_cpu[MAX_CPUS];
+	unsigned long long dropped = 0;
+	struct statsd sd = { .fd = -1 };
+	socklen_t alen = sizeof(sd.to);
+	double *v;
+
+	if (runs < 1 || (v = calloc(3 * (size_t)runs, sizeof(*v))) == NULL) {
+		fprintf(stderr, "usage: %s [RUNS >= 1]\n", argv[0]);
+		return 2;
+	}
 	/* A bound receiver, so the datagrams have somewhere to go (its buffer simply overflows). */
 	int rx = socket(AF_INET, SOCK_DGRAM, 0);
 	sd.fd = socket(AF_INET, SOCK_DGRAM, 0);
@@ -372,28 +446,30 @@ main(int argc, char **argv)
 		perror("tele_bench: udp socket");
 		return 1;
 	}
-	gb_reporter udp = { .self = &sd, .record_timing = statsd_timing, .record_metric = statsd_metric };
-	t = gb_tele_new(&udp, 1, GB_TELE_ENABLE);
-	for (int r = 0; r < runs; r++)
-		v[r] = bench_udp(t);
-	scope_udp = median(v, runs);
-	gb_tele_free(t);
+	n = per_cpu_figures(runs, v, &sd, per_cpu);
 	close(rx);
 	close(sd.fd);
-	printf("enabled scope, UDP sendto:%8.2f ns (median of %d x %d)\n", scope_udp, runs, UDP_OPS);
+	for (int i = 0; i < n; i++)
+		dropped += per_cpu[i].dropped;
 
 	long one_name = names_growth(0), many_names = names_growth(1);
 	threads_figures(runs, v);
 	printf("producer memory, %d records: one name +%ld KiB, %d distinct names +%ld KiB "
 	    "(target <= 16384 KiB)\n", DISTINCT_NAMES, one_name, DISTINCT_NAMES, many_names);
 
-	printf("{\"bench\":\"tele\",\"disabled_scope_ns\":%.3f,\"shm_scope_ns\":%.2f,"
-	       "\"shm_counter_ns\":%.2f,"
-	       "\"shm_record_ns\":%.2f,\"udp_scope_ns\":%.2f,\"udp_over_shm_scope\":%.1f,\"shm_dropped\":%llu,"
-	       "\"udp_send_errors\":%lu,\"one_name_rss_kib\":%ld,\"distinct_names_rss_kib\":%ld,"
-	       "\"runs\":%d}\n",
-	    disabled, scope_shm, count_shm, record_shm, scope_udp, scope_udp / scope_shm,
-	    (unsigned long long)dropped, sd.errors, one_name, many_names, runs);
+	printf("{\"bench\":\"tele\",\"cpus\":[");
+	for (int i = 0; i < n; i++)
+		printf("%s%d", i ? "," : "", per_cpu[i].cpu);
+	printf("],");
+	print_array("disabled_scope_ns", per_cpu, n, offsetof(struct single, disabled));
+	print_array("shm_scope_ns", per_cpu, n, offsetof(struct single, scope));
+	print_array("shm_counter_ns", per_cpu, n, offsetof(struct single, counter));
+	print_array("shm_record_ns", per_cpu, n, offsetof(struct single, record));
+	print_array("udp_scope_ns", per_cpu, n, offsetof(struct single, udp));
+	print_array("shm_counter_cold_ns", per_cpu, n, offsetof(struct single, cold));
+	printf("\"shm_dropped\":%llu,\"udp_send_errors\":%lu,\"one_name_rss_kib\":%ld,"
+	    "\"distinct_names_rss_kib\":%ld,\"runs\":%d}\n", dropped, sd.errors, one_name, many_names,
+	    runs);
 	free(v);
 	return 0;
 }
