@@ -109,38 +109,34 @@ write_records(void *arg)
 	return NULL;
 }
 
-/* ns per record with `threads` producer threads sharing ROUND_RECORDS records, each
- * round into an empty ring; per thread: the wall time over the records each one wrote. */
+/* One round: ns per record with `threads` producer threads sharing ROUND_RECORDS records into
+ * the drained ring; per thread: the wall time over the records each one wrote. */
 static double
-bench_producers(gb_ring *p, gb_ring *c, int threads, int rounds)
+ring_round(gb_ring *p, gb_ring *c, int threads)
 {
-	double *ns = calloc((size_t)rounds, sizeof(double));
 	struct writer w[2];
 	pthread_t t[2];
 	uint64_t t0;
-	int k, i;
+	double ns;
+	int i;
 
-	for (k = 0; k < rounds; k++) {
-		drain(c);
-		t0 = gb__clock_mono_ns();
-		for (i = 0; i < threads; i++) {
-			w[i] = (struct writer){ p, ROUND_RECORDS / (unsigned)threads, 0 };
-			if (threads == 1)
-				write_records(&w[i]);
-			else
-				pthread_create(&t[i], NULL, write_records, &w[i]);
-		}
-		for (i = 0; threads > 1 && i < threads; i++)
-			pthread_join(t[i], NULL);
-		ns[k] = (double)(gb__clock_mono_ns() - t0) / (ROUND_RECORDS / (unsigned)threads);
-		for (i = 0; i < threads; i++)
-			if (w[i].failed)
-				die("producer", "the ring filled up during a round");
-	}
 	drain(c);
-	double m = median(ns, rounds);
-	free(ns);
-	return m;
+	t0 = gb__clock_mono_ns();
+	for (i = 0; i < threads; i++) {
+		w[i] = (struct writer){ p, ROUND_RECORDS / (unsigned)threads, 0 };
+		if (threads == 1)
+			write_records(&w[i]);
+		else
+			pthread_create(&t[i], NULL, write_records, &w[i]);
+	}
+	for (i = 0; threads > 1 && i < threads; i++)
+		pthread_join(t[i], NULL);
+	ns = (double)(gb__clock_mono_ns() - t0) / (ROUND_RECORDS / (unsigned)threads);
+	for (i = 0; i < threads; i++)
+		if (w[i].failed)
+			die("producer", "the ring filled up during a round");
+	drain(c);
+	return ns;
 }
 
 /* ---- the baseline: Aeron's many-to-one ring (aeron_mpsc_rb), its published algorithm ----
@@ -263,46 +259,73 @@ aeron_write_records(void *arg)
 	return NULL;
 }
 
-/* The same rounds as bench_producers, through the baseline ring. */
-static double
-bench_aeron(int threads, int rounds)
+/* The baseline ring in shared memory, as the ring's (no transparent huge pages, unlike a large
+ * malloc), zeroed. */
+static void
+aeron_open(struct aeron_rb *rb)
 {
-	double *ns = calloc((size_t)rounds, sizeof(double));
-	struct aeron_rb rb = { .capacity = RING_CAPACITY };
-	struct aeron_writer w[2];
-	pthread_t t[2];
-	uint64_t t0;
-
-	/* shared memory, as the ring's (no transparent huge pages, unlike a large malloc) */
 	int fd = memfd_create("aeron-baseline", 0);
 
-	if (ns == NULL || fd < 0 || ftruncate(fd, RING_CAPACITY) != 0 ||
-	    (rb.buf = mmap(NULL, RING_CAPACITY, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) ==
+	*rb = (struct aeron_rb){ .capacity = RING_CAPACITY };
+	if (fd < 0 || ftruncate(fd, RING_CAPACITY) != 0 ||
+	    (rb->buf = mmap(NULL, RING_CAPACITY, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) ==
 	    MAP_FAILED)
 		die("aeron baseline", strerror(errno));
 	close(fd);
-	memset(rb.buf, 0, RING_CAPACITY);
-	for (int k = 0; k < rounds; k++) {
-		aeron_drain(&rb);
-		t0 = gb__clock_mono_ns();
-		for (int i = 0; i < threads; i++) {
-			w[i] = (struct aeron_writer){ &rb, ROUND_RECORDS / (unsigned)threads, 0 };
-			if (threads == 1)
-				aeron_write_records(&w[i]);
-			else
-				pthread_create(&t[i], NULL, aeron_write_records, &w[i]);
-		}
-		for (int i = 0; threads > 1 && i < threads; i++)
-			pthread_join(t[i], NULL);
-		ns[k] = (double)(gb__clock_mono_ns() - t0) / (ROUND_RECORDS / (unsigned)threads);
-		for (int i = 0; i < threads; i++)
-			if (w[i].failed)
-				die("aeron baseline", "the ring filled up during a round");
+	memset(rb->buf, 0, RING_CAPACITY);
+}
+
+/* One round as ring_round's, through the baseline ring. */
+static double
+aeron_round(struct aeron_rb *rb, int threads)
+{
+	struct aeron_writer w[2];
+	pthread_t t[2];
+	uint64_t t0;
+	double ns;
+
+	aeron_drain(rb);
+	t0 = gb__clock_mono_ns();
+	for (int i = 0; i < threads; i++) {
+		w[i] = (struct aeron_writer){ rb, ROUND_RECORDS / (unsigned)threads, 0 };
+		if (threads == 1)
+			aeron_write_records(&w[i]);
+		else
+			pthread_create(&t[i], NULL, aeron_write_records, &w[i]);
 	}
-	double m = median(ns, rounds);
+	for (int i = 0; threads > 1 && i < threads; i++)
+		pthread_join(t[i], NULL);
+	ns = (double)(gb__clock_mono_ns() - t0) / (ROUND_RECORDS / (unsigned)threads);
+	for (int i = 0; i < threads; i++)
+		if (w[i].failed)
+			die("aeron baseline", "the ring filled up during a round");
+	return ns;
+}
+
+/* The ring and its baseline round by round, taken in turn so that both meet the same machine
+ * (a neighbour's load comes and goes): the medians, one thread and two. */
+static void
+side_by_side(gb_ring *p, gb_ring *c, int rounds, double *one, double *two, double *aeron_one,
+    double *aeron_two)
+{
+	double *v = calloc(4 * (size_t)rounds, sizeof(double));
+	struct aeron_rb rb;
+
+	if (v == NULL)
+		die("calloc", strerror(errno));
+	aeron_open(&rb);
+	for (int k = 0; k < rounds; k++) {
+		v[k] = ring_round(p, c, 1);
+		v[rounds + k] = aeron_round(&rb, 1);
+		v[2 * rounds + k] = ring_round(p, c, 2);
+		v[3 * rounds + k] = aeron_round(&rb, 2);
+	}
+	*one = median(v, rounds);
+	*aeron_one = median(v + rounds, rounds);
+	*two = median(v + 2 * rounds, rounds);
+	*aeron_two = median(v + 3 * rounds, rounds);
 	munmap(rb.buf, RING_CAPACITY);
-	free(ns);
-	return m;
+	free(v);
 }
 
 /* ---- the baseline: one DogStatsD datagram per record ---- */
@@ -411,10 +434,7 @@ main(int argc, char **argv)
 	snprintf(ring_name, sizeof(ring_name), "bench-%d", (int)getpid());
 	c = open_ring(true);
 	p = open_ring(false);
-	one = bench_producers(p, c, 1, rounds);
-	two = bench_producers(p, c, 2, rounds);
-	aeron_one = bench_aeron(1, rounds);
-	aeron_two = bench_aeron(2, rounds);
+	side_by_side(p, c, rounds, &one, &two, &aeron_one, &aeron_two);
 	udp = bench_sendto(rounds);
 	rate = bench_drain(c, rounds);
 	gb__ring_close(p);
