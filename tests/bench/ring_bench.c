@@ -189,10 +189,7 @@ aeron_claim(struct aeron_rb *rb, uint64_t required)
 	return (int64_t)index;
 }
 
-/* Called as Aeron's aeron_mpsc_rb_write is, and as gb__ring_write is from this file: a function
- * of its own, its length not known at compile time (noipa: neither inlined into the loop nor
- * specialised for the constant length, which would turn its memcpy into four stores). */
-static __attribute__((noipa)) int
+static int
 aeron_write(struct aeron_rb *rb, int32_t type, const void *payload, size_t len)
 {
 	int32_t record = (int32_t)(8 + len);
@@ -238,6 +235,13 @@ aeron_drain(struct aeron_rb *rb)
 	__asm__ volatile("" : : "r"(sum));
 }
 
+/* The writers call the baseline as Aeron's aeron_mpsc_rb_write is called, and as they call
+ * gb__ring_write: a function of its own, its length not known at compile time. Through a
+ * volatile pointer, so that no compiler inlines it into the loop or specialises it for the
+ * constant length (which turns its memcpy into four stores). */
+static int (*volatile aeron_write_fn)(struct aeron_rb *, int32_t, const void *, size_t) =
+    aeron_write;
+
 struct aeron_writer {
 	struct aeron_rb *rb;
 	unsigned n;
@@ -253,7 +257,7 @@ aeron_write_records(void *arg)
 	memset(payload, 'x', sizeof(payload));
 	for (unsigned i = 0; i < w->n; i++) {
 		payload[0] = (uint8_t)i;
-		if (aeron_write(w->rb, 1, payload, sizeof(payload)) != 0)
+		if (aeron_write_fn(w->rb, 1, payload, sizeof(payload)) != 0)
 			w->failed++;
 	}
 	return NULL;
