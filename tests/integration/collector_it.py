@@ -89,6 +89,14 @@ def sent_errors(stderr_text):
     return int(m.group(1))
 
 
+def packets_sent(stderr_text):
+    """The packets a collector says at exit it sent to statsd."""
+    m = re.search(r"statsd: (\d+) packets sent", stderr_text)
+    if m is None:
+        raise AssertionError("no packets sent in the collector's log: %r" % stderr_text)
+    return int(m.group(1))
+
+
 # poll(2) and ppoll(2), the calls a process waiting for a socket to become writable sits in
 POLL_SYSCALLS = {"x86_64": {7, 271}, "aarch64": {73}}
 

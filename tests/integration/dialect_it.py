@@ -26,7 +26,8 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from collector_it import COLLECTOR, EMIT, CollectorCase, Receiver, sent_errors  # noqa: E402
+from collector_it import (COLLECTOR, EMIT, CollectorCase, Receiver, packets_sent,  # noqa: E402
+                          sent_errors)
 from statsd_server import wait_until  # noqa: E402
 from ring_layout import LAYOUT  # noqa: E402
 
@@ -336,6 +337,9 @@ class Packing(CollectorCase):
                          "nothing sent before the flush interval")
         c = self.collector(ring, *args)
         self.assertEqual(self.stop(c), 0)
+        # the receiver is another process: wait until it has every datagram the collector sent
+        sent = packets_sent(self.text(self.c_err))
+        wait_until(lambda: len(recv.datagrams()) >= sent, 10, "%d datagrams received" % sent)
         values = [v for l in recv.lines() if l.startswith("gbatch.dialect.kill:")
                   for v in l.split("|", 1)[0].split(":")[1:] if v]
         self.assertEqual(values, ["250"] * 100)
