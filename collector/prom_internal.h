@@ -99,12 +99,13 @@ struct table {
 	size_t nb, n;
 };
 
+/* A record's series, keyed on its identity (gb__rec_ident: head, then key_len bytes). */
 struct cache_ent {
-	uint64_t hash;
+	uint64_t hash, head;
 	size_t key_len;
 	struct series *se;
 	uint16_t capped, renamed, dropped, name_capped;
-	char key[CACHE_KEY_MAX];
+	uint8_t key[CACHE_KEY_MAX];
 };
 
 struct label {

@@ -345,7 +345,9 @@ gb__prom_free(gb_prom_sink *s)
 void
 gb__prom_record(gb_prom_sink *s, const gb_record *r, uint64_t now_ns)
 {
-	char key[CACHE_KEY_MAX];
+	uint8_t buf[CACHE_KEY_MAX];
+	const uint8_t *ident;
+	uint64_t head;
 	size_t kl;
 	struct series *se = NULL;
 	double v = r->value;
@@ -356,12 +358,13 @@ gb__prom_record(gb_prom_sink *s, const gb_record *r, uint64_t now_ns)
 	}
 	s->st.tags_dropped += r->meta_dropped > 0 ? r->meta_dropped :
 	    (r->flags & GB_REC_F_META_DROPPED) != 0;
-	kl = gb__rec_key(r, key, CACHE_KEY_MAX);
-	if (kl <= CACHE_KEY_MAX) {
-		uint64_t h = gb__hash(key, kl);
+	/* keyed on the record's own bytes where they lie (a decoded record's are not copied) */
+	if ((ident = gb__rec_ident(r, buf, sizeof(buf), &head, &kl)) != NULL) {
+		uint64_t h = gb__hash_block(head, ident, kl);
 		struct cache_ent *e = &s->cache[h & (CACHE_SLOTS - 1)];
 
-		if (e->se != NULL && e->key_len == kl && e->hash == h && memcmp(e->key, key, kl) == 0) {
+		if (e->se != NULL && e->hash == h && e->head == head && e->key_len == kl &&
+		    memcmp(e->key, ident, kl) == 0) {
 			s->capped_on_hits += e->capped;
 			s->st.tags_renamed += e->renamed;
 			s->st.tags_dropped += e->dropped;
@@ -372,12 +375,12 @@ gb__prom_record(gb_prom_sink *s, const gb_record *r, uint64_t now_ns)
 			uint64_t dropped = s->st.tags_dropped, nc = gb__taglim_capped(s->names_lim);
 
 			if ((se = gb__prom_make_series(s, r)) != NULL) {
-				*e = (struct cache_ent){ .hash = h, .key_len = kl, .se = se,
+				*e = (struct cache_ent){ .hash = h, .head = head, .key_len = kl, .se = se,
 					.capped = (uint16_t)(gb__taglim_capped(s->lim) - capped),
 					.renamed = (uint16_t)(s->st.tags_renamed - renamed),
 					.dropped = (uint16_t)(s->st.tags_dropped - dropped),
 					.name_capped = (uint16_t)(gb__taglim_capped(s->names_lim) - nc) };
-				memcpy(e->key, key, kl);
+				memcpy(e->key, ident, kl);
 			}
 		}
 	} else {

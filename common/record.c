@@ -53,29 +53,6 @@ put_key(char *key, size_t n, size_t max, const void *p, size_t len)
 	return n + len;
 }
 
-size_t
-gb__rec_key(const gb_record *r, char *key, size_t max)
-{
-	uint16_t hdr[5] = { r->kind, r->depth, (uint16_t)r->parent_len, (uint16_t)r->n_meta,
-		(uint16_t)r->scope_len };
-	size_t n;
-
-	if (r->scope_len > max || r->parent_len > max)
-		return max + 1;
-	n = put_key(key, 0, max, hdr, sizeof(hdr));
-	n = put_key(key, n, max, r->scope, r->scope_len);
-	for (size_t i = 0; i < r->n_meta && n <= max; i++) {
-		uint16_t l[2] = { (uint16_t)r->meta[i].key_len, (uint16_t)r->meta[i].value_len };
-
-		if (r->meta[i].key_len > max || r->meta[i].value_len > max)
-			return max + 1;
-		n = put_key(key, n, max, l, sizeof(l));
-		n = put_key(key, n, max, r->meta[i].key, r->meta[i].key_len);
-		n = put_key(key, n, max, r->meta[i].value, r->meta[i].value_len);
-	}
-	return n;
-}
-
 /* The wire form of r's scope and metadata, untruncated, into buf; max + 1 when too long. */
 static size_t
 put_tail(const gb_record *r, uint8_t *buf, size_t max)

@@ -81,13 +81,8 @@ typedef struct gb_record {
 	size_t tail_len;
 } gb_record;
 
-/* The bytes that tell r's identity apart (kind, depth, lengths, then the scope and every
- * metadata pair with their lengths), written into key (room for max bytes): what the
- * Prometheus sink keys its cache on (the DogStatsD sink keys on gb__rec_ident, in place).
- * Returns the length, or max + 1 when they do not fit (key is then not to be used). */
-size_t gb__rec_key(const gb_record *r, char *key, size_t max);
-
-/* The identity of r in two parts, for a cache that keys on them where they lie: *head packs
+/* The identity of r in two parts, for a cache that keys on them where they lie (the DogStatsD
+ * sink's line cache, the Prometheus sink's series cache): *head packs
  * kind, depth, parent_len, scope_len and n_meta; the return value points to r's scope and
  * metadata as the wire has them (scope bytes, then per pair u16 key_len, u16 value_len, key,
  * value), *len bytes. A decoded record's own bytes are returned (r->tail, no copy); the ones

@@ -196,6 +196,34 @@ START_TEST(counters_only_grow_and_gauges_keep_the_last_value)
 }
 END_TEST
 
+/* The series cache keys on the whole identity: records of one scope that differ only in depth,
+ * parent, kind or a tag value go to series of their own, and the same record again to its. */
+START_TEST(records_that_differ_in_identity_only_keep_their_own_series)
+{
+	gb_prom_config cfg = { 0 };
+	gb_prom_sink *s = sink(&cfg);
+	gb_rec_kv a = kv("model", "a"), b = kv("model", "b");
+	gb_prom_stats st;
+	char *t;
+
+	for (int i = 0; i < 3; i++) {
+		rec(s, GB_REC_COUNTER, "x.y", 0, 1, NULL, 0, 1);
+		rec(s, GB_REC_COUNTER, "x.y", 1, 10, NULL, 0, 1);
+		rec(s, GB_REC_COUNTER, "x.y", 0, 100, &a, 1, 1);
+		rec(s, GB_REC_COUNTER, "x.y", 0, 1000, &b, 1, 1);
+	}
+	t = render(s);
+	assert_has(t, "gbatch_x_y_total{depth=\"0\"} 3\n");
+	assert_has(t, "gbatch_y_total{depth=\"1\",parent_scope=\"x\"} 30\n");
+	assert_has(t, "gbatch_x_y_total{depth=\"0\",model=\"a\"} 300\n");
+	assert_has(t, "gbatch_x_y_total{depth=\"0\",model=\"b\"} 3000\n");
+	free(t);
+	gb__prom_get_stats(s, &st);
+	ck_assert_uint_eq(st.series, 4);
+	gb__prom_free(s);
+}
+END_TEST
+
 START_TEST(genai_metrics_take_their_opentelemetry_prometheus_names)
 {
 	gb_prom_config cfg = { 0 };
@@ -377,6 +405,7 @@ prom_sink_suite(void)
 	tcase_add_test(tc, bucket_lists_are_strictly_increasing_durations);
 	tcase_add_test(tc, timings_are_histograms_with_cumulative_buckets);
 	tcase_add_test(tc, counters_only_grow_and_gauges_keep_the_last_value);
+	tcase_add_test(tc, records_that_differ_in_identity_only_keep_their_own_series);
 	tcase_add_test(tc, genai_metrics_take_their_opentelemetry_prometheus_names);
 	tcase_add_test(tc, reserved_and_repeated_labels_are_renamed_or_dropped);
 	tcase_add_test(tc, reserved_global_tags_are_renamed);
