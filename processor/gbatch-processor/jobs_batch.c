@@ -518,25 +518,29 @@ gb__jobs_batch_answer(struct runner *rn, struct slot *s)
 	s->content_deferred = 0;
 }
 
+/* How many of r's answers came from the batch (nb) and how many were asked interactively (ni). */
+static void
+answer_sources(const struct slot *s, const gb_result *r, size_t *nb, size_t *ni)
+{
+	size_t n = r != NULL ? gb_result_question_count(r) : 0;
+
+	*nb = *ni = 0;
+	for (size_t i = 0; i < n; i++) {
+		const char *src = gb_result_source(r, i);
+		*nb += s->from_batch && strcmp(src, "batch") == 0;
+		*ni += strcmp(src, "individual") == 0 || (!s->from_batch && strcmp(src, "batch") == 0);
+	}
+}
+
 void
 gb__jobs_batch_line(const struct runner *rn, const struct slot *s, const gb_result *r,
     gb_jw *w)
 {
-	struct batch_mode *bm = rn->bm;
-	size_t nb = 0, ni = 0, n = r != NULL ? gb_result_question_count(r) : 0;
+	size_t nb, ni;
 
-	for (size_t i = 0; i < n; i++) {
-		const char *src = gb_result_source(r, i);
-		nb += s->from_batch && strcmp(src, "batch") == 0;
-		ni += strcmp(src, "individual") == 0 || (!s->from_batch && strcmp(src, "batch") == 0);
-	}
-	bm->from_batch += nb;
-	bm->asked += ni;
-	bm->billable_batch += s->billable_batch;
-	bm->billable_asked += s->billable_asked;
-	bm->jobs_written++;
+	answer_sources(s, r, &nb, &ni);
 	gb__jw_lit(w, ",\"mode\":\"batch\",\"batch_api\":{\"name\":");
-	gb__jw_str(w, bm->st.name);
+	gb__jw_str(w, rn->bm->st.name);
 	gb__jw_lit(w, ",\"answers_from_batch\":");
 	gb__jw_int(w, (long long)nb);
 	gb__jw_lit(w, ",\"answers_asked\":");
@@ -546,6 +550,20 @@ gb__jobs_batch_line(const struct runner *rn, const struct slot *s, const gb_resu
 	gb__jw_lit(w, ",\"billable_tokens_at_batch_rate\":");
 	gb__jw_real(w, (double)s->billable_batch / 2 + (double)s->billable_asked);
 	gb__jw_raw(w, "}", 1);
+}
+
+void
+gb__jobs_batch_written(struct runner *rn, const struct slot *s, const gb_result *r)
+{
+	struct batch_mode *bm = rn->bm;
+	size_t nb, ni;
+
+	answer_sources(s, r, &nb, &ni);
+	bm->from_batch += nb;
+	bm->asked += ni;
+	bm->billable_batch += s->billable_batch;
+	bm->billable_asked += s->billable_asked;
+	bm->jobs_written++;
 }
 
 /* ---- the end ---- */

@@ -147,6 +147,8 @@ void gb__jobs_batch_answer(struct runner *rn, struct slot *s);
  * interactively, billable tokens at either rate) into the job's result line being written. */
 void gb__jobs_batch_line(const struct runner *rn, const struct slot *s, const gb_result *r,
     gb_jw *w);
+/* Adds a job whose line was written to the batch's totals (the summary at the end). */
+void gb__jobs_batch_written(struct runner *rn, const struct slot *s, const gb_result *r);
 /* After the loop: the summary, and once every job of the batch is written, the state file
  * removed and the batch's input file, content files and caches of an earlier run deleted. */
 void gb__jobs_batch_end(struct runner *rn, size_t left);

@@ -152,6 +152,8 @@ job_write(struct runner *rn, struct slot *s, gb_result *r, const char *error)
 		rn->tot.errors += s->job->nq;
 	}
 	rn->tot.done++;
+	if (rn->bm != NULL)
+		gb__jobs_batch_written(rn, s, r);
 	json_object_set_new(rn->done_ids, s->job->key, json_true());
 	if (strcmp(outcome, "answered") == 0)
 		rn->tot.answered_full++;
