@@ -10,9 +10,11 @@
  *   wake_bench [--records N] [--pattern GAP:BURST]...
  * Each pattern writes N records (default 400 000) in bursts of BURST records GAP apart; the
  * default patterns are 1ms:1000 (the collector never gets to sleep) and 100ms:4000 (it sleeps
- * between bursts). The ring has the default size. In the baseline the bench itself empties
- * the ring after each burst, untimed: a consumer that costs the producer nothing. The ring is
- * written through once first, so both runs write into pages already faulted in.
+ * between bursts). The rings have the default size. The baseline writes into a ring of its own
+ * that the bench itself empties after each burst, untimed: a consumer that costs the producer
+ * nothing. Both rings are written through once first. The baseline and the live runs take
+ * turns, five times a fifth of the records each, beside one collector running throughout, and
+ * their medians are compared.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -41,18 +43,21 @@
 #include "ring_layout.h"
 
 #define MAX_GAPS 4
+#define REPS 5 /* turns of the baseline and the live runs */
 #define LATENCY_SAMPLES 20
 #define ASLEEP_GAP_NS (300ull * GB_NS_PER_MS) /* longer than the collector stays awake */
 #define AWAKE_GAP_NS (5ull * GB_NS_PER_MS)
 #define DEADLINE_NS (30ull * GB_NS_PER_SEC)
 
-static char ring_name[64];
+static char ring_name[64];  /* the live collector's ring */
+static char alone_name[64]; /* the baseline's: nobody attached, the bench empties it */
 
 static void
 die(const char *what)
 {
 	fprintf(stderr, "wake_bench: %s\n", what);
 	gb__ring_unlink(ring_name, NULL, 0);
+	gb__ring_unlink(alone_name, NULL, 0);
 	exit(1);
 }
 
@@ -177,12 +182,25 @@ struct pattern {
 	uint32_t wakes;           /* FUTEX_WAKE calls with the collector live */
 };
 
-static void discard_all(void);
+static void discard_all(const char *ring);
 
-/* Producer time per record over the pattern; with self_drain the bench empties the ring after
- * each burst (untimed). */
 static double
-run_bursts(gb_tele *t, unsigned records, const struct pattern *p, bool self_drain)
+median_reps(double *v)
+{
+	for (int i = 1; i < REPS; i++)
+		for (int j = i; j > 0 && v[j - 1] > v[j]; j--) {
+			double x = v[j];
+
+			v[j] = v[j - 1];
+			v[j - 1] = x;
+		}
+	return v[REPS / 2];
+}
+
+/* Producer time per record over the pattern; with drain (a ring's name) the bench empties that
+ * ring after each burst (untimed). */
+static double
+run_bursts(gb_tele *t, unsigned records, const struct pattern *p, const char *drain)
 {
 	static const char *const names[] = { "api_call", "batch_success", "tokens", "retries" };
 	uint64_t busy = 0;
@@ -196,8 +214,8 @@ run_bursts(gb_tele *t, unsigned records, const struct pattern *p, bool self_drai
 			gb_tele_count(t, names[i & 3], 1, NULL, 0);
 		busy += gb__clock_mono_ns() - t0;
 		done += n;
-		if (self_drain)
-			discard_all();
+		if (drain != NULL)
+			discard_all(drain);
 		nap_ns(p->gap_ns);
 	}
 	return (double)busy / records;
@@ -212,16 +230,16 @@ ignore(void *ctx, uint16_t type, const uint8_t *p, size_t len)
 	(void)len;
 }
 
-/* Empties the ring in-process (the baseline ran with nobody draining it). */
+/* Empties the ring in-process (nobody else drains it). */
 static void
-discard_all(void)
+discard_all(const char *ring)
 {
 	gb_ring_opts o;
 	gb_ring *c;
 	char err[512];
 
 	gb__ring_opts_init(&o);
-	if (gb__ring_open_consumer(&c, ring_name, &o, err, sizeof(err)) != GB_RING_OK)
+	if (gb__ring_open_consumer(&c, ring, &o, err, sizeof(err)) != GB_RING_OK)
 		die(err);
 	while (gb__ring_read(c, ignore, NULL, 65536) > 0)
 		;
@@ -323,11 +341,11 @@ parse_args(int argc, char **argv, unsigned *records, struct pattern *p, int *np)
 
 /* Writes the ring through (records of the size the bench writes), emptying it as it goes. */
 static void
-warm(gb_tele *t, unsigned records)
+warm(gb_tele *t, unsigned records, const char *ring)
 {
 	struct pattern once = { .gap_ns = 0, .burst = 1000 };
 
-	run_bursts(t, records, &once, true);
+	run_bursts(t, records, &once, ring);
 }
 
 int
@@ -345,7 +363,10 @@ main(int argc, char **argv)
 	struct receiver rv;
 	pid_t pid;
 	char err[512];
-	double asleep_med, asleep_max, awake_med, awake_max;
+	double asleep_med, asleep_max, awake_med, awake_max, alone[MAX_GAPS][REPS], live[MAX_GAPS][REPS];
+	gb_shm_reporter *shm_alone;
+	gb_reporter rep_alone;
+	gb_tele *t_alone;
 
 	parse_args(argc, argv, &records, pat, &np);
 	snprintf(ring_name, sizeof(ring_name), "wake-bench-%d", (int)getpid());
@@ -355,20 +376,32 @@ main(int argc, char **argv)
 	shm = gb_shm_reporter_open(ring_name);
 	rep = gb_shm_reporter_as_reporter(shm);
 	t = gb_tele_new(&rep, 1, GB_TELE_ENABLE);
+	snprintf(alone_name, sizeof(alone_name), "wake-bench-alone-%d", (int)getpid());
+	shm_alone = gb_shm_reporter_open(alone_name);
+	rep_alone = gb_shm_reporter_as_reporter(shm_alone);
+	t_alone = gb_tele_new(&rep_alone, 1, GB_TELE_ENABLE);
 	hd = map_header();
 
-	warm(t, records);
-	for (int i = 0; i < np; i++) {
-		pat[i].ns_alone = run_bursts(t, records, &pat[i], true);
-	}
+	warm(t, records, ring_name);
+	warm(t_alone, records, alone_name);
 	pid = spawn_collector(receiver_start(&rv));
 	wait_attached(hd, pid);
-	for (int i = 0; i < np; i++) {
-		uint32_t w0 = atomic_load(&hd->futex_word);
+	/* the baseline and the live runs in turn, REPS times, each a share of the records, so that
+	 * both meet the machine alike (a neighbour's load comes and goes); one collector throughout,
+	 * on its own ring, the baseline on another */
+	for (int k = 0; k < REPS; k++) {
+		for (int i = 0; i < np; i++) {
+			uint32_t w0 = atomic_load(&hd->futex_word);
 
-		pat[i].ns_live = run_bursts(t, records, &pat[i], false);
-		pat[i].wakes = atomic_load(&hd->futex_word) - w0;
-		nap_ns(ASLEEP_GAP_NS);
+			alone[i][k] = run_bursts(t_alone, records / REPS, &pat[i], alone_name);
+			live[i][k] = run_bursts(t, records / REPS, &pat[i], NULL);
+			pat[i].wakes += atomic_load(&hd->futex_word) - w0;
+			nap_ns(ASLEEP_GAP_NS);
+		}
+	}
+	for (int i = 0; i < np; i++) {
+		pat[i].ns_alone = median_reps(alone[i]);
+		pat[i].ns_live = median_reps(live[i]);
 	}
 	latency(t, &rv, ASLEEP_GAP_NS, &asleep_med, &asleep_max);
 	latency(t, &rv, AWAKE_GAP_NS, &awake_med, &awake_max);
@@ -400,6 +433,9 @@ main(int argc, char **argv)
 	    "\"max\":%.0f}}\n", asleep_med, asleep_max, awake_med, awake_max);
 	gb_tele_free(t);
 	gb_shm_reporter_close(shm);
+	gb_tele_free(t_alone);
+	gb_shm_reporter_close(shm_alone);
+	gb__ring_unlink(alone_name, NULL, 0);
 	munmap((void *)(uintptr_t)hd, sizeof(gb_rl_header));
 	gb__ring_close(owner);
 	gb__ring_unlink(ring_name, NULL, 0);
