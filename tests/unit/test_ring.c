@@ -875,29 +875,42 @@ END_TEST
  * claim of the same length sits where its claim was: its commit must leave that claim alone
  * (a plain store, or a compare on the length alone, would publish the other claim's unwritten
  * payload). */
+/* Claims a record at offset 0 and leaves it (the consumer pads over it after the unblock
+ * timeout), writes and reads the rest of the lap, then claims the same place again in the next
+ * lap (again). 56-byte payloads: 64-byte records, 1024 a lap. Returns the next sequence number
+ * (the records read so far are 0 to it, less one). */
+static uint64_t
+claim_and_go_round(gb_ring *p, gb_ring *c, struct seen *s, gb_ring_claim *stuck,
+    gb_ring_claim *again)
+{
+	uint64_t seq = 1;
+
+	ck_assert_int_eq(gb__ring_claim(p, 1, 56, stuck), GB_RING_OK);
+	ck_assert_int_eq(write_seq(p, 0, 56), GB_RING_OK);
+	read_until(c, s, 1);
+	ck_assert_uint_eq(s->n, 1);
+	for (; seq < SMALL / 64 - 1; seq++) {
+		ck_assert_int_eq(write_seq(p, seq, 56), GB_RING_OK);
+		read_until(c, s, seq + 1);
+	}
+	ck_assert_uint_eq(s->n, SMALL / 64 - 1);
+	ck_assert_int_eq(gb__ring_claim(p, 1, 56, again), GB_RING_OK);
+	ck_assert_ptr_eq(again->data, stuck->data);
+	return seq;
+}
+
 START_TEST(late_commit_after_wrap_leaves_the_new_claim_alone)
 {
 	gb_ring_opts o = small_opts();
 	gb_ring *p, *c;
 	struct seen s = { 0 };
 	gb_ring_claim stuck, again;
-	uint64_t seq = 1, next = 0;
+	uint64_t seq, next;
 
 	o.unblock_timeout_ns = 100 * GB_NS_PER_MS;
 	p = producer(&o);
 	c = consumer(&o);
-	/* 56-byte payloads: 64-byte records, 1024 a lap, so the next lap starts at offset 0 */
-	ck_assert_int_eq(gb__ring_claim(p, 1, 56, &stuck), GB_RING_OK);
-	ck_assert_int_eq(write_seq(p, 0, 56), GB_RING_OK);
-	read_until(c, &s, 1);
-	ck_assert_uint_eq(s.n, 1);
-	for (; seq < SMALL / 64 - 1; seq++) {
-		ck_assert_int_eq(write_seq(p, seq, 56), GB_RING_OK);
-		read_until(c, &s, seq + 1);
-	}
-	ck_assert_uint_eq(s.n, SMALL / 64 - 1);
-	ck_assert_int_eq(gb__ring_claim(p, 1, 56, &again), GB_RING_OK);
-	ck_assert_ptr_eq(again.data, stuck.data);
+	seq = claim_and_go_round(p, c, &s, &stuck, &again);
 	gb__ring_commit(p, &stuck);
 	ck_assert_uint_eq(gb__ring_read(c, on_seq, &s, 10), 0);
 	next = seq;
@@ -924,25 +937,15 @@ START_TEST(stale_header_of_another_lap_is_not_read)
 	struct seen s = { 0 };
 	gb_ring_claim stuck, again;
 	gb_ring_stats st;
-	uint64_t seq = 1, stale, deadline;
+	uint64_t seq, stale, deadline;
 	_Atomic uint64_t *word;
 
 	o.unblock_timeout_ns = 100 * GB_NS_PER_MS;
 	p = producer(&o);
 	c = consumer(&o);
-	/* 56-byte payloads: 64-byte records, 1024 a lap, so the next lap starts at offset 0 */
-	ck_assert_int_eq(gb__ring_claim(p, 1, 56, &stuck), GB_RING_OK);
+	seq = claim_and_go_round(p, c, &s, &stuck, &again);
 	word = (_Atomic uint64_t *)(void *)(stuck.data - GB_RL_REC_HEADER);
 	stale = gb__rl_word(GB_RL_REC_HEADER + 56, 1, 0); /* its header as committed in lap 0 */
-	ck_assert_int_eq(write_seq(p, 0, 56), GB_RING_OK);
-	read_until(c, &s, 1);
-	for (; seq < SMALL / 64 - 1; seq++) {
-		ck_assert_int_eq(write_seq(p, seq, 56), GB_RING_OK);
-		read_until(c, &s, seq + 1);
-	}
-	ck_assert_uint_eq(s.n, SMALL / 64 - 1);
-	ck_assert_int_eq(gb__ring_claim(p, 1, 56, &again), GB_RING_OK);
-	ck_assert_ptr_eq(again.data, stuck.data);
 	memcpy(again.data, &seq, sizeof(seq)); /* half written */
 	atomic_store(word, stale);
 	ck_assert_uint_eq(gb__ring_read(c, on_seq, &s, 10), 0);
