@@ -31,6 +31,7 @@
 #include <jansson.h>
 
 #include "clock.h"
+#include "median.h"
 #include "fdio.h"
 #include "stub_proc.h"
 
@@ -437,22 +438,14 @@ struct baseline {
 	double curl_cpu[BASELINE_ROUNDS], curl_s[BASELINE_ROUNDS];
 };
 
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
+/* The median of one baseline figure's rounds (v is left as it is). */
 static double
 median(const double *v)
 {
 	double s[BASELINE_ROUNDS];
 
 	memcpy(s, v, sizeof(s));
-	qsort(s, BASELINE_ROUNDS, sizeof(s[0]), cmp_double);
-	return s[BASELINE_ROUNDS / 2];
+	return bench_median(s, BASELINE_ROUNDS);
 }
 
 /* One round: the processor over the jobs, then curl over the captured requests, on the same

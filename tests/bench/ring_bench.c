@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "median.h"
 #include "ring.h"
 
 #define RING_CAPACITY (16u << 20)
@@ -36,21 +37,6 @@ die(const char *what, const char *detail)
 	fprintf(stderr, "ring_bench: %s: %s\n", what, detail);
 	gb__ring_unlink(ring_name, NULL, 0);
 	exit(1);
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-static double
-median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 static gb_ring *
@@ -87,8 +73,9 @@ drain(gb_ring *c)
 
 /* ---- producers ---- */
 
+/* One producer thread's share of a round, into the ring (a gb_ring, or the baseline's). */
 struct writer {
-	gb_ring *r;
+	void *ring;
 	unsigned n;
 	unsigned failed;
 };
@@ -103,16 +90,18 @@ write_records(void *arg)
 	memset(payload, 'x', sizeof(payload));
 	for (i = 0; i < w->n; i++) {
 		payload[0] = (uint8_t)i;
-		if (gb__ring_write(w->r, GB_RING_TYPE_TELEMETRY, payload, sizeof(payload)) != GB_RING_OK)
+		if (gb__ring_write(w->ring, GB_RING_TYPE_TELEMETRY, payload, sizeof(payload)) !=
+		    GB_RING_OK)
 			w->failed++;
 	}
 	return NULL;
 }
 
-/* One round: ns per record with `threads` producer threads sharing ROUND_RECORDS records into
- * the drained ring; per thread: the wall time over the records each one wrote. */
+/* One round: ns per record with `threads` threads running body, sharing ROUND_RECORDS records
+ * into ring (drained by the caller); per thread: the wall time over the records each one
+ * wrote. */
 static double
-ring_round(gb_ring *p, gb_ring *c, int threads)
+timed_round(void *(*body)(void *), void *ring, int threads, const char *who)
 {
 	struct writer w[2];
 	pthread_t t[2];
@@ -120,21 +109,31 @@ ring_round(gb_ring *p, gb_ring *c, int threads)
 	double ns;
 	int i;
 
-	drain(c);
 	t0 = gb__clock_mono_ns();
 	for (i = 0; i < threads; i++) {
-		w[i] = (struct writer){ p, ROUND_RECORDS / (unsigned)threads, 0 };
+		w[i] = (struct writer){ ring, ROUND_RECORDS / (unsigned)threads, 0 };
 		if (threads == 1)
-			write_records(&w[i]);
+			body(&w[i]);
 		else
-			pthread_create(&t[i], NULL, write_records, &w[i]);
+			pthread_create(&t[i], NULL, body, &w[i]);
 	}
 	for (i = 0; threads > 1 && i < threads; i++)
 		pthread_join(t[i], NULL);
 	ns = (double)(gb__clock_mono_ns() - t0) / (ROUND_RECORDS / (unsigned)threads);
 	for (i = 0; i < threads; i++)
 		if (w[i].failed)
-			die("producer", "the ring filled up during a round");
+			die(who, "the ring filled up during a round");
+	return ns;
+}
+
+/* One round into the drained ring. */
+static double
+ring_round(gb_ring *p, gb_ring *c, int threads)
+{
+	double ns;
+
+	drain(c);
+	ns = timed_round(write_records, p, threads, "producer");
 	drain(c);
 	return ns;
 }
@@ -242,22 +241,16 @@ aeron_drain(struct aeron_rb *rb)
 static int (*volatile aeron_write_fn)(struct aeron_rb *, int32_t, const void *, size_t) =
     aeron_write;
 
-struct aeron_writer {
-	struct aeron_rb *rb;
-	unsigned n;
-	unsigned failed;
-};
-
 static void *
 aeron_write_records(void *arg)
 {
-	struct aeron_writer *w = arg;
+	struct writer *w = arg;
 	uint8_t payload[PAYLOAD];
 
 	memset(payload, 'x', sizeof(payload));
 	for (unsigned i = 0; i < w->n; i++) {
 		payload[0] = (uint8_t)i;
-		if (aeron_write_fn(w->rb, 1, payload, sizeof(payload)) != 0)
+		if (aeron_write_fn(w->ring, 1, payload, sizeof(payload)) != 0)
 			w->failed++;
 	}
 	return NULL;
@@ -283,27 +276,8 @@ aeron_open(struct aeron_rb *rb)
 static double
 aeron_round(struct aeron_rb *rb, int threads)
 {
-	struct aeron_writer w[2];
-	pthread_t t[2];
-	uint64_t t0;
-	double ns;
-
 	aeron_drain(rb);
-	t0 = gb__clock_mono_ns();
-	for (int i = 0; i < threads; i++) {
-		w[i] = (struct aeron_writer){ rb, ROUND_RECORDS / (unsigned)threads, 0 };
-		if (threads == 1)
-			aeron_write_records(&w[i]);
-		else
-			pthread_create(&t[i], NULL, aeron_write_records, &w[i]);
-	}
-	for (int i = 0; threads > 1 && i < threads; i++)
-		pthread_join(t[i], NULL);
-	ns = (double)(gb__clock_mono_ns() - t0) / (ROUND_RECORDS / (unsigned)threads);
-	for (int i = 0; i < threads; i++)
-		if (w[i].failed)
-			die("aeron baseline", "the ring filled up during a round");
-	return ns;
+	return timed_round(aeron_write_records, rb, threads, "aeron baseline");
 }
 
 /* The ring and its baseline round by round, taken in turn so that both meet the same machine
@@ -324,10 +298,10 @@ side_by_side(gb_ring *p, gb_ring *c, int rounds, double *one, double *two, doubl
 		v[2 * rounds + k] = ring_round(p, c, 2);
 		v[3 * rounds + k] = aeron_round(&rb, 2);
 	}
-	*one = median(v, rounds);
-	*aeron_one = median(v + rounds, rounds);
-	*two = median(v + 2 * rounds, rounds);
-	*aeron_two = median(v + 3 * rounds, rounds);
+	*one = bench_median(v, rounds);
+	*aeron_one = bench_median(v + rounds, rounds);
+	*two = bench_median(v + 2 * rounds, rounds);
+	*aeron_two = bench_median(v + 3 * rounds, rounds);
 	munmap(rb.buf, RING_CAPACITY);
 	free(v);
 }
@@ -364,7 +338,7 @@ bench_sendto(int rounds)
 	}
 	close(rx);
 	close(tx);
-	double m = median(ns, rounds);
+	double m = bench_median(ns, rounds);
 	free(ns);
 	return m;
 }
@@ -421,7 +395,7 @@ bench_drain(gb_ring *c, int rounds)
 	close(cmd[1]);
 	waitpid(pid, &status, 0);
 	close(reply[0]);
-	double m = median(rate, rounds);
+	double m = bench_median(rate, rounds);
 	free(rate);
 	return m;
 }

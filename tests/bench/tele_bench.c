@@ -8,10 +8,11 @@
  * ways: through one context they share, through a context each, and calling the shm reporter
  * directly (the CPU time per record, summed over the threads: on fewer cores than threads the
  * wall time says more about the scheduler than about the code).
- * The single-thread figures (and their UDP baseline) are taken on every CPU the process may run
- * on (the first MAX_CPUS), pinned to each in turn, since the CPUs of one machine differ. Prints medians over several
- * runs, then two JSON lines ("tele_threads", then "tele", whose single-thread figures are arrays
- * in the order of its "cpus"). A benchmark, not a test.
+ * The single-thread figures (and their UDP baseline) are taken on each CPU the process may run
+ * on (the first MAX_CPUS), pinned to each in turn, since the CPUs of one machine differ. Prints
+ * medians over several runs, then two JSON lines ("tele_threads", then "tele", whose
+ * single-thread figures are arrays in the order of its "cpus"). A benchmark, not a test.
+ * usage: tele_bench [RUNS]
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -28,6 +29,7 @@
 #include <gbatch/telemetry.h>
 
 #include "clock.h"
+#include "median.h"
 #include "ring.h"
 
 #define DISABLED_OPS 50000000
@@ -38,21 +40,6 @@
 #define THREAD_OPS 40000 /* per thread and run: 8 x 40 000 records fit the 32 MiB ring */
 #define THREADS_RING (32u << 20)
 #define MAX_CPUS 4 /* the single-thread figures are taken on the first CPUs, this many at most */
-
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double
-median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 static double
 bench_disabled(void)
@@ -301,9 +288,9 @@ threads_figures(int runs, double *v)
 		w[r] = bench_threads(&mt, MT_OWN, consumer);
 		x[r] = bench_threads(&mt, MT_DIRECT, consumer);
 	}
-	shared = median(v, runs);
-	own = median(w, runs);
-	direct = median(x, runs);
+	shared = bench_median(v, runs);
+	own = bench_median(w, runs);
+	direct = bench_median(x, runs);
 	printf("%d threads, one shared context: %8.2f ns CPU/record (median of %d x %d x %d)\n",
 	    THREADS, shared, runs, THREADS, THREAD_OPS);
 	printf("%d threads, a context each:     %8.2f ns CPU/record\n", THREADS, own);
@@ -320,10 +307,7 @@ threads_figures(int runs, double *v)
 	return dropped;
 }
 
-/* The single-thread figures on one CPU (the caller pins the thread there): a disabled scope,
- * an enabled scope, a counter and the shm reporter alone, each the median of runs rounds into a
- * new ring, and the enabled scope through the UDP reporter (sd) as their baseline; and the
- * first counters into that ring (cold: its pages not yet in any cache). */
+/* The single-thread figures of one CPU, in ns. */
 struct single {
 	int cpu;
 	double disabled, scope, counter, record, udp;
@@ -331,6 +315,10 @@ struct single {
 	unsigned long long dropped;
 };
 
+/* The single-thread figures on one CPU (the caller pins the thread there): a disabled scope,
+ * an enabled scope, a counter and the shm reporter alone, each the median of runs rounds into a
+ * new ring, and the enabled scope through the UDP reporter (sd) as their baseline; and the
+ * first counters into that ring (cold: its pages not yet in any cache). */
 static void
 single_figures(int runs, double *v, struct statsd *sd, struct single *out)
 {
@@ -339,7 +327,7 @@ single_figures(int runs, double *v, struct statsd *sd, struct single *out)
 
 	for (int r = 0; r < runs; r++)
 		v[r] = bench_disabled();
-	out->disabled = median(v, runs);
+	out->disabled = bench_median(v, runs);
 	snprintf(ring_name, sizeof(ring_name), "tele-bench-%d", (int)getpid());
 	if (gb__ring_open_consumer(&consumer, ring_name, NULL, err, sizeof(err)) != GB_RING_OK) {
 		fprintf(stderr, "tele_bench: %s\n", err);
@@ -351,13 +339,13 @@ single_figures(int runs, double *v, struct statsd *sd, struct single *out)
 	out->cold = bench_shm(t, consumer, 1); /* the first records into the new ring */
 	for (int r = 0; r < runs; r++)
 		v[r] = bench_shm(t, consumer, 0);
-	out->scope = median(v, runs);
+	out->scope = bench_median(v, runs);
 	for (int r = 0; r < runs; r++)
 		v[r] = bench_shm(t, consumer, 1);
-	out->counter = median(v, runs);
+	out->counter = bench_median(v, runs);
 	for (int r = 0; r < runs; r++)
 		v[r] = bench_shm_record(&shm, consumer);
-	out->record = median(v, runs);
+	out->record = bench_median(v, runs);
 	out->dropped = gb_shm_reporter_dropped(sr);
 	gb_tele_free(t);
 	gb_shm_reporter_close(sr);
@@ -368,7 +356,7 @@ single_figures(int runs, double *v, struct statsd *sd, struct single *out)
 	t = gb_tele_new(&udp, 1, GB_TELE_ENABLE);
 	for (int r = 0; r < runs; r++)
 		v[r] = bench_udp(t);
-	out->udp = median(v, runs);
+	out->udp = bench_median(v, runs);
 	gb_tele_free(t);
 	printf("cpu %d: disabled scope %.2f ns, enabled scope %.2f ns, counter %.2f ns, shm reporter "
 	    "alone %.2f ns, enabled scope with a UDP sendto %.0f ns (medians of %d runs); counter, "

@@ -38,6 +38,7 @@
 #include <gbatch/telemetry.h>
 
 #include "clock.h"
+#include "median.h"
 #include "parse.h"
 #include "ring.h"
 #include "ring_layout.h"
@@ -184,19 +185,6 @@ struct pattern {
 
 static void discard_all(const char *ring);
 
-static double
-median_reps(double *v)
-{
-	for (int i = 1; i < REPS; i++)
-		for (int j = i; j > 0 && v[j - 1] > v[j]; j--) {
-			double x = v[j];
-
-			v[j] = v[j - 1];
-			v[j - 1] = x;
-		}
-	return v[REPS / 2];
-}
-
 /* Producer time per record over the pattern; with drain (a ring's name) the bench empties that
  * ring after each burst (untimed). */
 static double
@@ -263,7 +251,7 @@ wait_attached(const gb_rl_header *hd, pid_t pid)
 static void
 latency(gb_tele *t, struct receiver *rv, uint64_t gap_ns, double *median_us, double *max_us)
 {
-	double v[LATENCY_SAMPLES], tmp;
+	double v[LATENCY_SAMPLES];
 
 	for (int i = 0; i < LATENCY_SAMPLES; i++) {
 		char name[32];
@@ -283,13 +271,7 @@ latency(gb_tele *t, struct receiver *rv, uint64_t gap_ns, double *median_us, dou
 			die("a probe record never arrived");
 		v[i] = (double)(atomic_load(&rv->marker_at) - t0) / 1000.0;
 	}
-	for (int i = 1; i < LATENCY_SAMPLES; i++)
-		for (int j = i; j > 0 && v[j - 1] > v[j]; j--) {
-			tmp = v[j];
-			v[j] = v[j - 1];
-			v[j - 1] = tmp;
-		}
-	*median_us = (v[LATENCY_SAMPLES / 2 - 1] + v[LATENCY_SAMPLES / 2]) / 2;
+	*median_us = bench_median(v, LATENCY_SAMPLES); /* sorts v */
 	*max_us = v[LATENCY_SAMPLES - 1];
 }
 
@@ -400,8 +382,8 @@ main(int argc, char **argv)
 		}
 	}
 	for (int i = 0; i < np; i++) {
-		pat[i].ns_alone = median_reps(alone[i]);
-		pat[i].ns_live = median_reps(live[i]);
+		pat[i].ns_alone = bench_median(alone[i], REPS);
+		pat[i].ns_live = bench_median(live[i], REPS);
 	}
 	latency(t, &rv, ASLEEP_GAP_NS, &asleep_med, &asleep_max);
 	latency(t, &rv, AWAKE_GAP_NS, &awake_med, &awake_max);
