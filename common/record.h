@@ -84,9 +84,10 @@ typedef struct gb_record {
 /* The identity of r in two parts, for a cache that keys on them where they lie (the DogStatsD
  * sink's line cache, the Prometheus sink's series cache): *head packs kind, depth, parent_len,
  * scope_len and n_meta; the return value points to r's scope and metadata as the wire has them
- * (scope bytes, then per pair u16 key_len, u16 value_len, key, value), *len bytes. A decoded record's own bytes are returned (r->tail, no copy); the ones
- * of a record built in memory are written into buf (room for max bytes), without truncating.
- * NULL when they are longer than max (then the record is not to be cached). */
+ * (scope bytes, then per pair u16 key_len, u16 value_len, key, value), *len bytes. A decoded
+ * record's own bytes are returned (r->tail, no copy); the ones of a record built in memory are
+ * written into buf (room for max bytes), without truncating. NULL when they are longer than max
+ * (then the record is not to be cached). */
 const uint8_t *gb__rec_ident(const gb_record *r, uint8_t *buf, size_t max, uint64_t *head,
     size_t *len);
 
